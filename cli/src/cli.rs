@@ -1,0 +1,48 @@
+//! The command line: global flags and the subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sls-rs",
+    version,
+    about = "Deploy Rust serverless services to AWS Lambda, without CloudFormation"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The manifest, or a directory holding serverless.yaml [default: ./serverless.yaml or ./serverless.yml]
+    #[arg(short = 'c', long = "config", global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The stage to act on [default: provider.stage, else dev]
+    #[arg(long, global = true, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// The AWS region [default: stages.<stage>.region, else provider.region, else us-east-1]
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Print one machine-readable JSON document on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detail (repeat for more)
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check serverless.yaml (schema, variables, references, AWS limits) without touching AWS
+    Validate(commands::validate::ValidateArgs),
+    /// Print the resolved manifest: variables substituted, secrets masked
+    Print(commands::print::PrintArgs),
+}

@@ -1,0 +1,24 @@
+//! `sls-rs validate`: check the manifest without touching AWS.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::ui;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {}
+
+pub fn run(global: &GlobalArgs, _args: ValidateArgs) -> anyhow::Result<()> {
+    let service = super::load_service(global)?;
+    let summary = crate::manifest::summary::Summary::of(&service);
+    if global.json {
+        ui::out_json(&serde_json::json!({ "valid": true, "service": summary }))?;
+    } else {
+        ui::out(&format!(
+            "{} is valid\n{}",
+            service.file.display(),
+            summary.render()
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! The two kinds of failure users see: their own mistake (exit 2, nothing
+//! touched) and everything else (exit 1).
+
+use std::fmt;
+
+use crate::manifest::ManifestError;
+
+/// A bad flag, a missing file, a wrong path: the user's to fix.
+#[derive(Debug)]
+pub struct UsageError {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl UsageError {
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError {
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Exit code for a bad manifest or bad flags.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for anything else that failed.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Whether an error is the user's input rather than a failure of ours or of AWS.
+pub fn is_usage(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<ManifestError>().is_some() || err.downcast_ref::<UsageError>().is_some()
+}
+
+/// A write to a closed pipe (`sls-rs print | head`) is not an error.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

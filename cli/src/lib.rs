@@ -1,0 +1,10 @@
+//! sls-rs: deploys Rust serverless services to AWS Lambda by calling AWS APIs
+//! directly. The flow is manifest → model → plan → apply → state; see the
+//! repository's DESIGN notes. The binary is a thin shell over this library.
+
+pub mod cli;
+pub mod cloud;
+pub mod commands;
+pub mod error;
+pub mod manifest;
+pub mod ui;

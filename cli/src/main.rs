@@ -1,0 +1,31 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use sls_rs::cli::Cli;
+use sls_rs::error::{is_broken_pipe, is_usage, EXIT_FAILURE, EXIT_USAGE};
+use sls_rs::manifest::ManifestError;
+use sls_rs::ui;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    let Err(err) = sls_rs::commands::run(cli) else {
+        return ExitCode::SUCCESS;
+    };
+    if is_broken_pipe(&err) {
+        return ExitCode::SUCCESS;
+    }
+    match err.downcast_ref::<ManifestError>() {
+        // CI reads the problems as one JSON document on stdout.
+        Some(manifest_err) if json => {
+            let _ = ui::out_json(&manifest_err.to_json());
+        }
+        _ => ui::error(&err),
+    }
+    ExitCode::from(if is_usage(&err) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    })
+}

@@ -1,0 +1,280 @@
+//! serverless.yaml: finding it, parsing it with positions, resolving its
+//! variables, typing it and validating it, all before anything touches AWS.
+
+mod de;
+mod diagnostic;
+mod node;
+mod schema;
+mod suggest;
+pub mod summary;
+mod validate;
+mod vars;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, ManifestError};
+pub use node::{KeyPath, Mark};
+pub use schema::*;
+pub use suggest::did_you_mean;
+pub use validate::{bucket_name, check_schedule, physical_name};
+pub use vars::{ResourceRef, VarContext};
+
+use crate::error::UsageError;
+
+/// Lambda's defaults are too small for most services; these match Serverless Framework's.
+pub const DEFAULT_MEMORY: u32 = 1024;
+pub const DEFAULT_TIMEOUT: u32 = 6;
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_STAGE: &str = "dev";
+
+/// The file names looked for, in order, when `-c` is not given.
+pub const FILE_NAMES: &[&str] = &["serverless.yaml", "serverless.yml"];
+
+/// What the command line contributes to loading a manifest.
+pub struct LoadOptions<'a> {
+    /// `-c/--config`: a file, or a directory holding serverless.yaml.
+    pub config: Option<&'a Path>,
+    pub stage: Option<&'a str>,
+    pub region: Option<&'a str>,
+    /// Lookup for `${env:…}`.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A loaded, resolved and validated service.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub file: PathBuf,
+    /// The directory of the manifest: the root of the service's cargo workspace.
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub stage: String,
+    pub region: String,
+    /// An endpoint override for this stage (a local emulator).
+    pub endpoint: Option<String>,
+    pub profile: Option<String>,
+    /// References to the service's own resources, resolved at plan time.
+    pub refs: Vec<ResourceRef>,
+}
+
+/// Finds the manifest: `-c` (file or directory) or serverless.yaml / serverless.yml in `cwd`.
+pub fn find(config: Option<&Path>, cwd: &Path) -> Result<PathBuf, UsageError> {
+    let dir = match config {
+        Some(p) if p.is_dir() => p.to_path_buf(),
+        Some(p) if p.is_file() => return Ok(p.to_path_buf()),
+        Some(p) => {
+            return Err(
+                UsageError::new(format!("the manifest `{}` does not exist", p.display()))
+                    .with_help("check the path given to -c/--config"),
+            )
+        }
+        None => cwd.to_path_buf(),
+    };
+    FILE_NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            UsageError::new(format!(
+                "no serverless.yaml or serverless.yml in {}",
+                dir.display()
+            ))
+            .with_help("run sls-rs in the service's directory, or pass -c path/to/serverless.yaml")
+        })
+}
+
+/// Reads, resolves and validates the manifest that `opts` points at.
+pub fn load(opts: &LoadOptions, cwd: &Path) -> anyhow::Result<Service> {
+    if let Some(stage) = opts.stage.filter(|s| !validate::is_stage_name(s)) {
+        return Err(
+            UsageError::new(format!("--stage `{stage}` is not a valid stage name"))
+                .with_help(
+                    "use letters, digits and hyphens (it is part of every AWS resource name)",
+                )
+                .into(),
+        );
+    }
+    if let Some(region) = opts.region.filter(|r| !validate::is_region(r)) {
+        return Err(
+            UsageError::new(format!("--region `{region}` is not an AWS region"))
+                .with_help("regions look like `us-east-1` or `eu-west-3`")
+                .into(),
+        );
+    }
+    let file = find(opts.config, cwd)?;
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| UsageError::new(format!("cannot read {}: {e}", file.display())))?;
+    Ok(load_str(&file, &text, opts)?)
+}
+
+/// Parses, resolves and validates manifest text; `file` is used for messages and the service directory.
+pub fn load_str(file: &Path, text: &str, opts: &LoadOptions) -> Result<Service, ManifestError> {
+    let fail = |d: Vec<Diagnostic>| ManifestError::new(file, text, d);
+    let tree = node::parse(text).map_err(|d| fail(vec![d]))?;
+    if let Some(d) = raw_cloudformation(&tree) {
+        return Err(fail(vec![d]));
+    }
+    let ctx = VarContext {
+        opt_stage: opts.stage,
+        opt_region: opts.region,
+        env: opts.env,
+    };
+    let stage = vars::effective_stage(&tree, &ctx).map_err(|d| fail(vec![d]))?;
+    let resolution = vars::resolve(&tree, &ctx).map_err(|d| fail(vec![d]))?;
+    let mut manifest: Manifest = de::from_node(&resolution.root).map_err(|d| fail(vec![d]))?;
+    mark_secrets(&mut manifest);
+
+    let stage_settings = manifest.stages.get(&stage);
+    let region = opts
+        .region
+        .map(str::to_string)
+        .or_else(|| stage_settings.and_then(|s| s.region.clone()))
+        .or_else(|| manifest.provider.region.clone())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let cx = validate::Context {
+        tree: &resolution.root,
+        stage: &stage,
+        region: &region,
+        refs: &resolution.refs,
+        stage_from_flag: opts.stage.is_some(),
+        region_from_flag: opts.region.is_some(),
+    };
+    let problems = validate::validate(&manifest, &cx);
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(Service {
+        file: file.to_path_buf(),
+        dir,
+        endpoint: stage_settings.and_then(|s| s.endpoint.clone()),
+        profile: stage_settings
+            .and_then(|s| s.profile.clone())
+            .or_else(|| manifest.provider.profile.clone()),
+        manifest,
+        stage,
+        region,
+        refs: resolution.refs,
+    })
+}
+
+/// Values under credential-like names are secret even without `secret: true`.
+fn mark_secrets(m: &mut Manifest) {
+    let envs = std::iter::once(&mut m.provider.environment)
+        .chain(m.stages.values_mut().map(|s| &mut s.environment))
+        .chain(m.functions.values_mut().map(|f| &mut f.environment));
+    for env in envs {
+        for (name, value) in env.iter_mut() {
+            value.secret |= looks_secret(name);
+        }
+    }
+}
+
+/// A CloudFormation `resources:` block (`Resources`, `Outputs`…) would otherwise
+/// read as a misspelt `resources` key; say plainly what to write instead.
+fn raw_cloudformation(tree: &node::Node) -> Option<Diagnostic> {
+    let resources = tree.get("resources")?;
+    let key = [
+        "Resources",
+        "Outputs",
+        "Conditions",
+        "extensions",
+        "AWSTemplateFormatVersion",
+    ]
+    .iter()
+    .find_map(|k| resources.entry(k).map(|(key, _)| (*k, key)))?;
+    let (name, node) = key;
+    Some(
+        Diagnostic::at(node.mark, node.width, format!("raw CloudFormation (`resources.{name}`) is not deployable by sls-rs"))
+            .with_path(KeyPath::root().key("resources").key(name))
+            .with_help(
+                "sls-rs calls AWS APIs directly, without CloudFormation; declare DynamoDB tables under `resources.tables`, \
+                 S3 buckets under `resources.buckets`, SQS queues under `resources.queues` and Step Functions under \
+                 `resources.stateMachines` (see serverless.yaml.example)",
+            ),
+    )
+}
+
+impl Service {
+    pub fn function_name(&self, name: &str) -> String {
+        physical_name(&self.manifest.service, &self.stage, name)
+    }
+
+    /// The manifest as this run sees it: the effective stage and region filled in.
+    pub fn resolved_manifest(&self) -> Manifest {
+        let mut m = self.manifest.clone();
+        m.provider.stage = Some(self.stage.clone());
+        m.provider.region = Some(self.region.clone());
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<Service, ManifestError> {
+        let env = |_: &str| None;
+        load_str(
+            Path::new("serverless.yaml"),
+            yaml,
+            &LoadOptions {
+                config: None,
+                stage: None,
+                region: None,
+                env: &env,
+            },
+        )
+    }
+
+    const MINIMAL: &str =
+        "service: todo\nprovider:\n  name: aws\nfunctions:\n  hello:\n    handler: hello\n";
+
+    #[test]
+    fn a_minimal_service_gets_the_defaults() {
+        let s = load(MINIMAL).unwrap();
+        assert_eq!((s.stage.as_str(), s.region.as_str()), ("dev", "us-east-1"));
+        assert_eq!(s.function_name("hello"), "todo-dev-hello");
+        assert_eq!(s.manifest.provider.runtime, Runtime::ProvidedAl2023);
+        assert_eq!(s.manifest.provider.architecture, Architecture::X86_64);
+    }
+
+    #[test]
+    fn raw_cloudformation_is_refused_with_the_alternative() {
+        let err = load(&format!(
+            "{MINIMAL}resources:\n  Resources:\n    T: {{ Type: AWS::DynamoDB::Table }}\n"
+        ))
+        .unwrap_err();
+        let d = &err.diagnostics[0];
+        assert_eq!(d.mark.line, 8);
+        assert!(d.message.contains("raw CloudFormation"));
+        assert!(d.help.as_deref().unwrap().contains("resources.tables"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let yaml = "service: todo\nprovider:\n  name: aws\n  memorySize: 64\n  timeout: 901\nfunctions:\n  hello:\n    handler: hello\n";
+        let err = load(yaml).unwrap_err();
+        let lines: Vec<usize> = err.diagnostics.iter().map(|d| d.mark.line).collect();
+        assert_eq!(lines, vec![4, 5]);
+    }
+
+    #[test]
+    fn secrets_are_masked_when_shown() {
+        let yaml = format!("{MINIMAL}    environment:\n      STRIPE_TOKEN: sk_live_1\n      DSN: {{ value: 'postgres://u:p@h/db', secret: true }}\n      LEVEL: info\n");
+        let s = load(&yaml).unwrap();
+        let shown = serde_json::to_string(&s.manifest).unwrap();
+        assert!(
+            !shown.contains("sk_live_1") && !shown.contains("postgres://"),
+            "{shown}"
+        );
+        assert!(shown.contains("\"LEVEL\":\"info\""));
+        assert_eq!(
+            s.manifest.functions["hello"].environment["DSN"].value,
+            "postgres://u:p@h/db"
+        );
+    }
+}

@@ -1,0 +1,712 @@
+//! The typed serverless.yaml. Key names follow Serverless Framework's
+//! serverless.yml wherever the concept is the same; `serverless.yaml.example`
+//! documents every key and is validated by the test suite.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use indexmap::IndexMap;
+use serde::de::{
+    self, value::MapAccessDeserializer, value::SeqAccessDeserializer, Deserializer, Visitor,
+};
+use serde::{Deserialize, Serialize, Serializer};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Manifest {
+    /// The service name; physical names are `{service}-{stage}-{name}`.
+    pub service: String,
+    /// Accepted so a Serverless Framework file keeps validating; sls-rs does not read it.
+    #[serde(default, skip_serializing)]
+    pub framework_version: Option<String>,
+    pub provider: Provider,
+    /// Per-stage overrides, keyed by stage name.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub stages: IndexMap<String, StageSettings>,
+    #[serde(default)]
+    pub functions: IndexMap<String, Function>,
+    #[serde(default)]
+    pub resources: Resources,
+    /// Free-form values for `${self:custom.…}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Provider {
+    pub name: ProviderName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// An AWS profile of ~/.aws/config; otherwise the standard credential chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub runtime: Runtime,
+    #[serde(default)]
+    pub architecture: Architecture,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_retention_in_days: Option<u32>,
+    #[serde(default)]
+    pub tracing: Tracing,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub environment: IndexMap<String, EnvValue>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tags: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Iam::is_empty")]
+    pub iam: Iam,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub enum ProviderName {
+    #[serde(rename = "aws")]
+    Aws,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub enum Runtime {
+    #[default]
+    #[serde(rename = "provided.al2023")]
+    ProvidedAl2023,
+    #[serde(rename = "provided.al2")]
+    ProvidedAl2,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+pub enum Architecture {
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Tracing {
+    /// X-Ray active tracing on every function (a function may override it).
+    #[serde(default)]
+    pub lambda: bool,
+    /// X-Ray tracing on every state machine.
+    #[serde(default)]
+    pub step_functions: bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StageSettings {
+    /// An AWS endpoint override such as a local emulator (`http://127.0.0.1:5000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Merged over `provider.environment` for this stage.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub environment: IndexMap<String, EnvValue>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Function {
+    /// The cargo binary (of the service's workspace) that handles this function.
+    pub handler: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<Architecture>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_retention_in_days: Option<u32>,
+    /// Overrides `provider.tracing.lambda` for this function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioned_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub environment: IndexMap<String, EnvValue>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tags: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+    /// High-level grants on the service's own resources, turned into exact IAM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
+    /// Raw IAM statements added to this function's role (an escape hatch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iam_role_statements: Vec<IamStatement>,
+}
+
+/// An environment value: text, or `{ value, secret: true }` to keep it out of every output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvValue {
+    pub value: String,
+    pub secret: bool,
+}
+
+/// Names that hold credentials by convention are masked even without `secret: true`.
+pub fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    [
+        "SECRET",
+        "TOKEN",
+        "PASSWORD",
+        "PASSWD",
+        "PRIVATE_KEY",
+        "API_KEY",
+        "APIKEY",
+        "CREDENTIAL",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+}
+
+pub const REDACTED: &str = "<secret>";
+
+/// Serialization is for showing a manifest (`print`), so secrets are masked here once.
+impl Serialize for EnvValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.secret { REDACTED } else { &self.value })
+    }
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            value: String,
+            #[serde(default)]
+            secret: bool,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, or a mapping `{ value: …, secret: true }`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<EnvValue, E> {
+                Ok(EnvValue {
+                    value: s.to_string(),
+                    secret: false,
+                })
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<EnvValue, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<EnvValue, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<EnvValue, E> {
+                self.visit_str(&n.to_string())
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<EnvValue, E> {
+                self.visit_str(&b.to_string())
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<EnvValue, A::Error> {
+                let full = Full::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(EnvValue {
+                    value: full.value,
+                    secret: full.secret,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A trigger of a function. Each list item names exactly one kind.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub enum Event {
+    /// `httpApi: POST /todos`, or `{ method, path }`.
+    HttpApi(#[serde(deserialize_with = "shorthand")] HttpApiEvent),
+    S3(S3Event),
+    /// `schedule: rate(1 day)`, or `{ rate, enabled, input }`.
+    Schedule(#[serde(deserialize_with = "shorthand")] ScheduleEvent),
+    /// `sqs: jobs`, or `{ queue, batchSize, … }`.
+    Sqs(#[serde(deserialize_with = "shorthand")] SqsEvent),
+    Stream(StreamEvent),
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpApiEvent {
+    /// GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, ANY, or `*` for the `$default` route.
+    pub method: String,
+    /// `/todos/{id}`, `/files/{proxy+}`, or `$default`.
+    pub path: String,
+}
+
+impl Shorthand for HttpApiEvent {
+    const EXPECTING: &'static str =
+        "a route `METHOD /path` (e.g. `POST /todos`), or a mapping with `method` and `path`";
+    fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s == "*" || s == "$default" {
+            return Ok(HttpApiEvent {
+                method: "*".into(),
+                path: "$default".into(),
+            });
+        }
+        match s.split_once(char::is_whitespace) {
+            Some((method, path)) => Ok(HttpApiEvent {
+                method: method.to_string(),
+                path: path.trim().to_string(),
+            }),
+            None => Err(format!(
+                "`{s}` is not a route: write `METHOD /path`, e.g. `GET /todos/{{id}}`"
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct S3Event {
+    /// A bucket of `resources.buckets`.
+    pub bucket: String,
+    #[serde(default = "default_s3_events")]
+    pub events: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+}
+
+fn default_s3_events() -> Vec<String> {
+    vec!["s3:ObjectCreated:*".to_string()]
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScheduleEvent {
+    /// `rate(5 minutes)` or `cron(0 12 * * ? *)`, as EventBridge writes them.
+    pub rate: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A constant JSON event to send instead of the scheduled-event payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Shorthand for ScheduleEvent {
+    const EXPECTING: &'static str =
+        "a schedule expression such as `rate(1 day)`, or a mapping with `rate`";
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(ScheduleEvent {
+            rate: s.to_string(),
+            enabled: true,
+            input: None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SqsEvent {
+    /// A queue of `resources.queues`.
+    pub queue: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    /// Seconds to gather a batch (0–300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_batching_window: Option<u32>,
+    /// `ReportBatchItemFailures` lets the handler fail single messages of a batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_response_type: Option<FunctionResponseType>,
+}
+
+impl Shorthand for SqsEvent {
+    const EXPECTING: &'static str = "a queue name, or a mapping with `queue`";
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(SqsEvent {
+            queue: s.to_string(),
+            batch_size: None,
+            maximum_batching_window: None,
+            function_response_type: None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub enum FunctionResponseType {
+    ReportBatchItemFailures,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StreamEvent {
+    /// A table of `resources.tables` that declares `stream`.
+    pub table: String,
+    #[serde(default)]
+    pub starting_position: StartingPosition,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_batching_window: Option<u32>,
+    /// Event filter patterns (JSON), as Lambda's FilterCriteria takes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filter_patterns: Vec<serde_json::Value>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StartingPosition {
+    #[default]
+    Latest,
+    TrimHorizon,
+}
+
+/// A grant on one of the service's own resources: exactly one of `table`,
+/// `bucket`, `queue`, `stateMachine`, `function`, and the access wanted.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Permission {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    pub access: Access,
+    /// Buckets only: limit object access to keys under this prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Read,
+    Write,
+    Readwrite,
+    Send,
+    Consume,
+    Start,
+    Invoke,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Readwrite => "readwrite",
+            Access::Send => "send",
+            Access::Consume => "consume",
+            Access::Start => "start",
+            Access::Invoke => "invoke",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iam {
+    #[serde(default)]
+    pub role: IamRole,
+}
+
+impl Iam {
+    fn is_empty(&self) -> bool {
+        self.role.statements.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamRole {
+    /// Raw IAM statements added to every function's role (an escape hatch).
+    #[serde(default)]
+    pub statements: Vec<IamStatement>,
+}
+
+/// An IAM policy statement, in IAM's own spelling.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct IamStatement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub effect: Effect,
+    #[serde(deserialize_with = "one_or_many")]
+    pub action: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub resource: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tables: IndexMap<String, Table>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub buckets: IndexMap<String, Bucket>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub queues: IndexMap<String, Queue>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub state_machines: IndexMap<String, StateMachine>,
+}
+
+/// What `remove` and a deletion from the manifest do with a resource that holds data.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletionPolicy {
+    /// Keep it (and list it as retained) unless `--force` is given.
+    #[default]
+    Retain,
+    Delete,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Table {
+    pub partition_key: KeyAttribute,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_key: Option<KeyAttribute>,
+    #[serde(default)]
+    pub billing_mode: BillingMode,
+    /// Read and write capacity units, for `billingMode: PROVISIONED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamView>,
+    /// The attribute holding each item's expiry time (epoch seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub point_in_time_recovery: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global_secondary_indexes: Vec<GlobalSecondaryIndex>,
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tags: IndexMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAttribute {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: KeyType,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub enum KeyType {
+    S,
+    N,
+    B,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BillingMode {
+    #[default]
+    PayPerRequest,
+    Provisioned,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    pub read: u32,
+    pub write: u32,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamView {
+    NewImage,
+    OldImage,
+    NewAndOldImages,
+    KeysOnly,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GlobalSecondaryIndex {
+    pub name: String,
+    pub partition_key: KeyAttribute,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort_key: Option<KeyAttribute>,
+    #[serde(default)]
+    pub projection: Projection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Projection {
+    #[default]
+    All,
+    KeysOnly,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Bucket {
+    #[serde(default)]
+    pub versioning: bool,
+    #[serde(default)]
+    pub encryption: BucketEncryption,
+    /// Public access is blocked unless this is `false`.
+    #[serde(default = "yes")]
+    pub block_public_access: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors: Vec<CorsRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tags: IndexMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub enum BucketEncryption {
+    #[default]
+    #[serde(rename = "AES256")]
+    Aes256,
+    #[serde(rename = "aws:kms")]
+    Kms,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CorsRule {
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Lifecycle {
+    /// Delete objects this many days after creation.
+    pub expire_after_days: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Queue {
+    /// Seconds (0–43200); at least the timeout of the functions consuming the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout: Option<u32>,
+    /// Seconds (60–1209600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_retention_period: Option<u32>,
+    #[serde(default)]
+    pub fifo: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<DeadLetter>,
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tags: IndexMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// Receives before a message moves to the `{queue}-dlq` queue (1–1000).
+    pub max_receive_count: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StateMachine {
+    /// Amazon States Language; `${fn:NAME}` becomes the function's `live` alias ARN.
+    pub definition: serde_json::Value,
+    #[serde(default, rename = "type")]
+    pub kind: StateMachineType,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tags: IndexMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StateMachineType {
+    #[default]
+    Standard,
+    Express,
+}
+
+/// A setting with a short string form besides its full mapping form.
+pub trait Shorthand: Sized {
+    const EXPECTING: &'static str;
+    fn parse(s: &str) -> Result<Self, String>;
+}
+
+fn shorthand<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Shorthand + Deserialize<'de>,
+{
+    struct V<T>(PhantomData<T>);
+    impl<'de, T: Shorthand + Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(T::EXPECTING)
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            T::parse(s).map_err(E::custom)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(V(PhantomData))
+}
+
+/// IAM's "a string or a list of strings".
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a list of strings")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<String>, E> {
+            Ok(vec![s.to_string()])
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<String>, A::Error> {
+            Vec::<String>::deserialize(SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(V)
+}

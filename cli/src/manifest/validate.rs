@@ -1,0 +1,1030 @@
+//! Checks that need the whole typed manifest: ranges, names and their AWS
+//! length limits, references between functions, events and resources. Every
+//! problem is collected (not just the first), each at the line it is about.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+
+use super::diagnostic::Diagnostic;
+use super::node::{KeyPath, Node};
+use super::schema::*;
+use super::suggest::did_you_mean;
+use super::vars::{ResourceRef, RESOURCE_KINDS};
+
+/// Environment variable names Lambda sets itself and refuses in a configuration.
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+];
+
+/// The retention periods CloudWatch Logs accepts.
+const LOG_RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+const HTTP_METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+];
+
+/// Lambda's limit on the total size of a function's environment variables.
+const ENV_BYTES_LIMIT: usize = 4096;
+
+/// The longest physical names AWS accepts, by kind.
+const FUNCTION_NAME_MAX: usize = 64;
+const QUEUE_NAME_MAX: usize = 80;
+const STATE_MACHINE_NAME_MAX: usize = 80;
+const BUCKET_NAME_MAX: usize = 63;
+
+/// `{service}-{stage}-{name}`: the physical name of a resource.
+pub fn physical_name(service: &str, stage: &str, name: &str) -> String {
+    format!("{service}-{stage}-{name}")
+}
+
+/// Buckets are global across accounts, so their names also carry the account id
+/// (12 digits) and the region, and S3 wants them lowercase.
+pub fn bucket_name(service: &str, stage: &str, name: &str, account: &str, region: &str) -> String {
+    format!("{service}-{stage}-{name}-{account}-{region}").to_ascii_lowercase()
+}
+
+pub struct Context<'a> {
+    pub tree: &'a Node,
+    pub stage: &'a str,
+    pub region: &'a str,
+    pub refs: &'a [ResourceRef],
+    /// The stage and region came from --stage / --region (checked as flags, not here).
+    pub stage_from_flag: bool,
+    pub region_from_flag: bool,
+}
+
+pub fn validate(m: &Manifest, cx: &Context) -> Vec<Diagnostic> {
+    let mut v = Checker {
+        tree: cx.tree,
+        diags: Vec::new(),
+    };
+    let root = KeyPath::root();
+    v.service(m, cx);
+    v.provider(&m.provider, &root.key("provider"));
+    for (stage, settings) in &m.stages {
+        let p = root.key("stages").key(stage);
+        if let Some(endpoint) = &settings.endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                v.value(
+                    &p.key("endpoint"),
+                    format!("`{endpoint}` is not an endpoint URL"),
+                    Some("write it as `http://127.0.0.1:5000`"),
+                );
+            }
+        }
+        if let Some(region) = &settings.region {
+            v.region(region, &p.key("region"));
+        }
+        v.environment(&settings.environment, &p.key("environment"));
+    }
+    let mut routes: HashMap<(String, String), (String, String)> = HashMap::new();
+    for (name, f) in &m.functions {
+        v.function(
+            m,
+            cx,
+            name,
+            f,
+            &root.key("functions").key(name),
+            &mut routes,
+        );
+    }
+    v.resources(m, cx);
+    v.references(m, cx.refs);
+    v.diags
+}
+
+struct Checker<'a> {
+    tree: &'a Node,
+    diags: Vec<Diagnostic>,
+}
+
+/// Whether a stage name can be part of AWS resource names.
+pub fn is_stage_name(s: &str) -> bool {
+    is_name(s, &['-'])
+}
+
+/// Whether a string has the shape of an AWS region (`us-east-1`, `ap-southeast-2`).
+pub fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn is_name(s: &str, extra: &[char]) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+}
+
+impl Checker<'_> {
+    /// A problem with the value at `path` (the caret goes under the value).
+    fn value(&mut self, path: &KeyPath, message: String, help: Option<&str>) {
+        let (mark, width) = match self.tree.locate(&path.0) {
+            Some(node)
+                if !matches!(
+                    node.value,
+                    super::node::Value::Map(_) | super::node::Value::Seq(_)
+                ) =>
+            {
+                (node.mark, node.width)
+            }
+            _ => self.tree.mark_of(&path.0),
+        };
+        self.push(
+            Diagnostic::at(mark, width, message).with_path(path.clone()),
+            help,
+        );
+    }
+
+    /// A problem with the key at the end of `path` (the caret goes under the key).
+    fn key(&mut self, path: &KeyPath, message: String, help: Option<&str>) {
+        let (mark, width) = self.tree.mark_of(&path.0);
+        self.push(
+            Diagnostic::at(mark, width, message).with_path(path.clone()),
+            help,
+        );
+    }
+
+    fn push(&mut self, mut d: Diagnostic, help: Option<&str>) {
+        d.help = help.map(str::to_string);
+        self.diags.push(d);
+    }
+
+    fn range(&mut self, value: Option<u32>, path: &KeyPath, min: u32, max: u32, unit: &str) {
+        if let Some(n) = value {
+            if n < min || n > max {
+                self.value(
+                    path,
+                    format!("{n} is out of range: expected {min} to {max} {unit}"),
+                    None,
+                );
+            }
+        }
+    }
+
+    fn service(&mut self, m: &Manifest, cx: &Context) {
+        let root = KeyPath::root();
+        if !m.service.starts_with(|c: char| c.is_ascii_alphabetic()) || !is_name(&m.service, &['-'])
+        {
+            self.value(
+                &root.key("service"),
+                format!("`{}` is not a valid service name", m.service),
+                Some("use letters, digits and hyphens, starting with a letter (it prefixes every AWS resource name)"),
+            );
+        }
+        if !cx.stage_from_flag && !is_stage_name(cx.stage) {
+            let at = root.key("provider").key("stage");
+            self.value(
+                &at,
+                format!("the stage `{}` is not a valid stage name", cx.stage),
+                Some("use letters, digits and hyphens (it is part of every AWS resource name)"),
+            );
+        }
+        if !cx.region_from_flag {
+            self.region(cx.region, &root.key("provider").key("region"));
+        }
+    }
+
+    fn region(&mut self, region: &str, path: &KeyPath) {
+        if !is_region(region) {
+            self.value(
+                path,
+                format!("`{region}` is not an AWS region"),
+                Some("regions look like `us-east-1` or `eu-west-3`"),
+            );
+        }
+    }
+
+    fn provider(&mut self, p: &Provider, path: &KeyPath) {
+        self.range(p.memory_size, &path.key("memorySize"), 128, 10240, "MB");
+        self.range(p.timeout, &path.key("timeout"), 1, 900, "seconds");
+        self.retention(p.log_retention_in_days, &path.key("logRetentionInDays"));
+        self.environment(&p.environment, &path.key("environment"));
+        self.tags(&p.tags, &path.key("tags"));
+    }
+
+    fn retention(&mut self, days: Option<u32>, path: &KeyPath) {
+        if let Some(d) = days {
+            if !LOG_RETENTION_DAYS.contains(&d) {
+                let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
+                self.value(
+                    path,
+                    format!("CloudWatch Logs does not accept a retention of {d} days"),
+                    Some(&format!("use one of {}", allowed.join(", "))),
+                );
+            }
+        }
+    }
+
+    fn environment(&mut self, env: &IndexMap<String, EnvValue>, path: &KeyPath) {
+        for name in env.keys() {
+            let p = path.key(name);
+            if !name.starts_with(|c: char| c.is_ascii_alphabetic()) || !is_name(name, &['_']) {
+                self.key(
+                    &p,
+                    format!("`{name}` is not a valid environment variable name"),
+                    Some("use letters, digits and underscores, starting with a letter"),
+                );
+            } else if RESERVED_ENV.contains(&name.as_str()) {
+                self.key(
+                    &p,
+                    format!("`{name}` is reserved: Lambda sets it itself"),
+                    Some("choose another name"),
+                );
+            } else if name.starts_with(sls_rs_runtime::ENV_PREFIX) {
+                self.key(
+                    &p,
+                    format!("`{name}` is reserved: sls-rs sets `{}*` variables itself", sls_rs_runtime::ENV_PREFIX),
+                    Some("choose another name; the names of the service's resources are injected for you"),
+                );
+            }
+        }
+    }
+
+    fn tags(&mut self, tags: &IndexMap<String, String>, path: &KeyPath) {
+        for (k, val) in tags {
+            let p = path.key(k);
+            if k.to_ascii_lowercase().starts_with("aws:") {
+                self.key(
+                    &p,
+                    format!("the tag `{k}` uses the `aws:` prefix, which AWS reserves"),
+                    None,
+                );
+            } else if k.chars().count() > 128 {
+                self.key(&p, "tag keys are at most 128 characters".into(), None);
+            }
+            if val.chars().count() > 256 {
+                self.value(&p, "tag values are at most 256 characters".into(), None);
+            }
+        }
+    }
+
+    fn function(
+        &mut self,
+        m: &Manifest,
+        cx: &Context,
+        name: &str,
+        f: &Function,
+        path: &KeyPath,
+        routes: &mut HashMap<(String, String), (String, String)>,
+    ) {
+        if !is_name(name, &['-', '_']) {
+            self.key(
+                path,
+                format!("`{name}` is not a valid function name"),
+                Some("use letters, digits, hyphens and underscores"),
+            );
+        }
+        let full = physical_name(&m.service, cx.stage, name);
+        if full.len() > FUNCTION_NAME_MAX {
+            let help = format!("Lambda allows {FUNCTION_NAME_MAX} characters; shorten the service, stage or function name");
+            self.key(
+                path,
+                format!(
+                    "the function name `{full}` is {} characters long",
+                    full.len()
+                ),
+                Some(&help),
+            );
+        }
+        if !is_name(&f.handler, &['-', '_']) {
+            self.value(
+                &path.key("handler"),
+                format!("`{}` is not a cargo binary name", f.handler),
+                Some("name a `[[bin]]` of the service's Cargo workspace, e.g. `create-todo`"),
+            );
+        }
+        self.range(f.memory_size, &path.key("memorySize"), 128, 10240, "MB");
+        self.range(f.timeout, &path.key("timeout"), 1, 900, "seconds");
+        self.retention(f.log_retention_in_days, &path.key("logRetentionInDays"));
+        if let (Some(pc), Some(rc)) = (f.provisioned_concurrency, f.reserved_concurrency) {
+            if pc > rc {
+                self.value(
+                    &path.key("provisionedConcurrency"),
+                    format!("provisioned concurrency {pc} exceeds the reserved concurrency {rc}"),
+                    Some("Lambda cannot keep more instances warm than the function may run"),
+                );
+            }
+        }
+        self.environment(&f.environment, &path.key("environment"));
+        self.tags(&f.tags, &path.key("tags"));
+        self.environment_size(m, cx, f, path);
+        for (i, event) in f.events.iter().enumerate() {
+            self.event(m, name, f, event, &path.key("events").index(i), routes);
+        }
+        for (i, grant) in f.permissions.iter().enumerate() {
+            self.permission(m, grant, &path.key("permissions").index(i));
+        }
+    }
+
+    fn environment_size(&mut self, m: &Manifest, cx: &Context, f: &Function, path: &KeyPath) {
+        let mut merged: IndexMap<&str, &str> = IndexMap::new();
+        let stage_env = m.stages.get(cx.stage).map(|s| &s.environment);
+        for env in [
+            Some(&m.provider.environment),
+            stage_env,
+            Some(&f.environment),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (k, v) in env {
+                merged.insert(k, &v.value);
+            }
+        }
+        let bytes: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > ENV_BYTES_LIMIT {
+            self.key(
+                path,
+                format!("the environment of this function is {bytes} bytes; Lambda allows {ENV_BYTES_LIMIT}"),
+                Some("keep large values in S3 or a parameter store and pass their names"),
+            );
+        }
+    }
+
+    fn declared<'m, T>(
+        &mut self,
+        kind: &str,
+        name: &str,
+        pool: &'m IndexMap<String, T>,
+        path: &KeyPath,
+        section: &str,
+    ) -> Option<&'m T> {
+        if let Some(found) = pool.get(name) {
+            return Some(found);
+        }
+        let help = match did_you_mean(name, pool.keys().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if pool.is_empty() => format!("declare it under `{section}`"),
+            None => format!(
+                "declared under `{section}`: {}",
+                pool.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        };
+        self.value(
+            path,
+            format!("no {kind} named `{name}` is declared"),
+            Some(&help),
+        );
+        None
+    }
+
+    fn event(
+        &mut self,
+        m: &Manifest,
+        fn_name: &str,
+        f: &Function,
+        event: &Event,
+        path: &KeyPath,
+        routes: &mut HashMap<(String, String), (String, String)>,
+    ) {
+        match event {
+            Event::HttpApi(route) => {
+                let p = path.key("httpApi");
+                let method = route.method.to_ascii_uppercase();
+                if route.path == "$default" {
+                    if method != "*" && method != "ANY" {
+                        self.value(
+                            &p,
+                            "the `$default` route takes every method: write `httpApi: '*'`".into(),
+                            None,
+                        );
+                    }
+                } else if !HTTP_METHODS.contains(&method.as_str()) {
+                    let help = format!("use one of {}", HTTP_METHODS.join(", "));
+                    self.value(
+                        &p,
+                        format!("`{}` is not an HTTP method", route.method),
+                        Some(&help),
+                    );
+                    return;
+                } else if let Err(why) = check_route_path(&route.path) {
+                    self.value(
+                        &p,
+                        why,
+                        Some("paths look like `/todos/{id}` or `/files/{proxy+}`"),
+                    );
+                    return;
+                }
+                let key = (method.replace('*', "ANY"), normalize_route(&route.path));
+                let shown = format!("{} {}", route.method, route.path);
+                if let Some((other_fn, other_shown)) = routes.get(&key) {
+                    let message = format!("the route `{shown}` is also handled by function `{other_fn}` (`{other_shown}`)");
+                    self.value(&p, message, Some("each method and path goes to one function; API Gateway treats `{id}` and `{todoId}` in the same place as one route"));
+                } else {
+                    routes.insert(key, (fn_name.to_string(), shown));
+                }
+            }
+            Event::S3(s3) => {
+                let p = path.key("s3");
+                self.declared(
+                    "bucket",
+                    &s3.bucket,
+                    &m.resources.buckets,
+                    &p.key("bucket"),
+                    "resources.buckets",
+                );
+                for (i, e) in s3.events.iter().enumerate() {
+                    if !e.starts_with("s3:") {
+                        self.value(
+                            &p.key("events").index(i),
+                            format!("`{e}` is not an S3 event type"),
+                            Some("e.g. `s3:ObjectCreated:*` or `s3:ObjectRemoved:Delete`"),
+                        );
+                    }
+                }
+            }
+            Event::Schedule(s) => {
+                let p = path.key("schedule");
+                if let Err(why) = check_schedule(&s.rate) {
+                    let at = if self.tree.locate(&p.key("rate").0).is_some() {
+                        p.key("rate")
+                    } else {
+                        p
+                    };
+                    self.value(
+                        &at,
+                        why,
+                        Some("write `rate(5 minutes)`, `rate(1 hour)` or `cron(0 12 * * ? *)`"),
+                    );
+                }
+            }
+            Event::Sqs(sqs) => {
+                let p = path.key("sqs");
+                let at = if self.tree.locate(&p.key("queue").0).is_some() {
+                    p.key("queue")
+                } else {
+                    p.clone()
+                };
+                if let Some(queue) = self.declared(
+                    "queue",
+                    &sqs.queue,
+                    &m.resources.queues,
+                    &at,
+                    "resources.queues",
+                ) {
+                    let max_batch = if queue.fifo { 10 } else { 10000 };
+                    self.range(
+                        sqs.batch_size,
+                        &p.key("batchSize"),
+                        1,
+                        max_batch,
+                        "messages",
+                    );
+                    if sqs.batch_size.unwrap_or(10) > 10
+                        && sqs.maximum_batching_window.unwrap_or(0) == 0
+                    {
+                        self.value(&p.key("batchSize"), "a batch size above 10 needs `maximumBatchingWindow` of at least 1 second".into(), None);
+                    }
+                    let function_timeout = f
+                        .timeout
+                        .or(m.provider.timeout)
+                        .unwrap_or(crate::manifest::DEFAULT_TIMEOUT);
+                    let visibility = queue.visibility_timeout.unwrap_or(30);
+                    if visibility < function_timeout {
+                        let at = KeyPath::root()
+                            .key("resources")
+                            .key("queues")
+                            .key(&sqs.queue);
+                        self.key(
+                            &at,
+                            format!("the visibility timeout of `{}` ({visibility} s) is shorter than the timeout of `{fn_name}` ({function_timeout} s)", sqs.queue),
+                            Some("Lambda refuses such a trigger: raise `visibilityTimeout` (AWS advises six times the function timeout)"),
+                        );
+                    }
+                }
+                self.range(
+                    sqs.maximum_batching_window,
+                    &p.key("maximumBatchingWindow"),
+                    0,
+                    300,
+                    "seconds",
+                );
+            }
+            Event::Stream(stream) => {
+                let p = path.key("stream");
+                if let Some(table) = self.declared(
+                    "table",
+                    &stream.table,
+                    &m.resources.tables,
+                    &p.key("table"),
+                    "resources.tables",
+                ) {
+                    if table.stream.is_none() {
+                        let help = format!(
+                            "add `stream: NEW_AND_OLD_IMAGES` to resources.tables.{}",
+                            stream.table
+                        );
+                        self.value(
+                            &p.key("table"),
+                            format!("the table `{}` has no stream", stream.table),
+                            Some(&help),
+                        );
+                    }
+                }
+                self.range(stream.batch_size, &p.key("batchSize"), 1, 10000, "records");
+                self.range(
+                    stream.maximum_batching_window,
+                    &p.key("maximumBatchingWindow"),
+                    0,
+                    300,
+                    "seconds",
+                );
+            }
+        }
+    }
+
+    fn permission(&mut self, m: &Manifest, grant: &Permission, path: &KeyPath) {
+        let targets: Vec<(&str, &String)> = [
+            ("table", &grant.table),
+            ("bucket", &grant.bucket),
+            ("queue", &grant.queue),
+            ("stateMachine", &grant.state_machine),
+            ("function", &grant.function),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        let [(kind, name)] = targets.as_slice() else {
+            let message = if targets.is_empty() {
+                "a permission names no resource".to_string()
+            } else {
+                format!(
+                    "a permission names {} resources: {}",
+                    targets.len(),
+                    targets
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            self.value(
+                path,
+                message,
+                Some("write one grant per resource, e.g. `{ table: todos, access: read }`"),
+            );
+            return;
+        };
+        let (allowed, found): (&[Access], bool) = match *kind {
+            "table" => (
+                &[Access::Read, Access::Write, Access::Readwrite],
+                self.declared(
+                    "table",
+                    name,
+                    &m.resources.tables,
+                    &path.key("table"),
+                    "resources.tables",
+                )
+                .is_some(),
+            ),
+            "bucket" => (
+                &[Access::Read, Access::Write, Access::Readwrite],
+                self.declared(
+                    "bucket",
+                    name,
+                    &m.resources.buckets,
+                    &path.key("bucket"),
+                    "resources.buckets",
+                )
+                .is_some(),
+            ),
+            "queue" => (
+                &[Access::Send, Access::Consume],
+                self.declared(
+                    "queue",
+                    name,
+                    &m.resources.queues,
+                    &path.key("queue"),
+                    "resources.queues",
+                )
+                .is_some(),
+            ),
+            "stateMachine" => (
+                &[Access::Start],
+                self.declared(
+                    "state machine",
+                    name,
+                    &m.resources.state_machines,
+                    &path.key("stateMachine"),
+                    "resources.stateMachines",
+                )
+                .is_some(),
+            ),
+            _ => (
+                &[Access::Invoke],
+                self.declared(
+                    "function",
+                    name,
+                    &m.functions,
+                    &path.key("function"),
+                    "functions",
+                )
+                .is_some(),
+            ),
+        };
+        if found && !allowed.contains(&grant.access) {
+            let list: Vec<&str> = allowed.iter().map(|a| a.as_str()).collect();
+            let help = format!("for a {kind}, access is one of: {}", list.join(", "));
+            self.value(
+                &path.key("access"),
+                format!(
+                    "`{}` access does not apply to a {kind}",
+                    grant.access.as_str()
+                ),
+                Some(&help),
+            );
+        }
+        if grant.prefix.is_some() && *kind != "bucket" {
+            self.key(
+                &path.key("prefix"),
+                "`prefix` applies to bucket grants only".into(),
+                None,
+            );
+        }
+    }
+
+    fn resources(&mut self, m: &Manifest, cx: &Context) {
+        let root = KeyPath::root().key("resources");
+        for (name, t) in &m.resources.tables {
+            let p = root.key("tables").key(name);
+            self.resource_name(
+                name,
+                &p,
+                &['-', '_', '.'],
+                physical_name(&m.service, cx.stage, name).len(),
+                255,
+                "DynamoDB",
+            );
+            match (t.billing_mode, t.capacity) {
+                (BillingMode::Provisioned, None) => self.key(
+                    &p,
+                    "`billingMode: PROVISIONED` needs `capacity: { read: …, write: … }`".into(),
+                    None,
+                ),
+                (BillingMode::PayPerRequest, Some(_)) => self.key(
+                    &p.key("capacity"),
+                    "`capacity` applies only with `billingMode: PROVISIONED`".into(),
+                    Some("remove it, or set `billingMode: PROVISIONED`"),
+                ),
+                _ => {}
+            }
+            let mut seen: Vec<&str> = Vec::new();
+            for (i, gsi) in t.global_secondary_indexes.iter().enumerate() {
+                if seen.contains(&gsi.name.as_str()) {
+                    self.value(
+                        &p.key("globalSecondaryIndexes").index(i).key("name"),
+                        format!("the index `{}` is declared twice", gsi.name),
+                        None,
+                    );
+                }
+                seen.push(&gsi.name);
+            }
+        }
+        for (name, b) in &m.resources.buckets {
+            let p = root.key("buckets").key(name);
+            // The account id is always 12 digits, so the length is known before deploying.
+            let len = bucket_name(&m.service, cx.stage, name, "000000000000", cx.region).len();
+            self.resource_name(name, &p, &['-'], len, BUCKET_NAME_MAX, "S3 bucket");
+            if let Some(l) = &b.lifecycle {
+                self.range(
+                    Some(l.expire_after_days),
+                    &p.key("lifecycle").key("expireAfterDays"),
+                    1,
+                    u32::MAX,
+                    "days",
+                );
+            }
+        }
+        for (name, q) in &m.resources.queues {
+            let p = root.key("queues").key(name);
+            let suffix = if q.fifo { ".fifo".len() } else { 0 }
+                + if q.dead_letter.is_some() {
+                    "-dlq".len()
+                } else {
+                    0
+                };
+            self.resource_name(
+                name,
+                &p,
+                &['-', '_'],
+                physical_name(&m.service, cx.stage, name).len() + suffix,
+                QUEUE_NAME_MAX,
+                "SQS queue",
+            );
+            self.range(
+                q.visibility_timeout,
+                &p.key("visibilityTimeout"),
+                0,
+                43200,
+                "seconds",
+            );
+            self.range(
+                q.message_retention_period,
+                &p.key("messageRetentionPeriod"),
+                60,
+                1_209_600,
+                "seconds",
+            );
+            if let Some(dl) = q.dead_letter {
+                self.range(
+                    Some(dl.max_receive_count),
+                    &p.key("deadLetter").key("maxReceiveCount"),
+                    1,
+                    1000,
+                    "receives",
+                );
+            }
+        }
+        for (name, sm) in &m.resources.state_machines {
+            let p = root.key("stateMachines").key(name);
+            self.resource_name(
+                name,
+                &p,
+                &['-', '_'],
+                physical_name(&m.service, cx.stage, name).len(),
+                STATE_MACHINE_NAME_MAX,
+                "Step Functions state machine",
+            );
+            let def = &sm.definition;
+            let has = |k: &str| def.get(k).is_some();
+            if !def.is_object() || !has("StartAt") || !has("States") {
+                self.key(
+                    &p.key("definition"),
+                    "a state machine definition needs `StartAt` and `States`".into(),
+                    Some("write it in Amazon States Language, as YAML"),
+                );
+            } else if let Some(start) = def["StartAt"].as_str() {
+                if def["States"].get(start).is_none() {
+                    self.value(
+                        &p.key("definition").key("StartAt"),
+                        format!(
+                            "`StartAt` names the state `{start}`, which `States` does not declare"
+                        ),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    fn resource_name(
+        &mut self,
+        name: &str,
+        path: &KeyPath,
+        extra: &[char],
+        full_len: usize,
+        max: usize,
+        what: &str,
+    ) {
+        if !is_name(name, extra) {
+            let allowed: String = extra.iter().map(|c| format!(" `{c}`")).collect();
+            self.key(
+                path,
+                format!("`{name}` is not a valid name for a {what}"),
+                Some(&format!("use letters, digits and{allowed}")),
+            );
+        } else if full_len > max {
+            self.key(
+                path,
+                format!("the {what} name would be {full_len} characters long; AWS allows {max}"),
+                Some("shorten the service, stage or resource name"),
+            );
+        }
+    }
+
+    fn references(&mut self, m: &Manifest, refs: &[ResourceRef]) {
+        for r in refs {
+            let declared: Vec<&str> = match r.kind.as_str() {
+                "fn" => m.functions.keys().map(String::as_str).collect(),
+                "table" => m.resources.tables.keys().map(String::as_str).collect(),
+                "bucket" => m.resources.buckets.keys().map(String::as_str).collect(),
+                "queue" => m.resources.queues.keys().map(String::as_str).collect(),
+                _ => m
+                    .resources
+                    .state_machines
+                    .keys()
+                    .map(String::as_str)
+                    .collect(),
+            };
+            let shown = format!("${{{}:{}}}", r.kind, r.name);
+            if !declared.contains(&r.name.as_str()) {
+                let help = did_you_mean(&r.name, declared.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"));
+                let what = if r.kind == "fn" {
+                    "function"
+                } else {
+                    r.kind.as_str()
+                };
+                let d = Diagnostic::at(
+                    r.mark,
+                    r.width,
+                    format!("`{shown}` names no declared {what}"),
+                )
+                .with_path(r.path.clone());
+                self.push(d, help.as_deref());
+                continue;
+            }
+            let attrs = RESOURCE_KINDS
+                .iter()
+                .find(|(k, _)| *k == r.kind)
+                .map(|(_, a)| *a)
+                .unwrap_or_default();
+            if let Some(attr) = &r.attribute {
+                if !attrs.contains(&attr.as_str()) {
+                    let d = Diagnostic::at(
+                        r.mark,
+                        r.width,
+                        format!("`{shown}.{attr}`: a {} has no attribute `{attr}`", r.kind),
+                    )
+                    .with_path(r.path.clone());
+                    let help = format!("use one of: {}", attrs.join(", "));
+                    self.push(d, Some(&help));
+                }
+            }
+        }
+    }
+}
+
+/// API Gateway sees `/todos/{id}` and `/todos/{todoId}` as the same route.
+fn normalize_route(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                if seg.ends_with("+}") {
+                    "{+}"
+                } else {
+                    "{}"
+                }
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn check_route_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("the path `{path}` must start with `/`"));
+    }
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.is_empty() && segments.len() != 1 {
+            return Err(format!("the path `{path}` has an empty segment"));
+        }
+        let opens = seg.matches('{').count();
+        let closes = seg.matches('}').count();
+        let is_param = seg.starts_with('{') && seg.ends_with('}') && opens == 1 && closes == 1;
+        if (opens > 0 || closes > 0) && !is_param {
+            return Err(format!(
+                "`{seg}` in `{path}`: a path parameter is a whole segment such as `{{id}}`"
+            ));
+        }
+        if is_param && seg.ends_with("+}") && i + 1 != segments.len() {
+            return Err(format!(
+                "`{seg}` in `{path}`: a greedy parameter must be the last segment"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an EventBridge schedule expression.
+pub fn check_schedule(expr: &str) -> Result<(), String> {
+    let expr = expr.trim();
+    if let Some(body) = expr.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
+        let mut parts = body.split_whitespace();
+        let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("`{expr}` is not a rate: write `rate(VALUE UNIT)`"));
+        };
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("`{expr}`: `{n}` is not a positive whole number"))?;
+        if n == 0 {
+            return Err(format!("`{expr}`: the rate must be at least 1"));
+        }
+        let singular = ["minute", "hour", "day"];
+        let plural = ["minutes", "hours", "days"];
+        return match (n, singular.contains(&unit), plural.contains(&unit)) {
+            (1, true, _) | (2.., _, true) => Ok(()),
+            (1, _, true) => Err(format!(
+                "`{expr}`: EventBridge wants the singular for 1: `rate(1 {})`",
+                unit.trim_end_matches('s')
+            )),
+            (_, true, _) => Err(format!(
+                "`{expr}`: EventBridge wants the plural above 1: `rate({n} {unit}s)`"
+            )),
+            _ => Err(format!(
+                "`{expr}`: the unit `{unit}` is not one of minute(s), hour(s), day(s)"
+            )),
+        };
+    }
+    if let Some(body) = expr.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
+        let fields: Vec<&str> = body.split_whitespace().collect();
+        if fields.len() != 6 {
+            return Err(format!(
+                "`{expr}` has {} fields; EventBridge cron takes 6: minutes hours day-of-month month day-of-week year",
+                fields.len()
+            ));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ",-*/?LW#".contains(c);
+        if let Some(bad) = fields.iter().find(|f| !f.chars().all(allowed)) {
+            return Err(format!(
+                "`{expr}`: the field `{bad}` holds characters cron does not accept"
+            ));
+        }
+        if (fields[2] == "?") == (fields[4] == "?") {
+            return Err(format!(
+                "`{expr}`: exactly one of day-of-month (3rd) and day-of-week (5th) must be `?`"
+            ));
+        }
+        return Ok(());
+    }
+    Err(format!("`{expr}` is not a schedule expression"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_expressions() {
+        for ok in [
+            "rate(1 day)",
+            "rate(5 minutes)",
+            "rate(2 hours)",
+            "cron(0 12 * * ? *)",
+            "cron(0/15 8-17 ? * MON-FRI *)",
+        ] {
+            assert_eq!(check_schedule(ok), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            ("rate(1 days)", "singular"),
+            ("rate(5 minute)", "plural"),
+            ("rate(0 minutes)", "at least 1"),
+            ("rate(5 weeks)", "unit `weeks`"),
+            ("rate(five minutes)", "not a positive whole number"),
+            ("cron(0 12 * * *)", "has 5 fields"),
+            ("cron(0 12 * * * *)", "exactly one of day-of-month"),
+            ("every day", "not a schedule expression"),
+        ] {
+            let err = check_schedule(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn routes_with_renamed_parameters_collide() {
+        assert_eq!(
+            normalize_route("/todos/{id}"),
+            normalize_route("/todos/{todoId}")
+        );
+        assert_ne!(
+            normalize_route("/todos/{id}"),
+            normalize_route("/todos/{proxy+}")
+        );
+        assert!(check_route_path("/todos/{id}").is_ok());
+        assert!(check_route_path("/").is_ok());
+        assert!(check_route_path("todos").is_err());
+        assert!(check_route_path("/a/{proxy+}/b").is_err());
+        assert!(check_route_path("/a/x{id}").is_err());
+    }
+
+    #[test]
+    fn bucket_names_are_lowercase_and_carry_account_and_region() {
+        assert_eq!(
+            bucket_name("Todo", "dev", "uploads", "123456789012", "us-east-1"),
+            "todo-dev-uploads-123456789012-us-east-1"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Round trips through the local AWS emulator with SDK clients built by
+//! `sls_rs::cloud`, exactly as the product builds them.
+
+mod support;
+
+use aws_sdk_s3::primitives::ByteStream;
+
+#[tokio::test]
+async fn sts_names_the_account_and_s3_round_trips_with_conditional_writes() {
+    let emulator = support::emulator();
+    let config = emulator.sdk_config().await;
+
+    // Never assumed: moto says 123456789012, LocalStack 000000000000.
+    let account = sls_rs::cloud::account_id(&config).await.unwrap();
+    assert!(
+        account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
+        "account id {account:?}"
+    );
+
+    let s3 = sls_rs::cloud::s3(&config);
+    let bucket = support::unique_service("s3");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("state.json")
+        .body(ByteStream::from_static(b"{\"v\":1}"))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("state.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"{\"v\":1}"
+    );
+
+    // A create-only write: the primitive the deploy lock builds on.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("lock")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"a"))
+        .send()
+        .await
+        .unwrap();
+    let second = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("lock")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"b"))
+        .send()
+        .await;
+    let err = second.expect_err("a second create-only write must fail");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(
+        status,
+        Some(412),
+        "expected 412 Precondition Failed, got {err:?}"
+    );
+
+    for key in ["state.json", "lock"] {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_call_names_the_resource_operation_and_aws_message() {
+    let config = support::emulator().sdk_config().await;
+    let s3 = sls_rs::cloud::s3(&config);
+    let bucket = support::unique_service("missing");
+    let err = s3
+        .head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("the bucket does not exist");
+    let shown =
+        sls_rs::cloud::aws_error(&format!("reading bucket ({bucket})"), "s3:HeadBucket", err)
+            .to_string();
+    assert!(
+        shown.starts_with(&format!("reading bucket ({bucket}) (s3:HeadBucket): ")),
+        "{shown}"
+    );
+    assert!(
+        shown.to_lowercase().contains("not found") || shown.contains("404"),
+        "{shown}"
+    );
+}

@@ -1,0 +1,150 @@
+//! The reference manifest, the examples and the templates validate; `print`
+//! resolves variables and never shows a secret; bad flags exit 2.
+
+mod support;
+
+use std::path::PathBuf;
+
+fn validate_json(path: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let (out, stdout, stderr) = support::run(
+        support::sls_rs()
+            .args(["validate", "--json", "-c"])
+            .arg(path)
+            .args(extra),
+    );
+    assert!(
+        out.status.success(),
+        "{} does not validate:\n{stderr}{stdout}",
+        path.display()
+    );
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn the_reference_manifest_validates_with_every_key() {
+    let doc = validate_json(&support::repo_root().join("serverless.yaml.example"), &[]);
+    assert_eq!(doc["valid"], true);
+    let service = &doc["service"];
+    assert_eq!(service["name"], "todo");
+    let functions: Vec<&str> = service["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(functions, ["createTodo", "onUpload", "nightly", "worker"]);
+    assert_eq!(
+        service["functions"][0]["physicalName"],
+        "todo-dev-createTodo"
+    );
+    assert_eq!(service["tables"][0], "todos");
+    assert_eq!(service["stateMachines"][0], "checkout");
+}
+
+#[test]
+fn examples_and_templates_validate() {
+    let root = support::repo_root();
+    let mut manifests: Vec<PathBuf> = Vec::new();
+    for dir in ["examples", "templates"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let candidate = entry.unwrap().path().join("serverless.yaml");
+            if candidate.is_file() {
+                manifests.push(candidate);
+            }
+        }
+    }
+    assert!(
+        manifests.len() >= 2,
+        "expected an example and a template, found {manifests:?}"
+    );
+    for m in manifests {
+        assert_eq!(validate_json(&m, &[])["valid"], true);
+    }
+}
+
+#[test]
+fn print_resolves_variables_for_the_stage_and_masks_secrets() {
+    let file = support::repo_root().join("serverless.yaml.example");
+    let (out, stdout, stderr) = support::run(
+        support::sls_rs()
+            .args(["print", "--json", "--stage", "local", "-c"])
+            .arg(&file)
+            .env("STRIPE_API_KEY", "sk_live_must_not_be_printed"),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stdout.contains("sk_live_must_not_be_printed"),
+        "a secret was printed"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["provider"]["stage"], "local");
+    assert_eq!(doc["provider"]["environment"]["STRIPE_API_KEY"], "<secret>");
+    assert_eq!(doc["provider"]["environment"]["DATABASE_URL"], "<secret>");
+    assert_eq!(doc["provider"]["environment"]["LOG_LEVEL"], "info");
+    // ${self:custom.memory.dev} became a number, ${fn:…} waits for deploy.
+    assert_eq!(doc["functions"]["createTodo"]["memorySize"], 512);
+    assert_eq!(
+        doc["resources"]["stateMachines"]["checkout"]["definition"]["States"]["Charge"]["Resource"],
+        "${fn:createTodo}"
+    );
+    assert_eq!(
+        doc["provider"]["iam"]["role"]["statements"][0]["Resource"][0],
+        "arn:aws:ssm:us-east-1:${aws:accountId}:parameter/todo/*"
+    );
+
+    let (out, yaml, _) = support::run(
+        support::sls_rs()
+            .args(["print", "--stage", "prod", "-c"])
+            .arg(&file),
+    );
+    assert!(out.status.success());
+    assert!(
+        yaml.contains("stage: prod") && yaml.contains("region: eu-west-1"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn bad_flags_and_missing_files_exit_2() {
+    let file = support::repo_root().join("serverless.yaml.example");
+    let (out, _, stderr) = support::run(
+        support::sls_rs()
+            .args(["validate", "--stage", "my_stage!", "-c"])
+            .arg(&file),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("--stage `my_stage!` is not a valid stage name"),
+        "{stderr}"
+    );
+    let (out, _, stderr) = support::run(
+        support::sls_rs()
+            .args(["validate", "--region", "mars-1", "-c"])
+            .arg(&file),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("--region `mars-1` is not an AWS region"),
+        "{stderr}"
+    );
+    let (out, _, stderr) =
+        support::run(support::sls_rs().args(["validate", "-c", "does/not/exist.yaml"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let (out, _, stderr) = support::run(
+        support::sls_rs()
+            .arg("validate")
+            .current_dir(std::env::temp_dir()),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("no serverless.yaml or serverless.yml"),
+        "{stderr}"
+    );
+    let (out, _, _) = support::run(support::sls_rs().arg("frobnicate"));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap's usage errors exit 2 as well"
+    );
+}

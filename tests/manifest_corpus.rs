@@ -1,0 +1,153 @@
+//! The bad-manifest corpus: every file under tests/manifests/bad is run
+//! through the real binary, which must exit 2 and name the file, line, column,
+//! key and problem. The header of each file says what is expected:
+//!
+//! ```text
+//! # expect: LINE:COL [KEY PATH]
+//! # message: text the error must contain
+//! # help: text the help line must contain (optional)
+//! ```
+
+mod support;
+
+use std::path::Path;
+
+struct Expectation {
+    line: usize,
+    col: usize,
+    key: Option<String>,
+    message: String,
+    help: Option<String>,
+}
+
+fn expectation(path: &Path) -> Expectation {
+    let text = std::fs::read_to_string(path).unwrap();
+    let header = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("# {name}: ")))
+            .map(|v| v.trim().to_string())
+    };
+    let expect =
+        header("expect").unwrap_or_else(|| panic!("{} has no `# expect:` header", path.display()));
+    let (pos, key) = match expect.split_once(' ') {
+        Some((pos, key)) => (pos.to_string(), Some(key.to_string())),
+        None => (expect.clone(), None),
+    };
+    let (line, col) = pos.split_once(':').expect("expect: LINE:COL");
+    Expectation {
+        line: line.parse().unwrap(),
+        col: col.parse().unwrap(),
+        key,
+        message: header("message")
+            .unwrap_or_else(|| panic!("{} has no `# message:` header", path.display())),
+        help: header("help"),
+    }
+}
+
+fn check(path: &Path) -> Result<(), String> {
+    let want = expectation(path);
+    let (out, stdout, stderr) = support::run(support::sls_rs().arg("validate").arg("-c").arg(path));
+    let mut problems = Vec::new();
+    if out.status.code() != Some(2) {
+        problems.push(format!("exit code {:?}, expected 2", out.status.code()));
+    }
+    if !stdout.is_empty() {
+        problems.push(format!("stdout should be empty, got {stdout:?}"));
+    }
+    let location = format!("--> {}:{}:{}", path.display(), want.line, want.col);
+    if !stderr.contains(&location) {
+        problems.push(format!("stderr lacks `{location}`"));
+    }
+    if let Some(key) = &want.key {
+        if !stderr.contains(&format!("error: {key}: ")) {
+            problems.push(format!("stderr does not name the key `{key}`"));
+        }
+    }
+    if !stderr.contains(&want.message) {
+        problems.push(format!("stderr lacks the message `{}`", want.message));
+    }
+    if let Some(help) = &want.help {
+        if !stderr
+            .lines()
+            .any(|l| l.contains("= help:") && l.contains(help.as_str()))
+        {
+            problems.push(format!("stderr lacks the help `{help}`"));
+        }
+    }
+
+    // The same problem, as one JSON document on stdout for CI.
+    let (out, stdout, _) = support::run(
+        support::sls_rs()
+            .arg("validate")
+            .arg("--json")
+            .arg("-c")
+            .arg(path),
+    );
+    match serde_json::from_str::<serde_json::Value>(&stdout) {
+        Ok(doc) => {
+            let first = &doc["errors"][0];
+            if out.status.code() != Some(2) || doc["valid"] != false {
+                problems.push("--json: expected exit 2 and valid: false".into());
+            }
+            if first["line"] != want.line || first["column"] != want.col {
+                problems.push(format!(
+                    "--json: first error at {}:{}",
+                    first["line"], first["column"]
+                ));
+            }
+            if let Some(key) = &want.key {
+                if first["key"] != key.as_str() {
+                    problems.push(format!("--json: key {}", first["key"]));
+                }
+            }
+        }
+        Err(e) => problems.push(format!("--json: stdout is not JSON ({e}): {stdout:?}")),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}:\n  {}\n--- stderr ---\n{stderr}",
+            path.display(),
+            problems.join("\n  ")
+        ))
+    }
+}
+
+#[test]
+fn every_bad_manifest_exits_2_naming_file_line_key_and_problem() {
+    let dir = support::repo_root().join("tests/manifests/bad");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 25,
+        "the corpus holds {} manifests, expected at least 25",
+        files.len()
+    );
+    let failures: Vec<String> = files.iter().filter_map(|f| check(f).err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad manifests were not reported as expected:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let dir = std::env::temp_dir().join(support::unique_service("several"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("serverless.yml");
+    std::fs::write(&file, "service: todo\nprovider:\n  name: aws\n  memorySize: 1\n  timeout: 0\nfunctions:\n  hello: { handler: hello }\n").unwrap();
+    // serverless.yml is found in the working directory without -c.
+    let (out, _, stderr) = support::run(support::sls_rs().arg("validate").current_dir(&dir));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("serverless.yml:4:15"), "{stderr}");
+    assert!(stderr.contains("serverless.yml:5:12"), "{stderr}");
+    assert!(stderr.contains("has 2 problems"), "{stderr}");
+}

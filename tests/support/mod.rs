@@ -1,0 +1,123 @@
+//! The integration-test harness: the real `sls-rs` binary, and a local AWS
+//! emulator reached through SDK clients built exactly as the product builds them.
+#![allow(dead_code)]
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use sls_rs::cloud::{self, Target};
+
+/// The one variable that selects the emulator: moto (default, started on demand)
+/// or LocalStack (`http://localhost:4566`, started by the user).
+pub const ENDPOINT_VAR: &str = "SLS_RS_TEST_ENDPOINT";
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:5000";
+pub const REGION: &str = "us-east-1";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+/// The sls-rs binary, with no AWS settings inherited from the developer's shell.
+pub fn sls_rs() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sls-rs"));
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs a command and returns its output, decoding stdout and stderr.
+pub fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("the sls-rs binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+pub struct Emulator {
+    pub endpoint: String,
+}
+
+impl Emulator {
+    pub fn target(&self) -> Target {
+        Target {
+            region: REGION.to_string(),
+            endpoint: Some(self.endpoint.clone()),
+            profile: None,
+        }
+    }
+
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        cloud::sdk_config(&self.target()).await
+    }
+}
+
+fn answers(endpoint: &str) -> bool {
+    let host_port = endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
+    let Ok(mut addrs) = host_port.to_socket_addrs() else {
+        return false;
+    };
+    addrs
+        .next()
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+}
+
+/// The emulator for this test run: the one at `SLS_RS_TEST_ENDPOINT` if set,
+/// otherwise moto on 127.0.0.1:5000, started with `localstack/emulator start`
+/// when it is not already running. A test that needs it fails (never skips)
+/// when it cannot be reached.
+pub fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(|| {
+        let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| DEFAULT_ENDPOINT.to_string());
+        if !answers(&endpoint) {
+            assert_eq!(
+                endpoint, DEFAULT_ENDPOINT,
+                "the emulator at {ENDPOINT_VAR}={endpoint} does not answer; start it, or unset {ENDPOINT_VAR} to use moto"
+            );
+            let script = repo_root().join("localstack/emulator");
+            let status = Command::new(&script).arg("start").status().expect("localstack/emulator runs");
+            assert!(status.success(), "`localstack/emulator start` failed; run `scripts/setup` first");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !answers(&endpoint) {
+                assert!(Instant::now() < deadline, "moto did not answer at {endpoint} within 20 s");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Emulator { endpoint }
+    })
+}
+
+/// A service name no other test (or earlier run against the same emulator) uses,
+/// so tests can share one emulator without resetting it.
+pub fn unique_service(test: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t{}-{}-{:x}{n}",
+        test.replace('_', "-"),
+        std::process::id(),
+        nanos % 0xffff
+    )
+    .to_ascii_lowercase()
+}
