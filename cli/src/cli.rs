@@ -45,4 +45,6 @@ pub enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the resolved manifest: variables substituted, secrets masked
     Print(commands::print::PrintArgs),
+    /// Build every function into a Lambda zip under .sls-rs/ (cargo-lambda, zig)
+    Package(commands::package::PackageArgs),
 }

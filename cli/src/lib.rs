@@ -2,6 +2,7 @@
 //! directly. The flow is manifest → model → plan → apply → state; see the
 //! repository's DESIGN notes. The binary is a thin shell over this library.
 
+pub mod build;
 pub mod cli;
 pub mod cloud;
 pub mod commands;

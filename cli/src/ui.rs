@@ -31,3 +31,73 @@ pub fn error(err: &anyhow::Error) {
         eprintln!("  caused by: {cause}");
     }
 }
+
+/// A progress line for humans, on stderr.
+pub fn status(text: &str) {
+    eprintln!("{text}");
+}
+
+/// Text from a child process (the compiler's errors), passed through verbatim.
+pub fn raw_stderr(text: &str) {
+    eprint!("{text}");
+    if !text.ends_with('\n') {
+        eprintln!();
+    }
+}
+
+/// A spinner while a long step runs, on a terminal; a plain line otherwise (CI logs).
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn start(text: &str, interactive: bool) -> Progress {
+        if !interactive {
+            status(&format!("{text}…"));
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner().with_message(text.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Progress(Some(bar))
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Whether stderr is a terminal that can show a spinner.
+pub fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Left-aligned columns, two spaces apart; the first row is the header.
+pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `1.4 MB`, `812 KB`, `96 B`.
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{} KB", n >> 10),
+        n => format!("{n} B"),
+    }
+}

@@ -1,111 +1,46 @@
-//! What handlers deployed by sls-rs link.
+//! What handlers deployed by sls-rs link: a thin layer over `lambda_runtime`.
 //!
-//! Deploy injects the physical names of the service's resources that a function
-//! is granted as environment variables; this crate is the one place that
-//! defines their naming, and the CLI uses it too, so both sides agree.
+//! ```no_run
+//! use sls_rs_runtime::{Error, LambdaEvent};
+//!
+//! async fn handler(event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, Error> {
+//!     tracing::info!(size = event.payload.to_string().len(), "received");
+//!     Ok(event.payload)
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     sls_rs_runtime::run(handler).await
+//! }
+//! ```
+//!
+//! [`run`] writes every `tracing` event as one JSON line carrying the request id
+//! and the X-Ray trace id, so `sls-rs logs` and X-Ray line up; [`resource`] reads
+//! the names of the service's resources that `sls-rs deploy` injects.
 #![warn(missing_docs)]
 
-use std::fmt;
+mod log;
+mod resources;
 
-/// Every variable sls-rs injects starts with this prefix (users may not set such names).
-pub const ENV_PREFIX: &str = "SLS_RS_";
+use std::future::Future;
 
-/// The kinds of resource whose names deploy injects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResourceKind {
-    /// A DynamoDB table (`resources.tables`): its table name.
-    Table,
-    /// An S3 bucket (`resources.buckets`): its bucket name.
-    Bucket,
-    /// An SQS queue (`resources.queues`): its queue URL.
-    Queue,
-    /// A Step Functions state machine (`resources.stateMachines`): its ARN.
-    StateMachine,
-    /// Another function of the service: its `live` alias ARN.
-    Function,
-}
+use lambda_runtime::streaming::Body;
+use lambda_runtime::IntoFunctionResponse;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-impl ResourceKind {
-    fn word(self) -> &'static str {
-        match self {
-            ResourceKind::Table => "TABLE",
-            ResourceKind::Bucket => "BUCKET",
-            ResourceKind::Queue => "QUEUE",
-            ResourceKind::StateMachine => "STATE_MACHINE",
-            ResourceKind::Function => "FUNCTION",
-        }
-    }
-}
+pub use lambda_runtime::{Context, Error, LambdaEvent};
+pub use log::{init_logging, JsonLogLayer};
+pub use resources::{env_var_name, resource, MissingResource, ResourceKind, ENV_PREFIX};
 
-/// The variable holding a resource's name: `SLS_RS_{KIND}_{NAME}`, the manifest
-/// name in SCREAMING_SNAKE_CASE (`uploadedFiles` and `uploaded-files` both give
-/// `UPLOADED_FILES`), e.g. `SLS_RS_TABLE_TODOS`.
-pub fn env_var_name(kind: ResourceKind, name: &str) -> String {
-    let mut out = format!("{ENV_PREFIX}{}_", kind.word());
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_uppercase() && prev_lower {
-            out.push('_');
-        }
-        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        out.push(if c.is_ascii_alphanumeric() {
-            c.to_ascii_uppercase()
-        } else {
-            '_'
-        });
-    }
-    out
-}
-
-/// A resource the function was not granted, or that deploy did not inject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MissingResource {
-    /// The variable that was looked for.
-    pub variable: String,
-}
-
-impl fmt::Display for MissingResource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} is not set: grant the function access to this resource under `permissions:` in serverless.yaml", self.variable)
-    }
-}
-
-impl std::error::Error for MissingResource {}
-
-/// The name (or URL, or ARN, see [`ResourceKind`]) of one of the service's resources.
-pub fn resource(kind: ResourceKind, name: &str) -> Result<String, MissingResource> {
-    let variable = env_var_name(kind, name);
-    std::env::var(&variable).map_err(|_| MissingResource { variable })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variable_names_are_screaming_snake_case() {
-        assert_eq!(
-            env_var_name(ResourceKind::Table, "todos"),
-            "SLS_RS_TABLE_TODOS"
-        );
-        assert_eq!(
-            env_var_name(ResourceKind::Bucket, "uploadedFiles"),
-            "SLS_RS_BUCKET_UPLOADED_FILES"
-        );
-        assert_eq!(
-            env_var_name(ResourceKind::Queue, "uploaded-files"),
-            "SLS_RS_QUEUE_UPLOADED_FILES"
-        );
-        assert_eq!(
-            env_var_name(ResourceKind::StateMachine, "checkoutV2"),
-            "SLS_RS_STATE_MACHINE_CHECKOUT_V2"
-        );
-    }
-
-    #[test]
-    fn a_missing_resource_says_how_to_grant_it() {
-        let err = resource(ResourceKind::Table, "surely-not-set-anywhere").unwrap_err();
-        assert_eq!(err.variable, "SLS_RS_TABLE_SURELY_NOT_SET_ANYWHERE");
-        assert!(err.to_string().contains("permissions:"));
-    }
+/// Sets up JSON logging ([`init_logging`]) and runs `handler` for every invocation.
+pub async fn run<Req, Resp, F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: FnMut(LambdaEvent<Req>) -> Fut,
+    Fut: Future<Output = Result<Resp, Error>>,
+    Req: DeserializeOwned,
+    Resp: Serialize + IntoFunctionResponse<Resp, Body>,
+{
+    init_logging();
+    lambda_runtime::run(lambda_runtime::service_fn(handler)).await
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand: parse flags, call the parts, render.
 
+pub mod package;
 pub mod print;
 pub mod validate;
 
@@ -10,6 +11,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Print(args) => print::run(&cli.global, args),
+        Command::Package(args) => package::run(&cli.global, args),
     }
 }
 

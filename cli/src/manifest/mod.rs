@@ -11,6 +11,7 @@ mod validate;
 mod vars;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use diagnostic::{Diagnostic, ManifestError};
 pub use node::{KeyPath, Mark};
@@ -54,6 +55,8 @@ pub struct Service {
     pub profile: Option<String>,
     /// References to the service's own resources, resolved at plan time.
     pub refs: Vec<ResourceRef>,
+    /// The text and the resolved tree, so later stages can point at a line too.
+    source: Arc<(String, node::Node)>,
 }
 
 /// Finds the manifest: `-c` (file or directory) or serverless.yaml / serverless.yml in `cwd`.
@@ -147,6 +150,8 @@ pub fn load_str(file: &Path, text: &str, opts: &LoadOptions) -> Result<Service, 
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
+    // Absolute, because builds run child processes in other directories.
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
     Ok(Service {
         file: file.to_path_buf(),
         dir,
@@ -158,6 +163,7 @@ pub fn load_str(file: &Path, text: &str, opts: &LoadOptions) -> Result<Service, 
         stage,
         region,
         refs: resolution.refs,
+        source: Arc::new((text.to_string(), resolution.root)),
     })
 }
 
@@ -201,6 +207,28 @@ fn raw_cloudformation(tree: &node::Node) -> Option<Diagnostic> {
 impl Service {
     pub fn function_name(&self, name: &str) -> String {
         physical_name(&self.manifest.service, &self.stage, name)
+    }
+
+    /// A function's architecture: its own, else the provider's.
+    pub fn architecture(&self, f: &Function) -> Architecture {
+        f.architecture
+            .unwrap_or(self.manifest.provider.architecture)
+    }
+
+    /// A problem found after loading (a handler that names no binary…), shown at its line.
+    pub fn diagnostic(&self, path: &KeyPath, message: String, help: Option<String>) -> Diagnostic {
+        let tree = &self.source.1;
+        let (mark, width) = match tree.locate(&path.0) {
+            Some(node) if node.as_str().is_some() => (node.mark, node.width),
+            _ => tree.mark_of(&path.0),
+        };
+        let mut d = Diagnostic::at(mark, width, message).with_path(path.clone());
+        d.help = help;
+        d
+    }
+
+    pub fn source_text(&self) -> &str {
+        &self.source.0
     }
 
     /// The manifest as this run sees it: the effective stage and region filled in.

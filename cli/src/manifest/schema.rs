@@ -78,7 +78,9 @@ pub enum Runtime {
     ProvidedAl2,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord,
+)]
 pub enum Architecture {
     #[default]
     #[serde(rename = "x86_64")]

@@ -1,15 +1,26 @@
 //! Answers `{"name": "…"}` with a greeting.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use sls_rs_runtime::{Error, LambdaEvent};
 
-async fn hello(event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let greeting = std::env::var("GREETING").unwrap_or_else(|_| "hello".to_string());
-    let name = event.payload.get("name").and_then(Value::as_str).unwrap_or("world");
-    Ok(json!({ "message": format!("{greeting}, {name}") }))
+#[derive(Deserialize)]
+struct Request {
+    name: Option<String>,
 }
 
-#[tokio::main]
+#[derive(Serialize)]
+struct Response {
+    message: String,
+}
+
+async fn hello(event: LambdaEvent<Request>) -> Result<Response, Error> {
+    let greeting = std::env::var("GREETING").unwrap_or_else(|_| "hello".to_string());
+    let name = event.payload.name.unwrap_or_else(|| "world".to_string());
+    tracing::info!(%name, "greeting");
+    Ok(Response { message: format!("{greeting}, {name}") })
+}
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::run(service_fn(hello)).await
+    sls_rs_runtime::run(hello).await
 }

@@ -1,15 +1,20 @@
-//! Answers `{"name": "…"}` with a greeting.
+//! An HTTP API handler (payload format 2.0): echoes the method and path.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
+use sls_rs_runtime::{Error, LambdaEvent};
 
-async fn hello(event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let greeting = std::env::var("GREETING").unwrap_or_else(|_| "hello".to_string());
-    let name = event.payload.get("name").and_then(Value::as_str).unwrap_or("world");
-    Ok(json!({ "message": format!("{greeting}, {name}") }))
+async fn api(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let http = &event.payload["requestContext"]["http"];
+    let (method, path) = (http["method"].as_str().unwrap_or("?"), http["path"].as_str().unwrap_or("/"));
+    tracing::info!(method, path, "request");
+    Ok(json!({
+        "statusCode": 200,
+        "headers": { "content-type": "application/json" },
+        "body": json!({ "method": method, "path": path }).to_string(),
+    }))
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::run(service_fn(hello)).await
+    sls_rs_runtime::run(api).await
 }
