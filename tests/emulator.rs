@@ -98,3 +98,22 @@ async fn a_failed_call_names_the_resource_operation_and_aws_message() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn every_call_is_counted_and_told_read_from_write() {
+    let emulator = support::emulator();
+    let aws = sls_rs::cloud::Aws::connect(&emulator.target())
+        .await
+        .unwrap();
+    let bucket = support::unique_service("calls");
+    aws.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    aws.s3.head_bucket().bucket(&bucket).send().await.unwrap();
+    let calls = aws.calls.calls();
+    assert_eq!(
+        calls,
+        ["sts:GetCallerIdentity", "s3:CreateBucket", "s3:HeadBucket"]
+    );
+    let summary = aws.calls.summary();
+    assert_eq!((summary.reads, summary.writes), (2, 1));
+    aws.s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+}

@@ -47,4 +47,14 @@ pub enum Command {
     Print(commands::print::PrintArgs),
     /// Build every function into a Lambda zip under .sls-rs/ (cargo-lambda, zig)
     Package(commands::package::PackageArgs),
+    /// Build, plan and apply: make AWS match the manifest
+    Deploy(commands::deploy::DeployArgs),
+    /// Show what deploy would change (deploy --dry-run)
+    Plan(commands::plan::PlanArgs),
+    /// What is deployed: functions, versions, the live alias, the last deployment
+    Info(commands::info::InfoArgs),
+    /// Delete everything the service owns in the stage
+    Remove(commands::remove::RemoveArgs),
+    /// Remove the deploy lock of the stage (after a deploy died)
+    Unlock(commands::unlock::UnlockArgs),
 }

@@ -6,6 +6,8 @@ pub mod build;
 pub mod cli;
 pub mod cloud;
 pub mod commands;
+pub mod engine;
 pub mod error;
 pub mod manifest;
+pub mod model;
 pub mod ui;

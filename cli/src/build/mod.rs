@@ -101,7 +101,12 @@ pub fn package(service: &Service, opts: &PackageOptions) -> anyhow::Result<Packa
 
 /// The last package manifest written in a service directory.
 pub fn read_manifest(dir: &Path) -> anyhow::Result<PackageManifest> {
-    let path = dir.join(OUTPUT_DIR).join(PACKAGE_MANIFEST);
+    read_manifest_in(&dir.join(OUTPUT_DIR))
+}
+
+/// The package manifest in an output directory (`.sls-rs`).
+pub fn read_manifest_in(out_dir: &Path) -> anyhow::Result<PackageManifest> {
+    let path = out_dir.join(PACKAGE_MANIFEST);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }

@@ -1,7 +1,12 @@
 //! One file per subcommand: parse flags, call the parts, render.
 
+pub mod deploy;
+pub mod info;
 pub mod package;
+pub mod plan;
 pub mod print;
+pub mod remove;
+pub mod unlock;
 pub mod validate;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -12,6 +17,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Print(args) => print::run(&cli.global, args),
         Command::Package(args) => package::run(&cli.global, args),
+        Command::Deploy(args) => deploy::run(&cli.global, args),
+        Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Info(args) => info::run(&cli.global, args),
+        Command::Remove(args) => remove::run(&cli.global, args),
+        Command::Unlock(args) => unlock::run(&cli.global, args),
     }
 }
 
@@ -25,4 +35,19 @@ pub fn load_service(global: &GlobalArgs) -> anyhow::Result<Service> {
         env: &env,
     };
     manifest::load(&opts, &std::env::current_dir()?)
+}
+
+/// Runs the async part of a command.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+        .block_on(future)
+}
+
+/// `sls-rs deploy --stage prod`, as recorded in the lock and the deployment history.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!("sls-rs {}", args.join(" "))
 }

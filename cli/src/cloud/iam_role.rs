@@ -1,0 +1,267 @@
+//! A function's IAM role and its one inline policy.
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+
+use super::{aws_error, Aws};
+use crate::model::{RoleSpec, INLINE_POLICY_NAME, TAG_SERVICE, TAG_STAGE};
+
+/// A role as it is in IAM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleLive {
+    pub arn: String,
+    pub trust: Value,
+    pub policy: Option<Value>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); plain JSON passes through.
+fn decode_policy(text: &str) -> Value {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    serde_json::from_slice(&out)
+        .or_else(|_| serde_json::from_str(text))
+        .unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// Reads a role and its inline policy; `None` when the role does not exist.
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<RoleLive>> {
+    let role = match aws.iam.get_role().role_name(name).send().await {
+        Ok(out) => out.role,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => {
+            return Err(aws_error(
+                &format!("reading IAM role ({name})"),
+                "iam:GetRole",
+                e,
+            ))
+        }
+    };
+    let Some(role) = role else { return Ok(None) };
+    let policy = match aws
+        .iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => Some(decode_policy(&out.policy_document)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => {
+            return Err(aws_error(
+                &format!("reading the policy of IAM role ({name})"),
+                "iam:GetRolePolicy",
+                e,
+            ))
+        }
+    };
+    Ok(Some(RoleLive {
+        arn: role.arn,
+        trust: role
+            .assume_role_policy_document
+            .as_deref()
+            .map(decode_policy)
+            .unwrap_or(Value::Null),
+        policy,
+        tags: role
+            .tags
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect(),
+    }))
+}
+
+fn tags(spec: &RoleSpec) -> anyhow::Result<Vec<Tag>> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| Ok(Tag::builder().key(k).value(v).build()?))
+        .collect()
+}
+
+/// Creates the role, or adopts it when a crashed deploy created it already
+/// (only when its tags say it is this service's). Returns the ARN.
+pub async fn create(aws: &Aws, name: &str, spec: &RoleSpec) -> anyhow::Result<String> {
+    let created = aws
+        .iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(spec.trust.to_string())
+        .set_tags(Some(tags(spec)?))
+        .send()
+        .await;
+    let arn = match created {
+        Ok(out) => out.role.map(|r| r.arn).unwrap_or_default(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_entity_already_exists_exception()) =>
+        {
+            let Some(live) = read(aws, name).await? else {
+                bail!("IAM role ({name}) exists and vanished while being read; deploy again")
+            };
+            let ours = live.tags.get(TAG_SERVICE) == spec.tags.get(TAG_SERVICE)
+                && live.tags.get(TAG_STAGE) == spec.tags.get(TAG_STAGE);
+            if !ours {
+                bail!("creating IAM role ({name}): a role of that name exists and is not this service's (no matching sls-rs tags); rename the service or stage, or delete the role");
+            }
+            update_trust(aws, name, spec).await?;
+            live.arn
+        }
+        Err(e) => {
+            return Err(aws_error(
+                &format!("creating IAM role ({name})"),
+                "iam:CreateRole",
+                e,
+            ))
+        }
+    };
+    put_policy(aws, name, spec).await?;
+    Ok(arn)
+}
+
+pub async fn put_policy(aws: &Aws, name: &str, spec: &RoleSpec) -> anyhow::Result<()> {
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name(INLINE_POLICY_NAME)
+        .policy_document(spec.policy.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("writing the policy of IAM role ({name})"),
+                "iam:PutRolePolicy",
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+pub async fn update_trust(aws: &Aws, name: &str, spec: &RoleSpec) -> anyhow::Result<()> {
+    aws.iam
+        .update_assume_role_policy()
+        .role_name(name)
+        .policy_document(spec.trust.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("updating the trust policy of IAM role ({name})"),
+                "iam:UpdateAssumeRolePolicy",
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+pub async fn set_tags(
+    aws: &Aws,
+    name: &str,
+    spec: &RoleSpec,
+    live: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let stale: Vec<String> = live
+        .keys()
+        .filter(|k| !spec.tags.contains_key(*k))
+        .cloned()
+        .collect();
+    if !stale.is_empty() {
+        aws.iam
+            .untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("untagging IAM role ({name})"), "iam:UntagRole", e))?;
+    }
+    aws.iam
+        .tag_role()
+        .role_name(name)
+        .set_tags(Some(tags(spec)?))
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("tagging IAM role ({name})"), "iam:TagRole", e))?;
+    Ok(())
+}
+
+/// Deletes the role and its inline policy; a missing one is already deleted.
+pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    match aws
+        .iam
+        .delete_role_policy()
+        .role_name(name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) => {}
+        Err(e) => {
+            return Err(aws_error(
+                &format!("deleting the policy of IAM role ({name})"),
+                "iam:DeleteRolePolicy",
+                e,
+            ))
+        }
+    }
+    match aws.iam.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error(
+            &format!("deleting IAM role ({name})"),
+            "iam:DeleteRole",
+            e,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_policy;
+
+    #[test]
+    fn policies_decode_from_iams_url_encoding_or_plain_json() {
+        let v = decode_policy("%7B%22Version%22%3A%222012-10-17%22%2C%22A%22%3A%22a%20b%22%7D");
+        assert_eq!(v["Version"], "2012-10-17");
+        assert_eq!(v["A"], "a b");
+        assert_eq!(decode_policy("{\"x\":1}")["x"], 1);
+    }
+}

@@ -1,0 +1,617 @@
+//! A Lambda function: its configuration and code, published versions, the
+//! `live` alias, reserved and provisioned concurrency. Every call is paced by
+//! the Lambda rate limit; every change is followed by a wait until Lambda
+//! reports the function ready.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::bail;
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::types::{
+    Architecture as LambdaArch, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
+    TracingConfig, TracingMode,
+};
+use base64::Engine as _;
+use tokio::time::Instant;
+
+use super::{aws_error, Aws};
+use crate::manifest::Architecture;
+use crate::model::{fingerprint, FunctionSpec, Props};
+
+/// A function as it is in Lambda.
+#[derive(Debug, Clone)]
+pub struct FunctionLive {
+    pub arn: String,
+    pub props: Props,
+    pub tags: BTreeMap<String, String>,
+}
+
+fn arch(a: Architecture) -> LambdaArch {
+    match a {
+        Architecture::X86_64 => LambdaArch::X8664,
+        Architecture::Arm64 => LambdaArch::Arm64,
+    }
+}
+
+/// Lambda's CodeSha256 is the base64 of the zip's sha256; the state keeps hex.
+pub fn code_sha_hex(base64_sha: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .decode(base64_sha)
+        .map(|raw| raw.iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_else(|_| base64_sha.to_string())
+}
+
+/// Reads a function's configuration, tags and reserved concurrency in one call; `None` when absent.
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>> {
+    aws.lambda_rate.acquire().await;
+    let out = match aws.lambda.get_function().function_name(name).send().await {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => {
+            return Err(aws_error(
+                &format!("reading Lambda function ({name})"),
+                "lambda:GetFunction",
+                e,
+            ))
+        }
+    };
+    let Some(cfg) = out.configuration else {
+        return Ok(None);
+    };
+    let mut props = Props::new();
+    props.insert(
+        "memorySize".into(),
+        cfg.memory_size.unwrap_or_default().to_string(),
+    );
+    props.insert(
+        "timeout".into(),
+        cfg.timeout.unwrap_or_default().to_string(),
+    );
+    let architecture = match cfg.architectures.as_deref() {
+        Some([LambdaArch::Arm64, ..]) => "arm64",
+        _ => "x86_64",
+    };
+    props.insert("architecture".into(), architecture.into());
+    props.insert("role".into(), cfg.role.clone().unwrap_or_default());
+    let tracing = cfg
+        .tracing_config
+        .and_then(|t| t.mode)
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "PassThrough".into());
+    props.insert("tracing".into(), tracing);
+    props.insert(
+        "description".into(),
+        cfg.description.clone().unwrap_or_default(),
+    );
+    let reserved = out
+        .concurrency
+        .and_then(|c| c.reserved_concurrent_executions)
+        .map_or_else(|| "none".into(), |n| n.to_string());
+    props.insert("reservedConcurrency".into(), reserved);
+    props.insert(
+        "code".into(),
+        cfg.code_sha256
+            .as_deref()
+            .map(code_sha_hex)
+            .unwrap_or_default(),
+    );
+    for (k, v) in cfg
+        .environment
+        .and_then(|e| e.variables)
+        .unwrap_or_default()
+    {
+        props.insert(format!("env.{k}"), fingerprint(&v));
+    }
+    let tags: BTreeMap<String, String> = out.tags.unwrap_or_default().into_iter().collect();
+    for (k, v) in &tags {
+        props.insert(format!("tags.{k}"), v.clone());
+    }
+    Ok(Some(FunctionLive {
+        arn: cfg.function_arn.unwrap_or_default(),
+        props,
+        tags,
+    }))
+}
+
+fn environment(spec: &FunctionSpec) -> Environment {
+    Environment::builder()
+        .set_variables(Some(spec.environment.clone().into_iter().collect()))
+        .build()
+}
+
+fn tracing(spec: &FunctionSpec) -> TracingConfig {
+    TracingConfig::builder()
+        .mode(if spec.tracing {
+            TracingMode::Active
+        } else {
+            TracingMode::PassThrough
+        })
+        .build()
+}
+
+/// IAM is eventually consistent: a role created a moment ago may not be assumable yet.
+fn is_role_propagation<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    err.as_service_error()
+        .and_then(|e| e.message())
+        .is_some_and(|m| m.contains("cannot be assumed by Lambda"))
+}
+
+/// How long to keep retrying a role that is not assumable yet, and how often.
+const ROLE_PROPAGATION_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Creates the function from its artifact in the deployment bucket, adopting
+/// one a crashed deploy left behind. Returns the ARN.
+pub async fn create(
+    aws: &Aws,
+    name: &str,
+    spec: &FunctionSpec,
+    bucket: &str,
+) -> anyhow::Result<String> {
+    let deadline = Instant::now() + ROLE_PROPAGATION_DEADLINE;
+    let mut delay = Duration::from_millis(500);
+    loop {
+        aws.lambda_rate.acquire().await;
+        let code = FunctionCode::builder()
+            .s3_bucket(bucket)
+            .s3_key(&spec.code.s3_key)
+            .build();
+        let result = aws
+            .lambda
+            .create_function()
+            .function_name(name)
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(&spec.role_arn)
+            .code(code)
+            .memory_size(spec.memory as i32)
+            .timeout(spec.timeout as i32)
+            .architectures(arch(spec.architecture))
+            .description(&spec.description)
+            .environment(environment(spec))
+            .tracing_config(tracing(spec))
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .publish(false)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                wait_ready(aws, name).await?;
+                return Ok(out.function_arn.unwrap_or_default());
+            }
+            Err(e) if is_role_propagation(&e) && Instant::now() < deadline => {
+                super::wait::pause(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_conflict_exception()) =>
+            {
+                // Created by a deploy that died before recording it: bring it in line instead.
+                let Some(live) = read(aws, name).await? else {
+                    bail!("Lambda function ({name}) exists and vanished while being read; deploy again")
+                };
+                update_configuration(aws, name, spec).await?;
+                update_code(aws, name, spec, bucket).await?;
+                return Ok(live.arn);
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("creating Lambda function ({name})"),
+                    "lambda:CreateFunction",
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+/// Memory, timeout, role, environment, tracing, description.
+pub async fn update_configuration(
+    aws: &Aws,
+    name: &str,
+    spec: &FunctionSpec,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + ROLE_PROPAGATION_DEADLINE;
+    let mut delay = Duration::from_millis(500);
+    loop {
+        wait_ready(aws, name).await?;
+        aws.lambda_rate.acquire().await;
+        let result = aws
+            .lambda
+            .update_function_configuration()
+            .function_name(name)
+            .role(&spec.role_arn)
+            .memory_size(spec.memory as i32)
+            .timeout(spec.timeout as i32)
+            .description(&spec.description)
+            .environment(environment(spec))
+            .tracing_config(tracing(spec))
+            .send()
+            .await;
+        match result {
+            Ok(_) => return wait_ready(aws, name).await,
+            Err(e)
+                if (is_role_propagation(&e)
+                    || e.as_service_error()
+                        .is_some_and(|s| s.is_resource_conflict_exception()))
+                    && Instant::now() < deadline =>
+            {
+                super::wait::pause(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("updating Lambda function configuration ({name})"),
+                    "lambda:UpdateFunctionConfiguration",
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+/// New code (and architecture, which travels with the code).
+pub async fn update_code(
+    aws: &Aws,
+    name: &str,
+    spec: &FunctionSpec,
+    bucket: &str,
+) -> anyhow::Result<()> {
+    wait_ready(aws, name).await?;
+    aws.lambda_rate.acquire().await;
+    aws.lambda
+        .update_function_code()
+        .function_name(name)
+        .s3_bucket(bucket)
+        .s3_key(&spec.code.s3_key)
+        .architectures(arch(spec.architecture))
+        .publish(false)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("updating Lambda function code ({name})"),
+                "lambda:UpdateFunctionCode",
+                e,
+            )
+        })?;
+    wait_ready(aws, name).await
+}
+
+pub async fn set_reserved_concurrency(
+    aws: &Aws,
+    name: &str,
+    reserved: Option<u32>,
+) -> anyhow::Result<()> {
+    aws.lambda_rate.acquire().await;
+    match reserved {
+        Some(n) => aws
+            .lambda
+            .put_function_concurrency()
+            .function_name(name)
+            .reserved_concurrent_executions(n as i32)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                aws_error(
+                    &format!("reserving concurrency of Lambda function ({name})"),
+                    "lambda:PutFunctionConcurrency",
+                    e,
+                )
+            }),
+        None => aws
+            .lambda
+            .delete_function_concurrency()
+            .function_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                aws_error(
+                    &format!("releasing reserved concurrency of Lambda function ({name})"),
+                    "lambda:DeleteFunctionConcurrency",
+                    e,
+                )
+            }),
+    }
+}
+
+/// Brings tags in line: removes ours that are gone, sets the rest.
+pub async fn set_tags(
+    aws: &Aws,
+    arn: &str,
+    desired: &BTreeMap<String, String>,
+    live: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let stale: Vec<String> = live
+        .keys()
+        .filter(|k| !desired.contains_key(*k))
+        .cloned()
+        .collect();
+    if !stale.is_empty() {
+        aws.lambda_rate.acquire().await;
+        aws.lambda
+            .untag_resource()
+            .resource(arn)
+            .set_tag_keys(Some(stale))
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    &format!("untagging Lambda function ({arn})"),
+                    "lambda:UntagResource",
+                    e,
+                )
+            })?;
+    }
+    aws.lambda_rate.acquire().await;
+    aws.lambda
+        .tag_resource()
+        .resource(arn)
+        .set_tags(Some(desired.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("tagging Lambda function ({arn})"),
+                "lambda:TagResource",
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Publishes the current code and configuration as a new version.
+pub async fn publish_version(aws: &Aws, name: &str) -> anyhow::Result<String> {
+    wait_ready(aws, name).await?;
+    aws.lambda_rate.acquire().await;
+    let out = aws
+        .lambda
+        .publish_version()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("publishing a version of Lambda function ({name})"),
+                "lambda:PublishVersion",
+                e,
+            )
+        })?;
+    out.version
+        .ok_or_else(|| anyhow::anyhow!("lambda:PublishVersion returned no version for {name}"))
+}
+
+/// The version an alias points at; `None` when the alias does not exist.
+pub async fn read_alias(aws: &Aws, name: &str, alias: &str) -> anyhow::Result<Option<String>> {
+    aws.lambda_rate.acquire().await;
+    match aws
+        .lambda
+        .get_alias()
+        .function_name(name)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.function_version),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error(
+            &format!("reading alias {alias} of Lambda function ({name})"),
+            "lambda:GetAlias",
+            e,
+        )),
+    }
+}
+
+/// Points the alias at a version, creating it the first time.
+pub async fn point_alias(aws: &Aws, name: &str, alias: &str, version: &str) -> anyhow::Result<()> {
+    aws.lambda_rate.acquire().await;
+    match aws
+        .lambda
+        .update_alias()
+        .function_name(name)
+        .name(alias)
+        .function_version(version)
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+        Err(e) => {
+            return Err(aws_error(
+                &format!("moving alias {alias} of Lambda function ({name}) to version {version}"),
+                "lambda:UpdateAlias",
+                e,
+            ))
+        }
+    }
+    aws.lambda_rate.acquire().await;
+    aws.lambda
+        .create_alias()
+        .function_name(name)
+        .name(alias)
+        .function_version(version)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("creating alias {alias} of Lambda function ({name})"),
+                "lambda:CreateAlias",
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// What became of a provisioned concurrency request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// The endpoint (an emulator) does not implement the API.
+    Unsupported,
+}
+
+/// Provisioned concurrency on the alias (`None` removes it).
+pub async fn set_provisioned_concurrency(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+    instances: Option<u32>,
+) -> anyhow::Result<Applied> {
+    aws.lambda_rate.acquire().await;
+    let what = format!("provisioned concurrency of Lambda function ({name}:{alias})");
+    // moto answers 404 with an HTML page: the API does not exist there.
+    let unsupported = |status: Option<u16>| aws.is_emulator() && status == Some(404);
+    match instances {
+        Some(n) => {
+            let sent = aws
+                .lambda
+                .put_provisioned_concurrency_config()
+                .function_name(name)
+                .qualifier(alias)
+                .provisioned_concurrent_executions(n as i32)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(Applied::Done),
+                Err(e) if unsupported(e.raw_response().map(|r| r.status().as_u16())) => {
+                    Ok(Applied::Unsupported)
+                }
+                Err(e) => Err(aws_error(
+                    &what,
+                    "lambda:PutProvisionedConcurrencyConfig",
+                    e,
+                )),
+            }
+        }
+        None => {
+            let sent = aws
+                .lambda
+                .delete_provisioned_concurrency_config()
+                .function_name(name)
+                .qualifier(alias)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => Ok(Applied::Done),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    Ok(Applied::Done)
+                }
+                Err(e) if unsupported(e.raw_response().map(|r| r.status().as_u16())) => {
+                    Ok(Applied::Unsupported)
+                }
+                Err(e) => Err(aws_error(
+                    &what,
+                    "lambda:DeleteProvisionedConcurrencyConfig",
+                    e,
+                )),
+            }
+        }
+    }
+}
+
+/// Deletes the function with all its versions and aliases; a missing one is already deleted.
+pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    aws.lambda_rate.acquire().await;
+    match aws
+        .lambda
+        .delete_function()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(aws_error(
+            &format!("deleting Lambda function ({name})"),
+            "lambda:DeleteFunction",
+            e,
+        )),
+    }
+}
+
+/// The names of the account's functions starting with a prefix (for checks and `remove`).
+pub async fn list_names(aws: &Aws, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut pages = aws.lambda.list_functions().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| aws_error("listing Lambda functions", "lambda:ListFunctions", e))?;
+        names.extend(
+            page.functions
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.function_name)
+                .filter(|n| n.starts_with(prefix)),
+        );
+    }
+    Ok(names)
+}
+
+/// How long a function may take to become ready after a change.
+const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Waits until Lambda reports the function ready for the next change.
+pub async fn wait_ready(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        aws.lambda_rate.acquire().await;
+        let cfg = aws
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    &format!("reading Lambda function state ({name})"),
+                    "lambda:GetFunctionConfiguration",
+                    e,
+                )
+            })?;
+        let (state, update) = (cfg.state.clone(), cfg.last_update_status.clone());
+        match (state, update) {
+            (Some(State::Failed), _) => bail!(
+                "Lambda function ({name}) failed: {}",
+                cfg.state_reason.unwrap_or_default()
+            ),
+            (_, Some(LastUpdateStatus::Failed)) => bail!(
+                "updating Lambda function ({name}) failed: {}",
+                cfg.last_update_status_reason.unwrap_or_default()
+            ),
+            (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {}
+            // Active, Inactive (woken by the next invoke), or an emulator that reports nothing.
+            _ => return Ok(()),
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {}s waiting for Lambda function ({name}) to become ready; look at it in the console, then deploy again", READY_TIMEOUT.as_secs());
+        }
+        super::wait::pause(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,90 @@
+//! `sls-rs deploy` (and `sls-rs plan`, its dry run): build, plan, apply.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::build::{self, PackageOptions};
+use crate::cli::GlobalArgs;
+use crate::engine::{self, DeployOptions};
+use crate::ui;
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Show the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for another deploy of this stage to finish (e.g. 30s, 5m)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: Duration,
+    /// Deploy the artifacts of an earlier `sls-rs package` (its .sls-rs directory) instead of building
+    #[arg(long, value_name = "DIR")]
+    pub package: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
+    let service = super::load_service(global)?;
+    let (package, package_root) = match &args.package {
+        Some(dir) => {
+            let dir = std::path::absolute(dir)?;
+            let root = dir
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.clone());
+            let manifest = build::read_manifest_in(&dir)
+                .with_context(|| format!("reading the package in {}", dir.display()))?;
+            (manifest, root)
+        }
+        None => {
+            let opts = PackageOptions {
+                verbose: global.verbose > 0,
+                interactive: ui::stderr_is_terminal(),
+            };
+            (build::package(&service, &opts)?, service.dir.clone())
+        }
+    };
+    let opts = DeployOptions {
+        dry_run: args.dry_run,
+        lock_timeout: args.lock_timeout,
+        command: super::command_line(),
+        package_root,
+    };
+    let report = super::block_on(engine::deploy(&service, &package, &opts, &|line| {
+        ui::status(line)
+    }))?;
+    if global.json {
+        return Ok(ui::out_json(&serde_json::to_value(&report)?)?);
+    }
+    let target = format!(
+        "{}/{} ({}, account {})",
+        report.service, report.stage, report.region, report.account
+    );
+    if report.dry_run {
+        return Ok(ui::out(&format!(
+            "plan for {target}\n{}",
+            report.plan.render()
+        ))?);
+    }
+    let Some(deployment) = &report.deployment else {
+        return Ok(ui::out(&format!(
+            "{target}: no changes ({} reads, 0 writes, {:.2}s)",
+            report.api_calls.reads,
+            report.elapsed_ms as f64 / 1000.0
+        ))?);
+    };
+    let live: Vec<String> = deployment
+        .functions
+        .iter()
+        .map(|(f, v)| format!("{f}={v}"))
+        .collect();
+    ui::out(&format!(
+        "deployed {target} in {:.2}s: deployment {}, {} artifact(s) uploaded, live versions: {}",
+        report.elapsed_ms as f64 / 1000.0,
+        deployment.id,
+        report.uploads,
+        live.join(", ")
+    ))?;
+    Ok(())
+}

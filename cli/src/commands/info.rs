@@ -1,0 +1,75 @@
+//! `sls-rs info`: what is deployed, from the state and read back live.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::{engine, ui};
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {}
+
+pub fn run(global: &GlobalArgs, _args: InfoArgs) -> anyhow::Result<()> {
+    let service = super::load_service(global)?;
+    let info = super::block_on(engine::info(&service))?;
+    if global.json {
+        return Ok(ui::out_json(&serde_json::to_value(&info)?)?);
+    }
+    let mut out = format!(
+        "service {}, stage {}, region {}, account {}\n",
+        info.service, info.stage, info.region, info.account
+    );
+    let mut rows = vec![[
+        "function",
+        "name",
+        "live",
+        "latest",
+        "memory",
+        "timeout",
+        "provisioned",
+    ]
+    .map(String::from)];
+    for f in &info.functions {
+        let dash = || "-".to_string();
+        rows.push([
+            f.name.clone(),
+            f.physical_name.clone(),
+            if f.deployed {
+                f.live_version.clone().unwrap_or_else(|| "no alias".into())
+            } else {
+                "not deployed".into()
+            },
+            f.latest_version.clone().unwrap_or_else(dash),
+            f.memory_size
+                .clone()
+                .map(|m| format!("{m} MB"))
+                .unwrap_or_else(dash),
+            f.timeout
+                .clone()
+                .map(|t| format!("{t} s"))
+                .unwrap_or_else(dash),
+            f.provisioned_concurrency
+                .map(|n| n.to_string())
+                .unwrap_or_else(dash),
+        ]);
+    }
+    out.push_str(&ui::table(&rows));
+    match &info.last_deployment {
+        Some(d) => out.push_str(&format!(
+            "last deployment: {} {} by {} ({}), changed: {}",
+            d.id,
+            d.status,
+            d.who,
+            d.started,
+            if d.changed.is_empty() {
+                "-".into()
+            } else {
+                d.changed.join(", ")
+            }
+        )),
+        None => out.push_str("never deployed"),
+    }
+    if let Some(holder) = &info.locked_by {
+        out.push_str(&format!("\nlocked by {holder}"));
+    }
+    Ok(ui::out(&out)?)
+}

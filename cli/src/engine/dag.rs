@@ -1,0 +1,154 @@
+//! A bounded-concurrency executor for steps with dependencies. Independent
+//! steps run together; a step starts when everything it depends on succeeded;
+//! after a failure nothing new starts and the steps in flight finish.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+
+pub struct Step<'a> {
+    pub id: String,
+    pub deps: Vec<String>,
+    pub run: BoxFuture<'a, anyhow::Result<()>>,
+}
+
+/// Runs every step, at most `limit` at once; `done` hears of each success.
+/// Returns the failures (empty on success). Dependencies on ids that are not
+/// steps count as satisfied: they need no work in this run.
+pub async fn run<'a>(
+    steps: Vec<Step<'a>>,
+    limit: usize,
+    mut done: impl FnMut(&str, Duration),
+) -> Vec<(String, anyhow::Error)> {
+    let ids: BTreeSet<String> = steps.iter().map(|s| s.id.clone()).collect();
+    let mut waiting: BTreeMap<String, (BTreeSet<String>, BoxFuture<'a, anyhow::Result<()>>)> =
+        steps
+            .into_iter()
+            .map(|s| {
+                let deps = s.deps.into_iter().filter(|d| ids.contains(d)).collect();
+                (s.id, (deps, s.run))
+            })
+            .collect();
+    let mut running = FuturesUnordered::new();
+    let mut failures = Vec::new();
+    loop {
+        if failures.is_empty() {
+            let ready: Vec<String> = waiting
+                .iter()
+                .filter(|(_, (deps, _))| deps.is_empty())
+                .map(|(id, _)| id.clone())
+                .take(limit.saturating_sub(running.len()))
+                .collect();
+            for id in ready {
+                let (_, fut) = waiting.remove(&id).expect("ready step is waiting");
+                running.push(async move {
+                    let started = Instant::now();
+                    let result = fut.await;
+                    (id, result, started.elapsed())
+                });
+            }
+        }
+        let Some((id, result, elapsed)) = running.next().await else {
+            break;
+        };
+        match result {
+            Ok(()) => {
+                done(&id, elapsed);
+                for (deps, _) in waiting.values_mut() {
+                    deps.remove(&id);
+                }
+            }
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    if failures.is_empty() && !waiting.is_empty() {
+        let stuck: Vec<String> = waiting.keys().cloned().collect();
+        failures.push((
+            stuck.join(", "),
+            anyhow::anyhow!("these steps wait on each other (a dependency cycle)"),
+        ));
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn step<'a>(id: &str, deps: &[&str], log: Arc<Mutex<Vec<String>>>, fail: bool) -> Step<'a> {
+        let name = id.to_string();
+        Step {
+            id: id.into(),
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            run: Box::pin(async move {
+                tokio::task::yield_now().await;
+                log.lock().unwrap().push(name.clone());
+                if fail {
+                    anyhow::bail!("{name} failed")
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn dependencies_run_first_and_independent_steps_all_run() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let steps = vec![
+            step("function", &["role", "logs"], log.clone(), false),
+            step("role", &[], log.clone(), false),
+            step("logs", &[], log.clone(), false),
+            step("other", &["not-in-this-run"], log.clone(), false),
+        ];
+        let mut finished = Vec::new();
+        let failures = run(steps, 2, |id, _| finished.push(id.to_string())).await;
+        assert!(failures.is_empty());
+        let order = log.lock().unwrap().clone();
+        assert_eq!(order.len(), 4);
+        let pos = |s: &str| order.iter().position(|x| x == s).unwrap();
+        assert!(pos("function") > pos("role") && pos("function") > pos("logs"));
+        assert_eq!(finished.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_dependents_never_start() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let steps = vec![
+            step("role", &[], log.clone(), true),
+            step("function", &["role"], log.clone(), false),
+        ];
+        let failures = run(steps, 4, |_, _| {}).await;
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].0, "role");
+        assert_eq!(log.lock().unwrap().as_slice(), ["role"]);
+    }
+
+    #[tokio::test]
+    async fn never_more_than_the_limit_at_once() {
+        let active = Arc::new(Mutex::new((0usize, 0usize)));
+        let steps = (0..10)
+            .map(|i| {
+                let active = active.clone();
+                Step {
+                    id: format!("s{i}"),
+                    deps: vec![],
+                    run: Box::pin(async move {
+                        {
+                            let mut a = active.lock().unwrap();
+                            a.0 += 1;
+                            a.1 = a.1.max(a.0);
+                        }
+                        tokio::task::yield_now().await;
+                        active.lock().unwrap().0 -= 1;
+                        Ok(())
+                    }),
+                }
+            })
+            .collect();
+        assert!(run(steps, 3, |_, _| {}).await.is_empty());
+        assert_eq!(active.lock().unwrap().1, 3);
+    }
+}

@@ -1,0 +1,808 @@
+//! Deploy, remove, info: plan against state and live, then apply the plan as
+//! a DAG of idempotent steps, saving the state after each, under a lock.
+//!
+//! A deploy runs in three phases. 1: roles, log groups, functions and new
+//! versions. 2, only when all of phase 1 succeeded: every `live` alias moves,
+//! then provisioned concurrency. 3: what the manifest dropped is deleted,
+//! functions before their roles and log groups.
+
+mod dag;
+mod live;
+pub mod lock;
+pub mod plan;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::build::PackageManifest;
+use crate::cloud::{
+    self, deployment_bucket, iam_role, lambda_function, log_group, Aws, CallSummary, Target,
+};
+use crate::manifest::Service;
+use crate::model::{self, FunctionSpec, Kind, Resource, Spec, LIVE_ALIAS};
+use plan::{Action, Change, Plan};
+use state::{DeploymentRecord, Journal, Recorded, State};
+
+/// Steps running at once.
+const APPLY_CONCURRENCY: usize = 16;
+
+pub struct DeployOptions {
+    pub dry_run: bool,
+    pub lock_timeout: Duration,
+    /// The command line, recorded in the lock and the history.
+    pub command: String,
+    /// Where the package's artifact paths are relative to (the service directory).
+    pub package_root: std::path::PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployReport {
+    pub service: String,
+    pub stage: String,
+    pub region: String,
+    pub account: String,
+    pub dry_run: bool,
+    pub plan: Plan,
+    pub uploads: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+    /// AWS calls on the service's resources (the state and lock objects are not counted).
+    pub api_calls: CallSummary,
+    pub warnings: Vec<String>,
+    pub elapsed_ms: u128,
+}
+
+/// Progress for humans: one line per completed step.
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Connects to the stage's AWS (or emulator) and finds the deployment bucket.
+async fn connect(service: &Service) -> anyhow::Result<(Aws, String)> {
+    let aws = Aws::connect(&Target::of(service)).await?;
+    let bucket = deployment_bucket::name(&aws.account, &aws.target.region);
+    Ok((aws, bucket))
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn new_state(service: &Service, aws: &Aws) -> State {
+    State {
+        format: state::STATE_FORMAT,
+        service: service.manifest.service.clone(),
+        stage: service.stage.clone(),
+        region: aws.target.region.clone(),
+        account: aws.account.clone(),
+        ..State::default()
+    }
+}
+
+fn log_prefix(service: &Service) -> String {
+    format!(
+        "/aws/lambda/{}-{}-",
+        service.manifest.service, service.stage
+    )
+}
+
+pub async fn deploy(
+    service: &Service,
+    package: &PackageManifest,
+    opts: &DeployOptions,
+    progress: Progress<'_>,
+) -> anyhow::Result<DeployReport> {
+    let started = Instant::now();
+    check_package(service, package)?;
+    let (aws, bucket) = connect(service).await?;
+    let svc = service.manifest.service.clone();
+    let mut warnings: Vec<String> = model::not_yet_deployed(service)
+        .into_iter()
+        .map(|what| format!("{what} is declared but not deployed by this version of sls-rs"))
+        .collect();
+    for w in &warnings {
+        crate::ui::warn(w);
+    }
+    deployment_bucket::ensure(&aws, &bucket).await?;
+    if !opts.dry_run {
+        lock::acquire(
+            &aws,
+            &bucket,
+            &svc,
+            &service.stage,
+            &lock::Holder::me(&opts.command),
+            opts.lock_timeout,
+        )
+        .await?;
+    }
+    let result = deploy_locked(
+        &aws,
+        &bucket,
+        service,
+        package,
+        opts,
+        progress,
+        &mut warnings,
+    )
+    .await;
+    if !opts.dry_run {
+        // The lock goes whatever happened; a failure to release it is reported after the deploy's own error.
+        if let Err(e) = lock::release(&aws, &bucket, &svc, &service.stage).await {
+            crate::ui::warn(&format!(
+                "could not release the lock: {e:#}; run `sls-rs unlock`"
+            ));
+        }
+    }
+    let (plan, uploads, deployment) = result?;
+    Ok(DeployReport {
+        service: svc,
+        stage: service.stage.clone(),
+        region: aws.target.region.clone(),
+        account: aws.account.clone(),
+        dry_run: opts.dry_run,
+        plan,
+        uploads,
+        deployment,
+        api_calls: aws.calls.summary(),
+        warnings,
+        elapsed_ms: started.elapsed().as_millis(),
+    })
+}
+
+/// Every function must have an artifact built for its handler and architecture.
+fn check_package(service: &Service, package: &PackageManifest) -> anyhow::Result<()> {
+    for (name, f) in &service.manifest.functions {
+        let ok = package
+            .functions
+            .get(name)
+            .is_some_and(|a| a.handler == f.handler && a.architecture == service.architecture(f));
+        if !ok {
+            anyhow::bail!("the package has no artifact of `{}` for function `{name}` ({}); run `sls-rs package` again", f.handler, crate::build::arch_name(service.architecture(f)));
+        }
+    }
+    Ok(())
+}
+
+async fn deploy_locked(
+    aws: &Aws,
+    bucket: &str,
+    service: &Service,
+    package: &PackageManifest,
+    opts: &DeployOptions,
+    progress: Progress<'_>,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<(Plan, usize, Option<DeploymentRecord>)> {
+    let svc = &service.manifest.service;
+    let mut state = state::load(aws, bucket, svc, &service.stage)
+        .await?
+        .unwrap_or_else(|| new_state(service, aws));
+    let cx = model::Context {
+        account: &aws.account,
+        region: &aws.target.region,
+        partition: aws.partition(),
+    };
+    let desired = model::desired(service, package, &opts.package_root, &cx)?;
+    let live = live::read(aws, &desired, &state, &log_prefix(service)).await?;
+    let plan = plan::plan(&desired, &state, &live);
+    if opts.dry_run || !plan.has_changes() {
+        return Ok((plan, 0, None));
+    }
+    progress(&plan.render());
+
+    // A deploy that died "in progress" is over: this one finishes its work.
+    for d in state
+        .deployments
+        .iter_mut()
+        .filter(|d| d.status == "in progress")
+    {
+        d.status = "interrupted".into();
+    }
+    let record = DeploymentRecord {
+        id: format!(
+            "{}-{}",
+            humantime::format_rfc3339_seconds(SystemTime::now())
+                .to_string()
+                .replace([':', '-'], ""),
+            std::process::id()
+        ),
+        started: now(),
+        finished: None,
+        who: lock::Holder::me(&opts.command).who,
+        command: opts.command.clone(),
+        status: "in progress".into(),
+        functions: BTreeMap::new(),
+        changed: Vec::new(),
+    };
+    state.deployments.push(record);
+    let journal = Journal::new(state, bucket);
+    journal.save(aws).await?;
+
+    let uploads = upload_artifacts(aws, bucket, &desired, &plan).await?;
+    let by_id: BTreeMap<&str, &Resource> = desired.iter().map(|r| (r.id.as_str(), r)).collect();
+
+    // Phase 1: everything up to new versions; no traffic moves.
+    let steps = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Delete && (c.action != Action::Unchanged || c.publish))
+        .map(|c| {
+            let r = by_id[c.id.as_str()];
+            dag::Step {
+                id: c.id.clone(),
+                deps: r.depends_on.clone(),
+                run: Box::pin(apply_change(aws, bucket, r, c, &journal)) as BoxFuture<_>,
+            }
+        })
+        .collect();
+    let failures = dag::run(steps, APPLY_CONCURRENCY, |id, took| {
+        report_step(progress, &plan, id, took)
+    })
+    .await;
+    if !failures.is_empty() {
+        finish(aws, &journal, "failed").await?;
+        return Err(failed(
+            "deploy failed before cutover: every `live` alias still points at its previous version",
+            failures,
+        ));
+    }
+
+    // Phase 2: cutover. Aliases move only now that every new version exists.
+    let moves = plan.changes.iter().filter(|c| c.move_alias).map(|c| {
+        let journal = &journal;
+        dag::Step {
+            id: format!("alias/{}", c.function),
+            deps: vec![],
+            run: Box::pin(async move {
+                let version = journal
+                    .snapshot()
+                    .resources
+                    .get(&c.id)
+                    .and_then(|r| r.version.clone());
+                let version = version.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no published version of {} to point `{LIVE_ALIAS}` at",
+                        c.physical
+                    )
+                })?;
+                lambda_function::point_alias(aws, &c.physical, LIVE_ALIAS, &version).await?;
+                journal.update(|s| {
+                    if let Some(r) = s.resources.get_mut(&c.id) {
+                        r.live = Some(version);
+                    }
+                });
+                journal.save(aws).await
+            }) as BoxFuture<_>,
+        }
+    });
+    let failures = dag::run(moves.collect(), APPLY_CONCURRENCY, |id, took| {
+        progress(&format!("  → moved {id} ({})", crate::build::seconds(took)))
+    })
+    .await;
+    if !failures.is_empty() {
+        finish(aws, &journal, "failed").await?;
+        return Err(failed("deploy failed during cutover: some `live` aliases moved; `sls-rs deploy` again finishes it", failures));
+    }
+    let pc_steps = plan.changes.iter().filter_map(|c| c.provisioned.map(|n| (c, n))).map(|(c, n)| {
+        let journal = &journal;
+        dag::Step {
+            id: format!("provisioned/{}", c.function),
+            deps: vec![],
+            run: Box::pin(async move {
+                if lambda_function::set_provisioned_concurrency(aws, &c.physical, LIVE_ALIAS, n).await? == lambda_function::Applied::Unsupported {
+                    let endpoint = aws.target.endpoint.as_deref().unwrap_or_default();
+                    crate::ui::warn(&format!("provisioned concurrency of {} skipped: the endpoint {endpoint} does not implement it", c.physical));
+                }
+                journal.update(|s| {
+                    if let Some(r) = s.resources.get_mut(&c.id) {
+                        r.provisioned = n;
+                    }
+                });
+                journal.save(aws).await
+            }) as BoxFuture<_>,
+        }
+    });
+    let failures = dag::run(pc_steps.collect(), APPLY_CONCURRENCY, |id, took| {
+        progress(&format!("  ~ set {id} ({})", crate::build::seconds(took)))
+    })
+    .await;
+    if aws.is_emulator()
+        && plan
+            .changes
+            .iter()
+            .any(|c| c.provisioned.flatten().is_some())
+    {
+        warnings.push("provisioned concurrency is not implemented by this emulator; it was recorded but not applied".into());
+    }
+    if !failures.is_empty() {
+        finish(aws, &journal, "failed").await?;
+        return Err(failed(
+            "setting provisioned concurrency failed after cutover",
+            failures,
+        ));
+    }
+
+    // Phase 3: what the manifest dropped, functions first.
+    let deletes = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| {
+            let deps = if c.kind == Kind::Function {
+                vec![]
+            } else {
+                vec![model::logical_id(Kind::Function, &c.function)]
+            };
+            dag::Step {
+                id: c.id.clone(),
+                deps,
+                run: Box::pin(delete_resource(
+                    aws,
+                    c.kind,
+                    &c.physical,
+                    c.id.clone(),
+                    &journal,
+                )) as BoxFuture<_>,
+            }
+        });
+    let failures = dag::run(deletes.collect(), APPLY_CONCURRENCY, |id, took| {
+        report_step(progress, &plan, id, took)
+    })
+    .await;
+    let status = if failures.is_empty() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    let record = finish(aws, &journal, status).await?;
+    if !failures.is_empty() {
+        return Err(failed(
+            "deploy succeeded but removing dropped resources failed; deploy again to retry",
+            failures,
+        ));
+    }
+    Ok((plan, uploads, Some(record)))
+}
+
+fn failed(what: &str, failures: Vec<(String, anyhow::Error)>) -> anyhow::Error {
+    let details: Vec<String> = failures
+        .iter()
+        .map(|(id, e)| format!("  {id}: {e:#}"))
+        .collect();
+    anyhow::anyhow!("{what}\n{}", details.join("\n"))
+}
+
+fn report_step(progress: Progress<'_>, plan: &Plan, id: &str, took: Duration) {
+    if let Some(c) = plan.changes.iter().find(|c| c.id == id) {
+        let verb = match c.action {
+            Action::Create => "created",
+            Action::Update => "updated",
+            Action::Delete => "deleted",
+            Action::Unchanged => "published",
+        };
+        progress(&format!(
+            "  {} {verb} {} {} ({})",
+            c.action.symbol(),
+            c.kind.noun(),
+            c.physical,
+            crate::build::seconds(took)
+        ));
+    }
+}
+
+/// Closes the deployment record: the live versions of every function and what changed.
+async fn finish(aws: &Aws, journal: &Journal, status: &str) -> anyhow::Result<DeploymentRecord> {
+    journal.update(|s| {
+        let functions: BTreeMap<String, String> = s
+            .resources
+            .values()
+            .filter(|r| r.kind == Kind::Function)
+            .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
+            .collect();
+        if let Some(d) = s.deployments.last_mut() {
+            d.status = status.into();
+            d.finished = Some(now());
+            d.changed = functions
+                .iter()
+                .filter(|(f, v)| d.functions.get(*f) != Some(v))
+                .map(|(f, _)| f.clone())
+                .collect();
+            d.functions = functions;
+        }
+    });
+    journal.save(aws).await?;
+    Ok(journal
+        .snapshot()
+        .deployments
+        .last()
+        .cloned()
+        .expect("a deployment was recorded"))
+}
+
+/// Uploads the zips that new or changed code needs, each once.
+async fn upload_artifacts(
+    aws: &Aws,
+    bucket: &str,
+    desired: &[Resource],
+    plan: &Plan,
+) -> anyhow::Result<usize> {
+    let mut needed: BTreeMap<&str, &Path> = BTreeMap::new();
+    for c in &plan.changes {
+        let code_changes = c.action == Action::Create
+            || c.fields
+                .iter()
+                .any(|f| f.field == "code" || f.field == "architecture");
+        if c.kind != Kind::Function || !code_changes {
+            continue;
+        }
+        if let Some(Spec::Function(f)) = desired.iter().find(|r| r.id == c.id).map(|r| &r.spec) {
+            needed.insert(&f.code.s3_key, &f.code.local_path);
+        }
+    }
+    let uploads = stream::iter(needed)
+        .map(|(key, path)| deployment_bucket::upload_artifact(aws, bucket, key, path))
+        .buffer_unordered(APPLY_CONCURRENCY)
+        .try_collect::<Vec<bool>>()
+        .await?;
+    Ok(uploads.into_iter().filter(|u| *u).count())
+}
+
+fn changed(c: &Change, prefix: &str) -> bool {
+    c.fields.iter().any(|f| f.field.starts_with(prefix))
+}
+
+/// Creates or updates one resource, records it, saves the state.
+async fn apply_change(
+    aws: &Aws,
+    bucket: &str,
+    r: &Resource,
+    c: &Change,
+    journal: &Journal,
+) -> anyhow::Result<()> {
+    let mut version = None;
+    let arn = match &r.spec {
+        Spec::Role(spec) => match c.action {
+            Action::Create => iam_role::create(aws, &r.physical, spec).await?,
+            _ => {
+                if changed(c, "trustPolicy") {
+                    iam_role::update_trust(aws, &r.physical, spec).await?;
+                }
+                if changed(c, "policy") {
+                    iam_role::put_policy(aws, &r.physical, spec).await?;
+                }
+                if changed(c, "tags.") {
+                    let live = iam_role::read(aws, &r.physical)
+                        .await?
+                        .map(|l| l.tags)
+                        .unwrap_or_default();
+                    iam_role::set_tags(aws, &r.physical, spec, &live).await?;
+                }
+                format!(
+                    "{}:iam::{}:role/{}",
+                    aws.partition(),
+                    aws.account,
+                    r.physical
+                )
+            }
+        },
+        Spec::LogGroup(spec) => {
+            match c.action {
+                Action::Create => log_group::create(aws, &r.physical, spec).await?,
+                _ => log_group::set_retention(aws, &r.physical, spec.retention_days).await?,
+            }
+            format!(
+                "{}:logs:{}:{}:log-group:{}",
+                aws.partition(),
+                aws.target.region,
+                aws.account,
+                r.physical
+            )
+        }
+        Spec::Function(spec) => {
+            let arn = apply_function(aws, bucket, &r.physical, spec, c).await?;
+            if c.publish {
+                version = Some(lambda_function::publish_version(aws, &r.physical).await?);
+            }
+            arn
+        }
+    };
+    let props = r.props();
+    journal.update(|s| {
+        let previous = s.resources.get(&r.id).cloned();
+        let entry = Recorded {
+            kind: r.kind,
+            function: r.function.clone(),
+            physical: r.physical.clone(),
+            arn,
+            props,
+            version: version.or_else(|| previous.as_ref().and_then(|p| p.version.clone())),
+            live: previous.as_ref().and_then(|p| p.live.clone()),
+            provisioned: previous.and_then(|p| p.provisioned),
+        };
+        s.resources.insert(r.id.clone(), entry);
+    });
+    journal.save(aws).await
+}
+
+async fn apply_function(
+    aws: &Aws,
+    bucket: &str,
+    name: &str,
+    spec: &FunctionSpec,
+    c: &Change,
+) -> anyhow::Result<String> {
+    if c.action == Action::Create {
+        let arn = lambda_function::create(aws, name, spec, bucket).await?;
+        if spec.reserved_concurrency.is_some() {
+            lambda_function::set_reserved_concurrency(aws, name, spec.reserved_concurrency).await?;
+        }
+        return Ok(arn);
+    }
+    let config_fields = [
+        "memorySize",
+        "timeout",
+        "role",
+        "tracing",
+        "description",
+        "env.",
+    ];
+    if config_fields.iter().any(|f| changed(c, f)) {
+        lambda_function::update_configuration(aws, name, spec).await?;
+    }
+    if changed(c, "code") || changed(c, "architecture") {
+        lambda_function::update_code(aws, name, spec, bucket).await?;
+    }
+    if changed(c, "reservedConcurrency") {
+        lambda_function::set_reserved_concurrency(aws, name, spec.reserved_concurrency).await?;
+    }
+    let arn = format!(
+        "{}:lambda:{}:{}:function:{name}",
+        aws.partition(),
+        aws.target.region,
+        aws.account
+    );
+    if changed(c, "tags.") {
+        let live = lambda_function::read(aws, name)
+            .await?
+            .map(|l| l.tags)
+            .unwrap_or_default();
+        lambda_function::set_tags(aws, &arn, &spec.tags, &live).await?;
+    }
+    Ok(arn)
+}
+
+async fn delete_resource(
+    aws: &Aws,
+    kind: Kind,
+    physical: &str,
+    id: String,
+    journal: &Journal,
+) -> anyhow::Result<()> {
+    match kind {
+        Kind::Function => lambda_function::delete(aws, physical).await?,
+        Kind::Role => iam_role::delete(aws, physical).await?,
+        Kind::LogGroup => log_group::delete(aws, physical).await?,
+    }
+    journal.update(|s| {
+        s.resources.remove(&id);
+    });
+    journal.save(aws).await
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveReport {
+    pub service: String,
+    pub stage: String,
+    pub removed: Vec<String>,
+    pub api_calls: CallSummary,
+}
+
+/// Deletes everything the service owns in this stage (the deployment bucket stays).
+pub async fn remove(
+    service: &Service,
+    lock_timeout: Duration,
+    command: &str,
+    progress: Progress<'_>,
+) -> anyhow::Result<RemoveReport> {
+    let (aws, bucket) = connect(service).await?;
+    let svc = &service.manifest.service;
+    deployment_bucket::ensure(&aws, &bucket).await?;
+    lock::acquire(
+        &aws,
+        &bucket,
+        svc,
+        &service.stage,
+        &lock::Holder::me(command),
+        lock_timeout,
+    )
+    .await?;
+    let result = remove_locked(&aws, &bucket, service, progress).await;
+    if let Err(e) = lock::release(&aws, &bucket, svc, &service.stage).await {
+        crate::ui::warn(&format!(
+            "could not release the lock: {e:#}; run `sls-rs unlock`"
+        ));
+    }
+    let removed = result?;
+    Ok(RemoveReport {
+        service: svc.clone(),
+        stage: service.stage.clone(),
+        removed,
+        api_calls: aws.calls.summary(),
+    })
+}
+
+async fn remove_locked(
+    aws: &Aws,
+    bucket: &str,
+    service: &Service,
+    progress: Progress<'_>,
+) -> anyhow::Result<Vec<String>> {
+    let svc = &service.manifest.service;
+    let state = state::load(aws, bucket, svc, &service.stage)
+        .await?
+        .unwrap_or_else(|| new_state(service, aws));
+    let mut targets: BTreeMap<String, (Kind, String, String)> = state
+        .resources
+        .iter()
+        .map(|(id, r)| (id.clone(), (r.kind, r.physical.clone(), r.function.clone())))
+        .collect();
+    // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.
+    for key in service.manifest.functions.keys() {
+        let name = service.function_name(key);
+        if let Some(f) = lambda_function::read(aws, &name).await? {
+            if f.tags.get(model::TAG_SERVICE) == Some(svc)
+                && f.tags.get(model::TAG_STAGE) == Some(&service.stage)
+            {
+                targets
+                    .entry(model::logical_id(Kind::Function, key))
+                    .or_insert((Kind::Function, name.clone(), key.clone()));
+            }
+        }
+        if let Some(r) = iam_role::read(aws, &name).await? {
+            if r.tags.get(model::TAG_SERVICE) == Some(svc)
+                && r.tags.get(model::TAG_STAGE) == Some(&service.stage)
+            {
+                targets
+                    .entry(model::logical_id(Kind::Role, key))
+                    .or_insert((Kind::Role, name.clone(), key.clone()));
+            }
+        }
+    }
+    let groups = log_group::read_prefix(aws, &log_prefix(service)).await?;
+    for key in service.manifest.functions.keys() {
+        let group = format!("/aws/lambda/{}", service.function_name(key));
+        if groups.contains_key(&group) {
+            targets
+                .entry(model::logical_id(Kind::LogGroup, key))
+                .or_insert((Kind::LogGroup, group, key.clone()));
+        }
+    }
+    let journal = Journal::new(state, bucket);
+    let steps = targets.iter().map(|(id, (kind, physical, function))| {
+        let deps = if *kind == Kind::Function {
+            vec![]
+        } else {
+            vec![model::logical_id(Kind::Function, function)]
+        };
+        dag::Step {
+            id: id.clone(),
+            deps,
+            run: Box::pin(delete_resource(aws, *kind, physical, id.clone(), &journal))
+                as BoxFuture<_>,
+        }
+    });
+    let failures = dag::run(steps.collect(), APPLY_CONCURRENCY, |id, took| {
+        if let Some((kind, physical, _)) = targets.get(id) {
+            progress(&format!(
+                "  - deleted {} {physical} ({})",
+                kind.noun(),
+                crate::build::seconds(took)
+            ));
+        }
+    })
+    .await;
+    if !failures.is_empty() {
+        return Err(failed("remove failed; run it again to finish", failures));
+    }
+    // The state goes too; the bucket's versioning keeps its history.
+    cloud::state_store::delete(aws, bucket, &state::state_key(svc, &service.stage)).await?;
+    Ok(targets
+        .values()
+        .map(|(kind, physical, _)| format!("{} {physical}", kind.noun()))
+        .collect())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionInfo {
+    pub name: String,
+    pub physical_name: String,
+    pub arn: String,
+    /// The version `live` points at, as AWS says.
+    pub live_version: Option<String>,
+    pub latest_version: Option<String>,
+    pub memory_size: Option<String>,
+    pub timeout: Option<String>,
+    pub provisioned_concurrency: Option<u32>,
+    pub deployed: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Info {
+    pub service: String,
+    pub stage: String,
+    pub region: String,
+    pub account: String,
+    pub deployment_bucket: String,
+    pub functions: Vec<FunctionInfo>,
+    pub last_deployment: Option<DeploymentRecord>,
+    pub locked_by: Option<String>,
+}
+
+/// What is deployed, from the state and read back live.
+pub async fn info(service: &Service) -> anyhow::Result<Info> {
+    let (aws, bucket) = connect(service).await?;
+    let svc = &service.manifest.service;
+    let state = state::load(&aws, &bucket, svc, &service.stage)
+        .await?
+        .unwrap_or_else(|| new_state(service, &aws));
+    let locked_by = lock::read(&aws, &bucket, svc, &service.stage)
+        .await?
+        .map(|h| h.describe());
+    let reads = service.manifest.functions.keys().map(|key| {
+        let (aws, state) = (&aws, &state);
+        async move {
+            let physical = service.function_name(key);
+            let rec = state.resources.get(&model::logical_id(Kind::Function, key));
+            let live = lambda_function::read(aws, &physical).await?;
+            let alias = if live.is_some() {
+                lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?
+            } else {
+                None
+            };
+            anyhow::Ok(FunctionInfo {
+                name: key.clone(),
+                physical_name: physical,
+                arn: live
+                    .as_ref()
+                    .map(|l| format!("{}:{LIVE_ALIAS}", l.arn))
+                    .unwrap_or_default(),
+                live_version: alias,
+                latest_version: rec.and_then(|r| r.version.clone()),
+                memory_size: live
+                    .as_ref()
+                    .and_then(|l| l.props.get("memorySize").cloned()),
+                timeout: live.as_ref().and_then(|l| l.props.get("timeout").cloned()),
+                provisioned_concurrency: rec.and_then(|r| r.provisioned),
+                deployed: live.is_some(),
+            })
+        }
+    });
+    let functions = futures::future::try_join_all(reads).await?;
+    Ok(Info {
+        service: svc.clone(),
+        stage: service.stage.clone(),
+        region: aws.target.region.clone(),
+        account: aws.account.clone(),
+        deployment_bucket: bucket,
+        functions,
+        last_deployment: state.deployments.last().cloned(),
+        locked_by,
+    })
+}
+
+/// Removes the lock whoever holds it; returns who did.
+pub async fn unlock(service: &Service) -> anyhow::Result<Option<lock::Holder>> {
+    let (aws, bucket) = connect(service).await?;
+    let holder = lock::read(&aws, &bucket, &service.manifest.service, &service.stage).await?;
+    if holder.is_some() {
+        lock::release(&aws, &bucket, &service.manifest.service, &service.stage).await?;
+    }
+    Ok(holder)
+}

@@ -1,0 +1,428 @@
+//! The plan: desired resources against the state and the live configuration.
+//! A plain value, computed without any AWS call, unit-tested as such.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::state::State;
+use crate::model::{Kind, LogicalId, Props, Resource, Spec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Unchanged,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Delete => "-",
+            Action::Unchanged => " ",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    pub field: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub id: LogicalId,
+    pub kind: Kind,
+    pub function: String,
+    pub physical: String,
+    pub action: Action,
+    /// What differs between the manifest and AWS.
+    pub fields: Vec<FieldChange>,
+    /// Fields changed in AWS behind sls-rs's back (live differs from the state).
+    pub drift: Vec<String>,
+    /// Functions: a new version must be published.
+    pub publish: bool,
+    /// Functions: the `live` alias must move (to the new version, or back to the recorded one).
+    pub move_alias: bool,
+    /// Functions: provisioned concurrency to set on the alias (`Some(None)`: remove it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioned: Option<Option<u32>>,
+}
+
+impl Change {
+    pub fn is_noop(&self) -> bool {
+        self.action == Action::Unchanged
+            && !self.publish
+            && !self.move_alias
+            && self.provisioned.is_none()
+    }
+}
+
+/// What was read back from AWS for each resource in the state or the manifest.
+#[derive(Debug, Default, Clone)]
+pub struct Live {
+    /// `None`: it does not exist.
+    pub props: BTreeMap<LogicalId, Option<Props>>,
+    /// Functions: the version the `live` alias points at (`None`: no alias).
+    pub alias: BTreeMap<LogicalId, Option<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+}
+
+impl Plan {
+    /// The plan as a table: `+` create, `~` update (with the fields), `-` delete, drift marked.
+    pub fn render(&self) -> String {
+        let changes: Vec<&Change> = self.changes.iter().filter(|c| !c.is_noop()).collect();
+        if changes.is_empty() {
+            return "no changes: everything is as the manifest says".into();
+        }
+        let mut rows = Vec::new();
+        for c in &changes {
+            let mut detail: Vec<String> = c
+                .fields
+                .iter()
+                .filter(|_| c.action == Action::Update)
+                .map(|f| match (&f.from, &f.to) {
+                    (_, _)
+                        if f.field.starts_with("env.")
+                            || f.field == "policy"
+                            || f.field == "trustPolicy"
+                            || f.field == "code" =>
+                    {
+                        format!("{} changed", f.field)
+                    }
+                    (Some(a), Some(b)) => format!("{} {a} → {b}", f.field),
+                    (None, Some(b)) => format!("{} + {b}", f.field),
+                    (Some(a), None) => format!("{} - {a}", f.field),
+                    (None, None) => f.field.clone(),
+                })
+                .collect();
+            if c.publish && c.kind == Kind::Function {
+                detail.push("new version".into());
+            }
+            if c.move_alias && !c.publish {
+                detail.push("alias live moves back".into());
+            }
+            if let Some(pc) = c.provisioned {
+                detail.push(format!(
+                    "provisioned concurrency {}",
+                    pc.map_or_else(|| "off".into(), |n| n.to_string())
+                ));
+            }
+            if !c.drift.is_empty() {
+                detail.push(format!(
+                    "DRIFT (changed outside sls-rs: {})",
+                    c.drift.join(", ")
+                ));
+            }
+            rows.push([
+                c.action.symbol().to_string(),
+                c.kind.noun().to_string(),
+                c.physical.clone(),
+                detail.join("; "),
+            ]);
+        }
+        let summary = format!(
+            "plan: {} to create, {} to update, {} to delete{}",
+            self.count(Action::Create),
+            changes
+                .iter()
+                .filter(|c| c.action == Action::Update || (c.action == Action::Unchanged))
+                .count(),
+            self.count(Action::Delete),
+            if self.drifted() > 0 {
+                format!(", {} drifted", self.drifted())
+            } else {
+                String::new()
+            }
+        );
+        format!("{}{summary}", crate::ui::table(&rows))
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| !c.is_noop())
+    }
+
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    pub fn drifted(&self) -> usize {
+        self.changes.iter().filter(|c| !c.drift.is_empty()).count()
+    }
+}
+
+/// Tags are compared only where they are ours: AWS and other tools add their own.
+fn comparable(props: &Props, desired: &Props, recorded: Option<&Props>) -> Props {
+    props
+        .iter()
+        .filter(|(k, _)| {
+            !k.starts_with("tags.")
+                || desired.contains_key(*k)
+                || recorded.is_some_and(|r| r.contains_key(*k))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn diff(from: &Props, to: &Props) -> Vec<FieldChange> {
+    let mut keys: Vec<&String> = from.keys().chain(to.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| from.get(*k) != to.get(*k))
+        .map(|k| FieldChange {
+            field: k.clone(),
+            from: from.get(k).cloned(),
+            to: to.get(k).cloned(),
+        })
+        .collect()
+}
+
+pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
+    let mut changes = Vec::new();
+    for r in desired {
+        let want = r.props();
+        let recorded = state.resources.get(&r.id);
+        let live_props = live.props.get(&r.id).cloned().flatten();
+        let (action, fields, drift) = match &live_props {
+            None => (Action::Create, diff(&Props::new(), &want), Vec::new()),
+            Some(have) => {
+                let have = comparable(have, &want, recorded.map(|r| &r.props));
+                let fields = diff(&have, &want);
+                let drift = match recorded {
+                    Some(rec) => diff(&rec.props, &have)
+                        .into_iter()
+                        .map(|f| f.field)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                (
+                    if fields.is_empty() {
+                        Action::Unchanged
+                    } else {
+                        Action::Update
+                    },
+                    fields,
+                    drift,
+                )
+            }
+        };
+        let mut change = Change {
+            id: r.id.clone(),
+            kind: r.kind,
+            function: r.function.clone(),
+            physical: r.physical.clone(),
+            action,
+            fields,
+            drift,
+            publish: false,
+            move_alias: false,
+            provisioned: None,
+        };
+        if let Spec::Function(f) = &r.spec {
+            let version = recorded.and_then(|rec| rec.version.clone());
+            change.publish = action != Action::Unchanged || version.is_none();
+            let alias = live.alias.get(&r.id).cloned().flatten();
+            let alias_drifted = recorded.is_some_and(|rec| rec.live.is_some() && alias != rec.live);
+            if alias_drifted {
+                change.drift.push("alias live".into());
+            }
+            change.move_alias = change.publish || alias.is_none() || alias != version;
+            let recorded_pc = recorded.and_then(|rec| rec.provisioned);
+            if f.provisioned_concurrency != recorded_pc {
+                change.provisioned = Some(f.provisioned_concurrency);
+            }
+        }
+        changes.push(change);
+    }
+    // What the state owns and the manifest no longer declares: functions first, so
+    // nothing runs without its role; the reverse of creation.
+    let mut gone: Vec<(&LogicalId, &super::state::Recorded)> = state
+        .resources
+        .iter()
+        .filter(|(id, _)| !desired.iter().any(|r| &r.id == *id))
+        .collect();
+    gone.sort_by_key(|(id, rec)| (rec.kind != Kind::Function, (*id).clone()));
+    for (id, rec) in gone {
+        changes.push(Change {
+            id: id.clone(),
+            kind: rec.kind,
+            function: rec.function.clone(),
+            physical: rec.physical.clone(),
+            action: Action::Delete,
+            fields: Vec::new(),
+            drift: Vec::new(),
+            publish: false,
+            move_alias: false,
+            provisioned: None,
+        });
+    }
+    Plan { changes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::state::Recorded;
+    use crate::model::{desired, Context};
+
+    fn setup(yaml: &str) -> Vec<Resource> {
+        let s = crate::model::tests::service(yaml);
+        let cx = Context {
+            account: "123456789012",
+            region: "us-east-1",
+            partition: "arn:aws",
+        };
+        desired(&s, &crate::model::tests::package_for(&s), &s.dir, &cx).unwrap()
+    }
+
+    const ONE: &str = "service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n";
+
+    /// The state and live view of a deploy of exactly `resources`.
+    fn deployed(resources: &[Resource]) -> (State, Live) {
+        let mut state = State::default();
+        let mut live = Live::default();
+        for r in resources {
+            let function = matches!(r.spec, Spec::Function(_));
+            state.resources.insert(
+                r.id.clone(),
+                Recorded {
+                    kind: r.kind,
+                    function: r.function.clone(),
+                    physical: r.physical.clone(),
+                    arn: String::new(),
+                    props: r.props(),
+                    version: function.then(|| "1".into()),
+                    live: function.then(|| "1".into()),
+                    provisioned: None,
+                },
+            );
+            live.props.insert(r.id.clone(), Some(r.props()));
+            if function {
+                live.alias.insert(r.id.clone(), Some("1".into()));
+            }
+        }
+        (state, live)
+    }
+
+    #[test]
+    fn a_new_service_creates_everything_and_publishes() {
+        let resources = setup(ONE);
+        let p = plan(&resources, &State::default(), &Live::default());
+        assert_eq!(p.count(Action::Create), 3);
+        let f = &p.changes[2];
+        assert!(f.publish && f.move_alias);
+    }
+
+    #[test]
+    fn an_unchanged_service_plans_nothing() {
+        let resources = setup(ONE);
+        let (state, live) = deployed(&resources);
+        let p = plan(&resources, &state, &live);
+        assert!(!p.has_changes(), "{p:?}");
+    }
+
+    #[test]
+    fn a_manifest_change_updates_one_field_of_one_resource() {
+        let (state, live) = deployed(&setup(ONE));
+        let changed = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, memorySize: 512 }\n");
+        let p = plan(&changed, &state, &live);
+        let updates: Vec<&Change> = p.changes.iter().filter(|c| !c.is_noop()).collect();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(
+            updates[0].fields,
+            [FieldChange {
+                field: "memorySize".into(),
+                from: Some("1024".into()),
+                to: Some("512".into())
+            }]
+        );
+        assert!(updates[0].drift.is_empty());
+        assert!(updates[0].publish && updates[0].move_alias);
+    }
+
+    #[test]
+    fn a_console_edit_is_drift_to_repair() {
+        let resources = setup(ONE);
+        let (state, mut live) = deployed(&resources);
+        live.props
+            .get_mut("function/f")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .insert("timeout".into(), "30".into());
+        let p = plan(&resources, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.action, Action::Update);
+        assert_eq!(f.drift, ["timeout"]);
+        assert_eq!(f.fields[0].to.as_deref(), Some("6"));
+    }
+
+    #[test]
+    fn a_resource_deleted_by_hand_is_created_again() {
+        let resources = setup(ONE);
+        let (state, mut live) = deployed(&resources);
+        live.props.insert("logGroup/f".into(), None);
+        let p = plan(&resources, &state, &live);
+        assert_eq!(
+            p.changes
+                .iter()
+                .find(|c| c.id == "logGroup/f")
+                .unwrap()
+                .action,
+            Action::Create
+        );
+    }
+
+    #[test]
+    fn dropped_functions_are_deleted_function_first() {
+        let two = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n  g: { handler: g }\n");
+        let (state, live) = deployed(&two);
+        let p = plan(&setup(ONE), &state, &live);
+        let deleted: Vec<&str> = p
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(deleted, ["function/g", "logGroup/g", "role/g"]);
+    }
+
+    #[test]
+    fn foreign_tags_are_not_drift() {
+        let resources = setup(ONE);
+        let (state, mut live) = deployed(&resources);
+        live.props
+            .get_mut("function/f")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .insert("tags.owner".into(), "someone".into());
+        assert!(!plan(&resources, &state, &live).has_changes());
+    }
+
+    #[test]
+    fn provisioned_concurrency_follows_the_manifest() {
+        let (state, live) = deployed(&setup(ONE));
+        let pc = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, provisionedConcurrency: 2 }\n");
+        let p = plan(&pc, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.provisioned, Some(Some(2)));
+        assert!(
+            !f.publish,
+            "provisioned concurrency alone needs no new version"
+        );
+    }
+}
