@@ -615,3 +615,123 @@ pub async fn wait_ready(aws: &Aws, name: &str) -> anyhow::Result<()> {
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Provisioned concurrency and the alias, against mocked responses: no emulator serves them all.
+    use super::*;
+    use aws_sdk_lambda::operation::create_alias::CreateAliasOutput;
+    use aws_sdk_lambda::operation::put_provisioned_concurrency_config::PutProvisionedConcurrencyConfigOutput;
+    use aws_sdk_lambda::operation::update_alias::UpdateAliasError;
+    use aws_sdk_lambda::types::error::ResourceNotFoundException;
+    use aws_sdk_lambda::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    fn html_404() -> Response {
+        Response::new(
+            StatusCode::try_from(404).unwrap(),
+            SdkBody::from("<!doctype html><title>404 Not Found</title>"),
+        )
+    }
+
+    #[tokio::test]
+    async fn provisioned_concurrency_is_set_on_the_alias() {
+        let put = mock!(Client::put_provisioned_concurrency_config)
+            .match_requests(|r| {
+                r.function_name() == Some("shop-dev-f")
+                    && r.qualifier() == Some("live")
+                    && r.provisioned_concurrent_executions() == Some(2)
+            })
+            .then_output(|| PutProvisionedConcurrencyConfigOutput::builder().build());
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&put]), None);
+        assert_eq!(
+            set_provisioned_concurrency(&aws, "shop-dev-f", "live", Some(2))
+                .await
+                .unwrap(),
+            Applied::Done
+        );
+        assert_eq!(put.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_emulator_without_the_api_is_a_warning_but_aws_saying_404_is_an_error() {
+        let put = mock!(Client::put_provisioned_concurrency_config).then_http_response(html_404);
+        let emulator = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, [&put]),
+            Some("http://127.0.0.1:5000"),
+        );
+        assert_eq!(
+            set_provisioned_concurrency(&emulator, "f", "live", Some(1))
+                .await
+                .unwrap(),
+            Applied::Unsupported
+        );
+
+        let put = mock!(Client::put_provisioned_concurrency_config).then_http_response(html_404);
+        let real = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&put]), None);
+        let err = set_provisioned_concurrency(&real, "f", "live", Some(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("provisioned concurrency of Lambda function (f:live) (lambda:PutProvisionedConcurrencyConfig): "), "{err}");
+    }
+
+    #[tokio::test]
+    async fn removing_absent_provisioned_concurrency_is_done() {
+        let delete = mock!(Client::delete_provisioned_concurrency_config).then_error(|| {
+            aws_sdk_lambda::operation::delete_provisioned_concurrency_config::DeleteProvisionedConcurrencyConfigError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        });
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&delete]), None);
+        assert_eq!(
+            set_provisioned_concurrency(&aws, "f", "live", None)
+                .await
+                .unwrap(),
+            Applied::Done
+        );
+    }
+
+    #[tokio::test]
+    async fn the_alias_is_created_the_first_time_and_moved_afterwards() {
+        let update_missing = mock!(Client::update_alias).then_error(|| {
+            UpdateAliasError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        });
+        let create = mock!(Client::create_alias)
+            .match_requests(|r| r.name() == Some("live") && r.function_version() == Some("1"))
+            .then_output(|| CreateAliasOutput::builder().function_version("1").build());
+        let aws = Aws::with_lambda(
+            mock_client!(
+                aws_sdk_lambda,
+                RuleMode::Sequential,
+                [&update_missing, &create]
+            ),
+            None,
+        );
+        point_alias(&aws, "f", "live", "1").await.unwrap();
+        assert_eq!((update_missing.num_calls(), create.num_calls()), (1, 1));
+
+        let update = mock!(Client::update_alias)
+            .match_requests(|r| r.function_version() == Some("2"))
+            .then_output(|| {
+                aws_sdk_lambda::operation::update_alias::UpdateAliasOutput::builder()
+                    .function_version("2")
+                    .build()
+            });
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&update]), None);
+        point_alias(&aws, "f", "live", "2").await.unwrap();
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    #[test]
+    fn code_sha256_converts_from_lambdas_base64_to_hex() {
+        assert_eq!(
+            code_sha_hex("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -102,6 +102,40 @@ impl Aws {
         })
     }
 
+    /// Clients that never reach the network, around a given (mocked) Lambda client.
+    #[cfg(test)]
+    pub fn with_lambda(lambda: aws_sdk_lambda::Client, endpoint: Option<&str>) -> Aws {
+        let region = Region::new("us-east-1");
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region.clone())
+            .build();
+        let iam = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region.clone())
+            .build();
+        let logs = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region)
+            .build();
+        Aws {
+            target: Target {
+                region: "us-east-1".into(),
+                endpoint: endpoint.map(str::to_string),
+                profile: None,
+            },
+            account: "123456789012".into(),
+            s3: aws_sdk_s3::Client::from_conf(conf.clone()),
+            state_s3: aws_sdk_s3::Client::from_conf(conf),
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            lambda,
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
+            calls: CallLog::default(),
+            state_calls: CallLog::default(),
+            lambda_rate: RateLimit::per_second(0),
+        }
+    }
+
     /// An emulator stage: APIs it lacks are warnings, not errors.
     pub fn is_emulator(&self) -> bool {
         self.target.endpoint.is_some()

@@ -1,6 +1,7 @@
 //! One deploy or remove per service and stage at a time: a lock object
 //! written with `If-None-Match: *`, so of two writers exactly one wins.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,14 @@ impl Holder {
             .unwrap_or(0);
         now.saturating_sub(self.since_epoch) > STALE_AFTER.as_secs()
     }
+
+    /// A holder on this very host whose process no longer runs died mid-deploy.
+    fn is_dead_here(&self, me: &Holder) -> bool {
+        self.host == me.host
+            && self.pid != me.pid
+            && self.pid != 0
+            && !Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
 }
 
 /// The lock is held by someone else and did not come free in time.
@@ -105,11 +114,13 @@ pub async fn acquire(
         let Some(holder) = read(aws, bucket, service, stage).await? else {
             continue;
         };
-        if holder.is_stale() {
-            crate::ui::warn(&format!(
-                "taking over a stale lock held by {}",
-                holder.describe()
-            ));
+        if holder.is_stale() || holder.is_dead_here(me) {
+            let why = if holder.is_stale() {
+                "a stale lock"
+            } else {
+                "the lock of a process that is gone"
+            };
+            crate::ui::warn(&format!("taking over {why}: {}", holder.describe()));
             state_store::delete(aws, bucket, &key).await?;
             continue;
         }

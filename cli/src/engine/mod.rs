@@ -202,6 +202,13 @@ async fn deploy_locked(
     {
         d.status = "interrupted".into();
     }
+    // The versions `live` points at before this deployment, so its record can tell what changed.
+    let before: BTreeMap<String, String> = state
+        .resources
+        .values()
+        .filter(|r| r.kind == Kind::Function)
+        .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
+        .collect();
     let record = DeploymentRecord {
         id: format!(
             "{}-{}",
@@ -215,7 +222,7 @@ async fn deploy_locked(
         who: lock::Holder::me(&opts.command).who,
         command: opts.command.clone(),
         status: "in progress".into(),
-        functions: BTreeMap::new(),
+        functions: before,
         changed: Vec::new(),
     };
     state.deployments.push(record);

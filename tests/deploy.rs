@@ -1,0 +1,586 @@
+//! The deploy engine against the emulator, through the real binary and read
+//! back with the SDK. Artifacts are prebuilt zips (the emulator never runs
+//! code), passed with `--package`, so no test compiles a handler.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// A service in a temp directory: serverless.yaml for stage `test` on the
+/// emulator, and `.sls-rs/` holding a package of fake artifacts.
+struct Fixture {
+    dir: PathBuf,
+    service: String,
+}
+
+impl Fixture {
+    fn new(test: &str, functions: &str) -> Fixture {
+        let service = support::unique_service(test);
+        let dir = std::env::temp_dir().join(&service);
+        std::fs::create_dir_all(dir.join(".sls-rs")).unwrap();
+        let f = Fixture { dir, service };
+        f.write(functions, &[]);
+        f
+    }
+
+    /// Rewrites the manifest; `code` gives some functions other artifact bytes.
+    fn write(&self, functions: &str, code: &[(&str, &str)]) {
+        let endpoint = &support::emulator().endpoint;
+        let manifest = format!(
+            "service: {}\nprovider:\n  name: aws\n  stage: test\n  memorySize: 128\n  timeout: 3\n  logRetentionInDays: 7\n  tracing: {{ lambda: true }}\n  environment: {{ LOG_LEVEL: info }}\n  tags: {{ team: core }}\nstages:\n  test:\n    endpoint: {endpoint}\nfunctions:\n{functions}",
+            self.service
+        );
+        std::fs::write(self.dir.join("serverless.yaml"), manifest).unwrap();
+        let env = |_: &str| None;
+        let opts = sls_rs::manifest::LoadOptions {
+            config: None,
+            stage: None,
+            region: None,
+            env: &env,
+        };
+        let service = sls_rs::manifest::load(&opts, &self.dir).unwrap();
+        let mut functions = std::collections::BTreeMap::new();
+        for (name, f) in &service.manifest.functions {
+            let content = code
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("v1", |(_, c)| c);
+            let zip = sls_rs::build::bootstrap_zip(format!("\x7fELF fake {} {content}", self.service).as_bytes())
+                .unwrap();
+            let path = PathBuf::from(format!(".sls-rs/{name}.zip"));
+            std::fs::write(self.dir.join(&path), &zip).unwrap();
+            let artifact = sls_rs::build::Artifact {
+                handler: f.handler.clone(),
+                architecture: service.architecture(f),
+                path,
+                sha256: sls_rs::build::sha256_hex(&zip),
+                size: zip.len() as u64,
+                binary_sha256: String::new(),
+                binary_size: 0,
+            };
+            functions.insert(name.clone(), artifact);
+        }
+        let package = sls_rs::build::PackageManifest {
+            service: self.service.clone(),
+            functions,
+        };
+        std::fs::write(
+            self.dir.join(".sls-rs/package.json"),
+            serde_json::to_vec(&package).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn name(&self, function: &str) -> String {
+        format!("{}-test-{function}", self.service)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = support::sls_rs();
+        cmd.args(args).arg("-c").arg(&self.dir);
+        if matches!(args.first(), Some(&"deploy") | Some(&"plan")) {
+            cmd.arg("--package").arg(self.dir.join(".sls-rs"));
+        }
+        cmd
+    }
+
+    /// Runs a command with `--json`, expecting success; returns the document.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut cmd = self.command(args);
+        let (out, stdout, stderr) = support::run(cmd.arg("--json"));
+        assert!(
+            out.status.success(),
+            "`sls-rs {}` failed:\n{stderr}",
+            args.join(" ")
+        );
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    }
+
+    fn deploy(&self) -> Value {
+        self.json(&["deploy"])
+    }
+}
+
+fn mutating(report: &Value) -> Vec<String> {
+    report["apiCalls"]["mutating"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn aws() -> sls_rs::cloud::Aws {
+    sls_rs::cloud::Aws::connect(&support::emulator().target())
+        .await
+        .unwrap()
+}
+
+async fn alias_version(aws: &sls_rs::cloud::Aws, function: &str) -> Option<String> {
+    aws.lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .ok()
+        .and_then(|a| a.function_version)
+}
+
+#[tokio::test]
+async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_changes_nothing() {
+    let f = Fixture::new("create", "  hello:\n    handler: hello\n    memorySize: 256\n    environment: { GREETING: hi }\n    reservedConcurrency: 5\n");
+    let report = f.deploy();
+    assert_eq!(report["deployment"]["status"], "succeeded");
+    assert_eq!(report["deployment"]["functions"]["hello"], "1");
+    assert_eq!(report["uploads"], 1);
+
+    let aws = aws().await;
+    let name = f.name("hello");
+    let got = aws
+        .lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let cfg = got.configuration.unwrap();
+    assert_eq!(cfg.memory_size, Some(256));
+    assert_eq!(cfg.timeout, Some(3));
+    assert_eq!(cfg.handler.as_deref(), Some("bootstrap"));
+    assert_eq!(cfg.runtime.unwrap().as_str(), "provided.al2023");
+    assert_eq!(
+        cfg.role.as_deref(),
+        Some(format!("arn:aws:iam::{}:role/{name}", aws.account).as_str())
+    );
+    assert_eq!(cfg.tracing_config.unwrap().mode.unwrap().as_str(), "Active");
+    let env = cfg.environment.unwrap().variables.unwrap();
+    assert_eq!(
+        (env["GREETING"].as_str(), env["LOG_LEVEL"].as_str()),
+        ("hi", "info")
+    );
+    let tags = got.tags.unwrap();
+    assert_eq!(
+        (tags["team"].as_str(), tags["sls-rs:stage"].as_str()),
+        ("core", "test")
+    );
+    assert_eq!(
+        got.concurrency
+            .and_then(|c| c.reserved_concurrent_executions),
+        Some(5)
+    );
+    assert_eq!(alias_version(&aws, &name).await.as_deref(), Some("1"));
+
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert!(role
+        .assume_role_policy_document
+        .unwrap()
+        .contains("lambda.amazonaws.com"));
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name(&name)
+        .policy_name("sls-rs")
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    let policy = if policy.starts_with('%') {
+        policy
+            .replace("%22", "\"")
+            .replace("%3A", ":")
+            .replace("%2F", "/")
+            .replace("%2A", "*")
+    } else {
+        policy
+    };
+    assert!(
+        policy.contains(&format!("log-group:/aws/lambda/{name}:*")),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("xray:PutTraceSegments") && !policy.contains("CreateLogGroup"),
+        "{policy}"
+    );
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{name}"))
+        .send()
+        .await
+        .unwrap()
+        .log_groups
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].retention_in_days, Some(7));
+
+    // Nothing changed: no mutating call at all, and the plan says so.
+    let again = f.deploy();
+    assert_eq!(mutating(&again), Vec::<String>::new());
+    assert!(again["deployment"].is_null());
+    let (out, stdout, _) = support::run(&mut f.command(&["plan"]));
+    assert!(out.status.success());
+    assert!(stdout.contains("no changes"), "{stdout}");
+}
+
+#[tokio::test]
+async fn one_change_touches_one_function() {
+    let f = Fixture::new("change", "  a: { handler: a }\n  b: { handler: b }\n");
+    f.deploy();
+
+    f.write(
+        "  a: { handler: a, memorySize: 512 }\n  b: { handler: b }\n",
+        &[],
+    );
+    let report = f.deploy();
+    assert_eq!(
+        mutating(&report),
+        [
+            "lambda:UpdateFunctionConfiguration",
+            "lambda:PublishVersion",
+            "lambda:UpdateAlias"
+        ]
+    );
+    assert_eq!(report["deployment"]["changed"], serde_json::json!(["a"]));
+    let aws = aws().await;
+    assert_eq!(
+        aws.lambda
+            .get_function_configuration()
+            .function_name(f.name("a"))
+            .send()
+            .await
+            .unwrap()
+            .memory_size,
+        Some(512)
+    );
+
+    f.write(
+        "  a: { handler: a, memorySize: 512 }\n  b: { handler: b }\n",
+        &[("b", "v2")],
+    );
+    let report = f.deploy();
+    assert_eq!(
+        mutating(&report),
+        [
+            "s3:PutObject",
+            "lambda:UpdateFunctionCode",
+            "lambda:PublishVersion",
+            "lambda:UpdateAlias"
+        ]
+    );
+    assert_eq!(report["uploads"], 1);
+    assert_eq!(
+        alias_version(&aws, &f.name("b")).await.as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("2")
+    );
+}
+
+#[tokio::test]
+async fn a_console_edit_is_shown_as_drift_and_repaired() {
+    let f = Fixture::new("drift", "  hello: { handler: hello, timeout: 10 }\n");
+    f.deploy();
+    let aws = aws().await;
+    aws.lambda
+        .update_function_configuration()
+        .function_name(f.name("hello"))
+        .timeout(30)
+        .send()
+        .await
+        .unwrap();
+
+    let plan = f.json(&["plan"]);
+    let change = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "function/hello")
+        .unwrap()
+        .clone();
+    assert_eq!(change["action"], "update");
+    assert_eq!(change["drift"], serde_json::json!(["timeout"]));
+    let (_, human, _) = support::run(&mut f.command(&["plan"]));
+    assert!(
+        human.contains("timeout 30 → 10") && human.contains("DRIFT"),
+        "{human}"
+    );
+
+    f.deploy();
+    assert_eq!(
+        aws.lambda
+            .get_function_configuration()
+            .function_name(f.name("hello"))
+            .send()
+            .await
+            .unwrap()
+            .timeout,
+        Some(10)
+    );
+    assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+}
+
+async fn leftovers(
+    aws: &sls_rs::cloud::Aws,
+    f: &Fixture,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let prefix = format!("{}-test-", f.service);
+    let functions = sls_rs::cloud::lambda_function::list_names(aws, &prefix)
+        .await
+        .unwrap();
+    let roles: Vec<String> = aws
+        .iam
+        .list_roles()
+        .send()
+        .await
+        .unwrap()
+        .roles
+        .into_iter()
+        .map(|r| r.role_name)
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    let groups = sls_rs::cloud::log_group::read_prefix(aws, &format!("/aws/lambda/{prefix}"))
+        .await
+        .unwrap()
+        .into_keys()
+        .collect();
+    (functions, roles, groups)
+}
+
+#[tokio::test]
+async fn a_function_dropped_from_the_manifest_is_deleted_with_its_role_and_log_group() {
+    let f = Fixture::new(
+        "drop",
+        "  keep: { handler: keep }\n  gone: { handler: gone }\n",
+    );
+    f.deploy();
+    f.write("  keep: { handler: keep }\n", &[]);
+    let report = f.deploy();
+    let deleted: Vec<&str> = report["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "delete")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted, ["function/gone", "logGroup/gone", "role/gone"]);
+    let (functions, roles, groups) = leftovers(&aws().await, &f).await;
+    assert_eq!(functions, [f.name("keep")]);
+    assert_eq!(roles, [f.name("keep")]);
+    assert_eq!(groups, [format!("/aws/lambda/{}", f.name("keep"))]);
+}
+
+#[tokio::test]
+async fn remove_leaves_nothing_of_the_service() {
+    let f = Fixture::new("remove", "  a: { handler: a }\n  b: { handler: b }\n");
+    f.deploy();
+    let report = f.json(&["remove"]);
+    assert_eq!(report["removed"].as_array().unwrap().len(), 6);
+    let aws = aws().await;
+    assert_eq!(leftovers(&aws, &f).await, (vec![], vec![], vec![]));
+    let info = f.json(&["info"]);
+    assert!(info["lastDeployment"].is_null());
+    assert_eq!(info["functions"][0]["deployed"], false);
+    // Idempotent: removing again finds nothing and succeeds.
+    assert_eq!(f.json(&["remove"])["removed"].as_array().unwrap().len(), 0);
+}
+
+/// Starts a deploy and SIGKILLs it after it reported `steps` completed steps.
+fn deploy_killed_after(f: &Fixture, steps: usize) {
+    let mut child = f
+        .command(&["deploy"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = 0;
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if line.starts_with("  + ") || line.starts_with("  → ") {
+            seen += 1;
+        }
+        if seen >= steps {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or_duplicates() {
+    let functions =
+        "  a: { handler: a }\n  b: { handler: b }\n  c: { handler: c }\n  d: { handler: d }\n";
+    let aws = aws().await;
+    for kill_after in [1, 5, 11, 14] {
+        let f = Fixture::new(&format!("kill{kill_after}"), functions);
+        deploy_killed_after(&f, kill_after);
+        // The killed process's lock names a pid that no longer runs on this host: the next deploy takes it over.
+        let (out, _, stderr) = support::run(&mut f.command(&["deploy", "--lock-timeout", "0s"]));
+        assert!(
+            out.status.success(),
+            "after a kill at step {kill_after}:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("taking over the lock of a process that is gone"),
+            "{stderr}"
+        );
+        let report = f.deploy();
+        assert!(
+            report["deployment"].is_null() || report["deployment"]["status"] == "succeeded",
+            "{report}"
+        );
+        let (fns, roles, groups) = leftovers(&aws, &f).await;
+        assert_eq!(
+            (fns.len(), roles.len(), groups.len()),
+            (4, 4, 4),
+            "after a kill at step {kill_after}: {fns:?} {roles:?} {groups:?}"
+        );
+        for name in ["a", "b", "c", "d"] {
+            let versions = aws
+                .lambda
+                .list_versions_by_function()
+                .function_name(f.name(name))
+                .send()
+                .await
+                .unwrap()
+                .versions
+                .unwrap();
+            // $LATEST and version 1 (a second only if the kill fell between publishing and recording).
+            assert!(
+                (2..=3).contains(&versions.len()),
+                "{name}: {} versions",
+                versions.len()
+            );
+            assert!(
+                alias_version(&aws, &f.name(name)).await.is_some(),
+                "{name} has no live alias"
+            );
+        }
+        assert_eq!(
+            mutating(&f.deploy()),
+            Vec::<String>::new(),
+            "after a kill at step {kill_after}, the state is complete"
+        );
+        f.json(&["remove"]);
+    }
+}
+
+#[tokio::test]
+async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
+    let f = Fixture::new("lock", "  a: { handler: a }\n");
+    f.deploy();
+    // Someone else's deploy holds the lock.
+    let aws = aws().await;
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let holder = serde_json::json!({ "who": "ci", "host": "runner-7", "pid": 4242, "command": "sls-rs deploy", "since": "2026-11-27T10:00:00Z", "sinceEpoch": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() });
+    let key = format!("services/{}/test/lock.json", f.service);
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(serde_json::to_vec(&holder).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+
+    f.write("  a: { handler: a, memorySize: 256 }\n", &[]);
+    let started = std::time::Instant::now();
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy", "--lock-timeout", "1s"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited for the lock"
+    );
+    assert!(stderr.contains(&format!("{}/test is locked by ci@runner-7 (pid 4242, `sls-rs deploy`) since 2026-11-27T10:00:00Z", f.service)), "{stderr}");
+    assert_eq!(
+        aws.lambda
+            .get_function_configuration()
+            .function_name(f.name("a"))
+            .send()
+            .await
+            .unwrap()
+            .memory_size,
+        Some(128),
+        "nothing was applied"
+    );
+    assert!(f.json(&["info"])["lockedBy"]
+        .as_str()
+        .unwrap()
+        .contains("runner-7"));
+
+    let unlocked = f.json(&["unlock"]);
+    assert_eq!(unlocked["holder"]["host"], "runner-7");
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+
+    // Two real deploys at once: the one that comes second finds the first holding the lock.
+    f.write("  a: { handler: a, memorySize: 384 }\n  b: { handler: b }\n  c: { handler: c }\n  d: { handler: d }\n  e: { handler: e }\n", &[]);
+    let first = f
+        .command(&["deploy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_err = BufReader::new(first.stderr.unwrap());
+    let mut line = String::new();
+    // It holds the lock once it prints its plan.
+    while first_err.read_line(&mut line).unwrap() > 0 && !line.contains("plan:") {
+        line.clear();
+    }
+    let (second, _, stderr) = support::run(&mut f.command(&["deploy", "--lock-timeout", "0s"]));
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is locked by") && stderr.contains("`sls-rs deploy"),
+        "{stderr}"
+    );
+    std::io::copy(&mut first_err, &mut std::io::sink()).unwrap();
+    assert_eq!(
+        aws.lambda
+            .get_function_configuration()
+            .function_name(f.name("a"))
+            .send()
+            .await
+            .unwrap()
+            .memory_size,
+        Some(384)
+    );
+}
+
+#[test]
+fn info_shows_versions_and_the_last_deployment() {
+    let f = Fixture::new("info", "  a: { handler: a, provisionedConcurrency: 1 }\n");
+    let report = f.deploy();
+    // moto has no provisioned-concurrency API: a warning, not a failure.
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("provisioned concurrency")),
+        "{report}"
+    );
+    let info = f.json(&["info"]);
+    assert_eq!(info["functions"][0]["liveVersion"], "1");
+    assert_eq!(info["functions"][0]["provisionedConcurrency"], 1);
+    assert_eq!(info["lastDeployment"]["status"], "succeeded");
+    let (_, human, _) = support::run(&mut f.command(&["info"]));
+    assert!(
+        human.contains(&f.name("a")) && human.contains("last deployment"),
+        "{human}"
+    );
+}
