@@ -49,8 +49,10 @@ impl Fixture {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map_or("v1", |(_, c)| c);
-            let zip = sls_rs::build::bootstrap_zip(format!("\x7fELF fake {} {content}", self.service).as_bytes())
-                .unwrap();
+            let zip = sls_rs::build::bootstrap_zip(
+                format!("\x7fELF fake {} {content}", self.service).as_bytes(),
+            )
+            .unwrap();
             let path = PathBuf::from(format!(".sls-rs/{name}.zip"));
             std::fs::write(self.dir.join(&path), &zip).unwrap();
             let artifact = sls_rs::build::Artifact {
@@ -530,13 +532,13 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
 
     // Two real deploys at once: the one that comes second finds the first holding the lock.
     f.write("  a: { handler: a, memorySize: 384 }\n  b: { handler: b }\n  c: { handler: c }\n  d: { handler: d }\n  e: { handler: e }\n", &[]);
-    let first = f
+    let mut first = f
         .command(&["deploy"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first_err = BufReader::new(first.stderr.unwrap());
+    let mut first_err = BufReader::new(first.stderr.take().unwrap());
     let mut line = String::new();
     // It holds the lock once it prints its plan.
     while first_err.read_line(&mut line).unwrap() > 0 && !line.contains("plan:") {
@@ -549,6 +551,7 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
         "{stderr}"
     );
     std::io::copy(&mut first_err, &mut std::io::sink()).unwrap();
+    assert!(first.wait().unwrap().success(), "the first deploy applies");
     assert_eq!(
         aws.lambda
             .get_function_configuration()
