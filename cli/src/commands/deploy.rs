@@ -22,6 +22,9 @@ pub struct DeployArgs {
     /// Deploy the artifacts of an earlier `sls-rs package` (its .sls-rs directory) instead of building
     #[arg(long, value_name = "DIR")]
     pub package: Option<PathBuf>,
+    /// AWS calls in flight at once (1 runs every step in turn)
+    #[arg(long, value_name = "N", default_value_t = engine::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
@@ -50,6 +53,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         lock_timeout: args.lock_timeout,
         command: super::command_line(),
         package_root,
+        concurrency: usize::from(args.concurrency),
     };
     let report = super::block_on(engine::deploy(&service, &package, &opts, &|line| {
         ui::status(line)

@@ -19,6 +19,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<()> {
             dry_run: true,
             lock_timeout: std::time::Duration::ZERO,
             package: args.package,
+            concurrency: crate::engine::DEFAULT_CONCURRENCY as u16,
         },
     )
 }

@@ -7,15 +7,13 @@ use super::state::State;
 use crate::cloud::{iam_role, lambda_function, log_group, Aws};
 use crate::model::{self, Kind, LogicalId, Props, Resource, LIVE_ALIAS};
 
-/// How many reads run at once.
-const READ_CONCURRENCY: usize = 16;
-
 /// What AWS holds for every resource of the manifest and of the state.
 pub async fn read(
     aws: &Aws,
     desired: &[Resource],
     state: &State,
     log_prefix: &str,
+    concurrency: usize,
 ) -> anyhow::Result<Live> {
     let mut targets: Vec<(LogicalId, Kind, String)> = desired
         .iter()
@@ -67,7 +65,7 @@ pub async fn read(
         }
     });
     let results: Vec<_> = stream::iter(reads)
-        .buffer_unordered(READ_CONCURRENCY)
+        .buffer_unordered(concurrency)
         .try_collect()
         .await?;
     let mut live = Live::default();

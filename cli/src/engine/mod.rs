@@ -29,8 +29,8 @@ use crate::model::{self, FunctionSpec, Kind, Resource, Spec, LIVE_ALIAS};
 use plan::{Action, Change, Plan};
 use state::{DeploymentRecord, Journal, Recorded, State};
 
-/// Steps running at once.
-const APPLY_CONCURRENCY: usize = 16;
+/// Steps running at once by default.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 pub struct DeployOptions {
     pub dry_run: bool,
@@ -39,6 +39,8 @@ pub struct DeployOptions {
     pub command: String,
     /// Where the package's artifact paths are relative to (the service directory).
     pub package_root: std::path::PathBuf,
+    /// AWS calls in flight at once (reads and steps).
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,7 +189,7 @@ async fn deploy_locked(
         partition: aws.partition(),
     };
     let desired = model::desired(service, package, &opts.package_root, &cx)?;
-    let live = live::read(aws, &desired, &state, &log_prefix(service)).await?;
+    let live = live::read(aws, &desired, &state, &log_prefix(service), opts.concurrency).await?;
     let plan = plan::plan(&desired, &state, &live);
     if opts.dry_run || !plan.has_changes() {
         return Ok((plan, 0, None));
@@ -229,7 +231,7 @@ async fn deploy_locked(
     let journal = Journal::new(state, bucket);
     journal.save(aws).await?;
 
-    let uploads = upload_artifacts(aws, bucket, &desired, &plan).await?;
+    let uploads = upload_artifacts(aws, bucket, &desired, &plan, opts.concurrency).await?;
     let by_id: BTreeMap<&str, &Resource> = desired.iter().map(|r| (r.id.as_str(), r)).collect();
 
     // Phase 1: everything up to new versions; no traffic moves.
@@ -246,7 +248,7 @@ async fn deploy_locked(
             }
         })
         .collect();
-    let failures = dag::run(steps, APPLY_CONCURRENCY, |id, took| {
+    let failures = dag::run(steps, opts.concurrency, |id, took| {
         report_step(progress, &plan, id, took)
     })
     .await;
@@ -286,7 +288,7 @@ async fn deploy_locked(
             }) as BoxFuture<_>,
         }
     });
-    let failures = dag::run(moves.collect(), APPLY_CONCURRENCY, |id, took| {
+    let failures = dag::run(moves.collect(), opts.concurrency, |id, took| {
         progress(&format!("  → moved {id} ({})", crate::build::seconds(took)))
     })
     .await;
@@ -313,7 +315,7 @@ async fn deploy_locked(
             }) as BoxFuture<_>,
         }
     });
-    let failures = dag::run(pc_steps.collect(), APPLY_CONCURRENCY, |id, took| {
+    let failures = dag::run(pc_steps.collect(), opts.concurrency, |id, took| {
         progress(&format!("  ~ set {id} ({})", crate::build::seconds(took)))
     })
     .await;
@@ -356,7 +358,7 @@ async fn deploy_locked(
                 )) as BoxFuture<_>,
             }
         });
-    let failures = dag::run(deletes.collect(), APPLY_CONCURRENCY, |id, took| {
+    let failures = dag::run(deletes.collect(), opts.concurrency, |id, took| {
         report_step(progress, &plan, id, took)
     })
     .await;
@@ -436,6 +438,7 @@ async fn upload_artifacts(
     bucket: &str,
     desired: &[Resource],
     plan: &Plan,
+    concurrency: usize,
 ) -> anyhow::Result<usize> {
     let mut needed: BTreeMap<&str, &Path> = BTreeMap::new();
     for c in &plan.changes {
@@ -452,7 +455,7 @@ async fn upload_artifacts(
     }
     let uploads = stream::iter(needed)
         .map(|(key, path)| deployment_bucket::upload_artifact(aws, bucket, key, path))
-        .buffer_unordered(APPLY_CONCURRENCY)
+        .buffer_unordered(concurrency)
         .try_collect::<Vec<bool>>()
         .await?;
     Ok(uploads.into_iter().filter(|u| *u).count())
@@ -703,7 +706,7 @@ async fn remove_locked(
                 as BoxFuture<_>,
         }
     });
-    let failures = dag::run(steps.collect(), APPLY_CONCURRENCY, |id, took| {
+    let failures = dag::run(steps.collect(), DEFAULT_CONCURRENCY, |id, took| {
         if let Some((kind, physical, _)) = targets.get(id) {
             progress(&format!(
                 "  - deleted {} {physical} ({})",
