@@ -148,3 +148,19 @@ fn bad_flags_and_missing_files_exit_2() {
         "clap's usage errors exit 2 as well"
     );
 }
+
+#[test]
+fn printed_yaml_is_itself_a_valid_manifest() {
+    let file = support::repo_root().join("serverless.yaml.example");
+    let (out, yaml, stderr) = support::run(support::sls_rs().args(["print", "-c"]).arg(&file));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!yaml.contains('!'), "no YAML tags in the output:\n{yaml}");
+    let dir = std::env::temp_dir().join(support::unique_service("roundtrip"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("serverless.yaml"), &yaml).unwrap();
+    let (out, _, stderr) = support::run(support::sls_rs().args(["validate", "-c"]).arg(&dir));
+    assert!(
+        out.status.success(),
+        "the printed manifest does not validate:\n{stderr}"
+    );
+}

@@ -14,7 +14,8 @@ pub fn run(global: &GlobalArgs, _args: PrintArgs) -> anyhow::Result<()> {
     if global.json {
         ui::out_json(&serde_json::to_value(&resolved)?)?;
     } else {
-        ui::out(&serde_yaml::to_string(&resolved)?)?;
+        // Through JSON: serde_yaml writes enums as YAML tags (`!httpApi`), which is not how a manifest reads.
+        ui::out(&serde_yaml::to_string(&serde_json::to_value(&resolved)?)?)?;
     }
     Ok(())
 }

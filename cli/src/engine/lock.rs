@@ -27,9 +27,7 @@ impl Holder {
     pub fn me(command: &str) -> Holder {
         let now = SystemTime::now();
         Holder {
-            who: std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
+            who: user_name(),
             host: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())
                 .or_else(|_| std::env::var("HOSTNAME"))
@@ -66,6 +64,30 @@ impl Holder {
             && self.pid != 0
             && !Path::new(&format!("/proc/{}", self.pid)).exists()
     }
+}
+
+/// Who runs this: `$USER`, else the account name of the process's uid.
+fn user_name() -> String {
+    if let Some(name) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
+    {
+        return name;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid)
+        .map(|f| f[0].to_string())
+        .unwrap_or_else(|| format!("uid {uid}"))
 }
 
 /// The lock is held by someone else and did not come free in time.

@@ -189,7 +189,14 @@ async fn deploy_locked(
         partition: aws.partition(),
     };
     let desired = model::desired(service, package, &opts.package_root, &cx)?;
-    let live = live::read(aws, &desired, &state, &log_prefix(service), opts.concurrency).await?;
+    let live = live::read(
+        aws,
+        &desired,
+        &state,
+        &log_prefix(service),
+        opts.concurrency,
+    )
+    .await?;
     let plan = plan::plan(&desired, &state, &live);
     if opts.dry_run || !plan.has_changes() {
         return Ok((plan, 0, None));
