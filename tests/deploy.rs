@@ -50,7 +50,7 @@ impl Fixture {
                 .find(|(n, _)| n == name)
                 .map_or("v1", |(_, c)| c);
             let zip = sls_rs::build::bootstrap_zip(
-                format!("\x7fELF fake {} {content}", self.service).as_bytes(),
+                format!("\x7fELF fake {} {name} {content}", self.service).as_bytes(),
             )
             .unwrap();
             let path = PathBuf::from(format!(".sls-rs/{name}.zip"));
@@ -585,5 +585,84 @@ fn info_shows_versions_and_the_last_deployment() {
     assert!(
         human.contains(&f.name("a")) && human.contains("last deployment"),
         "{human}"
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
+    let f = Fixture::new("cutover", "  a: { handler: a }\n");
+    f.deploy();
+    // Another tool owns the role name the new function needs: creating it must fail.
+    let aws = aws().await;
+    let trust = serde_json::to_string(&sls_rs::model::lambda_trust_policy()).unwrap();
+    aws.iam
+        .create_role()
+        .role_name(f.name("b"))
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+
+    f.write("  a: { handler: a }\n  b: { handler: b }\n", &[("a", "v2")]);
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Seen in the plan: nothing is touched, the foreign role is left alone.
+    assert!(
+        stderr.contains(&format!(
+            "IAM role {} exists and is not this service's",
+            f.name("b")
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert!(
+        aws.iam
+            .get_role_policy()
+            .role_name(f.name("b"))
+            .policy_name("sls-rs")
+            .send()
+            .await
+            .is_err(),
+        "the foreign role got no policy"
+    );
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        f.json(&["info"])["lastDeployment"]["status"],
+        "succeeded",
+        "no deployment was started"
+    );
+
+    // A failure during phase 1 (the role vanishes between plan and apply is hard to stage;
+    // a function whose artifact cannot be uploaded is not): a's new version is published,
+    // traffic stays on version 1, and the state says the deployment failed.
+    aws.iam
+        .delete_role()
+        .role_name(f.name("b"))
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_file(f.dir.join(".sls-rs/b.zip")).unwrap();
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("deploy failed before cutover"), "{stderr}");
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("1")
+    );
+    let info = f.json(&["info"]);
+    assert_eq!(info["lastDeployment"]["status"], "failed");
+    assert_eq!(info["lastDeployment"]["functions"]["a"], "1");
+    assert_eq!(info["functions"][0]["liveVersion"], "1");
+
+    // With the artifact back, the next deploy finishes the job.
+    f.write("  a: { handler: a }\n  b: { handler: b }\n", &[("a", "v2")]);
+    let report = f.deploy();
+    assert_eq!(report["deployment"]["status"], "succeeded");
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("2")
     );
 }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::{aws_error, Aws};
 use crate::manifest::Architecture;
-use crate::model::{fingerprint, FunctionSpec, Props};
+use crate::model::{fingerprint, FunctionSpec, Props, TAG_SERVICE, TAG_STAGE};
 
 /// A function as it is in Lambda.
 #[derive(Debug, Clone)]
@@ -198,6 +198,12 @@ pub async fn create(
                 let Some(live) = read(aws, name).await? else {
                     bail!("Lambda function ({name}) exists and vanished while being read; deploy again")
                 };
+                let ours = [TAG_SERVICE, TAG_STAGE]
+                    .iter()
+                    .all(|t| live.tags.get(*t) == spec.tags.get(*t));
+                if !ours {
+                    bail!("creating Lambda function ({name}): a function of that name exists and is not this service's (no matching sls-rs tags)");
+                }
                 update_configuration(aws, name, spec).await?;
                 update_code(aws, name, spec, bucket).await?;
                 return Ok(live.arn);

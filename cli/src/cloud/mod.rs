@@ -13,6 +13,7 @@ mod wait;
 pub use wait::pause;
 pub mod state_store;
 
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
 
@@ -178,8 +179,13 @@ impl Target {
 
 /// Loads the shared SDK configuration for a target.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(target.region.clone()));
+    // Throttling (and other transient errors) are retried by the SDK with backoff.
+    let retry = RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(std::time::Duration::from_millis(200));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(target.region.clone()))
+        .retry_config(retry);
     if let Some(profile) = &target.profile {
         loader = loader.profile_name(profile);
     }

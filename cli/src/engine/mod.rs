@@ -198,6 +198,9 @@ async fn deploy_locked(
     )
     .await?;
     let plan = plan::plan(&desired, &state, &live);
+    if !plan.conflicts.is_empty() && !opts.dry_run {
+        anyhow::bail!("{}\nnothing was changed", plan.render());
+    }
     if opts.dry_run || !plan.has_changes() {
         return Ok((plan, 0, None));
     }
@@ -238,7 +241,13 @@ async fn deploy_locked(
     let journal = Journal::new(state, bucket);
     journal.save(aws).await?;
 
-    let uploads = upload_artifacts(aws, bucket, &desired, &plan, opts.concurrency).await?;
+    let uploads = match upload_artifacts(aws, bucket, &desired, &plan, opts.concurrency).await {
+        Ok(n) => n,
+        Err(e) => {
+            finish(aws, &journal, "failed").await?;
+            return Err(failed("deploy failed before cutover: every `live` alias still points at its previous version", vec![("artifacts".into(), e)]));
+        }
+    };
     let by_id: BTreeMap<&str, &Resource> = desired.iter().map(|r| (r.id.as_str(), r)).collect();
 
     // Phase 1: everything up to new versions; no traffic moves.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::state::State;
-use crate::model::{Kind, LogicalId, Props, Resource, Spec};
+use crate::model::{Kind, LogicalId, Props, Resource, Spec, TAG_SERVICE, TAG_STAGE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,11 +78,18 @@ pub struct Live {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// Resources that exist under a name the service needs but are not the service's:
+    /// deploy stops before touching anything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<String>,
 }
 
 impl Plan {
     /// The plan as a table: `+` create, `~` update (with the fields), `-` delete, drift marked.
     pub fn render(&self) -> String {
+        if !self.conflicts.is_empty() {
+            return format!("cannot deploy:\n  {}", self.conflicts.join("\n  "));
+        }
         let changes: Vec<&Change> = self.changes.iter().filter(|c| !c.is_noop()).collect();
         if changes.is_empty() {
             return "no changes: everything is as the manifest says".into();
@@ -192,10 +199,26 @@ fn diff(from: &Props, to: &Props) -> Vec<FieldChange> {
 
 pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
     let mut changes = Vec::new();
+    let mut conflicts = Vec::new();
     for r in desired {
         let want = r.props();
         let recorded = state.resources.get(&r.id);
         let live_props = live.props.get(&r.id).cloned().flatten();
+        // Something live that the state does not know is adopted only when its tags say it is ours
+        // (a deploy died before recording it); anything else is someone else's.
+        if let (None, Some(have)) = (recorded, &live_props) {
+            let ours = [TAG_SERVICE, TAG_STAGE].iter().all(|t| {
+                let key = format!("tags.{t}");
+                have.get(&key) == want.get(&key)
+            });
+            if r.kind != Kind::LogGroup && !ours {
+                conflicts.push(format!(
+                    "{} {} exists and is not this service's (its tags do not name it); rename the service or stage, or delete it",
+                    r.kind.noun(),
+                    r.physical
+                ));
+            }
+        }
         let (action, fields, drift) = match &live_props {
             None => (Action::Create, diff(&Props::new(), &want), Vec::new()),
             Some(have) => {
@@ -269,7 +292,7 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             provisioned: None,
         });
     }
-    Plan { changes }
+    Plan { changes, conflicts }
 }
 
 #[cfg(test)]
@@ -398,6 +421,22 @@ mod tests {
             .map(|c| c.id.as_str())
             .collect();
         assert_eq!(deleted, ["function/g", "logGroup/g", "role/g"]);
+    }
+
+    #[test]
+    fn a_live_resource_that_is_not_ours_is_a_conflict_not_an_adoption() {
+        let resources = setup(ONE);
+        let (_, mut live) = deployed(&resources);
+        let role = live.props.get_mut("role/f").unwrap().as_mut().unwrap();
+        role.retain(|k, _| !k.starts_with("tags."));
+        let p = plan(&resources, &State::default(), &live);
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        assert!(p.conflicts[0].starts_with("IAM role shop-dev-f exists and is not this service's"));
+        // Ours (tagged) but unrecorded, as after a crash: adopted, no conflict.
+        let (_, live) = deployed(&resources);
+        assert!(plan(&resources, &State::default(), &live)
+            .conflicts
+            .is_empty());
     }
 
     #[test]
