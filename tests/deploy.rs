@@ -635,9 +635,8 @@ async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
         "no deployment was started"
     );
 
-    // A failure during phase 1 (the role vanishes between plan and apply is hard to stage;
-    // a function whose artifact cannot be uploaded is not): a's new version is published,
-    // traffic stays on version 1, and the state says the deployment failed.
+    // A failure once applying has begun (b's artifact is missing, so its upload fails):
+    // traffic stays on version 1 and the state records the deployment as failed.
     aws.iam
         .delete_role()
         .role_name(f.name("b"))
