@@ -665,3 +665,65 @@ async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
         Some("2")
     );
 }
+
+#[tokio::test]
+async fn rollback_moves_every_alias_to_an_earlier_deployment_and_back() {
+    let f = Fixture::new("rollback", "  a: { handler: a }\n  b: { handler: b }\n");
+    let v1 = f.deploy();
+    f.write(
+        "  a: { handler: a }\n  b: { handler: b }\n",
+        &[("a", "v2"), ("b", "v2")],
+    );
+    let v2 = f.deploy();
+    let aws = aws().await;
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("2")
+    );
+
+    let back = f.json(&["rollback"]);
+    assert_eq!(back["to"], v1["deployment"]["id"]);
+    assert_eq!(back["moved"]["a"], serde_json::json!(["2", "1"]));
+    for name in ["a", "b"] {
+        assert_eq!(
+            alias_version(&aws, &f.name(name)).await.as_deref(),
+            Some("1"),
+            "{name}"
+        );
+    }
+    // No build, no upload: only the aliases moved.
+    let history = f.json(&["deployments"]);
+    let last = history.as_array().unwrap().last().unwrap();
+    assert!(last["command"].as_str().unwrap().contains("rollback"));
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["functions"], serde_json::json!({ "a": "1", "b": "1" }));
+
+    // Rolling back again returns to the deployment before the rollback: v2.
+    let again = f.json(&["rollback"]);
+    assert_eq!(again["to"], v2["deployment"]["id"]);
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("2")
+    );
+    let (out, human, _) = support::run(&mut f.command(&["deployments"]));
+    assert!(out.status.success());
+    assert_eq!(
+        human.lines().count(),
+        5,
+        "a header and four deployments:\n{human}"
+    );
+
+    // Across a removed function, rollback refuses and touches nothing.
+    f.write("  a: { handler: a }\n", &[("a", "v2")]);
+    f.deploy();
+    let (out, _, stderr) = support::run(&mut f.command(&["rollback"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("function `b` was removed") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("2")
+    );
+}

@@ -57,4 +57,8 @@ pub enum Command {
     Remove(commands::remove::RemoveArgs),
     /// Remove the deploy lock of the stage (after a deploy died)
     Unlock(commands::unlock::UnlockArgs),
+    /// The recorded deployments of the stage: id, time, who, what changed
+    Deployments(commands::deployments::DeploymentsArgs),
+    /// Move every live alias back to the versions of an earlier deployment
+    Rollback(commands::rollback::RollbackArgs),
 }

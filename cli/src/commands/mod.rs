@@ -1,11 +1,13 @@
 //! One file per subcommand: parse flags, call the parts, render.
 
 pub mod deploy;
+pub mod deployments;
 pub mod info;
 pub mod package;
 pub mod plan;
 pub mod print;
 pub mod remove;
+pub mod rollback;
 pub mod unlock;
 pub mod validate;
 
@@ -22,6 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(&cli.global, args),
         Command::Remove(args) => remove::run(&cli.global, args),
         Command::Unlock(args) => unlock::run(&cli.global, args),
+        Command::Deployments(args) => deployments::run(&cli.global, args),
+        Command::Rollback(args) => rollback::run(&cli.global, args),
     }
 }
 

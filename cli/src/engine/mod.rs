@@ -10,7 +10,10 @@ mod dag;
 mod live;
 pub mod lock;
 pub mod plan;
+mod rollback;
 pub mod state;
+
+pub use rollback::{deployments, rollback, RollbackReport};
 
 use std::collections::BTreeMap;
 use std::path::Path;

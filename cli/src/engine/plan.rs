@@ -119,7 +119,7 @@ impl Plan {
                 detail.push("new version".into());
             }
             if c.move_alias && !c.publish {
-                detail.push("alias live moves back".into());
+                detail.push("live alias moves to the latest version".into());
             }
             if let Some(pc) = c.provisioned {
                 detail.push(format!(

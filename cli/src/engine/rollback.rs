@@ -1,0 +1,279 @@
+//! `rollback`: move every `live` alias back to the versions an earlier
+//! deployment recorded. No build, no upload: the versions are still there.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use super::state::{DeploymentRecord, Journal};
+use super::{connect, dag, failed, lock, now, state, Progress, DEFAULT_CONCURRENCY};
+use crate::cloud::{lambda_function, Aws};
+use crate::manifest::Service;
+use crate::model::{self, Kind, LIVE_ALIAS};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackReport {
+    pub service: String,
+    pub stage: String,
+    /// The deployment whose versions are live again.
+    pub to: String,
+    /// Function → (from, to) for the aliases that moved.
+    pub moved: BTreeMap<String, (String, String)>,
+    pub deployment: DeploymentRecord,
+}
+
+/// The recorded deployments of the stage, oldest first.
+pub async fn deployments(service: &Service) -> anyhow::Result<Vec<DeploymentRecord>> {
+    let (aws, bucket) = connect(service).await?;
+    let state = state::load(&aws, &bucket, &service.manifest.service, &service.stage).await?;
+    Ok(state.map(|s| s.deployments).unwrap_or_default())
+}
+
+/// The deployment to go back to: `to` (an id or a unique prefix of one), else the
+/// succeeded deployment before the last succeeded one.
+pub fn pick_target<'a>(
+    history: &'a [DeploymentRecord],
+    to: Option<&str>,
+) -> anyhow::Result<&'a DeploymentRecord> {
+    let succeeded: Vec<&DeploymentRecord> =
+        history.iter().filter(|d| d.status == "succeeded").collect();
+    match to {
+        Some(id) => {
+            let found: Vec<&&DeploymentRecord> =
+                succeeded.iter().filter(|d| d.id.starts_with(id)).collect();
+            match found.as_slice() {
+                [one] => Ok(one),
+                [] => anyhow::bail!(
+                    "no succeeded deployment has the id `{id}`; `sls-rs deployments` lists them"
+                ),
+                _ => anyhow::bail!(
+                    "`{id}` matches {} deployments; give more of the id",
+                    found.len()
+                ),
+            }
+        }
+        None => match succeeded.as_slice() {
+            [.., previous, _current] => Ok(previous),
+            _ => anyhow::bail!("there is no earlier deployment to roll back to"),
+        },
+    }
+}
+
+/// What the aliases cannot carry: functions added or removed since the target deployment.
+pub fn incompatibilities(
+    target: &DeploymentRecord,
+    current: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in target
+        .functions
+        .keys()
+        .filter(|f| !current.contains_key(*f))
+    {
+        out.push(format!(
+            "function `{f}` was removed since deployment {}; its alias no longer exists",
+            target.id
+        ));
+    }
+    for f in current
+        .keys()
+        .filter(|f| !target.functions.contains_key(*f))
+    {
+        out.push(format!(
+            "function `{f}` did not exist in deployment {}; there is no version to go back to",
+            target.id
+        ));
+    }
+    out
+}
+
+pub async fn rollback(
+    service: &Service,
+    to: Option<&str>,
+    lock_timeout: Duration,
+    command: &str,
+    progress: Progress<'_>,
+) -> anyhow::Result<RollbackReport> {
+    let (aws, bucket) = connect(service).await?;
+    let svc = &service.manifest.service;
+    lock::acquire(
+        &aws,
+        &bucket,
+        svc,
+        &service.stage,
+        &lock::Holder::me(command),
+        lock_timeout,
+    )
+    .await?;
+    let result = rollback_locked(&aws, &bucket, service, to, command, progress).await;
+    if let Err(e) = lock::release(&aws, &bucket, svc, &service.stage).await {
+        crate::ui::warn(&format!(
+            "could not release the lock: {e:#}; run `sls-rs unlock`"
+        ));
+    }
+    result
+}
+
+async fn rollback_locked(
+    aws: &Aws,
+    bucket: &str,
+    service: &Service,
+    to: Option<&str>,
+    command: &str,
+    progress: Progress<'_>,
+) -> anyhow::Result<RollbackReport> {
+    let svc = &service.manifest.service;
+    let Some(state) = state::load(aws, bucket, svc, &service.stage).await? else {
+        anyhow::bail!("{svc}/{} was never deployed", service.stage);
+    };
+    let target = pick_target(&state.deployments, to)?.clone();
+    let current: BTreeMap<String, String> = state
+        .resources
+        .values()
+        .filter(|r| r.kind == Kind::Function)
+        .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
+        .collect();
+    let problems = incompatibilities(&target, &current);
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "cannot roll back to {}: {}\nnothing was changed; deploy the manifest you want instead",
+            target.id,
+            problems.join("; ")
+        );
+    }
+    let moves: Vec<(String, String, String, String)> = target
+        .functions
+        .iter()
+        .filter(|(f, v)| current.get(*f) != Some(*v))
+        .map(|(f, v)| {
+            (
+                f.clone(),
+                service.function_name(f),
+                current[f].clone(),
+                v.clone(),
+            )
+        })
+        .collect();
+
+    let journal = Journal::new(state, bucket);
+    journal.update(|s| {
+        s.deployments.push(DeploymentRecord {
+            id: format!("{}-{}", now().replace([':', '-'], ""), std::process::id()),
+            started: now(),
+            finished: None,
+            who: lock::Holder::me(command).who,
+            command: command.to_string(),
+            status: "in progress".into(),
+            functions: current.clone(),
+            changed: Vec::new(),
+        })
+    });
+    journal.save(aws).await?;
+    let steps = moves.iter().map(|(function, physical, _, version)| {
+        let journal = &journal;
+        dag::Step {
+            id: function.clone(),
+            deps: vec![],
+            run: Box::pin(async move {
+                lambda_function::point_alias(aws, physical, LIVE_ALIAS, version).await?;
+                journal.update(|s| {
+                    if let Some(r) = s
+                        .resources
+                        .get_mut(&model::logical_id(Kind::Function, function))
+                    {
+                        r.live = Some(version.clone());
+                    }
+                });
+                journal.save(aws).await
+            }) as BoxFuture<_>,
+        }
+    });
+    let failures = dag::run(steps.collect(), DEFAULT_CONCURRENCY, |id, took| {
+        if let Some((_, physical, from, to)) = moves.iter().find(|m| m.0 == id) {
+            progress(&format!(
+                "  → {physical}: live {from} → {to} ({})",
+                crate::build::seconds(took)
+            ));
+        }
+    })
+    .await;
+    let status = if failures.is_empty() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    let record = super::finish(aws, &journal, status).await?;
+    if !failures.is_empty() {
+        return Err(failed(
+            "rollback failed part-way; run it again to finish",
+            failures,
+        ));
+    }
+    Ok(RollbackReport {
+        service: svc.clone(),
+        stage: service.stage.clone(),
+        to: target.id,
+        moved: moves
+            .into_iter()
+            .map(|(f, _, from, to)| (f, (from, to)))
+            .collect(),
+        deployment: record,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, status: &str, functions: &[(&str, &str)]) -> DeploymentRecord {
+        DeploymentRecord {
+            id: id.into(),
+            started: String::new(),
+            finished: None,
+            who: String::new(),
+            command: String::new(),
+            status: status.into(),
+            functions: functions
+                .iter()
+                .map(|(f, v)| (f.to_string(), v.to_string()))
+                .collect(),
+            changed: vec![],
+        }
+    }
+
+    #[test]
+    fn the_default_target_is_the_succeeded_deployment_before_the_current_one() {
+        let history = [
+            record("d1", "succeeded", &[("a", "1")]),
+            record("d2", "succeeded", &[("a", "2")]),
+            record("d3", "failed", &[("a", "2")]),
+        ];
+        assert_eq!(pick_target(&history, None).unwrap().id, "d1");
+        assert_eq!(pick_target(&history, Some("d2")).unwrap().id, "d2");
+        assert!(
+            pick_target(&history, Some("d3")).is_err(),
+            "a failed deployment is no target"
+        );
+        assert!(pick_target(&history[..1], None)
+            .unwrap_err()
+            .to_string()
+            .contains("no earlier deployment"));
+    }
+
+    #[test]
+    fn added_or_removed_functions_cannot_be_rolled_across() {
+        let target = record("d1", "succeeded", &[("a", "1"), ("gone", "3")]);
+        let current: BTreeMap<String, String> = [
+            ("a".to_string(), "2".to_string()),
+            ("new".to_string(), "1".to_string()),
+        ]
+        .into();
+        let problems = incompatibilities(&target, &current);
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].contains("`gone` was removed"));
+        assert!(problems[1].contains("`new` did not exist"));
+    }
+}
