@@ -727,3 +727,17 @@ async fn rollback_moves_every_alias_to_an_earlier_deployment_and_back() {
         Some("2")
     );
 }
+
+#[test]
+fn invoke_calls_the_live_alias_and_prints_the_response() {
+    let f = Fixture::new("invoke", "  echo: { handler: echo }\n");
+    f.deploy();
+    // moto runs no code: it echoes the event back, which is enough to see the call made.
+    let doc = f.json(&["invoke", "-f", "echo", "--data", r#"{"name": "moto"}"#]);
+    assert_eq!(doc["qualifier"], "live");
+    assert_eq!(doc["statusCode"], 200);
+    assert_eq!(doc["payload"]["name"], "moto");
+    let (out, _, stderr) = support::run(&mut f.command(&["invoke", "-f", "ecko"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("did you mean `echo`?"), "{stderr}");
+}

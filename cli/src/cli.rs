@@ -61,4 +61,6 @@ pub enum Command {
     Deployments(commands::deployments::DeploymentsArgs),
     /// Move every live alias back to the versions of an earlier deployment
     Rollback(commands::rollback::RollbackArgs),
+    /// Invoke a deployed function through its live alias and print the response
+    Invoke(commands::invoke::InvokeArgs),
 }

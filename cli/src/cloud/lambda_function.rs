@@ -578,6 +578,58 @@ pub async fn list_names(aws: &Aws, prefix: &str) -> anyhow::Result<Vec<String>> 
     Ok(names)
 }
 
+/// What an invocation returned.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub status: i32,
+    /// `Unhandled` or `Handled` when the function failed.
+    pub function_error: Option<String>,
+    pub payload: Vec<u8>,
+    /// The last 4 KB of the invocation's log, decoded (when asked for).
+    pub log_tail: Option<String>,
+    pub executed_version: Option<String>,
+}
+
+/// Invokes a function synchronously.
+pub async fn invoke(
+    aws: &Aws,
+    name: &str,
+    qualifier: &str,
+    payload: Vec<u8>,
+    with_log: bool,
+) -> anyhow::Result<Invocation> {
+    aws.lambda_rate.acquire().await;
+    let mut call = aws
+        .lambda
+        .invoke()
+        .function_name(name)
+        .qualifier(qualifier)
+        .payload(aws_smithy_types::Blob::new(payload));
+    if with_log {
+        call = call.log_type(aws_sdk_lambda::types::LogType::Tail);
+    }
+    let out = call.send().await.map_err(|e| {
+        aws_error(
+            &format!("invoking Lambda function ({name}:{qualifier})"),
+            "lambda:Invoke",
+            e,
+        )
+    })?;
+    let log_tail = out.log_result.as_deref().map(|b64| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map(|raw| String::from_utf8_lossy(&raw).into_owned())
+            .unwrap_or_else(|_| b64.to_string())
+    });
+    Ok(Invocation {
+        status: out.status_code,
+        function_error: out.function_error,
+        payload: out.payload.map(|b| b.into_inner()).unwrap_or_default(),
+        log_tail,
+        executed_version: out.executed_version,
+    })
+}
+
 /// How long a function may take to become ready after a change.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -731,6 +783,37 @@ mod tests {
         let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&update]), None);
         point_alias(&aws, "f", "live", "2").await.unwrap();
         assert_eq!(update.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_invocation_returns_the_payload_the_function_error_and_the_decoded_log() {
+        use aws_sdk_lambda::operation::invoke::InvokeOutput;
+        let invoke_rule = mock!(Client::invoke)
+            .match_requests(|r| {
+                r.qualifier() == Some("live") && r.log_type().map(|l| l.as_str()) == Some("Tail")
+            })
+            .then_output(|| {
+                InvokeOutput::builder()
+                    .status_code(200)
+                    .function_error("Unhandled")
+                    .payload(aws_smithy_types::Blob::new(
+                        r#"{"errorType":"Panic","errorMessage":"boom"}"#,
+                    ))
+                    .log_result(
+                        base64::engine::general_purpose::STANDARD
+                            .encode("START RequestId: 1\nboom\n"),
+                    )
+                    .executed_version("3")
+                    .build()
+            });
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&invoke_rule]), None);
+        let got = invoke(&aws, "f", "live", b"{}".to_vec(), true)
+            .await
+            .unwrap();
+        assert_eq!(got.function_error.as_deref(), Some("Unhandled"));
+        assert_eq!(got.log_tail.as_deref(), Some("START RequestId: 1\nboom\n"));
+        assert_eq!(got.executed_version.as_deref(), Some("3"));
+        assert!(String::from_utf8(got.payload).unwrap().contains("boom"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod deploy;
 pub mod deployments;
 pub mod info;
+pub mod invoke;
 pub mod package;
 pub mod plan;
 pub mod print;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Unlock(args) => unlock::run(&cli.global, args),
         Command::Deployments(args) => deployments::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
+        Command::Invoke(args) => invoke::run(&cli.global, args),
     }
 }
 

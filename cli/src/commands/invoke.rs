@@ -1,0 +1,114 @@
+//! `sls-rs invoke -f NAME`: call a deployed function through its `live` alias.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::cloud::{lambda_function, Aws, Target};
+use crate::error::UsageError;
+use crate::model::LIVE_ALIAS;
+use crate::ui;
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The function (its name in serverless.yaml)
+    #[arg(short = 'f', long = "function", value_name = "NAME")]
+    pub function: String,
+    /// The event, as JSON
+    #[arg(short = 'd', long, value_name = "JSON", conflicts_with = "path")]
+    pub data: Option<String>,
+    /// A file holding the event
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub path: Option<PathBuf>,
+    /// Print the end of the invocation's log
+    #[arg(short = 'l', long)]
+    pub log: bool,
+    /// The alias or version to invoke
+    #[arg(long, default_value = LIVE_ALIAS)]
+    pub qualifier: String,
+}
+
+/// A function failed: the error is already shown, the exit code says so.
+#[derive(Debug)]
+pub struct FunctionFailed(pub String);
+
+impl std::fmt::Display for FunctionFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FunctionFailed {}
+
+fn event(args: &InvokeArgs) -> anyhow::Result<Vec<u8>> {
+    let text = match (&args.data, &args.path) {
+        (Some(d), _) => d.clone(),
+        (None, Some(p)) => std::fs::read_to_string(p)
+            .map_err(|e| UsageError::new(format!("cannot read --path {}: {e}", p.display())))?,
+        (None, None) => "{}".to_string(),
+    };
+    serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+        UsageError::new(format!("the event is not JSON: {e}")).with_help(
+            "pass a JSON document with --data '{\"key\": \"value\"}' or --path event.json",
+        )
+    })?;
+    Ok(text.into_bytes())
+}
+
+pub fn run(global: &GlobalArgs, args: InvokeArgs) -> anyhow::Result<()> {
+    let service = super::load_service(global)?;
+    if !service.manifest.functions.contains_key(&args.function) {
+        let names: Vec<&str> = service
+            .manifest
+            .functions
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let help = match crate::manifest::did_you_mean(&args.function, names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("the service's functions: {}", names.join(", ")),
+        };
+        return Err(UsageError::new(format!(
+            "there is no function `{}` in {}",
+            args.function,
+            service.file.display()
+        ))
+        .with_help(help)
+        .into());
+    }
+    let payload = event(&args)?;
+    let name = service.function_name(&args.function);
+    let result = super::block_on(async {
+        let aws = Aws::connect(&Target::of(&service)).await?;
+        lambda_function::invoke(&aws, &name, &args.qualifier, payload, args.log).await
+    })?;
+    let body = String::from_utf8_lossy(&result.payload).into_owned();
+    if global.json {
+        let payload: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body.clone()));
+        ui::out_json(&serde_json::json!({
+            "function": name, "qualifier": args.qualifier, "version": result.executed_version,
+            "statusCode": result.status, "functionError": result.function_error, "payload": payload, "log": result.log_tail,
+        }))?;
+    } else {
+        if let Some(log) = &result.log_tail {
+            ui::status(log.trim_end());
+        }
+        let pretty = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or(body.clone());
+        ui::out(&pretty).context("writing the response")?;
+    }
+    match &result.function_error {
+        None => Ok(()),
+        Some(kind) => {
+            let err: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let error_type = err["errorType"].as_str().unwrap_or(kind);
+            let message = err["errorMessage"].as_str().unwrap_or("(no message)");
+            Err(FunctionFailed(format!("{name} failed ({kind}): {error_type}: {message}")).into())
+        }
+    }
+}
