@@ -741,3 +741,176 @@ fn invoke_calls_the_live_alias_and_prints_the_response() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("did you mean `echo`?"), "{stderr}");
 }
+
+#[tokio::test]
+async fn logs_interleave_functions_in_time_with_filters_and_a_window() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let f = Fixture::new(
+        "logs",
+        "  api: { handler: api }\n  worker: { handler: worker }\n",
+    );
+    f.deploy(); // creates both log groups
+    let aws = aws().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let put = |function: &str, events: Vec<(i64, &str)>| {
+        let group = format!("/aws/lambda/{}", f.name(function));
+        let logs = aws.logs.clone();
+        let events: Vec<InputLogEvent> = events
+            .into_iter()
+            .map(|(t, m)| {
+                InputLogEvent::builder()
+                    .timestamp(t)
+                    .message(m)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        async move {
+            logs.create_log_stream()
+                .log_group_name(&group)
+                .log_stream_name("2026/11/27/[$LATEST]abc")
+                .send()
+                .await
+                .unwrap();
+            logs.put_log_events()
+                .log_group_name(&group)
+                .log_stream_name("2026/11/27/[$LATEST]abc")
+                .set_log_events(Some(events))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    put("api", vec![
+        (now - 7_200_000, "old line, outside the window"),
+        (now - 3000, "START RequestId: 11111111-aaaa Version: 1"),
+        (now - 2990, r#"{"timestamp":"t","level":"INFO","message":"got order","requestId":"11111111-aaaa","order":7}"#),
+        (now - 2000, "END RequestId: 11111111-aaaa"),
+        (now - 1990, "REPORT RequestId: 11111111-aaaa\tDuration: 2.50 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 20 MB\tInit Duration: 40.10 ms\t"),
+    ])
+    .await;
+    put(
+        "worker",
+        vec![(
+            now - 2500,
+            r#"{"level":"ERROR","message":"payment declined","requestId":"22222222-bbbb"}"#,
+        )],
+    )
+    .await;
+
+    let lines = |args: &[&str]| -> Vec<Value> {
+        let mut cmd = f.command(&["logs", "--json"]);
+        let (out, stdout, stderr) = support::run(cmd.args(args));
+        assert!(out.status.success(), "{stderr}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = lines(&["--since", "1h"]);
+    let order: Vec<(&str, &str)> = all
+        .iter()
+        .map(|l| {
+            (
+                l["function"].as_str().unwrap(),
+                l["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(order.len(), 5, "{order:?}");
+    assert_eq!(order[0].1, "START RequestId: 11111111-aaaa Version: 1");
+    assert_eq!(
+        order[2],
+        (
+            "worker",
+            r#"{"level":"ERROR","message":"payment declined","requestId":"22222222-bbbb"}"#
+        ),
+        "interleaved in time"
+    );
+    assert_eq!(all[1]["fields"]["order"], 7);
+    assert_eq!(
+        lines(&["--since", "3h"]).len(),
+        6,
+        "a wider window reaches the old line"
+    );
+    assert_eq!(lines(&["--since", "1h", "-f", "worker"]).len(), 1);
+    let declined = lines(&["--since", "1h", "--filter", "declined"]);
+    assert_eq!(declined.len(), 1);
+    assert_eq!(declined[0]["function"], "worker");
+
+    let (out, human, _) = support::run(&mut f.command(&["logs", "--since", "1h"]));
+    assert!(out.status.success());
+    assert!(!human.contains("START RequestId"), "{human}");
+    assert!(
+        human.contains(
+            "REPORT 11111111 2.50 ms (billed 3 ms), memory 20 MB of 128 MB, cold start 40.10 ms"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.contains("ERROR payment declined") && human.contains("[22222222]"),
+        "{human}"
+    );
+    assert!(
+        human.lines().any(|l| l.starts_with("worker ")),
+        "lines are prefixed with the function:\n{human}"
+    );
+    let (out, _, stderr) = support::run(&mut f.command(&["logs", "--since", "yesterday-ish"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+}
+
+#[tokio::test]
+async fn logs_tail_follows_new_events_once_each_and_stops_on_ctrl_c() {
+    use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+    let f = Fixture::new("tail", "  api: { handler: api }\n");
+    f.deploy();
+    let aws = aws().await;
+    let group = format!("/aws/lambda/{}", f.name("api"));
+    aws.logs
+        .create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("s")
+        .send()
+        .await
+        .unwrap();
+    let mut child = f
+        .command(&["logs", "--tail", "--raw", "--since", "1m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    for text in ["first", "second"] {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let event = InputLogEvent::builder()
+            .timestamp(now)
+            .message(text)
+            .build()
+            .unwrap();
+        aws.logs
+            .put_log_events()
+            .log_group_name(&group)
+            .log_stream_name("s")
+            .log_events(event)
+            .send()
+            .await
+            .unwrap();
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), text, "each event once, in order");
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "Ctrl-C ends --tail cleanly"
+    );
+}

@@ -63,4 +63,6 @@ pub enum Command {
     Rollback(commands::rollback::RollbackArgs),
     /// Invoke a deployed function through its live alias and print the response
     Invoke(commands::invoke::InvokeArgs),
+    /// A function's logs, or all functions' interleaved in time (--tail follows them)
+    Logs(commands::logs::LogsArgs),
 }

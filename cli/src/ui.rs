@@ -101,3 +101,9 @@ pub fn bytes(n: u64) -> String {
         n => format!("{n} B"),
     }
 }
+
+/// Whether stdout is a terminal (colours), rather than a pipe or a file.
+pub fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}

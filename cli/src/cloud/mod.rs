@@ -6,6 +6,7 @@ mod calls;
 pub mod deployment_bucket;
 pub mod iam_role;
 pub mod lambda_function;
+pub mod log_events;
 pub mod log_group;
 mod rate;
 mod wait;

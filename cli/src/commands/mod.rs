@@ -4,6 +4,7 @@ pub mod deploy;
 pub mod deployments;
 pub mod info;
 pub mod invoke;
+pub mod logs;
 pub mod package;
 pub mod plan;
 pub mod print;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deployments(args) => deployments::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Invoke(args) => invoke::run(&cli.global, args),
+        Command::Logs(args) => logs::run(&cli.global, args),
     }
 }
 

@@ -1,0 +1,70 @@
+//! `sls-rs logs`: a function's logs, or all of the service's interleaved.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::error::UsageError;
+use crate::logs::{self, Format, LogsOptions};
+use crate::ui;
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The function (its name in serverless.yaml) [default: all, interleaved]
+    #[arg(short = 'f', long = "function", value_name = "NAME")]
+    pub function: Option<String>,
+    /// From when: a duration back (10m, 2h) or a time (2026-11-27T10:00:00Z)
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// A CloudWatch Logs filter pattern
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+    /// Keep printing new events (about once a second) until Ctrl-C
+    #[arg(short = 't', long)]
+    pub tail: bool,
+    /// The messages exactly as written
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
+    let service = super::load_service(global)?;
+    if let Some(f) = &args.function {
+        if !service.manifest.functions.contains_key(f) {
+            let names: Vec<&str> = service
+                .manifest
+                .functions
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let help = crate::manifest::did_you_mean(f, names.iter().copied()).map_or_else(
+                || format!("the service's functions: {}", names.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            return Err(UsageError::new(format!(
+                "there is no function `{f}` in {}",
+                service.file.display()
+            ))
+            .with_help(help)
+            .into());
+        }
+    }
+    let since =
+        logs::parse_since(&args.since).map_err(|e| UsageError::new(format!("--since {e}")))?;
+    let format = if global.json {
+        Format::Json
+    } else if args.raw {
+        Format::Raw
+    } else {
+        Format::Pretty {
+            color: ui::stdout_is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    };
+    let opts = LogsOptions {
+        functions: args.function.into_iter().collect(),
+        since,
+        filter: args.filter,
+        tail: args.tail,
+        format,
+    };
+    super::block_on(logs::run(&service, &opts, |line| ui::out(line)))
+}
