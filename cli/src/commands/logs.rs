@@ -66,5 +66,5 @@ pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
         tail: args.tail,
         format,
     };
-    super::block_on(logs::run(&service, &opts, |line| ui::out(line)))
+    super::block_on(logs::run(&service, &opts, ui::out))
 }
