@@ -413,7 +413,7 @@ fn deploy_killed_after(f: &Fixture, steps: usize) {
     let mut seen = 0;
     for line in BufReader::new(stderr).lines() {
         let line = line.unwrap();
-        if line.starts_with("  + ") || line.starts_with("  → ") {
+        if line.starts_with("  + ") || line.starts_with("  ~ ") || line.starts_with("  → ") {
             seen += 1;
         }
         if seen >= steps {
@@ -481,6 +481,40 @@ async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or
         );
         f.json(&["remove"]);
     }
+
+    // Killed in the middle of an update deploy (before cutover): the next deploy puts the
+    // new code live. (The narrower crash between UpdateFunctionCode and PublishVersion is
+    // pinned by the plan's unit test a_deploy_killed_between_update_and_publish_publishes_next_time.)
+    let f = Fixture::new("killupdate", "  a: { handler: a }\n");
+    f.deploy();
+    f.write("  a: { handler: a, memorySize: 256 }\n", &[("a", "v2")]);
+    deploy_killed_after(&f, 1);
+    f.deploy();
+    let live = aws
+        .lambda
+        .get_function()
+        .function_name(f.name("a"))
+        .qualifier("live")
+        .send()
+        .await
+        .unwrap()
+        .configuration
+        .unwrap();
+    let latest = aws
+        .lambda
+        .get_function()
+        .function_name(f.name("a"))
+        .send()
+        .await
+        .unwrap()
+        .configuration
+        .unwrap();
+    assert_eq!(
+        live.code_sha256, latest.code_sha256,
+        "live runs the new code"
+    );
+    assert_eq!(live.memory_size, Some(256));
+    f.json(&["remove"]);
 }
 
 #[tokio::test]

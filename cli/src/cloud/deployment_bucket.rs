@@ -18,18 +18,23 @@ pub fn name(account: &str, region: &str) -> String {
     format!("sls-rs-deployments-{account}-{region}")
 }
 
+/// Whether the bucket exists (one read).
+pub async fn exists(aws: &Aws, bucket: &str) -> anyhow::Result<bool> {
+    match aws.s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+        Err(e) => Err(aws_error(
+            &format!("reading deployment bucket ({bucket})"),
+            "s3:HeadBucket",
+            e,
+        )),
+    }
+}
+
 /// Makes sure the bucket exists; creates it versioned, private and encrypted the first time.
 pub async fn ensure(aws: &Aws, bucket: &str) -> anyhow::Result<()> {
-    match aws.s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => return Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        Err(e) => {
-            return Err(aws_error(
-                &format!("reading deployment bucket ({bucket})"),
-                "s3:HeadBucket",
-                e,
-            ))
-        }
+    if exists(aws, bucket).await? {
+        return Ok(());
     }
     let mut create = aws.s3.create_bucket().bucket(bucket);
     if aws.target.region != "us-east-1" {
@@ -134,9 +139,13 @@ pub async fn upload_artifact(
             ))
         }
     }
-    let body = ByteStream::from_path(local)
-        .await
-        .with_context(|| format!("reading {}", local.display()))?;
+    // The key is the content hash the package recorded: refuse a zip rewritten since.
+    let bytes = std::fs::read(local).with_context(|| format!("reading {}", local.display()))?;
+    let actual = crate::build::sha256_hex(&bytes);
+    if !key.contains(&actual) {
+        anyhow::bail!("{} changed since it was packaged (its sha256 is now {actual}); run `sls-rs package` again", local.display());
+    }
+    let body = ByteStream::from(bytes);
     aws.s3
         .put_object()
         .bucket(bucket)

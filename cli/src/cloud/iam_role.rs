@@ -185,17 +185,15 @@ pub async fn update_trust(aws: &Aws, name: &str, spec: &RoleSpec) -> anyhow::Res
     Ok(())
 }
 
+/// Sets the role's tags, and removes `remove`: tags sls-rs set before that the
+/// manifest dropped (never tags that other tools put there).
 pub async fn set_tags(
     aws: &Aws,
     name: &str,
     spec: &RoleSpec,
-    live: &BTreeMap<String, String>,
+    remove: &[String],
 ) -> anyhow::Result<()> {
-    let stale: Vec<String> = live
-        .keys()
-        .filter(|k| !spec.tags.contains_key(*k))
-        .cloned()
-        .collect();
+    let stale = remove.to_vec();
     if !stale.is_empty() {
         aws.iam
             .untag_role()

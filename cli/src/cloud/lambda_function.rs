@@ -17,13 +17,15 @@ use tokio::time::Instant;
 
 use super::{aws_error, Aws};
 use crate::manifest::Architecture;
-use crate::model::{fingerprint, FunctionSpec, Props, TAG_SERVICE, TAG_STAGE};
+use crate::model::{FunctionSpec, Props, TAG_SERVICE, TAG_STAGE};
 
 /// A function as it is in Lambda.
 #[derive(Debug, Clone)]
 pub struct FunctionLive {
     pub arn: String,
+    /// Everything but the environment, which the caller fingerprints with the state's salt.
     pub props: Props,
+    pub env: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -101,12 +103,13 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
             .map(code_sha_hex)
             .unwrap_or_default(),
     );
+    let mut env = BTreeMap::new();
     for (k, v) in cfg
         .environment
         .and_then(|e| e.variables)
         .unwrap_or_default()
     {
-        props.insert(format!("env.{k}"), fingerprint(&v));
+        env.insert(k, v);
     }
     let tags: BTreeMap<String, String> = out.tags.unwrap_or_default().into_iter().collect();
     for (k, v) in &tags {
@@ -115,6 +118,7 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
     Ok(Some(FunctionLive {
         arn: cfg.function_arn.unwrap_or_default(),
         props,
+        env,
         tags,
     }))
 }
@@ -331,18 +335,15 @@ pub async fn set_reserved_concurrency(
     }
 }
 
-/// Brings tags in line: removes ours that are gone, sets the rest.
+/// Sets the function's tags, and removes `remove`: tags sls-rs set before that
+/// the manifest dropped (never tags that other tools put there).
 pub async fn set_tags(
     aws: &Aws,
     arn: &str,
     desired: &BTreeMap<String, String>,
-    live: &BTreeMap<String, String>,
+    remove: &[String],
 ) -> anyhow::Result<()> {
-    let stale: Vec<String> = live
-        .keys()
-        .filter(|k| !desired.contains_key(*k))
-        .cloned()
-        .collect();
+    let stale = remove.to_vec();
     if !stale.is_empty() {
         aws.lambda_rate.acquire().await;
         aws.lambda

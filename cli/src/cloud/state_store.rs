@@ -24,7 +24,13 @@ pub async fn get(aws: &Aws, bucket: &str, key: &str) -> anyhow::Result<Option<Ve
                 .map_err(|e| anyhow::anyhow!("reading s3://{bucket}/{key}: {e}"))?;
             Ok(Some(bytes.into_bytes().to_vec()))
         }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+        // No such key, or no bucket yet: nothing was ever written.
+        Err(e)
+            if e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(aws_error(
             &format!("reading s3://{bucket}/{key}"),
             "s3:GetObject",

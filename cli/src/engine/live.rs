@@ -55,7 +55,7 @@ pub async fn read(
                 ),
                 Kind::Function => match lambda_function::read(aws, &physical).await? {
                     Some(f) => (
-                        Some(f.props),
+                        Some(with_env(f.props, &f.env, &state.salt)),
                         Some(lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?),
                     ),
                     None => (None, Some(None)),
@@ -76,4 +76,15 @@ pub async fn read(
         live.props.insert(id, props);
     }
     Ok(live)
+}
+
+fn with_env(
+    mut props: Props,
+    env: &std::collections::BTreeMap<String, String>,
+    salt: &str,
+) -> Props {
+    for (k, value) in env {
+        props.insert(format!("env.{k}"), model::fingerprint(salt, value));
+    }
+    props
 }

@@ -18,6 +18,9 @@ pub struct Holder {
     pub who: String,
     pub host: String,
     pub pid: u32,
+    /// The PID namespace (`pid:[4026531836]`): containers sharing a hostname have their own.
+    #[serde(default)]
+    pub pid_ns: String,
     pub command: String,
     pub since: String,
     pub since_epoch: u64,
@@ -33,6 +36,9 @@ impl Holder {
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| "unknown".into()),
             pid: std::process::id(),
+            pid_ns: std::fs::read_link("/proc/self/ns/pid")
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             command: command.to_string(),
             since: humantime::format_rfc3339_seconds(now).to_string(),
             since_epoch: now
@@ -60,6 +66,8 @@ impl Holder {
     /// A holder on this very host whose process no longer runs died mid-deploy.
     fn is_dead_here(&self, me: &Holder) -> bool {
         self.host == me.host
+            && !self.pid_ns.is_empty()
+            && self.pid_ns == me.pid_ns
             && self.pid != me.pid
             && self.pid != 0
             && !Path::new(&format!("/proc/{}", self.pid)).exists()
@@ -175,6 +183,7 @@ pub async fn read(
             who: "unreadable lock".into(),
             host: "?".into(),
             pid: 0,
+            pid_ns: String::new(),
             command: String::from_utf8_lossy(&bytes).into_owned(),
             since: "?".into(),
             since_epoch: 0,

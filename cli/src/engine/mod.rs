@@ -85,6 +85,7 @@ fn new_state(service: &Service, aws: &Aws) -> State {
         stage: service.stage.clone(),
         region: aws.target.region.clone(),
         account: aws.account.clone(),
+        salt: state::new_salt(),
         ..State::default()
     }
 }
@@ -113,7 +114,10 @@ pub async fn deploy(
     for w in &warnings {
         crate::ui::warn(w);
     }
-    deployment_bucket::ensure(&aws, &bucket).await?;
+    // A dry run changes nothing, not even by creating the bucket (a missing one reads as no state).
+    if !opts.dry_run {
+        deployment_bucket::ensure(&aws, &bucket).await?;
+    }
     if !opts.dry_run {
         lock::acquire(
             &aws,
@@ -190,6 +194,7 @@ async fn deploy_locked(
         account: &aws.account,
         region: &aws.target.region,
         partition: aws.partition(),
+        env_salt: &state.salt,
     };
     let desired = model::desired(service, package, &opts.package_root, &cx)?;
     let live = live::read(
@@ -205,6 +210,16 @@ async fn deploy_locked(
         anyhow::bail!("{}\nnothing was changed", plan.render());
     }
     if opts.dry_run || !plan.has_changes() {
+        // A deploy killed after its last step left its record open; AWS matches the manifest now.
+        if !opts.dry_run
+            && state
+                .deployments
+                .last()
+                .is_some_and(|d| d.status == "in progress")
+        {
+            let journal = Journal::new(state, bucket);
+            return Ok((plan, 0, Some(finish(aws, &journal, "succeeded").await?)));
+        }
         return Ok((plan, 0, None));
     }
     progress(&plan.render());
@@ -247,7 +262,7 @@ async fn deploy_locked(
     let uploads = match upload_artifacts(aws, bucket, &desired, &plan, opts.concurrency).await {
         Ok(n) => n,
         Err(e) => {
-            finish(aws, &journal, "failed").await?;
+            close_failed(aws, &journal).await;
             return Err(failed("deploy failed before cutover: every `live` alias still points at its previous version", vec![("artifacts".into(), e)]));
         }
     };
@@ -272,7 +287,7 @@ async fn deploy_locked(
     })
     .await;
     if !failures.is_empty() {
-        finish(aws, &journal, "failed").await?;
+        close_failed(aws, &journal).await;
         return Err(failed(
             "deploy failed before cutover: every `live` alias still points at its previous version",
             failures,
@@ -312,7 +327,7 @@ async fn deploy_locked(
     })
     .await;
     if !failures.is_empty() {
-        finish(aws, &journal, "failed").await?;
+        close_failed(aws, &journal).await;
         return Err(failed("deploy failed during cutover: some `live` aliases moved; `sls-rs deploy` again finishes it", failures));
     }
     let pc_steps = plan.changes.iter().filter_map(|c| c.provisioned.map(|n| (c, n))).map(|(c, n)| {
@@ -347,7 +362,7 @@ async fn deploy_locked(
         warnings.push("provisioned concurrency is not implemented by this emulator; it was recorded but not applied".into());
     }
     if !failures.is_empty() {
-        finish(aws, &journal, "failed").await?;
+        close_failed(aws, &journal).await;
         return Err(failed(
             "setting provisioned concurrency failed after cutover",
             failures,
@@ -422,6 +437,16 @@ fn report_step(progress: Progress<'_>, plan: &Plan, id: &str, took: Duration) {
     }
 }
 
+/// Marks the deployment failed; a failure to save that is a warning, so the
+/// deploy's own error stays the one reported.
+async fn close_failed(aws: &Aws, journal: &Journal) {
+    if let Err(e) = finish(aws, journal, "failed").await {
+        crate::ui::warn(&format!(
+            "could not record the failed deployment in the state: {e:#}"
+        ));
+    }
+}
+
 /// Closes the deployment record: the live versions of every function and what changed.
 async fn finish(aws: &Aws, journal: &Journal, status: &str) -> anyhow::Result<DeploymentRecord> {
     journal.update(|s| {
@@ -480,6 +505,16 @@ async fn upload_artifacts(
     Ok(uploads.into_iter().filter(|u| *u).count())
 }
 
+/// Tags the state says sls-rs set and the manifest no longer has.
+fn dropped_tags(c: &Change) -> Vec<String> {
+    c.fields
+        .iter()
+        .filter(|f| f.to.is_none())
+        .filter_map(|f| f.field.strip_prefix("tags."))
+        .map(str::to_string)
+        .collect()
+}
+
 fn changed(c: &Change, prefix: &str) -> bool {
     c.fields.iter().any(|f| f.field.starts_with(prefix))
 }
@@ -504,11 +539,7 @@ async fn apply_change(
                     iam_role::put_policy(aws, &r.physical, spec).await?;
                 }
                 if changed(c, "tags.") {
-                    let live = iam_role::read(aws, &r.physical)
-                        .await?
-                        .map(|l| l.tags)
-                        .unwrap_or_default();
-                    iam_role::set_tags(aws, &r.physical, spec, &live).await?;
+                    iam_role::set_tags(aws, &r.physical, spec, &dropped_tags(c)).await?;
                 }
                 format!(
                     "{}:iam::{}:role/{}",
@@ -595,11 +626,7 @@ async fn apply_function(
         aws.account
     );
     if changed(c, "tags.") {
-        let live = lambda_function::read(aws, name)
-            .await?
-            .map(|l| l.tags)
-            .unwrap_or_default();
-        lambda_function::set_tags(aws, &arn, &spec.tags, &live).await?;
+        lambda_function::set_tags(aws, &arn, &spec.tags, &dropped_tags(c)).await?;
     }
     Ok(arn)
 }

@@ -189,11 +189,45 @@ fn diff(from: &Props, to: &Props) -> Vec<FieldChange> {
     keys.dedup();
     keys.into_iter()
         .filter(|k| from.get(*k) != to.get(*k))
-        .map(|k| FieldChange {
-            field: k.clone(),
-            from: from.get(k).cloned(),
-            to: to.get(k).cloned(),
+        .map(|k| {
+            // Environment values are never shown, not even as hashes.
+            let shown = |p: &Props| {
+                if k.starts_with("env.") {
+                    None
+                } else {
+                    p.get(k).cloned()
+                }
+            };
+            FieldChange {
+                field: k.clone(),
+                from: shown(from),
+                to: shown(to),
+            }
         })
+        .collect()
+}
+
+/// The properties a published version captures; the rest (tags, reserved
+/// concurrency) applies to the function whatever the version.
+pub fn is_versioned(field: &str) -> bool {
+    field.starts_with("env.")
+        || [
+            "code",
+            "architecture",
+            "memorySize",
+            "timeout",
+            "role",
+            "tracing",
+            "description",
+        ]
+        .contains(&field)
+}
+
+fn versioned(props: &Props) -> Props {
+    props
+        .iter()
+        .filter(|(k, _)| is_versioned(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
 
@@ -256,7 +290,14 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
         };
         if let Spec::Function(f) = &r.spec {
             let version = recorded.and_then(|rec| rec.version.clone());
-            change.publish = action != Action::Unchanged || version.is_none();
+            // The state records a function only once its version is published: recorded
+            // versioned properties that differ from the manifest mean a deploy died between
+            // updating $LATEST and publishing, even when $LATEST already matches.
+            let unpublished = recorded.is_some_and(|rec| versioned(&rec.props) != versioned(&want));
+            change.publish = action == Action::Create
+                || change.fields.iter().any(|f| is_versioned(&f.field))
+                || unpublished
+                || version.is_none();
             let alias = live.alias.get(&r.id).cloned().flatten();
             let alias_drifted = recorded.is_some_and(|rec| rec.live.is_some() && alias != rec.live);
             if alias_drifted {
@@ -264,7 +305,11 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             }
             change.move_alias = change.publish || alias.is_none() || alias != version;
             let recorded_pc = recorded.and_then(|rec| rec.provisioned);
-            if f.provisioned_concurrency != recorded_pc {
+            // A function or alias recreated after a manual deletion lost its provisioned concurrency too.
+            let recreated = action == Action::Create || alias.is_none();
+            if f.provisioned_concurrency != recorded_pc
+                || (recreated && f.provisioned_concurrency.is_some())
+            {
                 change.provisioned = Some(f.provisioned_concurrency);
             }
         }
@@ -307,6 +352,7 @@ mod tests {
             account: "123456789012",
             region: "us-east-1",
             partition: "arn:aws",
+            env_salt: "salt",
         };
         desired(&s, &crate::model::tests::package_for(&s), &s.dir, &cx).unwrap()
     }
@@ -450,6 +496,45 @@ mod tests {
             .unwrap()
             .insert("tags.owner".into(), "someone".into());
         assert!(!plan(&resources, &state, &live).has_changes());
+    }
+
+    #[test]
+    fn a_deploy_killed_between_update_and_publish_publishes_next_time() {
+        let (mut state, mut live) = deployed(&setup(ONE));
+        let changed = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, memorySize: 512 }\n");
+        // $LATEST got the new memory, the state still has the old: the version was never published.
+        live.props
+            .insert("function/f".into(), Some(changed[2].props()));
+        let p = plan(&changed, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert!(f.publish && f.move_alias, "{f:?}");
+        // Once recorded, it is quiet again.
+        state.resources.get_mut("function/f").unwrap().props = changed[2].props();
+        assert!(!plan(&changed, &state, &live).has_changes());
+    }
+
+    #[test]
+    fn tags_and_reserved_concurrency_need_no_new_version() {
+        let (state, live) = deployed(&setup(ONE));
+        let tagged = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, tags: { cost: x }, reservedConcurrency: 3 }\n");
+        let p = plan(&tagged, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.action, Action::Update);
+        assert!(!f.publish && !f.move_alias, "{f:?}");
+    }
+
+    #[test]
+    fn environment_values_are_not_in_the_plan() {
+        let (state, live) = deployed(&setup(ONE));
+        let env = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, environment: { TOKEN: abc } }\n");
+        let p = plan(&env, &state, &live);
+        let field = p
+            .changes
+            .iter()
+            .flat_map(|c| &c.fields)
+            .find(|f| f.field == "env.TOKEN")
+            .unwrap();
+        assert_eq!((field.from.as_deref(), field.to.as_deref()), (None, None));
     }
 
     #[test]

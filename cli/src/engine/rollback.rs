@@ -33,17 +33,18 @@ pub async fn deployments(service: &Service) -> anyhow::Result<Vec<DeploymentReco
 }
 
 /// The deployment to go back to: `to` (an id or a unique prefix of one), else the
-/// succeeded deployment before the last succeeded one.
+/// newest succeeded deployment whose versions are not the ones live now. (A deploy
+/// that failed after cutover is live, so "the last succeeded one" would be wrong.)
 pub fn pick_target<'a>(
     history: &'a [DeploymentRecord],
     to: Option<&str>,
+    live: &BTreeMap<String, String>,
 ) -> anyhow::Result<&'a DeploymentRecord> {
-    let succeeded: Vec<&DeploymentRecord> =
-        history.iter().filter(|d| d.status == "succeeded").collect();
+    let succeeded = history.iter().filter(|d| d.status == "succeeded");
     match to {
         Some(id) => {
-            let found: Vec<&&DeploymentRecord> =
-                succeeded.iter().filter(|d| d.id.starts_with(id)).collect();
+            let found: Vec<&DeploymentRecord> =
+                succeeded.filter(|d| d.id.starts_with(id)).collect();
             match found.as_slice() {
                 [one] => Ok(one),
                 [] => anyhow::bail!(
@@ -55,10 +56,10 @@ pub fn pick_target<'a>(
                 ),
             }
         }
-        None => match succeeded.as_slice() {
-            [.., previous, _current] => Ok(previous),
-            _ => anyhow::bail!("there is no earlier deployment to roll back to"),
-        },
+        None => succeeded
+            .rev()
+            .find(|d| &d.functions != live)
+            .ok_or_else(|| anyhow::anyhow!("there is no earlier deployment to roll back to")),
     }
 }
 
@@ -129,13 +130,13 @@ async fn rollback_locked(
     let Some(state) = state::load(aws, bucket, svc, &service.stage).await? else {
         anyhow::bail!("{svc}/{} was never deployed", service.stage);
     };
-    let target = pick_target(&state.deployments, to)?.clone();
     let current: BTreeMap<String, String> = state
         .resources
         .values()
         .filter(|r| r.kind == Kind::Function)
         .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
         .collect();
+    let target = pick_target(&state.deployments, to, &current)?.clone();
     let problems = incompatibilities(&target, &current);
     if !problems.is_empty() {
         anyhow::bail!(
@@ -245,19 +246,26 @@ mod tests {
     }
 
     #[test]
-    fn the_default_target_is_the_succeeded_deployment_before_the_current_one() {
+    fn the_default_target_is_the_newest_succeeded_deployment_not_live_now() {
         let history = [
             record("d1", "succeeded", &[("a", "1")]),
             record("d2", "succeeded", &[("a", "2")]),
-            record("d3", "failed", &[("a", "2")]),
+            record("d3", "failed", &[("a", "3")]),
         ];
-        assert_eq!(pick_target(&history, None).unwrap().id, "d1");
-        assert_eq!(pick_target(&history, Some("d2")).unwrap().id, "d2");
+        let live =
+            |v: &str| -> BTreeMap<String, String> { [("a".to_string(), v.to_string())].into() };
+        assert_eq!(pick_target(&history, None, &live("2")).unwrap().id, "d1");
+        // d3 failed after cutover: version 3 is live, so d2 is where to go back to.
+        assert_eq!(pick_target(&history, None, &live("3")).unwrap().id, "d2");
+        assert_eq!(
+            pick_target(&history, Some("d2"), &live("2")).unwrap().id,
+            "d2"
+        );
         assert!(
-            pick_target(&history, Some("d3")).is_err(),
+            pick_target(&history, Some("d3"), &live("3")).is_err(),
             "a failed deployment is no target"
         );
-        assert!(pick_target(&history[..1], None)
+        assert!(pick_target(&history[..1], None, &live("1"))
             .unwrap_err()
             .to_string()
             .contains("no earlier deployment"));

@@ -98,6 +98,7 @@ mod tests {
             account: "123456789012",
             region: "eu-west-1",
             partition: "arn:aws",
+            env_salt: "salt",
         };
         let p = function_policy(
             &s,
@@ -140,6 +141,7 @@ mod tests {
             account: "123456789012",
             region: "us-east-1",
             partition: "arn:aws",
+            env_salt: "salt",
         };
         let p = function_policy(
             &s,

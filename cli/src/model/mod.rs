@@ -99,6 +99,8 @@ pub struct FunctionSpec {
     pub architecture: Architecture,
     pub description: String,
     pub environment: BTreeMap<String, String>,
+    /// The state's salt for environment fingerprints.
+    pub env_salt: String,
     pub tags: BTreeMap<String, String>,
     pub tracing: bool,
     pub reserved_concurrency: Option<u32>,
@@ -122,9 +124,14 @@ pub fn artifact_key(sha256: &str) -> String {
     format!("artifacts/{sha256}.zip")
 }
 
-/// Values are never stored or shown: a short hash tells a change.
-pub fn fingerprint(value: &str) -> String {
-    format!("sha256:{}", &build::sha256_hex(value.as_bytes())[..16])
+/// Environment values are never stored or shown: a hash tells a change. It is
+/// salted with a random value kept in the (private) state, so a stored hash
+/// cannot be tested against a list of likely passwords.
+pub fn fingerprint(salt: &str, value: &str) -> String {
+    format!(
+        "sha256:{}",
+        &build::sha256_hex(format!("{salt}\0{value}").as_bytes())[..32]
+    )
 }
 
 impl Resource {
@@ -193,7 +200,7 @@ impl FunctionSpec {
         );
         p.insert("code".into(), self.code.sha256.clone());
         for (k, v) in &self.environment {
-            p.insert(format!("env.{k}"), fingerprint(v));
+            p.insert(format!("env.{k}"), fingerprint(&self.env_salt, v));
         }
         tag_props(&mut p, &self.tags);
         p
@@ -206,6 +213,8 @@ pub struct Context<'a> {
     pub region: &'a str,
     /// The S3 partition-aware prefix of ARNs, `arn:aws`.
     pub partition: &'a str,
+    /// The state's salt for environment fingerprints.
+    pub env_salt: &'a str,
 }
 
 /// Features that are declared but that this version does not deploy yet.
@@ -321,6 +330,7 @@ pub fn desired(
                 architecture: service.architecture(f),
                 description: f.description.clone().unwrap_or_default(),
                 environment,
+                env_salt: cx.env_salt.to_string(),
                 tags,
                 tracing,
                 reserved_concurrency: f.reserved_concurrency,
@@ -388,6 +398,7 @@ pub(crate) mod tests {
         account: "123456789012",
         region: "us-east-1",
         partition: "arn:aws",
+        env_salt: "salt",
     };
 
     #[test]
