@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod local;
 pub mod logs;
 pub mod manifest;
 pub mod model;

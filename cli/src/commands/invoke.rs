@@ -28,6 +28,12 @@ pub struct InvokeArgs {
     /// The alias or version to invoke
     #[arg(long, default_value = LIVE_ALIAS)]
     pub qualifier: String,
+    /// Build the handler for this machine and run it here, against sls-rs's own Runtime API
+    #[arg(long)]
+    pub local: bool,
+    /// Local: invoke this many times in one warm process
+    #[arg(long, default_value_t = 1, requires = "local")]
+    pub count: u32,
 }
 
 /// A function failed: the error is already shown, the exit code says so.
@@ -42,7 +48,7 @@ impl std::fmt::Display for FunctionFailed {
 
 impl std::error::Error for FunctionFailed {}
 
-fn event(args: &InvokeArgs) -> anyhow::Result<Vec<u8>> {
+pub fn event(args: &InvokeArgs) -> anyhow::Result<Vec<u8>> {
     let text = match (&args.data, &args.path) {
         (Some(d), _) => d.clone(),
         (None, Some(p)) => std::fs::read_to_string(p)
@@ -77,6 +83,9 @@ pub fn run(global: &GlobalArgs, args: InvokeArgs) -> anyhow::Result<()> {
         ))
         .with_help(help)
         .into());
+    }
+    if args.local {
+        return super::invoke_local::run(global, &service, &args);
     }
     let payload = event(&args)?;
     let name = service.function_name(&args.function);

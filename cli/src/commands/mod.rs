@@ -4,6 +4,7 @@ pub mod deploy;
 pub mod deployments;
 pub mod info;
 pub mod invoke;
+mod invoke_local;
 pub mod logs;
 pub mod package;
 pub mod plan;

@@ -1,0 +1,179 @@
+//! `sls-rs invoke --local`: the handler built for this machine, run here.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::invoke::{event, FunctionFailed, InvokeArgs};
+use crate::cli::GlobalArgs;
+use crate::local::{self, LocalFunction, Outcome, Report, Session};
+use crate::manifest::{Service, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
+use crate::ui;
+
+/// The environment the deployed function gets, plus the emulator on an emulator stage.
+fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
+    let m = &service.manifest;
+    let f = &m.functions[function];
+    let stage_env = m.stages.get(&service.stage).map(|s| &s.environment);
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for e in [
+        Some(&m.provider.environment),
+        stage_env,
+        Some(&f.environment),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        env.extend(e.iter().map(|(k, v)| (k.clone(), v.value.clone())));
+    }
+    env.insert("AWS_REGION".into(), service.region.clone());
+    env.insert("AWS_DEFAULT_REGION".into(), service.region.clone());
+    if let Some(endpoint) = &service.endpoint {
+        env.insert("AWS_ENDPOINT_URL".into(), endpoint.clone());
+        env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+        env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    }
+    env
+}
+
+/// The events to send: --data/--path, else one JSON document per line of stdin when it is piped, else `{}`.
+fn events(args: &InvokeArgs) -> anyhow::Result<Vec<Bytes>> {
+    if args.data.is_none() && args.path.is_none() && !std::io::stdin().is_terminal() {
+        let lines: Vec<Bytes> = std::io::stdin()
+            .lock()
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| !l.trim().is_empty())
+            .map(Bytes::from)
+            .collect();
+        if !lines.is_empty() {
+            return Ok(lines);
+        }
+    }
+    let one = Bytes::from(event(args)?);
+    Ok(std::iter::repeat_n(one, args.count as usize).collect())
+}
+
+fn describe(report: &Report) -> String {
+    let mut line = format!(
+        "REPORT {} duration {:.2} ms",
+        &report.request_id[..8],
+        report.duration.as_secs_f64() * 1000.0
+    );
+    if let Some(kb) = report.peak_memory_kb {
+        line.push_str(&format!(", peak memory {:.1} MB", kb as f64 / 1024.0));
+    }
+    if let Some(init) = report.init {
+        line.push_str(&format!(
+            ", cold start {:.2} ms",
+            init.as_secs_f64() * 1000.0
+        ));
+    }
+    line
+}
+
+pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow::Result<()> {
+    let f = &service.manifest.functions[&args.function];
+    let binary = local::build_for_host(&service.dir, &f.handler)?;
+    let name = service.function_name(&args.function);
+    let function = LocalFunction {
+        binary,
+        arn: format!(
+            "arn:aws:lambda:{}:000000000000:function:{name}",
+            service.region
+        ),
+        name,
+        memory: f
+            .memory_size
+            .or(service.manifest.provider.memory_size)
+            .unwrap_or(DEFAULT_MEMORY),
+        timeout: Duration::from_secs(
+            f.timeout
+                .or(service.manifest.provider.timeout)
+                .unwrap_or(DEFAULT_TIMEOUT)
+                .into(),
+        ),
+        environment: environment(service, &args.function),
+    };
+    let events = events(args)?;
+    let timeout = function.timeout;
+    let reports = super::block_on(async {
+        let mut session = Session::start(function).await?;
+        let mut reports = Vec::new();
+        for payload in events {
+            reports.push(session.invoke(payload).await?);
+        }
+        session.stop().await;
+        anyhow::Ok(reports)
+    })?;
+    let mut failures = Vec::new();
+    for report in &reports {
+        let (body, failure) = match &report.result {
+            local::Result::Done(Outcome::Response(body)) => (body.clone(), None),
+            local::Result::Done(Outcome::Error { error_type, body }) => (
+                body.clone(),
+                Some(format!("the handler failed ({error_type})")),
+            ),
+            local::Result::Done(Outcome::InitError { error_type, body }) => {
+                (body.clone(), Some(format!("init failed ({error_type})")))
+            }
+            local::Result::Timeout => (
+                Bytes::new(),
+                Some(format!(
+                    "timed out after {}s (the function's timeout); the process was stopped",
+                    timeout.as_secs()
+                )),
+            ),
+            local::Result::Exited(why) => (Bytes::new(), Some(why.clone())),
+        };
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        if global.json {
+            ui::out(
+                &serde_json::json!({
+                    "requestId": report.request_id, "ok": failure.is_none(), "error": failure,
+                    "response": parsed.clone().unwrap_or(serde_json::Value::String(text.clone())),
+                    "durationMs": report.duration.as_secs_f64() * 1000.0,
+                    "initMs": report.init.map(|d| d.as_secs_f64() * 1000.0),
+                    "peakMemoryKb": report.peak_memory_kb,
+                })
+                .to_string(),
+            )?;
+        } else if !body.is_empty() {
+            ui::out(
+                &parsed
+                    .as_ref()
+                    .and_then(|v| serde_json::to_string_pretty(v).ok())
+                    .unwrap_or(text.clone()),
+            )?;
+        }
+        ui::status(&describe(report));
+        if let Some(failure) = failure {
+            let detail = parsed
+                .as_ref()
+                .and_then(|v| {
+                    Some(format!(
+                        "{}: {}",
+                        v["errorType"].as_str()?,
+                        v["errorMessage"].as_str().unwrap_or_default()
+                    ))
+                })
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            failures.push(format!("{} {failure}{detail}", &report.request_id[..8]));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(FunctionFailed(format!(
+            "{} of {} invocations failed:\n  {}",
+            failures.len(),
+            reports.len(),
+            failures.join("\n  ")
+        ))
+        .into())
+    }
+}

@@ -1,0 +1,246 @@
+//! Running a handler on this machine: built for the host, started as a child
+//! process against our own Lambda Runtime API, kept warm between invocations,
+//! with the function's timeout enforced and its duration and memory measured.
+//! No Docker.
+
+mod runtime_api;
+
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+pub use runtime_api::Outcome;
+use runtime_api::{Invocation, RuntimeApi};
+
+/// Lambda gives a function's init 10 seconds.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the local process is told, as Lambda would tell it.
+#[derive(Debug, Clone)]
+pub struct LocalFunction {
+    pub binary: PathBuf,
+    /// The physical name (`{service}-{stage}-{function}`).
+    pub name: String,
+    pub arn: String,
+    pub memory: u32,
+    pub timeout: Duration,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// How one invocation went.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub request_id: String,
+    pub result: Result,
+    pub duration: Duration,
+    /// Set on a cold start: from starting the process to its first request for work.
+    pub init: Option<Duration>,
+    /// The process's peak resident memory so far, in KB.
+    pub peak_memory_kb: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Result {
+    Done(Outcome),
+    /// The function ran past its timeout and was killed.
+    Timeout,
+    /// The process ended without answering.
+    Exited(String),
+}
+
+pub struct Session {
+    api: RuntimeApi,
+    function: LocalFunction,
+    child: Option<Child>,
+    invocations: u64,
+}
+
+impl Session {
+    pub async fn start(function: LocalFunction) -> anyhow::Result<Session> {
+        Ok(Session {
+            api: RuntimeApi::start().await?,
+            function,
+            child: None,
+            invocations: 0,
+        })
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let f = &self.function;
+        let mut cmd = Command::new(&f.binary);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(&f.environment)
+            .env("AWS_LAMBDA_RUNTIME_API", self.api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &f.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory.to_string())
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", f.name),
+            )
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .env("_HANDLER", "bootstrap")
+            // The function's output is its log: on stderr, so stdout keeps only responses.
+            .stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?))
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        self.child = Some(
+            cmd.spawn()
+                .with_context(|| format!("starting {}", f.binary.display()))?,
+        );
+        Ok(())
+    }
+
+    /// Sends one event and waits for its outcome, starting the process first if needed.
+    pub async fn invoke(&mut self, payload: Bytes) -> anyhow::Result<Report> {
+        self.invocations += 1;
+        let request_id = format!(
+            "{:08x}-{:04x}-4000-8000-{:012x}",
+            self.invocations,
+            std::process::id() & 0xffff,
+            rand_u48()
+        );
+        let mut init = None;
+        if self.child.is_none() {
+            let (init_tx, init_rx) = oneshot::channel();
+            self.api.process_started(init_tx);
+            let started = Instant::now();
+            self.spawn()?;
+            let child = self.child.as_mut().expect("just spawned");
+            tokio::select! {
+                _ = self.api.ready() => init = Some(started.elapsed()),
+                outcome = init_rx => {
+                    let outcome = outcome.unwrap_or(Outcome::InitError { error_type: "Unknown".into(), body: Bytes::new() });
+                    self.stop().await;
+                    return Ok(Report { request_id, result: Result::Done(outcome), duration: started.elapsed(), init: None, peak_memory_kb: None });
+                }
+                status = child.wait() => {
+                    self.child = None;
+                    let result = Result::Exited(format!("the process exited during init ({})", status.map(|s| s.to_string()).unwrap_or_default()));
+                    return Ok(Report { request_id, result, duration: started.elapsed(), init: None, peak_memory_kb: None });
+                }
+                _ = crate::cloud::pause(INIT_TIMEOUT) => {
+                    self.stop().await;
+                    return Ok(Report { request_id, result: Result::Exited(format!("init took longer than {}s", INIT_TIMEOUT.as_secs())), duration: INIT_TIMEOUT, init: None, peak_memory_kb: None });
+                }
+            }
+        }
+        let timeout = self.function.timeout;
+        let deadline_ms = (std::time::SystemTime::now() + timeout)
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let (tx, rx) = oneshot::channel();
+        let invocation = Invocation {
+            request_id: request_id.clone(),
+            payload,
+            deadline_ms,
+            function_arn: self.function.arn.clone(),
+            trace_id: format!(
+                "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=0",
+                std::process::id(),
+                self.invocations,
+                self.invocations
+            ),
+            client_context: None,
+            reply: tx,
+        };
+        let submitted = Instant::now();
+        self.api.submit(invocation).await?;
+        let child = self.child.as_mut().expect("a running process");
+        let pid = child.id();
+        let result = tokio::select! {
+            outcome = rx => match outcome {
+                Ok(outcome) => Result::Done(outcome),
+                Err(_) => Result::Exited("the Runtime API dropped the invocation".into()),
+            },
+            status = child.wait() => {
+                self.child = None;
+                Result::Exited(format!("the process exited ({})", status.map(|s| s.to_string()).unwrap_or_default()))
+            }
+            _ = crate::cloud::pause(timeout) => Result::Timeout,
+        };
+        // From handing the event out to the answer, as Lambda bills it.
+        let duration = self
+            .api
+            .dispatched()
+            .map(|d| d.elapsed())
+            .filter(|_| result != Result::Timeout)
+            .unwrap_or_else(|| submitted.elapsed());
+        let peak_memory_kb = pid.and_then(peak_memory_kb);
+        if result == Result::Timeout {
+            self.api.abandon(&request_id);
+            self.stop().await;
+        }
+        Ok(Report {
+            request_id,
+            result,
+            duration,
+            init,
+            peak_memory_kb,
+        })
+    }
+
+    /// Kills the process; the next invocation starts a new one (a cold start).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Enough randomness for request ids to differ across runs.
+fn rand_u48() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (u64::from(nanos) << 16 ^ u64::from(std::process::id())) & 0xffff_ffff_ffff
+}
+
+/// VmHWM: the most memory the process has held.
+fn peak_memory_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Builds a handler binary for this machine (release), showing the compiler's
+/// errors as they are. Returns the executable.
+pub fn build_for_host(service_dir: &Path, bin: &str) -> anyhow::Result<PathBuf> {
+    let out =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--message-format=json-render-diagnostics",
+                "--bin",
+                bin,
+            ])
+            .current_dir(service_dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running cargo (is it installed?)")?;
+    if !out.status.success() {
+        anyhow::bail!("building `{bin}` for this machine failed; the compiler's output is above");
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| anyhow::anyhow!("cargo built no executable named `{bin}`"))
+}

@@ -1,0 +1,233 @@
+//! The Lambda Runtime API, served on 127.0.0.1 for one function process:
+//! `GET /2018-06-01/runtime/invocation/next` (long poll, with Lambda's headers),
+//! `POST …/invocation/{id}/response`, `POST …/invocation/{id}/error`,
+//! `POST …/init/error`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// One event waiting for the function.
+pub struct Invocation {
+    pub request_id: String,
+    pub payload: Bytes,
+    /// Milliseconds since the epoch.
+    pub deadline_ms: u128,
+    pub function_arn: String,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+    pub reply: oneshot::Sender<Outcome>,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Response(Bytes),
+    /// The handler failed: Lambda's error type and the JSON body the runtime sent.
+    Error {
+        error_type: String,
+        body: Bytes,
+    },
+    /// The process failed before it could serve: `init/error`.
+    InitError {
+        error_type: String,
+        body: Bytes,
+    },
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Dispatched invocations, by request id, waiting for their outcome.
+    pending: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    /// When the process first asked for work since it started: the end of its init.
+    first_next: Mutex<Option<Instant>>,
+    /// When the current invocation was handed out.
+    dispatched: Mutex<Option<Instant>>,
+    /// Where an init error goes: the caller waiting on the process.
+    init_error: Mutex<Option<oneshot::Sender<Outcome>>>,
+    /// Signalled when a new process first asks for work.
+    ready: tokio::sync::Notify,
+}
+
+pub struct RuntimeApi {
+    pub addr: SocketAddr,
+    queue: mpsc::Sender<Invocation>,
+    shared: Arc<Shared>,
+}
+
+impl RuntimeApi {
+    /// Listens on a free port of 127.0.0.1.
+    pub async fn start() -> anyhow::Result<RuntimeApi> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (queue, rx) = mpsc::channel::<Invocation>(64);
+        let shared = Arc::new(Shared::default());
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let server_shared = shared.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (rx, shared) = (rx.clone(), server_shared.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(req, rx.clone(), shared.clone()));
+                    let _ = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(RuntimeApi {
+            addr,
+            queue,
+            shared,
+        })
+    }
+
+    /// Queues an invocation for the process.
+    pub async fn submit(&self, invocation: Invocation) -> anyhow::Result<()> {
+        self.queue
+            .send(invocation)
+            .await
+            .map_err(|_| anyhow::anyhow!("the Runtime API stopped"))
+    }
+
+    /// A new process is starting: its init ends at its first `next`, and an init error goes to `to`.
+    pub fn process_started(&self, to: oneshot::Sender<Outcome>) {
+        *self.shared.first_next.lock().expect("lock") = None;
+        *self.shared.init_error.lock().expect("lock") = Some(to);
+    }
+
+    pub fn first_next(&self) -> Option<Instant> {
+        *self.shared.first_next.lock().expect("lock")
+    }
+
+    /// Waits until the new process asks for its first invocation (its init is over).
+    pub async fn ready(&self) {
+        if self.first_next().is_none() {
+            self.shared.ready.notified().await;
+        }
+    }
+
+    pub fn dispatched(&self) -> Option<Instant> {
+        *self.shared.dispatched.lock().expect("lock")
+    }
+
+    /// Forgets an invocation that timed out, so a late answer goes nowhere.
+    pub fn abandon(&self, request_id: &str) {
+        self.shared.pending.lock().expect("lock").remove(request_id);
+    }
+}
+
+fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("static response")
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Invocation>>>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    const PREFIX: &str = "/2018-06-01/runtime/";
+    let path = req.uri().path().to_string();
+    let Some(route) = path.strip_prefix(PREFIX) else {
+        return Ok(reply(
+            StatusCode::NOT_FOUND,
+            r#"{"errorMessage":"unknown path"}"#,
+        ));
+    };
+    let method = req.method().clone();
+    let error_type = req
+        .headers()
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Unknown")
+        .to_string();
+    match (method, route.split('/').collect::<Vec<_>>().as_slice()) {
+        (Method::GET, ["invocation", "next"]) => {
+            let first = shared.first_next.lock().expect("lock").is_none();
+            if first {
+                *shared.first_next.lock().expect("lock") = Some(Instant::now());
+                shared.ready.notify_one();
+            }
+            let next = rx.lock().await.recv().await;
+            let Some(inv) = next else {
+                return Ok(reply(
+                    StatusCode::GONE,
+                    r#"{"errorMessage":"shutting down"}"#,
+                ));
+            };
+            *shared.dispatched.lock().expect("lock") = Some(Instant::now());
+            shared
+                .pending
+                .lock()
+                .expect("lock")
+                .insert(inv.request_id.clone(), inv.reply);
+            let mut response = Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .header("lambda-runtime-aws-request-id", &inv.request_id)
+                .header("lambda-runtime-deadline-ms", inv.deadline_ms.to_string())
+                .header("lambda-runtime-invoked-function-arn", &inv.function_arn)
+                .header("lambda-runtime-trace-id", &inv.trace_id);
+            if let Some(cc) = &inv.client_context {
+                response = response.header("lambda-runtime-client-context", cc);
+            }
+            Ok(response
+                .body(Full::new(inv.payload))
+                .expect("valid response"))
+        }
+        (Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let Some(to) = shared.pending.lock().expect("lock").remove(*id) else {
+                return Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}"#,
+                ));
+            };
+            let outcome = if *kind == "response" {
+                Outcome::Response(body)
+            } else {
+                Outcome::Error { error_type, body }
+            };
+            let _ = to.send(outcome);
+            Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+        }
+        (Method::POST, ["init", "error"]) => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if let Some(to) = shared.init_error.lock().expect("lock").take() {
+                let _ = to.send(Outcome::InitError { error_type, body });
+            }
+            Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+        }
+        _ => Ok(reply(
+            StatusCode::NOT_FOUND,
+            r#"{"errorMessage":"unknown route"}"#,
+        )),
+    }
+}

@@ -1,0 +1,147 @@
+//! `invoke --local` end to end: real handler processes (tests/fixtures/local-handlers)
+//! against sls-rs's Runtime API over real HTTP.
+
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+fn invoke(function: &str, extra: &[&str]) -> (std::process::Output, Vec<Value>, String) {
+    let dir = support::repo_root().join("tests/fixtures/local-handlers");
+    let mut cmd = support::sls_rs();
+    cmd.args(["invoke", "--local", "--json", "-f", function, "-c"])
+        .arg(&dir)
+        .args(extra);
+    cmd.env(
+        "CARGO_TARGET_DIR",
+        support::repo_root().join("target/handlers"),
+    );
+    let (out, stdout, stderr) = support::run(&mut cmd);
+    let docs = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (out, docs, stderr)
+}
+
+#[test]
+fn a_handler_answers_with_lambdas_context_and_stays_warm() {
+    let (out, docs, stderr) = invoke("echo", &["--data", r#"{"order": 7}"#, "--count", "3"]);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(docs.len(), 3);
+    let first = &docs[0]["response"];
+    assert_eq!(first["event"]["order"], 7);
+    assert_eq!(
+        first["greeting"], "hi",
+        "the manifest's environment reaches the process"
+    );
+    assert_eq!(first["functionName"], "local-dev-echo");
+    assert_eq!(first["deadlineSet"], true);
+    assert_eq!(first["requestId"], docs[0]["requestId"]);
+    // One process for all three: only the first is a cold start.
+    assert!(docs.iter().all(|d| d["response"]["pid"] == first["pid"]));
+    assert!(docs[0]["initMs"].is_number());
+    assert!(docs[1]["initMs"].is_null() && docs[2]["initMs"].is_null());
+    assert!(docs[1]["peakMemoryKb"].as_u64().unwrap() > 0);
+    assert_ne!(docs[1]["requestId"], docs[2]["requestId"]);
+}
+
+#[test]
+fn events_can_come_from_stdin_one_per_line() {
+    let dir = support::repo_root().join("tests/fixtures/local-handlers");
+    let mut child = support::sls_rs()
+        .args(["invoke", "--local", "--json", "-f", "echo", "-c"])
+        .arg(&dir)
+        .env(
+            "CARGO_TARGET_DIR",
+            support::repo_root().join("target/handlers"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"n\": 1}\n{\"n\": 2}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        docs.iter()
+            .map(|d| d["response"]["event"]["n"].clone())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[test]
+fn a_handler_error_is_reported_with_its_type_and_message() {
+    let (out, docs, stderr) = invoke("fail", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(docs[0]["ok"], false);
+    assert_eq!(
+        docs[0]["response"]["errorMessage"],
+        "the payment was declined"
+    );
+    assert!(
+        stderr.contains("the handler failed") && stderr.contains("the payment was declined"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_panic_is_an_error_of_the_invocation_not_a_crash_of_sls_rs() {
+    let (out, docs, stderr) = invoke("panic", &[]);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        docs[0]["response"]["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("index out of bounds"),
+        "{docs:?}"
+    );
+}
+
+#[test]
+fn the_timeout_kills_the_process_and_the_next_invocation_starts_cold() {
+    let started = std::time::Instant::now();
+    let (out, docs, stderr) = invoke("hang", &["--count", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the 1 s timeout was enforced"
+    );
+    assert!(stderr.contains("timed out after 1s"), "{stderr}");
+    assert_eq!(docs.len(), 2);
+    assert!(
+        docs[0]["initMs"].is_number() && docs[1]["initMs"].is_number(),
+        "a new process after the kill"
+    );
+}
+
+#[test]
+fn an_init_failure_is_reported() {
+    let (out, docs, stderr) = invoke("initfail", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        docs[0]["response"]["errorMessage"],
+        "DATABASE_URL is not set"
+    );
+    assert!(
+        stderr.contains("init failed (Runtime.ConfigError)"),
+        "{stderr}"
+    );
+}
