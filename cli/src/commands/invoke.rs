@@ -65,25 +65,7 @@ pub fn event(args: &InvokeArgs) -> anyhow::Result<Vec<u8>> {
 
 pub fn run(global: &GlobalArgs, args: InvokeArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
-    if !service.manifest.functions.contains_key(&args.function) {
-        let names: Vec<&str> = service
-            .manifest
-            .functions
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let help = match crate::manifest::did_you_mean(&args.function, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("the service's functions: {}", names.join(", ")),
-        };
-        return Err(UsageError::new(format!(
-            "there is no function `{}` in {}",
-            args.function,
-            service.file.display()
-        ))
-        .with_help(help)
-        .into());
-    }
+    super::check_function(&service, &args.function)?;
     if args.local {
         return super::invoke_local::run(global, &service, &args);
     }

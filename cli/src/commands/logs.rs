@@ -29,24 +29,7 @@ pub struct LogsArgs {
 pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
     if let Some(f) = &args.function {
-        if !service.manifest.functions.contains_key(f) {
-            let names: Vec<&str> = service
-                .manifest
-                .functions
-                .keys()
-                .map(String::as_str)
-                .collect();
-            let help = crate::manifest::did_you_mean(f, names.iter().copied()).map_or_else(
-                || format!("the service's functions: {}", names.join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            return Err(UsageError::new(format!(
-                "there is no function `{f}` in {}",
-                service.file.display()
-            ))
-            .with_help(help)
-            .into());
-        }
+        super::check_function(&service, f)?;
     }
     let since =
         logs::parse_since(&args.since).map_err(|e| UsageError::new(format!("--since {e}")))?;

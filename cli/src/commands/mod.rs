@@ -60,3 +60,26 @@ pub fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     format!("sls-rs {}", args.join(" "))
 }
+
+/// `-f NAME` must name a function of the manifest: a usage error otherwise, with a suggestion.
+pub fn check_function(service: &Service, name: &str) -> anyhow::Result<()> {
+    if service.manifest.functions.contains_key(name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = service
+        .manifest
+        .functions
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let help = match crate::manifest::did_you_mean(name, names.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("the service's functions: {}", names.join(", ")),
+    };
+    Err(crate::error::UsageError::new(format!(
+        "there is no function `{name}` in {}",
+        service.file.display()
+    ))
+    .with_help(help)
+    .into())
+}

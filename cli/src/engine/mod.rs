@@ -67,6 +67,27 @@ pub struct DeployReport {
 /// Progress for humans: one line per completed step.
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 
+/// Runs `work` holding the stage's lock, and releases it whatever happened; a
+/// failure to release is a warning, so the work's own error stays the one reported.
+async fn under_lock<T>(
+    aws: &Aws,
+    bucket: &str,
+    service: &Service,
+    command: &str,
+    timeout: Duration,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let (svc, stage) = (&service.manifest.service, &service.stage);
+    lock::acquire(aws, bucket, svc, stage, &lock::Holder::me(command), timeout).await?;
+    let result = work.await;
+    if let Err(e) = lock::release(aws, bucket, svc, stage).await {
+        crate::ui::warn(&format!(
+            "could not release the lock: {e:#}; run `sls-rs unlock`"
+        ));
+    }
+    result
+}
+
 /// Connects to the stage's AWS (or emulator) and finds the deployment bucket.
 async fn connect(service: &Service) -> anyhow::Result<(Aws, String)> {
     let aws = Aws::connect(&Target::of(service)).await?;
@@ -118,18 +139,7 @@ pub async fn deploy(
     if !opts.dry_run {
         deployment_bucket::ensure(&aws, &bucket).await?;
     }
-    if !opts.dry_run {
-        lock::acquire(
-            &aws,
-            &bucket,
-            &svc,
-            &service.stage,
-            &lock::Holder::me(&opts.command),
-            opts.lock_timeout,
-        )
-        .await?;
-    }
-    let result = deploy_locked(
+    let work = deploy_locked(
         &aws,
         &bucket,
         service,
@@ -137,17 +147,21 @@ pub async fn deploy(
         opts,
         progress,
         &mut warnings,
-    )
-    .await;
-    if !opts.dry_run {
-        // The lock goes whatever happened; a failure to release it is reported after the deploy's own error.
-        if let Err(e) = lock::release(&aws, &bucket, &svc, &service.stage).await {
-            crate::ui::warn(&format!(
-                "could not release the lock: {e:#}; run `sls-rs unlock`"
-            ));
-        }
-    }
-    let (plan, uploads, deployment) = result?;
+    );
+    // A dry run reads only, so it takes no lock.
+    let (plan, uploads, deployment) = if opts.dry_run {
+        work.await?
+    } else {
+        under_lock(
+            &aws,
+            &bucket,
+            service,
+            &opts.command,
+            opts.lock_timeout,
+            work,
+        )
+        .await?
+    };
     Ok(DeployReport {
         service: svc,
         stage: service.stage.clone(),
@@ -668,22 +682,15 @@ pub async fn remove(
     let (aws, bucket) = connect(service).await?;
     let svc = &service.manifest.service;
     deployment_bucket::ensure(&aws, &bucket).await?;
-    lock::acquire(
+    let removed = under_lock(
         &aws,
         &bucket,
-        svc,
-        &service.stage,
-        &lock::Holder::me(command),
+        service,
+        command,
         lock_timeout,
+        remove_locked(&aws, &bucket, service, progress),
     )
     .await?;
-    let result = remove_locked(&aws, &bucket, service, progress).await;
-    if let Err(e) = lock::release(&aws, &bucket, svc, &service.stage).await {
-        crate::ui::warn(&format!(
-            "could not release the lock: {e:#}; run `sls-rs unlock`"
-        ));
-    }
-    let removed = result?;
     Ok(RemoveReport {
         service: svc.clone(),
         stage: service.stage.clone(),

@@ -99,23 +99,15 @@ pub async fn rollback(
     progress: Progress<'_>,
 ) -> anyhow::Result<RollbackReport> {
     let (aws, bucket) = connect(service).await?;
-    let svc = &service.manifest.service;
-    lock::acquire(
+    super::under_lock(
         &aws,
         &bucket,
-        svc,
-        &service.stage,
-        &lock::Holder::me(command),
+        service,
+        command,
         lock_timeout,
+        rollback_locked(&aws, &bucket, service, to, command, progress),
     )
-    .await?;
-    let result = rollback_locked(&aws, &bucket, service, to, command, progress).await;
-    if let Err(e) = lock::release(&aws, &bucket, svc, &service.stage).await {
-        crate::ui::warn(&format!(
-            "could not release the lock: {e:#}; run `sls-rs unlock`"
-        ));
-    }
-    result
+    .await
 }
 
 async fn rollback_locked(
