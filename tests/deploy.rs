@@ -771,6 +771,8 @@ fn invoke_calls_the_live_alias_and_prints_the_response() {
     assert_eq!(doc["qualifier"], "live");
     assert_eq!(doc["statusCode"], 200);
     assert_eq!(doc["payload"]["name"], "moto");
+    let scheduled = f.json(&["invoke", "-f", "echo", "--event", "schedule"]);
+    assert_eq!(scheduled["payload"]["detail-type"], "Scheduled Event");
     let (out, _, stderr) = support::run(&mut f.command(&["invoke", "-f", "ecko"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("did you mean `echo`?"), "{stderr}");

@@ -28,7 +28,17 @@ fn invoke(function: &str, extra: &[&str]) -> (std::process::Output, Vec<Value>, 
 
 #[test]
 fn a_handler_answers_with_lambdas_context_and_stays_warm() {
-    let (out, docs, stderr) = invoke("echo", &["--data", r#"{"order": 7}"#, "--count", "3"]);
+    let (out, docs, stderr) = invoke(
+        "echo",
+        &[
+            "--data",
+            r#"{"order": 7}"#,
+            "--count",
+            "3",
+            "--client-context",
+            r#"{"custom": {"tenant": "acme"}}"#,
+        ],
+    );
     assert!(out.status.success(), "{stderr}");
     assert_eq!(docs.len(), 3);
     let first = &docs[0]["response"];
@@ -39,6 +49,10 @@ fn a_handler_answers_with_lambdas_context_and_stays_warm() {
     );
     assert_eq!(first["functionName"], "local-dev-echo");
     assert_eq!(first["deadlineSet"], true);
+    assert_eq!(
+        first["clientContext"]["tenant"], "acme",
+        "the client context header reaches the handler"
+    );
     assert_eq!(first["requestId"], docs[0]["requestId"]);
     // One process for all three: only the first is a cold start.
     assert!(docs.iter().all(|d| d["response"]["pid"] == first["pid"]));
@@ -143,5 +157,20 @@ fn an_init_failure_is_reported() {
     assert!(
         stderr.contains("init failed (Runtime.ConfigError)"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn sample_events_reach_the_handler() {
+    let (out, docs, stderr) = invoke("echo", &["--event", "apigw-http"]);
+    assert!(out.status.success(), "{stderr}");
+    let event = &docs[0]["response"]["event"];
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["requestContext"]["http"]["method"], "GET");
+    let (out, _, stderr) = invoke("echo", &["--event", "kafka"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown kind is a usage error: {stderr}"
     );
 }

@@ -598,6 +598,7 @@ pub async fn invoke(
     qualifier: &str,
     payload: Vec<u8>,
     with_log: bool,
+    client_context: Option<&str>,
 ) -> anyhow::Result<Invocation> {
     aws.lambda_rate.acquire().await;
     let mut call = aws
@@ -608,6 +609,10 @@ pub async fn invoke(
         .payload(aws_smithy_types::Blob::new(payload));
     if with_log {
         call = call.log_type(aws_sdk_lambda::types::LogType::Tail);
+    }
+    if let Some(cc) = client_context {
+        // Lambda takes the client context base64-encoded.
+        call = call.client_context(base64::engine::general_purpose::STANDARD.encode(cc));
     }
     let out = call.send().await.map_err(|e| {
         aws_error(
@@ -808,7 +813,7 @@ mod tests {
                     .build()
             });
         let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&invoke_rule]), None);
-        let got = invoke(&aws, "f", "live", b"{}".to_vec(), true)
+        let got = invoke(&aws, "f", "live", b"{}".to_vec(), true, None)
             .await
             .unwrap();
         assert_eq!(got.function_error.as_deref(), Some("Unhandled"));

@@ -28,6 +28,12 @@ pub struct InvokeArgs {
     /// The alias or version to invoke
     #[arg(long, default_value = LIVE_ALIAS)]
     pub qualifier: String,
+    /// A sample event for the function's trigger: apigw-http, s3, sqs, schedule, dynamodb-stream
+    #[arg(long, value_name = "KIND", conflicts_with_all = ["data", "path"], value_parser = clap::builder::PossibleValuesParser::new(crate::local::events::KINDS))]
+    pub event: Option<String>,
+    /// Client context, as JSON (`{"custom": {...}}`), passed to the function
+    #[arg(long, value_name = "JSON")]
+    pub client_context: Option<String>,
     /// Build the handler for this machine and run it here, against sls-rs's own Runtime API
     #[arg(long)]
     pub local: bool,
@@ -48,7 +54,24 @@ impl std::fmt::Display for FunctionFailed {
 
 impl std::error::Error for FunctionFailed {}
 
-pub fn event(args: &InvokeArgs) -> anyhow::Result<Vec<u8>> {
+/// `--client-context`, checked to be JSON.
+pub fn client_context(args: &InvokeArgs) -> anyhow::Result<Option<String>> {
+    let Some(text) = &args.client_context else {
+        return Ok(None);
+    };
+    serde_json::from_str::<serde_json::Value>(text)
+        .map_err(|e| UsageError::new(format!("--client-context is not JSON: {e}")))?;
+    Ok(Some(text.clone()))
+}
+
+pub fn event(args: &InvokeArgs, service: &crate::manifest::Service) -> anyhow::Result<Vec<u8>> {
+    if let Some(kind) = &args.event {
+        return Ok(serde_json::to_vec(&crate::local::events::sample(
+            service,
+            &args.function,
+            kind,
+        )?)?);
+    }
     let text = match (&args.data, &args.path) {
         (Some(d), _) => d.clone(),
         (None, Some(p)) => std::fs::read_to_string(p)
@@ -69,11 +92,20 @@ pub fn run(global: &GlobalArgs, args: InvokeArgs) -> anyhow::Result<()> {
     if args.local {
         return super::invoke_local::run(global, &service, &args);
     }
-    let payload = event(&args)?;
+    let client_context = client_context(&args)?;
+    let payload = event(&args, &service)?;
     let name = service.function_name(&args.function);
     let result = super::block_on(async {
         let aws = Aws::connect(&Target::of(&service)).await?;
-        lambda_function::invoke(&aws, &name, &args.qualifier, payload, args.log).await
+        lambda_function::invoke(
+            &aws,
+            &name,
+            &args.qualifier,
+            payload,
+            args.log,
+            client_context.as_deref(),
+        )
+        .await
     })?;
     let body = String::from_utf8_lossy(&result.payload).into_owned();
     if global.json {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::invoke::{event, FunctionFailed, InvokeArgs};
+use super::invoke::{client_context, event, FunctionFailed, InvokeArgs};
 use crate::cli::GlobalArgs;
 use crate::local::{self, LocalFunction, Outcome, Report, Session};
 use crate::manifest::{Service, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
@@ -39,8 +39,12 @@ fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
 }
 
 /// The events to send: --data/--path, else one JSON document per line of stdin when it is piped, else `{}`.
-fn events(args: &InvokeArgs) -> anyhow::Result<Vec<Bytes>> {
-    if args.data.is_none() && args.path.is_none() && !std::io::stdin().is_terminal() {
+fn events(args: &InvokeArgs, service: &Service) -> anyhow::Result<Vec<Bytes>> {
+    if args.data.is_none()
+        && args.path.is_none()
+        && args.event.is_none()
+        && !std::io::stdin().is_terminal()
+    {
         let lines: Vec<Bytes> = std::io::stdin()
             .lock()
             .lines()
@@ -52,7 +56,7 @@ fn events(args: &InvokeArgs) -> anyhow::Result<Vec<Bytes>> {
             return Ok(lines);
         }
     }
-    let one = Bytes::from(event(args)?);
+    let one = Bytes::from(event(args, service)?);
     Ok(std::iter::repeat_n(one, args.count as usize).collect())
 }
 
@@ -97,13 +101,14 @@ pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow:
         ),
         environment: environment(service, &args.function),
     };
-    let events = events(args)?;
+    let events = events(args, service)?;
+    let client_context = client_context(args)?;
     let timeout = function.timeout;
     let reports = super::block_on(async {
         let mut session = Session::start(function).await?;
         let mut reports = Vec::new();
         for payload in events {
-            reports.push(session.invoke(payload).await?);
+            reports.push(session.invoke(payload, client_context.as_deref()).await?);
         }
         session.stop().await;
         anyhow::Ok(reports)

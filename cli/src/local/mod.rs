@@ -3,6 +3,7 @@
 //! with the function's timeout enforced and its duration and memory measured.
 //! No Docker.
 
+pub mod events;
 mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -103,7 +104,11 @@ impl Session {
     }
 
     /// Sends one event and waits for its outcome, starting the process first if needed.
-    pub async fn invoke(&mut self, payload: Bytes) -> anyhow::Result<Report> {
+    pub async fn invoke(
+        &mut self,
+        payload: Bytes,
+        client_context: Option<&str>,
+    ) -> anyhow::Result<Report> {
         self.invocations += 1;
         let request_id = format!(
             "{:08x}-{:04x}-4000-8000-{:012x}",
@@ -153,7 +158,7 @@ impl Session {
                 self.invocations,
                 self.invocations
             ),
-            client_context: None,
+            client_context: client_context.map(str::to_string),
             reply: tx,
         };
         let submitted = Instant::now();
