@@ -14,20 +14,13 @@ use crate::ui;
 
 /// The environment the deployed function gets, plus the emulator on an emulator stage.
 fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
-    let m = &service.manifest;
-    let f = &m.functions[function];
-    let stage_env = m.stages.get(&service.stage).map(|s| &s.environment);
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    for e in [
-        Some(&m.provider.environment),
-        stage_env,
-        Some(&f.environment),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        env.extend(e.iter().map(|(k, v)| (k.clone(), v.value.clone())));
-    }
+    let f = &service.manifest.functions[function];
+    let mut env: BTreeMap<String, String> = service
+        .manifest
+        .environment_of(&service.stage, f)
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect();
     env.insert("AWS_REGION".into(), service.region.clone());
     env.insert("AWS_DEFAULT_REGION".into(), service.region.clone());
     if let Some(endpoint) = &service.endpoint {

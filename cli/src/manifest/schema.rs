@@ -158,6 +158,26 @@ pub struct EnvValue {
     pub secret: bool,
 }
 
+impl Manifest {
+    /// A function's environment as deployed: `provider.environment`, then the
+    /// stage's, then the function's own, later ones winning.
+    pub fn environment_of(&self, stage: &str, f: &Function) -> IndexMap<String, EnvValue> {
+        let stage_env = self.stages.get(stage).map(|s| &s.environment);
+        let mut merged = IndexMap::new();
+        for env in [
+            Some(&self.provider.environment),
+            stage_env,
+            Some(&f.environment),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            merged.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        merged
+    }
+}
+
 /// Names that hold credentials by convention are masked even without `secret: true`.
 pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();

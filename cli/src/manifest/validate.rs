@@ -347,21 +347,8 @@ impl Checker<'_> {
     }
 
     fn environment_size(&mut self, m: &Manifest, cx: &Context, f: &Function, path: &KeyPath) {
-        let mut merged: IndexMap<&str, &str> = IndexMap::new();
-        let stage_env = m.stages.get(cx.stage).map(|s| &s.environment);
-        for env in [
-            Some(&m.provider.environment),
-            stage_env,
-            Some(&f.environment),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            for (k, v) in env {
-                merged.insert(k, &v.value);
-            }
-        }
-        let bytes: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let merged = m.environment_of(cx.stage, f);
+        let bytes: usize = merged.iter().map(|(k, v)| k.len() + v.value.len()).sum();
         if bytes > ENV_BYTES_LIMIT {
             self.key(
                 path,

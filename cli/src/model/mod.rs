@@ -265,7 +265,6 @@ pub fn desired(
         tags.insert(TAG_STAGE.into(), service.stage.clone());
         tags
     };
-    let stage_env = m.stages.get(&service.stage).map(|s| &s.environment);
     for (key, f) in &m.functions {
         let name = service.function_name(key);
         let artifact = package.functions.get(key).ok_or_else(|| {
@@ -303,17 +302,11 @@ pub fn desired(
             }),
             depends_on: vec![],
         });
-        let mut environment = BTreeMap::new();
-        for env in [
-            Some(&m.provider.environment),
-            stage_env,
-            Some(&f.environment),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            environment.extend(env.iter().map(|(k, v)| (k.clone(), v.value.clone())));
-        }
+        let environment: BTreeMap<String, String> = m
+            .environment_of(&service.stage, f)
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect();
         out.push(Resource {
             id: logical_id(Kind::Function, key),
             function: key.clone(),
