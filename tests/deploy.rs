@@ -950,3 +950,59 @@ async fn logs_tail_follows_new_events_once_each_and_stops_on_ctrl_c() {
         "Ctrl-C ends --tail cleanly"
     );
 }
+
+#[tokio::test]
+async fn a_run_releases_only_its_own_lock() {
+    use sls_rs::engine::lock;
+    let aws = aws().await;
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    sls_rs::cloud::deployment_bucket::ensure(&aws, &bucket)
+        .await
+        .unwrap();
+    let service = support::unique_service("ownlock");
+    let me = lock::Holder::me("sls-rs deploy");
+    lock::acquire(
+        &aws,
+        &bucket,
+        &service,
+        "test",
+        &me,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    // Our run outlived the stale limit and another run took the lock over.
+    let other = lock::Holder {
+        pid: me.pid + 1,
+        ..me.clone()
+    };
+    lock::release(&aws, &bucket, &service, "test")
+        .await
+        .unwrap();
+    lock::acquire(
+        &aws,
+        &bucket,
+        &service,
+        "test",
+        &other,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+
+    lock::release_own(&aws, &bucket, &service, "test", &me)
+        .await
+        .unwrap();
+    assert_eq!(
+        lock::read(&aws, &bucket, &service, "test").await.unwrap(),
+        Some(other.clone()),
+        "the other run keeps its lock"
+    );
+    lock::release_own(&aws, &bucket, &service, "test", &other)
+        .await
+        .unwrap();
+    assert_eq!(
+        lock::read(&aws, &bucket, &service, "test").await.unwrap(),
+        None
+    );
+}

@@ -191,6 +191,29 @@ pub async fn read(
     })))
 }
 
+/// Removes the lock whoever holds it (`sls-rs unlock`).
 pub async fn release(aws: &Aws, bucket: &str, service: &str, stage: &str) -> anyhow::Result<()> {
     state_store::delete(aws, bucket, &lock_key(service, stage)).await
+}
+
+/// Removes the lock only if it is still `me`'s: a run that outlived the stale
+/// limit may have been taken over, and the lock is then another run's.
+pub async fn release_own(
+    aws: &Aws,
+    bucket: &str,
+    service: &str,
+    stage: &str,
+    me: &Holder,
+) -> anyhow::Result<()> {
+    match read(aws, bucket, service, stage).await? {
+        Some(holder) if &holder == me => release(aws, bucket, service, stage).await,
+        Some(holder) => {
+            crate::ui::warn(&format!(
+                "the lock was taken over by {}; it is left to that run",
+                holder.describe()
+            ));
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }

@@ -78,9 +78,10 @@ async fn under_lock<T>(
     work: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     let (svc, stage) = (&service.manifest.service, &service.stage);
-    lock::acquire(aws, bucket, svc, stage, &lock::Holder::me(command), timeout).await?;
+    let me = lock::Holder::me(command);
+    lock::acquire(aws, bucket, svc, stage, &me, timeout).await?;
     let result = work.await;
-    if let Err(e) = lock::release(aws, bucket, svc, stage).await {
+    if let Err(e) = lock::release_own(aws, bucket, svc, stage, &me).await {
         crate::ui::warn(&format!(
             "could not release the lock: {e:#}; run `sls-rs unlock`"
         ));
