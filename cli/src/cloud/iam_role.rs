@@ -7,7 +7,7 @@ use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
 use super::{aws_error, Aws};
-use crate::model::{RoleSpec, INLINE_POLICY_NAME, TAG_SERVICE, TAG_STAGE};
+use crate::model::{same_owner, RoleSpec, INLINE_POLICY_NAME};
 
 /// A role as it is in IAM.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,9 +130,7 @@ pub async fn create(aws: &Aws, name: &str, spec: &RoleSpec) -> anyhow::Result<St
             let Some(live) = read(aws, name).await? else {
                 bail!("IAM role ({name}) exists and vanished while being read; deploy again")
             };
-            let ours = live.tags.get(TAG_SERVICE) == spec.tags.get(TAG_SERVICE)
-                && live.tags.get(TAG_STAGE) == spec.tags.get(TAG_STAGE);
-            if !ours {
+            if !same_owner(|t| live.tags.get(t), |t| spec.tags.get(t)) {
                 bail!("creating IAM role ({name}): a role of that name exists and is not this service's (no matching sls-rs tags); rename the service or stage, or delete the role");
             }
             update_trust(aws, name, spec).await?;

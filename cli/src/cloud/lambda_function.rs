@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::{aws_error, Aws};
 use crate::manifest::Architecture;
-use crate::model::{FunctionSpec, Props, TAG_SERVICE, TAG_STAGE};
+use crate::model::{same_owner, FunctionSpec, Props};
 
 /// A function as it is in Lambda.
 #[derive(Debug, Clone)]
@@ -202,10 +202,7 @@ pub async fn create(
                 let Some(live) = read(aws, name).await? else {
                     bail!("Lambda function ({name}) exists and vanished while being read; deploy again")
                 };
-                let ours = [TAG_SERVICE, TAG_STAGE]
-                    .iter()
-                    .all(|t| live.tags.get(*t) == spec.tags.get(*t));
-                if !ours {
+                if !same_owner(|t| live.tags.get(t), |t| spec.tags.get(t)) {
                     bail!("creating Lambda function ({name}): a function of that name exists and is not this service's (no matching sls-rs tags)");
                 }
                 update_configuration(aws, name, spec).await?;

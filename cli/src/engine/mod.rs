@@ -716,21 +716,22 @@ async fn remove_locked(
         .map(|(id, r)| (id.clone(), (r.kind, r.physical.clone(), r.function.clone())))
         .collect();
     // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.
+    let owner: BTreeMap<String, String> = [
+        (model::TAG_SERVICE.to_string(), svc.clone()),
+        (model::TAG_STAGE.to_string(), service.stage.clone()),
+    ]
+    .into();
     for key in service.manifest.functions.keys() {
         let name = service.function_name(key);
         if let Some(f) = lambda_function::read(aws, &name).await? {
-            if f.tags.get(model::TAG_SERVICE) == Some(svc)
-                && f.tags.get(model::TAG_STAGE) == Some(&service.stage)
-            {
+            if model::same_owner(|t| f.tags.get(t), |t| owner.get(t)) {
                 targets
                     .entry(model::logical_id(Kind::Function, key))
                     .or_insert((Kind::Function, name.clone(), key.clone()));
             }
         }
         if let Some(r) = iam_role::read(aws, &name).await? {
-            if r.tags.get(model::TAG_SERVICE) == Some(svc)
-                && r.tags.get(model::TAG_STAGE) == Some(&service.stage)
-            {
+            if model::same_owner(|t| r.tags.get(t), |t| owner.get(t)) {
                 targets
                     .entry(model::logical_id(Kind::Role, key))
                     .or_insert((Kind::Role, name.clone(), key.clone()));

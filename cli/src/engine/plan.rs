@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::state::State;
-use crate::model::{Kind, LogicalId, Props, Resource, Spec, TAG_SERVICE, TAG_STAGE};
+use crate::model::{same_owner, Kind, LogicalId, Props, Resource, Spec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -241,10 +241,10 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
         // Something live that the state does not know is adopted only when its tags say it is ours
         // (a deploy died before recording it); anything else is someone else's.
         if let (None, Some(have)) = (recorded, &live_props) {
-            let ours = [TAG_SERVICE, TAG_STAGE].iter().all(|t| {
-                let key = format!("tags.{t}");
-                have.get(&key) == want.get(&key)
-            });
+            let ours = same_owner(
+                |t| have.get(&format!("tags.{t}")),
+                |t| want.get(&format!("tags.{t}")),
+            );
             if r.kind != Kind::LogGroup && !ours {
                 conflicts.push(format!(
                     "{} {} exists and is not this service's (its tags do not name it); rename the service or stage, or delete it",

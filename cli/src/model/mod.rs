@@ -21,6 +21,18 @@ pub const LIVE_ALIAS: &str = "live";
 pub const TAG_SERVICE: &str = "sls-rs:service";
 pub const TAG_STAGE: &str = "sls-rs:stage";
 
+/// Whether two resources' tags name the same service and stage: how sls-rs
+/// tells a resource of its own (left by a deploy that died before recording it)
+/// from someone else's of the same name.
+pub fn same_owner<'a, 'b>(
+    a: impl Fn(&str) -> Option<&'a String>,
+    b: impl Fn(&str) -> Option<&'b String>,
+) -> bool {
+    [TAG_SERVICE, TAG_STAGE]
+        .iter()
+        .all(|t| a(t).is_some() && a(t) == b(t))
+}
+
 /// `role/hello`, `logGroup/hello`, `function/hello`: stable across deploys, keys of the state.
 pub type LogicalId = String;
 
