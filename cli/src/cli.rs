@@ -51,6 +51,8 @@ pub enum Command {
     Deploy(commands::deploy::DeployArgs),
     /// Show what deploy would change (deploy --dry-run)
     Plan(commands::plan::PlanArgs),
+    /// Print the IAM policies deploy generates (each function's role, each state machine's)
+    Policy(commands::policy::PolicyArgs),
     /// What is deployed: functions, versions, the live alias, the last deployment
     Info(commands::info::InfoArgs),
     /// Delete everything the service owns in the stage

@@ -2,6 +2,8 @@
 //! emulator reached through SDK clients built exactly as the product builds them.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

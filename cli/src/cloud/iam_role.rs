@@ -19,7 +19,7 @@ pub struct RoleLive {
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); plain JSON passes through.
-fn decode_policy(text: &str) -> Value {
+pub fn decode_policy(text: &str) -> Value {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -2,13 +2,22 @@
 //! loader, so the standard credential chain (env, profiles, SSO, web identity,
 //! credential_process) and `AWS_ENDPOINT_URL` work as users expect.
 
+pub mod bucket_notification;
 mod calls;
 pub mod deployment_bucket;
+pub mod dynamodb_table;
+pub mod event_source_mapping;
+pub mod http_api;
 pub mod iam_role;
 pub mod lambda_function;
+pub mod lambda_permission;
 pub mod log_events;
 pub mod log_group;
 mod rate;
+pub mod s3_bucket;
+pub mod schedule_rule;
+pub mod sqs_queue;
+pub mod state_machine;
 mod wait;
 
 pub use wait::pause;
@@ -36,6 +45,11 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub apigw: aws_sdk_apigatewayv2::Client,
     pub calls: CallLog,
     pub state_calls: CallLog,
     /// Paces Lambda control-plane calls (not against an emulator).
@@ -71,6 +85,22 @@ impl Aws {
                 .interceptor(calls.clone())
                 .build(),
         );
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            };
+        }
+        let (dynamodb, sqs, sfn, events, apigw) = (
+            client!(aws_sdk_dynamodb),
+            client!(aws_sdk_sqs),
+            client!(aws_sdk_sfn),
+            client!(aws_sdk_eventbridge),
+            client!(aws_sdk_apigatewayv2),
+        );
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(config)
                 .interceptor(calls.clone())
@@ -98,6 +128,11 @@ impl Aws {
             iam,
             lambda,
             logs,
+            dynamodb,
+            sqs,
+            sfn,
+            events,
+            apigw,
             calls,
             state_calls,
             lambda_rate: RateLimit::per_second(limit),
@@ -116,10 +151,16 @@ impl Aws {
             .behavior_version(BehaviorVersion::latest())
             .region(region.clone())
             .build();
-        let logs = aws_sdk_cloudwatchlogs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(region)
-            .build();
+        macro_rules! offline {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::Config::builder()
+                        .behavior_version(BehaviorVersion::latest())
+                        .region(region.clone())
+                        .build(),
+                )
+            };
+        }
         Aws {
             target: Target {
                 region: "us-east-1".into(),
@@ -131,7 +172,12 @@ impl Aws {
             state_s3: aws_sdk_s3::Client::from_conf(conf),
             iam: aws_sdk_iam::Client::from_conf(iam),
             lambda,
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(logs),
+            logs: offline!(aws_sdk_cloudwatchlogs),
+            dynamodb: offline!(aws_sdk_dynamodb),
+            sqs: offline!(aws_sdk_sqs),
+            sfn: offline!(aws_sdk_sfn),
+            events: offline!(aws_sdk_eventbridge),
+            apigw: offline!(aws_sdk_apigatewayv2),
             calls: CallLog::default(),
             state_calls: CallLog::default(),
             lambda_rate: RateLimit::per_second(0),
@@ -240,4 +286,67 @@ pub fn aws_error<E: std::error::Error + Send + Sync + 'static>(
 ) -> anyhow::Error {
     let detail = aws_sdk_sts::error::DisplayErrorContext(&err).to_string();
     anyhow::anyhow!("{resource} ({operation}): {detail}")
+}
+
+/// Whether an AWS error carries one of these codes (services spell "not found" differently).
+pub fn has_code<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(
+    err: &E,
+    codes: &[&str],
+) -> bool {
+    err.code().is_some_and(|c| codes.contains(&c))
+}
+
+/// The fields an update changes, each with the value it had (`None`: it was unset).
+pub type Changed = std::collections::BTreeMap<String, Option<String>>;
+
+pub fn changed(c: &Changed, prefix: &str) -> bool {
+    c.keys().any(|k| k.starts_with(prefix))
+}
+
+/// Tags an update must remove: recorded as ours, gone from the manifest.
+pub fn dropped_tags(c: &Changed, now: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    c.keys()
+        .filter_map(|k| k.strip_prefix("tags."))
+        .filter(|k| !now.contains_key(*k))
+        .map(str::to_string)
+        .collect()
+}
+
+/// IAM is eventually consistent: a role (or a policy) written a moment ago may not
+/// be usable by another service yet. Its error messages say so in words only.
+fn is_iam_propagation<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(err: &E) -> bool {
+    err.message().is_some_and(|m| {
+        m.contains("assume")
+            || m.contains("execution role does not have permissions")
+            || m.contains("is not authorized to perform")
+    })
+}
+
+/// Runs `call`, retrying with backoff for up to 90 s while IAM has not propagated.
+pub async fn retry_until_assumable<T, E, F, Fut>(mut call: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(e) if is_iam_propagation(&e) && std::time::Instant::now() < deadline => {
+                pause(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(8));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// An S3 "get" answered 200 with a body the SDK cannot parse: moto writes an empty
+/// configuration (versioning never set, no notifications) under another XML root.
+pub fn is_empty_answer<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    err.raw_response()
+        .is_some_and(|r| r.status().as_u16() == 200)
 }

@@ -25,6 +25,9 @@ pub struct DeployArgs {
     /// AWS calls in flight at once (1 runs every step in turn)
     #[arg(long, value_name = "N", default_value_t = engine::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
+    /// Also delete dropped tables, and dropped buckets and queues that hold data
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
@@ -54,6 +57,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         command: super::command_line(),
         package_root,
         concurrency: usize::from(args.concurrency),
+        force: args.force,
     };
     let report = super::block_on(engine::deploy(&service, &package, &opts, &|line| {
         ui::status(line)
@@ -71,20 +75,28 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
             report.plan.render()
         ))?);
     }
+    let endpoint = report
+        .endpoint
+        .as_ref()
+        .map(|e| format!("\nHTTP API: {e}"))
+        .unwrap_or_default();
     let Some(deployment) = &report.deployment else {
         return Ok(ui::out(&format!(
-            "{target}: no changes ({} reads, 0 writes, {:.2}s)",
+            "{target}: no changes ({} reads, 0 writes, {:.2}s){endpoint}",
             report.api_calls.reads,
             report.elapsed_ms as f64 / 1000.0
         ))?);
     };
+    for r in &report.retained {
+        ui::warn(&format!("retained {r}"));
+    }
     let live: Vec<String> = deployment
         .functions
         .iter()
         .map(|(f, v)| format!("{f}={v}"))
         .collect();
     ui::out(&format!(
-        "deployed {target} in {:.2}s: deployment {}, {} artifact(s) uploaded, live versions: {}",
+        "deployed {target} in {:.2}s: deployment {}, {} artifact(s) uploaded, live versions: {}{endpoint}",
         report.elapsed_ms as f64 / 1000.0,
         deployment.id,
         report.uploads,

@@ -8,6 +8,7 @@ mod invoke_local;
 pub mod logs;
 pub mod package;
 pub mod plan;
+pub mod policy;
 pub mod print;
 pub mod remove;
 pub mod rollback;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Package(args) => package::run(&cli.global, args),
         Command::Deploy(args) => deploy::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Policy(args) => policy::run(&cli.global, args),
         Command::Info(args) => info::run(&cli.global, args),
         Command::Remove(args) => remove::run(&cli.global, args),
         Command::Unlock(args) => unlock::run(&cli.global, args),

@@ -20,6 +20,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<()> {
             lock_timeout: std::time::Duration::ZERO,
             package: args.package,
             concurrency: crate::engine::DEFAULT_CONCURRENCY as u16,
+            force: false,
         },
     )
 }

@@ -3,36 +3,76 @@
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::plan::Live;
-use super::state::State;
-use crate::cloud::{iam_role, lambda_function, log_group, Aws};
-use crate::model::{self, Kind, LogicalId, Props, Resource, LIVE_ALIAS};
+use super::state::{Recorded, State};
+use crate::cloud::{
+    bucket_notification, dynamodb_table, event_source_mapping, http_api, iam_role, lambda_function,
+    lambda_permission, log_group, s3_bucket, schedule_rule, sqs_queue, state_machine, Aws,
+};
+use crate::model::{self, Kind, LogicalId, Props, Resource, Spec, LIVE_ALIAS};
+
+/// The HTTP API's id: from the state, else found by name (a deploy that died before recording it).
+pub async fn http_api_id(
+    aws: &Aws,
+    desired: &[Resource],
+    state: &State,
+) -> anyhow::Result<Option<String>> {
+    let recorded = state
+        .resources
+        .values()
+        .find(|r| r.kind == Kind::HttpApi)
+        .and_then(|r| http_api::id_of(&r.arn).map(str::to_string));
+    if recorded.is_some() {
+        return Ok(recorded);
+    }
+    match desired.iter().find(|r| r.kind == Kind::HttpApi) {
+        Some(api) => Ok(http_api::read(aws, &api.physical).await?.map(|a| a.id)),
+        None => Ok(None),
+    }
+}
 
 /// What AWS holds for every resource of the manifest and of the state.
 pub async fn read(
     aws: &Aws,
     desired: &[Resource],
     state: &State,
-    log_prefix: &str,
+    log_prefixes: &[String],
+    api_id: Option<&str>,
     concurrency: usize,
 ) -> anyhow::Result<Live> {
-    let mut targets: Vec<(LogicalId, Kind, String)> = desired
+    let mut targets: Vec<(LogicalId, Option<&Resource>, Option<&Recorded>)> = desired
         .iter()
-        .map(|r| (r.id.clone(), r.kind, r.physical.clone()))
+        .map(|r| (r.id.clone(), Some(r), state.resources.get(&r.id)))
         .collect();
     for (id, rec) in &state.resources {
-        if !targets.iter().any(|(t, _, _)| t == id) {
-            targets.push((id.clone(), rec.kind, rec.physical.clone()));
+        if !desired.iter().any(|r| &r.id == id) {
+            targets.push((id.clone(), None, Some(rec)));
         }
     }
-    // Every log group of the service in one listing.
-    let groups = if targets.iter().any(|(_, k, _)| *k == Kind::LogGroup) {
-        log_group::read_prefix(aws, log_prefix).await?
-    } else {
-        Default::default()
+    // Every log group of the service in one listing per prefix; every route in one.
+    let mut groups = std::collections::BTreeMap::new();
+    if targets.iter().any(|(id, _, _)| id.starts_with("logGroup/")) {
+        for prefix in log_prefixes {
+            groups.extend(log_group::read_prefix(aws, prefix).await?);
+        }
+    }
+    let routes = match api_id {
+        Some(id) if targets.iter().any(|(id, _, _)| id.starts_with("route/")) => {
+            http_api::read_routes(aws, id).await?
+        }
+        _ => Default::default(),
     };
-    let reads = targets.into_iter().map(|(id, kind, physical)| {
-        let groups = &groups;
+    let reads = targets.into_iter().map(|(id, resource, recorded)| {
+        let (groups, routes) = (&groups, &routes);
         async move {
+            let kind = resource
+                .map(|r| r.kind)
+                .or(recorded.map(|r| r.kind))
+                .expect("a resource or a record");
+            let physical = resource
+                .map(|r| r.physical.clone())
+                .or(recorded.map(|r| r.physical.clone()))
+                .unwrap_or_default();
+            let spec = resource.map(|r| &r.spec);
             let found: (Option<Props>, Option<Option<String>>) = match kind {
                 Kind::Role => {
                     let role = iam_role::read(aws, &physical).await?;
@@ -60,6 +100,35 @@ pub async fn read(
                     ),
                     None => (None, Some(None)),
                 },
+                Kind::Table => (
+                    dynamodb_table::read(aws, &physical).await?.map(|t| t.props),
+                    None,
+                ),
+                Kind::Bucket => (s3_bucket::read(aws, &physical).await?, None),
+                Kind::Queue => (sqs_queue::read(aws, &physical).await?, None),
+                Kind::StateMachine => (state_machine::read(aws, &physical).await?, None),
+                Kind::HttpApi => (http_api::read(aws, &physical).await?.map(|a| a.props), None),
+                Kind::Route => (routes.get(&physical).map(|r| r.props.clone()), None),
+                Kind::Permission => (lambda_permission::read(aws, &physical).await?, None),
+                Kind::Rule => (schedule_rule::read(aws, &physical).await?, None),
+                Kind::BucketNotification => {
+                    (bucket_notification::read(aws, &physical).await?, None)
+                }
+                Kind::EventSourceMapping => match spec {
+                    Some(Spec::EventSourceMapping(m)) => (
+                        event_source_mapping::read(aws, m).await?.map(|l| l.props),
+                        None,
+                    ),
+                    // Dropped from the manifest: only whether it still exists matters.
+                    _ => {
+                        let uuid = recorded.map(|r| mapping_uuid(&r.arn)).unwrap_or_default();
+                        let exists = event_source_mapping::exists(aws, uuid).await?;
+                        (
+                            exists.then(|| recorded.map(|r| r.props.clone()).unwrap_or_default()),
+                            None,
+                        )
+                    }
+                },
             };
             anyhow::Ok((id, found))
         }
@@ -76,6 +145,11 @@ pub async fn read(
         live.props.insert(id, props);
     }
     Ok(live)
+}
+
+/// An event source mapping's UUID, the last part of its recorded ARN.
+pub fn mapping_uuid(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
 }
 
 fn with_env(

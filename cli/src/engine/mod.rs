@@ -25,10 +25,12 @@ use serde::Serialize;
 
 use crate::build::PackageManifest;
 use crate::cloud::{
-    self, deployment_bucket, iam_role, lambda_function, log_group, Aws, CallSummary, Target,
+    self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping, http_api,
+    iam_role, lambda_function, lambda_permission, log_group, s3_bucket, schedule_rule, sqs_queue,
+    state_machine, Aws, CallSummary, Changed, Target,
 };
 use crate::manifest::Service;
-use crate::model::{self, FunctionSpec, Kind, Resource, Spec, LIVE_ALIAS};
+use crate::model::{self, FunctionSpec, Kind, Phase, Resource, Spec, LIVE_ALIAS};
 use plan::{Action, Change, Plan};
 use state::{DeploymentRecord, Journal, Recorded, State};
 
@@ -44,6 +46,8 @@ pub struct DeployOptions {
     pub package_root: std::path::PathBuf,
     /// AWS calls in flight at once (reads and steps).
     pub concurrency: usize,
+    /// Delete dropped tables, and buckets and queues that hold data, whatever their deletionPolicy.
+    pub force: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +65,11 @@ pub struct DeployReport {
     /// AWS calls on the service's resources (the state and lock objects are not counted).
     pub api_calls: CallSummary,
     pub warnings: Vec<String>,
+    /// Resources dropped from the manifest but kept with their data (deletionPolicy: retain).
+    pub retained: Vec<String>,
+    /// The HTTP API's URL, when the service has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     pub elapsed_ms: u128,
 }
 
@@ -112,11 +121,42 @@ fn new_state(service: &Service, aws: &Aws) -> State {
     }
 }
 
-fn log_prefix(service: &Service) -> String {
-    format!(
-        "/aws/lambda/{}-{}-",
-        service.manifest.service, service.stage
-    )
+/// Where the service's log groups are: its functions' and its state machines'.
+fn log_prefixes(service: &Service) -> Vec<String> {
+    let base = format!("{}-{}-", service.manifest.service, service.stage);
+    let mut out = vec![format!("/aws/lambda/{base}")];
+    if !service.manifest.resources.state_machines.is_empty() {
+        out.push(format!("/aws/vendedlogs/states/{base}"));
+    }
+    out
+}
+
+/// Queue URLs start at SQS's regional endpoint, or at the emulator's.
+fn queue_url_base(aws: &Aws) -> String {
+    match &aws.target.endpoint {
+        Some(endpoint) => endpoint.trim_end_matches('/').to_string(),
+        None if aws.target.region.starts_with("cn-") => {
+            format!("https://sqs.{}.amazonaws.com.cn", aws.target.region)
+        }
+        None => format!("https://sqs.{}.amazonaws.com", aws.target.region),
+    }
+}
+
+/// Puts the HTTP API's id into the permissions that name it, once it is known.
+fn fill_api_id(desired: &mut [Resource], api_id: &str) {
+    for r in desired {
+        if let Spec::Permission(p) = &mut r.spec {
+            p.source_arn = p.source_arn.replace(model::HTTP_API_ID, api_id);
+        }
+    }
+}
+
+/// The fields a change updates, with the values they had.
+fn changed_fields(c: &Change) -> Changed {
+    c.fields
+        .iter()
+        .map(|f| (f.field.clone(), f.from.clone()))
+        .collect()
 }
 
 pub async fn deploy(
@@ -129,10 +169,7 @@ pub async fn deploy(
     check_package(service, package)?;
     let (aws, bucket) = connect(service).await?;
     let svc = service.manifest.service.clone();
-    let mut warnings: Vec<String> = model::not_yet_deployed(service)
-        .into_iter()
-        .map(|what| format!("{what} is declared but not deployed by this version of sls-rs"))
-        .collect();
+    let mut warnings: Vec<String> = model::wildcard_warnings(service);
     for w in &warnings {
         crate::ui::warn(w);
     }
@@ -150,7 +187,7 @@ pub async fn deploy(
         &mut warnings,
     );
     // A dry run reads only, so it takes no lock.
-    let (plan, uploads, deployment) = if opts.dry_run {
+    let (plan, uploads, deployment, retained, endpoint) = if opts.dry_run {
         work.await?
     } else {
         under_lock(
@@ -174,6 +211,8 @@ pub async fn deploy(
         deployment,
         api_calls: aws.calls.summary(),
         warnings,
+        retained,
+        endpoint,
         elapsed_ms: started.elapsed().as_millis(),
     })
 }
@@ -192,6 +231,14 @@ fn check_package(service: &Service, package: &PackageManifest) -> anyhow::Result
     Ok(())
 }
 
+type Applied = (
+    Plan,
+    usize,
+    Option<DeploymentRecord>,
+    Vec<String>,
+    Option<String>,
+);
+
 async fn deploy_locked(
     aws: &Aws,
     bucket: &str,
@@ -200,23 +247,30 @@ async fn deploy_locked(
     opts: &DeployOptions,
     progress: Progress<'_>,
     warnings: &mut Vec<String>,
-) -> anyhow::Result<(Plan, usize, Option<DeploymentRecord>)> {
+) -> anyhow::Result<Applied> {
     let svc = &service.manifest.service;
     let mut state = state::load(aws, bucket, svc, &service.stage)
         .await?
         .unwrap_or_else(|| new_state(service, aws));
+    let url_base = queue_url_base(aws);
     let cx = model::Context {
         account: &aws.account,
         region: &aws.target.region,
         partition: aws.partition(),
         env_salt: &state.salt,
+        queue_url_base: &url_base,
     };
-    let desired = model::desired(service, package, &opts.package_root, &cx)?;
+    let mut desired = model::desired(service, package, &opts.package_root, &cx)?;
+    let api_id = live::http_api_id(aws, &desired, &state).await?;
+    if let Some(id) = &api_id {
+        fill_api_id(&mut desired, id);
+    }
     let live = live::read(
         aws,
         &desired,
         &state,
-        &log_prefix(service),
+        &log_prefixes(service),
+        api_id.as_deref(),
         opts.concurrency,
     )
     .await?;
@@ -225,6 +279,7 @@ async fn deploy_locked(
         anyhow::bail!("{}\nnothing was changed", plan.render());
     }
     if opts.dry_run || !plan.has_changes() {
+        let endpoint = endpoint(aws, &desired).await?;
         // A deploy killed after its last step left its record open; AWS matches the manifest now.
         if !opts.dry_run
             && state
@@ -233,9 +288,10 @@ async fn deploy_locked(
                 .is_some_and(|d| d.status == "in progress")
         {
             let journal = Journal::new(state, bucket);
-            return Ok((plan, 0, Some(finish(aws, &journal, "succeeded").await?)));
+            let record = finish(aws, &journal, "succeeded").await?;
+            return Ok((plan, 0, Some(record), vec![], endpoint));
         }
-        return Ok((plan, 0, None));
+        return Ok((plan, 0, None, vec![], endpoint));
     }
     progress(&plan.render());
 
@@ -282,22 +338,27 @@ async fn deploy_locked(
         }
     };
     let by_id: BTreeMap<&str, &Resource> = desired.iter().map(|r| (r.id.as_str(), r)).collect();
+    let apply_phase = |phase: Phase| {
+        plan.changes
+            .iter()
+            .filter(|c| {
+                c.action != Action::Delete
+                    && (c.action != Action::Unchanged || c.publish || c.adopt)
+            })
+            .filter(move |c| c.kind.phase() == phase)
+            .map(|c| {
+                let r = by_id[c.id.as_str()];
+                dag::Step {
+                    id: c.id.clone(),
+                    deps: r.depends_on.clone(),
+                    run: Box::pin(apply_change(aws, bucket, r, c, &journal)) as BoxFuture<_>,
+                }
+            })
+            .collect::<Vec<_>>()
+    };
 
     // Phase 1: everything up to new versions; no traffic moves.
-    let steps = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Delete && (c.action != Action::Unchanged || c.publish))
-        .map(|c| {
-            let r = by_id[c.id.as_str()];
-            dag::Step {
-                id: c.id.clone(),
-                deps: r.depends_on.clone(),
-                run: Box::pin(apply_change(aws, bucket, r, c, &journal)) as BoxFuture<_>,
-            }
-        })
-        .collect();
-    let failures = dag::run(steps, opts.concurrency, |id, took| {
+    let failures = dag::run(apply_phase(Phase::Build), opts.concurrency, |id, took| {
         report_step(progress, &plan, id, took)
     })
     .await;
@@ -384,32 +445,37 @@ async fn deploy_locked(
         ));
     }
 
-    // Phase 3: what the manifest dropped, functions first.
-    let deletes = plan
+    // Phase 3: triggers, now that every `live` alias they target exists.
+    let failures = dag::run(apply_phase(Phase::Wire), opts.concurrency, |id, took| {
+        report_step(progress, &plan, id, took)
+    })
+    .await;
+    if !failures.is_empty() {
+        close_failed(aws, &journal).await;
+        return Err(failed(
+            "deploy failed while wiring triggers: the new versions are live; `sls-rs deploy` again finishes it",
+            failures,
+        ));
+    }
+
+    // Phase 4: what the manifest dropped, in deletion order; data is kept unless allowed.
+    let retained = std::sync::Mutex::new(Vec::new());
+    let gone: Vec<(String, Recorded)> = plan
         .changes
         .iter()
         .filter(|c| c.action == Action::Delete)
-        .map(|c| {
-            let deps = if c.kind == Kind::Function {
-                vec![]
-            } else {
-                vec![model::logical_id(Kind::Function, &c.function)]
-            };
-            dag::Step {
-                id: c.id.clone(),
-                deps,
-                run: Box::pin(delete_resource(
-                    aws,
-                    c.kind,
-                    &c.physical,
-                    c.id.clone(),
-                    &journal,
-                )) as BoxFuture<_>,
-            }
-        });
-    let failures = dag::run(deletes.collect(), opts.concurrency, |id, took| {
-        report_step(progress, &plan, id, took)
-    })
+        .filter_map(|c| {
+            Some((
+                c.id.clone(),
+                journal.snapshot().resources.get(&c.id)?.clone(),
+            ))
+        })
+        .collect();
+    let failures = dag::run(
+        deletion_steps(aws, &gone, opts.force, &journal, &retained),
+        opts.concurrency,
+        |id, took| report_step(progress, &plan, id, took),
+    )
     .await;
     let status = if failures.is_empty() {
         "succeeded"
@@ -423,7 +489,45 @@ async fn deploy_locked(
             failures,
         ));
     }
-    Ok((plan, uploads, Some(record)))
+    let endpoint = endpoint(aws, &desired).await?;
+    let retained = retained.into_inner().unwrap_or_default();
+    Ok((plan, uploads, Some(record), retained, endpoint))
+}
+
+/// The HTTP API's URL, when the service has one.
+async fn endpoint(aws: &Aws, desired: &[Resource]) -> anyhow::Result<Option<String>> {
+    match desired.iter().find(|r| r.kind == Kind::HttpApi) {
+        Some(api) => Ok(http_api::read(aws, &api.physical)
+            .await?
+            .map(|a| a.endpoint)),
+        None => Ok(None),
+    }
+}
+
+/// Deletion steps: each tier waits for the tiers before it (triggers, then
+/// what runs, then roles and logs, then data).
+fn deletion_steps<'a>(
+    aws: &'a Aws,
+    gone: &'a [(String, Recorded)],
+    force: bool,
+    journal: &'a Journal,
+    retained: &'a std::sync::Mutex<Vec<String>>,
+) -> Vec<dag::Step<'a>> {
+    gone.iter()
+        .map(|(id, rec)| {
+            let deps = gone
+                .iter()
+                .filter(|(_, other)| other.kind.delete_tier() < rec.kind.delete_tier())
+                .map(|(other, _)| other.clone())
+                .collect();
+            dag::Step {
+                id: id.clone(),
+                deps,
+                run: Box::pin(delete_resource(aws, id, rec, force, journal, retained))
+                    as BoxFuture<_>,
+            }
+        })
+        .collect()
 }
 
 fn failed(what: &str, failures: Vec<(String, anyhow::Error)>) -> anyhow::Error {
@@ -567,7 +671,10 @@ async fn apply_change(
         Spec::LogGroup(spec) => {
             match c.action {
                 Action::Create => log_group::create(aws, &r.physical, spec).await?,
-                _ => log_group::set_retention(aws, &r.physical, spec.retention_days).await?,
+                Action::Update => {
+                    log_group::set_retention(aws, &r.physical, spec.retention_days).await?
+                }
+                _ => {}
             }
             format!(
                 "{}:logs:{}:{}:log-group:{}",
@@ -584,8 +691,15 @@ async fn apply_change(
             }
             arn
         }
+        _ => apply_service_resource(aws, r, c, journal).await?,
     };
+    // A permission naming the HTTP API learns its id once the API exists.
+    let mut r = r.clone();
+    if let Some(id) = recorded_api_id(journal) {
+        fill_api_id(std::slice::from_mut(&mut r), &id);
+    }
     let props = r.props();
+    let r = &r;
     journal.update(|s| {
         let previous = s.resources.get(&r.id).cloned();
         let entry = Recorded {
@@ -597,6 +711,7 @@ async fn apply_change(
             version: version.or_else(|| previous.as_ref().and_then(|p| p.version.clone())),
             live: previous.as_ref().and_then(|p| p.live.clone()),
             provisioned: previous.and_then(|p| p.provisioned),
+            delete_with_data: r.delete_with_data,
         };
         s.resources.insert(r.id.clone(), entry);
     });
@@ -646,20 +761,172 @@ async fn apply_function(
     Ok(arn)
 }
 
+/// The HTTP API's id as the state records it.
+fn recorded_api_id(journal: &Journal) -> Option<String> {
+    journal
+        .snapshot()
+        .resources
+        .values()
+        .find(|r| r.kind == Kind::HttpApi)
+        .and_then(|r| http_api::id_of(&r.arn).map(str::to_string))
+}
+
+/// Creates or updates one of the service's resources or triggers; returns its ARN (or id).
+async fn apply_service_resource(
+    aws: &Aws,
+    r: &Resource,
+    c: &Change,
+    journal: &Journal,
+) -> anyhow::Result<String> {
+    let create = c.action == Action::Create;
+    let fields = changed_fields(c);
+    let name = r.physical.as_str();
+    let api_id = || {
+        recorded_api_id(journal)
+            .ok_or_else(|| anyhow::anyhow!("the HTTP API of {name} is not recorded as created"))
+    };
+    Ok(match &r.spec {
+        Spec::Table(spec) if create => dynamodb_table::create(aws, name, spec).await?,
+        Spec::Table(spec) => {
+            dynamodb_table::update(aws, name, spec, &fields).await?;
+            format!(
+                "{}:dynamodb:{}:{}:table/{name}",
+                aws.partition(),
+                aws.target.region,
+                aws.account
+            )
+        }
+        Spec::Bucket(spec) if create => s3_bucket::create(aws, name, spec).await?,
+        Spec::Bucket(spec) => {
+            s3_bucket::update(aws, name, spec, &fields).await?;
+            format!("{}:s3:::{name}", aws.partition())
+        }
+        Spec::Queue(spec) if create => sqs_queue::create(aws, name, spec).await?,
+        Spec::Queue(spec) => {
+            sqs_queue::update(aws, name, spec, &fields).await?;
+            sqs_queue::arn(aws, name)
+        }
+        Spec::StateMachine(spec) if create => state_machine::create(aws, name, spec).await?,
+        Spec::StateMachine(spec) => {
+            state_machine::update(aws, name, spec, &fields).await?;
+            state_machine::arn(aws, name)
+        }
+        Spec::HttpApi(spec) if create => http_api::create(aws, name, spec).await?,
+        Spec::HttpApi(spec) => {
+            let live = http_api::read(aws, name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("HTTP API ({name}) does not exist"))?;
+            http_api::update(aws, name, &live.id, spec, &fields).await?;
+            http_api::arn(aws, &live.id)
+        }
+        Spec::Route(spec) if create => http_api::create_route(aws, &api_id()?, spec).await?,
+        Spec::Route(spec) => {
+            let api = api_id()?;
+            if !fields.is_empty() {
+                http_api::update_route(aws, &api, spec).await?;
+            }
+            let route = http_api::read_routes(aws, &api)
+                .await?
+                .remove(&spec.route_key);
+            let route = route.ok_or_else(|| anyhow::anyhow!("HTTP route ({name}) vanished"))?;
+            http_api::route_arn(aws, &api, &route.route_id)
+        }
+        Spec::Permission(spec) => {
+            let mut spec = spec.clone();
+            if spec.source_arn.contains(model::HTTP_API_ID) {
+                spec.source_arn = spec.source_arn.replace(model::HTTP_API_ID, &api_id()?);
+            }
+            if create || !fields.is_empty() {
+                lambda_permission::put(aws, name, &spec).await?;
+            }
+            name.to_string()
+        }
+        Spec::EventSourceMapping(spec) => {
+            let uuid = match event_source_mapping::read(aws, spec).await? {
+                Some(live) if !create => {
+                    if !fields.is_empty() {
+                        event_source_mapping::update(aws, &live.uuid, spec).await?;
+                    }
+                    live.uuid
+                }
+                _ => event_source_mapping::create(aws, spec).await?,
+            };
+            format!(
+                "{}:lambda:{}:{}:event-source-mapping:{uuid}",
+                aws.partition(),
+                aws.target.region,
+                aws.account
+            )
+        }
+        Spec::Rule(spec) => {
+            schedule_rule::put(aws, name, spec, (!create).then_some(&fields)).await?
+        }
+        Spec::BucketNotification(spec) => {
+            if create || !fields.is_empty() {
+                bucket_notification::put(aws, name, spec).await?;
+            }
+            format!("{}:s3:::{name}", aws.partition())
+        }
+        Spec::Role(_) | Spec::LogGroup(_) | Spec::Function(_) => {
+            unreachable!("roles, log groups and functions are applied by apply_change")
+        }
+    })
+}
+
+/// Whether a data resource may go: its policy says so, `--force` says so, or it is empty.
+/// Tables are kept even when empty: an empty table is still a schema someone relies on.
+async fn may_delete(aws: &Aws, rec: &Recorded, force: bool) -> anyhow::Result<bool> {
+    if force || rec.delete_with_data {
+        return Ok(true);
+    }
+    Ok(match rec.kind {
+        Kind::Table => false,
+        Kind::Bucket => !s3_bucket::has_objects(aws, &rec.physical).await?,
+        Kind::Queue => !sqs_queue::has_messages(aws, &rec.physical).await?,
+        _ => true,
+    })
+}
+
+/// Deletes one resource and forgets it; a data resource that must be kept is only forgotten.
 async fn delete_resource(
     aws: &Aws,
-    kind: Kind,
-    physical: &str,
-    id: String,
+    id: &str,
+    rec: &Recorded,
+    force: bool,
     journal: &Journal,
+    retained: &std::sync::Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
-    match kind {
-        Kind::Function => lambda_function::delete(aws, physical).await?,
-        Kind::Role => iam_role::delete(aws, physical).await?,
-        Kind::LogGroup => log_group::delete(aws, physical).await?,
+    let physical = rec.physical.as_str();
+    if rec.kind.holds_data() && !may_delete(aws, rec, force).await? {
+        retained.lock().expect("retained list").push(format!(
+            "{} {physical} (it holds data; `deletionPolicy: delete` or `--force` deletes it)",
+            rec.kind.noun()
+        ));
+    } else {
+        match rec.kind {
+            Kind::Function => lambda_function::delete(aws, physical).await?,
+            Kind::Role => iam_role::delete(aws, physical).await?,
+            Kind::LogGroup => log_group::delete(aws, physical).await?,
+            Kind::Table => dynamodb_table::delete(aws, physical).await?,
+            Kind::Bucket => s3_bucket::delete(aws, physical, true).await?,
+            Kind::Queue => sqs_queue::delete(aws, physical).await?,
+            Kind::StateMachine => state_machine::delete(aws, physical).await?,
+            Kind::HttpApi => {
+                if let Some(api) = http_api::id_of(&rec.arn) {
+                    http_api::delete(aws, physical, api).await?;
+                }
+            }
+            Kind::Route => http_api::delete_route(aws, &rec.arn, physical).await?,
+            Kind::Permission => lambda_permission::delete(aws, physical).await?,
+            Kind::EventSourceMapping => {
+                event_source_mapping::delete(aws, live::mapping_uuid(&rec.arn)).await?
+            }
+            Kind::Rule => schedule_rule::delete(aws, physical).await?,
+            Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
+        }
     }
     journal.update(|s| {
-        s.resources.remove(&id);
+        s.resources.remove(id);
     });
     journal.save(aws).await
 }
@@ -670,32 +937,37 @@ pub struct RemoveReport {
     pub service: String,
     pub stage: String,
     pub removed: Vec<String>,
+    /// Kept with their data: tables, and buckets and queues holding data, without `--force`.
+    pub retained: Vec<String>,
     pub api_calls: CallSummary,
 }
 
-/// Deletes everything the service owns in this stage (the deployment bucket stays).
+/// Deletes everything the service owns in this stage (the deployment bucket stays),
+/// except data resources that must be kept.
 pub async fn remove(
     service: &Service,
     lock_timeout: Duration,
     command: &str,
+    force: bool,
     progress: Progress<'_>,
 ) -> anyhow::Result<RemoveReport> {
     let (aws, bucket) = connect(service).await?;
     let svc = &service.manifest.service;
     deployment_bucket::ensure(&aws, &bucket).await?;
-    let removed = under_lock(
+    let (removed, retained) = under_lock(
         &aws,
         &bucket,
         service,
         command,
         lock_timeout,
-        remove_locked(&aws, &bucket, service, progress),
+        remove_locked(&aws, &bucket, service, force, progress),
     )
     .await?;
     Ok(RemoveReport {
         service: svc.clone(),
         stage: service.stage.clone(),
         removed,
+        retained,
         api_calls: aws.calls.summary(),
     })
 }
@@ -704,17 +976,25 @@ async fn remove_locked(
     aws: &Aws,
     bucket: &str,
     service: &Service,
+    force: bool,
     progress: Progress<'_>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let svc = &service.manifest.service;
     let state = state::load(aws, bucket, svc, &service.stage)
         .await?
         .unwrap_or_else(|| new_state(service, aws));
-    let mut targets: BTreeMap<String, (Kind, String, String)> = state
-        .resources
-        .iter()
-        .map(|(id, r)| (id.clone(), (r.kind, r.physical.clone(), r.function.clone())))
-        .collect();
+    let mut targets: BTreeMap<String, Recorded> = state.resources.clone();
+    let found = |kind: Kind, physical: String, function: &str| Recorded {
+        kind,
+        function: function.to_string(),
+        physical,
+        arn: String::new(),
+        props: Default::default(),
+        version: None,
+        live: None,
+        provisioned: None,
+        delete_with_data: false,
+    };
     // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.
     let owner: BTreeMap<String, String> = [
         (model::TAG_SERVICE.to_string(), svc.clone()),
@@ -727,59 +1007,56 @@ async fn remove_locked(
             if model::same_owner(|t| f.tags.get(t), |t| owner.get(t)) {
                 targets
                     .entry(model::logical_id(Kind::Function, key))
-                    .or_insert((Kind::Function, name.clone(), key.clone()));
+                    .or_insert_with(|| found(Kind::Function, name.clone(), key));
             }
         }
         if let Some(r) = iam_role::read(aws, &name).await? {
             if model::same_owner(|t| r.tags.get(t), |t| owner.get(t)) {
                 targets
                     .entry(model::logical_id(Kind::Role, key))
-                    .or_insert((Kind::Role, name.clone(), key.clone()));
+                    .or_insert_with(|| found(Kind::Role, name.clone(), key));
             }
         }
     }
-    let groups = log_group::read_prefix(aws, &log_prefix(service)).await?;
+    let groups = log_group::read_prefix(aws, &log_prefixes(service)[0]).await?;
     for key in service.manifest.functions.keys() {
         let group = format!("/aws/lambda/{}", service.function_name(key));
         if groups.contains_key(&group) {
             targets
                 .entry(model::logical_id(Kind::LogGroup, key))
-                .or_insert((Kind::LogGroup, group, key.clone()));
+                .or_insert_with(|| found(Kind::LogGroup, group, key));
         }
     }
     let journal = Journal::new(state, bucket);
-    let steps = targets.iter().map(|(id, (kind, physical, function))| {
-        let deps = if *kind == Kind::Function {
-            vec![]
-        } else {
-            vec![model::logical_id(Kind::Function, function)]
-        };
-        dag::Step {
-            id: id.clone(),
-            deps,
-            run: Box::pin(delete_resource(aws, *kind, physical, id.clone(), &journal))
-                as BoxFuture<_>,
-        }
-    });
-    let failures = dag::run(steps.collect(), DEFAULT_CONCURRENCY, |id, took| {
-        if let Some((kind, physical, _)) = targets.get(id) {
-            progress(&format!(
-                "  - deleted {} {physical} ({})",
-                kind.noun(),
-                crate::build::seconds(took)
-            ));
-        }
-    })
+    let retained = std::sync::Mutex::new(Vec::new());
+    let gone: Vec<(String, Recorded)> = targets.into_iter().collect();
+    let failures = dag::run(
+        deletion_steps(aws, &gone, force, &journal, &retained),
+        DEFAULT_CONCURRENCY,
+        |id, took| {
+            if let Some((_, rec)) = gone.iter().find(|(g, _)| g == id) {
+                progress(&format!(
+                    "  - {} {} ({})",
+                    rec.kind.noun(),
+                    rec.physical,
+                    crate::build::seconds(took)
+                ));
+            }
+        },
+    )
     .await;
     if !failures.is_empty() {
         return Err(failed("remove failed; run it again to finish", failures));
     }
     // The state goes too; the bucket's versioning keeps its history.
     cloud::state_store::delete(aws, bucket, &state::state_key(svc, &service.stage)).await?;
-    Ok(targets
-        .values()
-        .map(|(kind, physical, _)| format!("{} {physical}", kind.noun()))
-        .collect())
+    let retained = retained.into_inner().unwrap_or_default();
+    let removed = gone
+        .iter()
+        .map(|(_, rec)| format!("{} {}", rec.kind.noun(), rec.physical))
+        .filter(|r| !retained.iter().any(|k| k.starts_with(r.as_str())))
+        .collect();
+    Ok((removed, retained))
 }
 
 #[derive(Debug, Serialize)]

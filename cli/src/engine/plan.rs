@@ -55,6 +55,10 @@ pub struct Change {
     /// Functions: provisioned concurrency to set on the alias (`Some(None)`: remove it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioned: Option<Option<u32>>,
+    /// It exists in AWS, tagged as this service's, but the state does not know it
+    /// (a deploy died before recording it, or `remove` kept it): record it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 impl Change {
@@ -63,6 +67,7 @@ impl Change {
             && !self.publish
             && !self.move_alias
             && self.provisioned.is_none()
+            && !self.adopt
     }
 }
 
@@ -126,6 +131,11 @@ impl Plan {
                     "provisioned concurrency {}",
                     pc.map_or_else(|| "off".into(), |n| n.to_string())
                 ));
+            }
+            if c.adopt {
+                detail.push(
+                    "adopted: found in AWS with this service's tags, not in the state".into(),
+                );
             }
             if !c.drift.is_empty() {
                 detail.push(format!(
@@ -245,7 +255,7 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                 |t| have.get(&format!("tags.{t}")),
                 |t| want.get(&format!("tags.{t}")),
             );
-            if r.kind != Kind::LogGroup && !ours {
+            if r.kind.tagged() && !ours {
                 conflicts.push(format!(
                     "{} {} exists and is not this service's (its tags do not name it); rename the service or stage, or delete it",
                     r.kind.noun(),
@@ -276,6 +286,24 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                 )
             }
         };
+        // Changing a key schema (or a queue's FIFO-ness) means a new resource: the data would not follow.
+        let immutable: Vec<&FieldChange> = fields
+            .iter()
+            .filter(|f| {
+                action == Action::Update && r.kind.immutable_fields().contains(&f.field.as_str())
+            })
+            .collect();
+        for f in immutable {
+            conflicts.push(format!(
+                "{} {}: `{}` cannot change in place ({} → {}); AWS would need a new {}, and its data would not follow. Keep the old value, or give the resource a new name (the old one is retained)",
+                r.kind.noun(),
+                r.physical,
+                f.field,
+                f.from.as_deref().unwrap_or("none"),
+                f.to.as_deref().unwrap_or("none"),
+                r.kind.noun(),
+            ));
+        }
         let mut change = Change {
             id: r.id.clone(),
             kind: r.kind,
@@ -287,6 +315,7 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             publish: false,
             move_alias: false,
             provisioned: None,
+            adopt: recorded.is_none() && live_props.is_some(),
         };
         if let Spec::Function(f) = &r.spec {
             let version = recorded.and_then(|rec| rec.version.clone());
@@ -315,14 +344,14 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
         }
         changes.push(change);
     }
-    // What the state owns and the manifest no longer declares: functions first, so
-    // nothing runs without its role; the reverse of creation.
+    // What the state owns and the manifest no longer declares, in deletion order:
+    // triggers, then what runs, then its role and logs, then data.
     let mut gone: Vec<(&LogicalId, &super::state::Recorded)> = state
         .resources
         .iter()
         .filter(|(id, _)| !desired.iter().any(|r| &r.id == *id))
         .collect();
-    gone.sort_by_key(|(id, rec)| (rec.kind != Kind::Function, (*id).clone()));
+    gone.sort_by_key(|(id, rec)| (rec.kind.delete_tier(), (*id).clone()));
     for (id, rec) in gone {
         changes.push(Change {
             id: id.clone(),
@@ -335,6 +364,7 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             publish: false,
             move_alias: false,
             provisioned: None,
+            adopt: false,
         });
     }
     Plan { changes, conflicts }
@@ -353,6 +383,7 @@ mod tests {
             region: "us-east-1",
             partition: "arn:aws",
             env_salt: "salt",
+            queue_url_base: "https://sqs.us-east-1.amazonaws.com",
         };
         desired(&s, &crate::model::tests::package_for(&s), &s.dir, &cx).unwrap()
     }
@@ -376,6 +407,7 @@ mod tests {
                     version: function.then(|| "1".into()),
                     live: function.then(|| "1".into()),
                     provisioned: None,
+                    delete_with_data: false,
                 },
             );
             live.props.insert(r.id.clone(), Some(r.props()));

@@ -49,6 +49,9 @@ pub struct Recorded {
     /// Functions: provisioned concurrency on the alias.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioned: Option<u32>,
+    /// Data resources: `deletionPolicy: delete` (else deletion keeps them unless forced).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_with_data: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -61,6 +61,23 @@ pub struct Provider {
     pub tags: IndexMap<String, String>,
     #[serde(default, skip_serializing_if = "Iam::is_empty")]
     pub iam: Iam,
+    /// The service's HTTP API (created when a function has an `httpApi` event).
+    #[serde(default, skip_serializing_if = "HttpApiSettings::is_empty")]
+    pub http_api: HttpApiSettings,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpApiSettings {
+    /// CORS answered by API Gateway itself, before any function runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsRule>,
+}
+
+impl HttpApiSettings {
+    fn is_empty(&self) -> bool {
+        self.cors.is_none()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]

@@ -1,11 +1,13 @@
 //! IAM documents of a function's own role: least privilege by construction.
-//! This issue's part: its log group, X-Ray when traced, and the escape-hatch
-//! statements; grants on the service's resources come with those resources.
+//! Every statement names the exact resources it is for; the only `*` are the
+//! actions AWS offers no resource-level permission for (X-Ray, ListStreams, log delivery).
 
 use serde_json::{json, Value};
 
-use super::{Context, LIVE_ALIAS};
-use crate::manifest::{Function, IamStatement, Service};
+use super::names::Names;
+use crate::manifest::{
+    Access, Effect, Event, Function, IamStatement, Permission, Service, StateMachineType,
+};
 
 /// The one inline policy sls-rs keeps on each role.
 pub const INLINE_POLICY_NAME: &str = "sls-rs";
@@ -18,30 +20,208 @@ pub fn lambda_trust_policy() -> Value {
     })
 }
 
-/// The policy of one function's role. The log group is created by sls-rs, so
-/// `logs:CreateLogGroup` is not granted; X-Ray's two actions take no narrower resource than `*`.
-pub fn function_policy(
-    service: &Service,
-    f: &Function,
-    log_group: &str,
-    tracing: bool,
-    cx: &Context,
-) -> Value {
-    let mut statements = vec![json!({
-        "Sid": "OwnLogGroup",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": [format!("{}:logs:{}:{}:log-group:{log_group}:*", cx.partition, cx.region, cx.account)],
-    })];
-    if tracing {
-        statements.push(json!({
-            "Sid": "XRay",
-            "Effect": "Allow",
-            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-            "Resource": ["*"],
-        }));
+/// One statement: `Sid` names what it grants (alphanumeric, as IAM requires).
+fn allow(sid: &str, actions: &[&str], resources: Vec<String>) -> Value {
+    let sid: String = sid.chars().filter(char::is_ascii_alphanumeric).collect();
+    json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
+}
+
+/// `todo-items` → `TodoItems`, for statement ids.
+fn camel(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+pub const TABLE_READ: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+];
+pub const TABLE_WRITE: &[&str] = &[
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DescribeTable",
+];
+const BUCKET_READ: &[&str] = &["s3:GetObject"];
+const BUCKET_WRITE: &[&str] = &["s3:PutObject", "s3:DeleteObject"];
+const QUEUE_SEND: &[&str] = &[
+    "sqs:SendMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+];
+const QUEUE_CONSUME: &[&str] = &[
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+];
+/// What Lambda's poller needs to deliver an SQS trigger.
+const SQS_TRIGGER: &[&str] = &[
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+];
+/// What Lambda's poller needs to read a DynamoDB stream.
+const STREAM_TRIGGER: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+];
+
+/// The statements of one grant of `permissions:`.
+fn grant(names: &Names, p: &Permission) -> Vec<Value> {
+    let m = &names.service.manifest;
+    let access = p.access;
+    let reads = matches!(access, Access::Read | Access::Readwrite);
+    let writes = matches!(access, Access::Write | Access::Readwrite);
+    let mut out = Vec::new();
+    if let Some(t) = &p.table {
+        let sid = format!("Table{}", camel(t));
+        if reads {
+            // Queries and scans of an index are authorised on the index's own ARN.
+            let mut resources = vec![names.table_arn(t)];
+            if let Some(table) = m.resources.tables.get(t) {
+                resources.extend(
+                    table
+                        .global_secondary_indexes
+                        .iter()
+                        .map(|g| format!("{}/index/{}", names.table_arn(t), g.name)),
+                );
+            }
+            out.push(allow(&format!("{sid}Read"), TABLE_READ, resources));
+        }
+        if writes {
+            out.push(allow(
+                &format!("{sid}Write"),
+                TABLE_WRITE,
+                vec![names.table_arn(t)],
+            ));
+        }
     }
-    let extra = service
+    if let Some(b) = &p.bucket {
+        let sid = format!("Bucket{}", camel(b));
+        let prefix = p.prefix.clone().unwrap_or_default();
+        let objects = vec![format!("{}/{prefix}*", names.bucket_arn(b))];
+        if reads {
+            out.push(allow(&format!("{sid}Read"), BUCKET_READ, objects.clone()));
+            let mut list = allow(
+                &format!("{sid}List"),
+                &["s3:ListBucket"],
+                vec![names.bucket_arn(b)],
+            );
+            if !prefix.is_empty() {
+                list["Condition"] =
+                    json!({ "StringLike": { "s3:prefix": [format!("{prefix}*")] } });
+            }
+            out.push(list);
+        }
+        if writes {
+            out.push(allow(&format!("{sid}Write"), BUCKET_WRITE, objects));
+        }
+    }
+    if let Some(q) = &p.queue {
+        let sid = format!("Queue{}", camel(q));
+        let resources = vec![names.queue_arn(q)];
+        match access {
+            Access::Send => out.push(allow(&format!("{sid}Send"), QUEUE_SEND, resources)),
+            _ => out.push(allow(&format!("{sid}Consume"), QUEUE_CONSUME, resources)),
+        }
+    }
+    if let Some(sm) = &p.state_machine {
+        let express = m
+            .resources
+            .state_machines
+            .get(sm)
+            .is_some_and(|s| s.kind == StateMachineType::Express);
+        let actions: &[&str] = if express {
+            &["states:StartExecution", "states:StartSyncExecution"]
+        } else {
+            &["states:StartExecution"]
+        };
+        out.push(allow(
+            &format!("StateMachine{}Start", camel(sm)),
+            actions,
+            vec![names.state_machine_arn(sm)],
+        ));
+    }
+    if let Some(f) = &p.function {
+        out.push(allow(
+            &format!("Function{}Invoke", camel(f)),
+            &["lambda:InvokeFunction"],
+            vec![names.alias_arn(f)],
+        ));
+    }
+    out
+}
+
+/// What Lambda needs to deliver a function's triggers that poll (SQS, streams).
+/// Push triggers (HTTP, S3, schedules) are allowed by the function's resource policy instead.
+fn trigger_statements(names: &Names, f: &Function) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut streams = false;
+    for event in &f.events {
+        match event {
+            Event::Sqs(e) => out.push(allow(
+                &format!("TriggerQueue{}", camel(&e.queue)),
+                SQS_TRIGGER,
+                vec![names.queue_arn(&e.queue)],
+            )),
+            Event::Stream(e) => {
+                streams = true;
+                out.push(allow(
+                    &format!("TriggerStream{}", camel(&e.table)),
+                    STREAM_TRIGGER,
+                    vec![names.table_stream_arn(&e.table)],
+                ));
+            }
+            _ => {}
+        }
+    }
+    if streams {
+        // ListStreams has no resource-level permission: AWS accepts only `*` for it.
+        out.push(allow(
+            "TriggerListStreams",
+            &["dynamodb:ListStreams"],
+            vec!["*".into()],
+        ));
+    }
+    out
+}
+
+/// The policy of one function's role: its log group, X-Ray when traced, its
+/// `permissions:` grants, what its polling triggers need, and the escape-hatch
+/// statements. The log group is created by sls-rs, so `logs:CreateLogGroup` is
+/// not granted; X-Ray's two actions take no narrower resource than `*`.
+pub fn function_policy(names: &Names, f: &Function, log_group: &str, tracing: bool) -> Value {
+    let mut statements = vec![allow(
+        "OwnLogGroup",
+        &["logs:CreateLogStream", "logs:PutLogEvents"],
+        vec![format!("{}:*", names.log_group_arn(log_group))],
+    )];
+    if tracing {
+        statements.push(allow(
+            "XRay",
+            &["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            vec!["*".into()],
+        ));
+    }
+    statements.extend(f.permissions.iter().flat_map(|p| grant(names, p)));
+    statements.extend(trigger_statements(names, f));
+    let extra = names
+        .service
         .manifest
         .provider
         .iam
@@ -49,107 +229,338 @@ pub fn function_policy(
         .statements
         .iter()
         .chain(&f.iam_role_statements);
-    statements.extend(extra.map(|s| escape_hatch(service, s, cx)));
+    statements.extend(extra.map(|s| escape_hatch(names, s)));
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
 /// A user's raw statement, with the references deploy knows resolved.
-fn escape_hatch(service: &Service, s: &IamStatement, cx: &Context) -> Value {
-    let resolve = |text: &String| {
-        let mut out = text.replace("${aws:accountId}", cx.account);
-        for name in service.manifest.functions.keys() {
-            let fn_name = service.function_name(name);
-            let arn = format!(
-                "{}:lambda:{}:{}:function:{fn_name}",
-                cx.partition, cx.region, cx.account
-            );
-            out = out.replace(
-                &format!("${{fn:{name}.arn}}"),
-                &format!("{arn}:{LIVE_ALIAS}"),
-            );
-            out = out.replace(&format!("${{fn:{name}.name}}"), &fn_name);
-            out = out.replace(&format!("${{fn:{name}}}"), &format!("{arn}:{LIVE_ALIAS}"));
-        }
-        out
-    };
+fn escape_hatch(names: &Names, s: &IamStatement) -> Value {
     let mut v = json!({
         "Effect": s.effect,
         "Action": s.action,
-        "Resource": s.resource.iter().map(resolve).collect::<Vec<_>>(),
+        "Resource": s.resource.iter().map(|r| names.resolve(r)).collect::<Vec<_>>(),
     });
     if let Some(sid) = &s.sid {
         v["Sid"] = json!(sid);
     }
     if let Some(condition) = &s.condition {
-        v["Condition"] = condition.clone();
+        v["Condition"] = names.resolve_json(condition);
     }
     v
+}
+
+/// Escape-hatch statements that grant every action or every resource: allowed, and warned about.
+pub fn wildcard_warnings(service: &Service) -> Vec<String> {
+    let m = &service.manifest;
+    let provider = m
+        .provider
+        .iam
+        .role
+        .statements
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("provider.iam.role.statements[{i}]"), s));
+    let functions = m.functions.iter().flat_map(|(name, f)| {
+        f.iam_role_statements
+            .iter()
+            .enumerate()
+            .map(move |(i, s)| (format!("functions.{name}.iamRoleStatements[{i}]"), s))
+    });
+    provider
+        .chain(functions)
+        .filter(|(_, s)| s.effect == Effect::Allow)
+        .filter_map(|(at, s)| {
+            let star_action = s.action.iter().any(|a| a == "*" || a.ends_with(":*"));
+            let star_resource = s.resource.iter().any(|r| r == "*");
+            let what = match (star_action, star_resource) {
+                (true, true) => "every action on every resource",
+                (true, false) => "every action of a service",
+                (false, true) => "its actions on every resource (`Resource: \"*\"`)",
+                (false, false) => return None,
+            };
+            Some(format!(
+                "{at} grants {what}; prefer `permissions:`, which sls-rs scopes to the exact resource"
+            ))
+        })
+        .collect()
+}
+
+/// Only Step Functions may assume a state machine's role.
+pub fn states_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Principal": { "Service": "states.amazonaws.com" }, "Action": "sts:AssumeRole" }]
+    })
+}
+
+/// Step Functions service integrations (`arn:aws:states:::dynamodb:putItem`) → the IAM action they call.
+fn integration_action(resource: &str) -> Option<String> {
+    let rest = resource.split(":::").nth(1)?;
+    let (service, api) = rest.split_once(':')?;
+    let api = api.split('.').next()?;
+    let service = match service {
+        "lambda" => return Some("lambda:InvokeFunction".into()),
+        "states" if api.starts_with("startExecution") => {
+            return Some("states:StartExecution".into())
+        }
+        "dynamodb" | "sqs" | "sns" | "events" => service,
+        _ => return None,
+    };
+    let mut c = api.chars();
+    let api: String = c
+        .next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())?;
+    Some(format!("{service}:{api}"))
+}
+
+/// The policy of a state machine's role: invoke exactly the functions its
+/// definition references, call exactly the integrations it uses on exactly
+/// the resources it references, and X-Ray when traced.
+pub fn state_machine_policy(names: &Names, definition: &Value, tracing: bool) -> Value {
+    let mut refs: Vec<(String, String)> = Vec::new();
+    let mut integrations: Vec<String> = Vec::new();
+    collect(definition, &mut refs, &mut integrations);
+    refs.sort();
+    refs.dedup();
+    integrations.sort();
+    integrations.dedup();
+    let mut statements = Vec::new();
+    let functions: Vec<String> = refs
+        .iter()
+        .filter(|(k, _)| k == "fn")
+        .map(|(_, n)| names.alias_arn(n))
+        .collect();
+    if !functions.is_empty() {
+        statements.push(allow(
+            "InvokeFunctions",
+            &["lambda:InvokeFunction"],
+            functions,
+        ));
+    }
+    for (kind, service, arn) in [
+        (
+            "table",
+            "dynamodb:",
+            &(|n: &str| names.table_arn(n)) as &dyn Fn(&str) -> String,
+        ),
+        ("queue", "sqs:", &|n: &str| names.queue_arn(n)),
+        ("stateMachine", "states:", &|n: &str| {
+            names.state_machine_arn(n)
+        }),
+    ] {
+        let actions: Vec<&str> = integrations
+            .iter()
+            .filter(|a| a.starts_with(service))
+            .map(String::as_str)
+            .collect();
+        let resources: Vec<String> = refs
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| arn(n))
+            .collect();
+        if !actions.is_empty() && !resources.is_empty() {
+            statements.push(allow(
+                &format!("Integration{}", camel(kind)),
+                &actions,
+                resources,
+            ));
+        }
+    }
+    if tracing {
+        statements.push(allow(
+            "XRay",
+            &[
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "xray:GetSamplingRules",
+                "xray:GetSamplingTargets",
+            ],
+            vec!["*".into()],
+        ));
+    }
+    // Log delivery is set up by the caller of CreateStateMachine (sls-rs), not this role;
+    // the role only needs what AWS checks at run time.
+    statements.push(allow(
+        "LogDelivery",
+        &[
+            "logs:CreateLogDelivery",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:DescribeLogGroups",
+        ],
+        vec!["*".into()],
+    ));
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// Every `${kind:name…}` reference and every integration resource of a definition.
+fn collect(v: &Value, refs: &mut Vec<(String, String)>, integrations: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else { break };
+                if let Some((kind, address)) = after[..end].split_once(':') {
+                    let name = address.split('.').next().unwrap_or(address);
+                    refs.push((kind.to_string(), name.to_string()));
+                }
+                rest = &after[end + 1..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect(i, refs, integrations)),
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("Resource") {
+                if let Some(a) = integration_action(r) {
+                    integrations.push(a);
+                }
+            }
+            map.values().for_each(|i| collect(i, refs, integrations));
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::service;
+    use super::super::Context;
     use super::*;
+
+    const CX: Context = Context {
+        account: "123456789012",
+        region: "eu-west-1",
+        partition: "arn:aws",
+        env_salt: "salt",
+        queue_url_base: "https://sqs.eu-west-1.amazonaws.com",
+    };
+
+    fn policy_of(yaml: &str, function: &str, tracing: bool) -> Value {
+        let s = service(yaml);
+        let names = Names::new(&s, &CX);
+        let group = format!("/aws/lambda/{}", s.function_name(function));
+        function_policy(&names, &s.manifest.functions[function], &group, tracing)
+    }
 
     #[test]
     fn logs_on_its_own_group_only_and_xray_when_traced() {
-        let s = service("service: shop\nprovider: { name: aws, tracing: { lambda: true } }\nfunctions:\n  f: { handler: f }\n");
-        let cx = Context {
-            account: "123456789012",
-            region: "eu-west-1",
-            partition: "arn:aws",
-            env_salt: "salt",
-        };
-        let p = function_policy(
-            &s,
-            &s.manifest.functions["f"],
-            "/aws/lambda/shop-dev-f",
-            true,
-            &cx,
+        let yaml = "service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n";
+        assert_eq!(
+            policy_of(yaml, "f", true),
+            json!({ "Version": "2012-10-17", "Statement": [
+                { "Sid": "OwnLogGroup", "Effect": "Allow",
+                  "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                  "Resource": ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/shop-dev-f:*"] },
+                { "Sid": "XRay", "Effect": "Allow",
+                  "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": ["*"] }
+            ]})
         );
+        assert_eq!(
+            policy_of(yaml, "f", false)["Statement"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(!policy_of(yaml, "f", true)
+            .to_string()
+            .contains("CreateLogGroup"));
+    }
+
+    const GRANTS: &str = "service: shop\nprovider: { name: aws }\nfunctions:\n  api:\n    handler: api\n    permissions:\n      - { table: todos, access: read }\n      - { table: todos, access: write }\n      - { bucket: uploads, access: readwrite, prefix: 'in/' }\n      - { queue: jobs, access: send }\n      - { stateMachine: orders, access: start }\n      - { function: worker, access: invoke }\n  worker:\n    handler: worker\n    events:\n      - sqs: jobs\n      - stream: { table: todos }\nresources:\n  tables:\n    todos:\n      partitionKey: { name: id, type: S }\n      stream: NEW_IMAGE\n      globalSecondaryIndexes:\n        - { name: byOwner, partitionKey: { name: owner, type: S } }\n  buckets:\n    uploads: {}\n  queues:\n    jobs: { visibilityTimeout: 60 }\n  stateMachines:\n    orders:\n      type: EXPRESS\n      definition:\n        StartAt: A\n        States:\n          A: { Type: Task, Resource: '${fn:worker}', End: true }\n";
+
+    #[test]
+    fn grants_become_exact_actions_on_exact_resources() {
+        let p = policy_of(GRANTS, "api", false);
+        let table = "arn:aws:dynamodb:eu-west-1:123456789012:table/shop-dev-todos";
+        let bucket = "arn:aws:s3:::shop-dev-uploads-123456789012-eu-west-1";
+        assert_eq!(
+            p["Statement"].as_array().unwrap()[1..],
+            [
+                json!({ "Sid": "TableTodosRead", "Effect": "Allow", "Action": TABLE_READ,
+                        "Resource": [table, format!("{table}/index/byOwner")] }),
+                json!({ "Sid": "TableTodosWrite", "Effect": "Allow", "Action": TABLE_WRITE, "Resource": [table] }),
+                json!({ "Sid": "BucketUploadsRead", "Effect": "Allow", "Action": ["s3:GetObject"],
+                        "Resource": [format!("{bucket}/in/*")] }),
+                json!({ "Sid": "BucketUploadsList", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                        "Resource": [bucket], "Condition": { "StringLike": { "s3:prefix": ["in/*"] } } }),
+                json!({ "Sid": "BucketUploadsWrite", "Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"],
+                        "Resource": [format!("{bucket}/in/*")] }),
+                json!({ "Sid": "QueueJobsSend", "Effect": "Allow",
+                        "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                        "Resource": ["arn:aws:sqs:eu-west-1:123456789012:shop-dev-jobs"] }),
+                json!({ "Sid": "StateMachineOrdersStart", "Effect": "Allow",
+                        "Action": ["states:StartExecution", "states:StartSyncExecution"],
+                        "Resource": ["arn:aws:states:eu-west-1:123456789012:stateMachine:shop-dev-orders"] }),
+                json!({ "Sid": "FunctionWorkerInvoke", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                        "Resource": ["arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-worker:live"] }),
+            ]
+        );
+    }
+
+    #[test]
+    fn polling_triggers_get_exactly_what_lambda_needs_to_deliver() {
+        let p = policy_of(GRANTS, "worker", false);
+        assert_eq!(
+            p["Statement"].as_array().unwrap()[1..],
+            [
+                json!({ "Sid": "TriggerQueueJobs", "Effect": "Allow",
+                        "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                        "Resource": ["arn:aws:sqs:eu-west-1:123456789012:shop-dev-jobs"] }),
+                json!({ "Sid": "TriggerStreamTodos", "Effect": "Allow",
+                        "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                        "Resource": ["arn:aws:dynamodb:eu-west-1:123456789012:table/shop-dev-todos/stream/*"] }),
+                json!({ "Sid": "TriggerListStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": ["*"] }),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bucket_grant_without_prefix_covers_every_key_and_lists_unconditionally() {
+        let yaml = "service: shop\nprovider: { name: aws }\nfunctions:\n  f:\n    handler: f\n    permissions: [{ bucket: media, access: read }]\nresources:\n  buckets:\n    media: {}\n";
+        let p = policy_of(yaml, "f", false);
         let st = p["Statement"].as_array().unwrap();
-        assert_eq!(st.len(), 2);
         assert_eq!(
-            st[0]["Action"],
-            json!(["logs:CreateLogStream", "logs:PutLogEvents"])
+            st[1]["Resource"],
+            json!(["arn:aws:s3:::shop-dev-media-123456789012-eu-west-1/*"])
+        );
+        assert!(st[2].get("Condition").is_none());
+        assert_eq!(st.len(), 3);
+    }
+
+    #[test]
+    fn state_machine_role_invokes_exactly_the_functions_and_integrations_it_references() {
+        let yaml = "service: shop\nprovider: { name: aws }\nfunctions:\n  a: { handler: a }\n  b: { handler: b }\n  c: { handler: c }\nresources:\n  tables:\n    orders: { partitionKey: { name: id, type: S } }\n  queues:\n    out: {}\n  stateMachines:\n    flow:\n      definition:\n        StartAt: A\n        States:\n          A: { Type: Task, Resource: '${fn:a}', Next: Save }\n          Save: { Type: Task, Resource: 'arn:aws:states:::dynamodb:putItem', Parameters: { TableName: '${table:orders}' }, Next: B }\n          B: { Type: Task, Resource: 'arn:aws:states:::lambda:invoke', Parameters: { FunctionName: '${fn:b}' }, End: true }\n";
+        let s = service(yaml);
+        let names = Names::new(&s, &CX);
+        let def = &s.manifest.resources.state_machines["flow"].definition;
+        let p = state_machine_policy(&names, def, false);
+        let st = p["Statement"].as_array().unwrap();
+        assert_eq!(
+            st[0],
+            json!({ "Sid": "InvokeFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-a:live",
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-b:live"] })
         );
         assert_eq!(
-            st[0]["Resource"],
-            json!(["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/shop-dev-f:*"])
+            st[1],
+            json!({ "Sid": "IntegrationTable", "Effect": "Allow", "Action": ["dynamodb:PutItem"],
+                    "Resource": ["arn:aws:dynamodb:eu-west-1:123456789012:table/shop-dev-orders"] })
         );
-        assert!(!p.to_string().contains("CreateLogGroup"));
-        assert_eq!(
-            st[1]["Action"],
-            json!(["xray:PutTraceSegments", "xray:PutTelemetryRecords"])
-        );
-        let untraced = function_policy(
-            &s,
-            &s.manifest.functions["f"],
-            "/aws/lambda/shop-dev-f",
-            false,
-            &cx,
-        );
-        assert_eq!(untraced["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(st[2]["Sid"], "LogDelivery");
+        assert_eq!(st.len(), 3, "no queue access: the definition sends nothing");
+        assert!(!p.to_string().contains("shop-dev-c"));
+        assert!(state_machine_policy(&names, def, true)
+            .to_string()
+            .contains("xray:PutTraceSegments"));
     }
 
     #[test]
     fn escape_hatch_statements_are_appended_with_references_resolved() {
-        let s = service(
-            "service: shop\nprovider:\n  name: aws\n  iam:\n    role:\n      statements:\n        - { Effect: Allow, Action: ssm:GetParameter, Resource: 'arn:aws:ssm:us-east-1:${aws:accountId}:parameter/x' }\nfunctions:\n  f:\n    handler: f\n    iamRoleStatements:\n      - { Effect: Allow, Action: [lambda:InvokeFunction], Resource: '${fn:g}' }\n  g: { handler: g }\n",
-        );
-        let cx = Context {
-            account: "123456789012",
-            region: "us-east-1",
-            partition: "arn:aws",
-            env_salt: "salt",
-        };
-        let p = function_policy(
-            &s,
-            &s.manifest.functions["f"],
-            "/aws/lambda/shop-dev-f",
-            false,
-            &cx,
-        );
+        let yaml = "service: shop\nprovider:\n  name: aws\n  iam:\n    role:\n      statements:\n        - { Effect: Allow, Action: ssm:GetParameter, Resource: 'arn:aws:ssm:us-east-1:${aws:accountId}:parameter/x' }\nfunctions:\n  f:\n    handler: f\n    iamRoleStatements:\n      - { Effect: Allow, Action: [lambda:InvokeFunction], Resource: '${fn:g}' }\n  g: { handler: g }\n";
+        let p = policy_of(yaml, "f", false);
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(
             st[1]["Resource"],
@@ -157,8 +568,20 @@ mod tests {
         );
         assert_eq!(
             st[2]["Resource"],
-            json!(["arn:aws:lambda:us-east-1:123456789012:function:shop-dev-g:live"])
+            json!(["arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-g:live"])
         );
         assert_eq!(st[2]["Action"], json!(["lambda:InvokeFunction"]));
+    }
+
+    #[test]
+    fn wildcards_in_the_escape_hatch_are_warned_about() {
+        let s = service("service: shop\nprovider:\n  name: aws\n  iam:\n    role:\n      statements:\n        - { Effect: Allow, Action: '*', Resource: '*' }\n        - { Effect: Allow, Action: s3:GetObject, Resource: 'arn:aws:s3:::b/*' }\nfunctions:\n  f:\n    handler: f\n    iamRoleStatements:\n      - { Effect: Allow, Action: 'dynamodb:*', Resource: 'arn:aws:dynamodb:*:*:table/x' }\n      - { Effect: Deny, Action: '*', Resource: '*' }\n");
+        let w = wildcard_warnings(&s);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0]
+            .starts_with("provider.iam.role.statements[0] grants every action on every resource"));
+        assert!(
+            w[1].starts_with("functions.f.iamRoleStatements[0] grants every action of a service")
+        );
     }
 }

@@ -10,9 +10,20 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::build::{self, PackageManifest};
-use crate::manifest::{Architecture, Service, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
+use crate::manifest::{
+    Architecture, Bucket, CorsRule, DeletionPolicy, Event, Service, StartingPosition, Table,
+    DEFAULT_MEMORY, DEFAULT_TIMEOUT,
+};
 
-pub use iam::{function_policy, lambda_trust_policy, INLINE_POLICY_NAME};
+mod names;
+mod props;
+
+pub use iam::{
+    function_policy, lambda_trust_policy, state_machine_policy, states_trust_policy,
+    wildcard_warnings, INLINE_POLICY_NAME,
+};
+pub use names::Names;
+pub use props::*;
 
 /// The alias every trigger and provisioned concurrency targets; cutover moves it.
 pub const LIVE_ALIAS: &str = "live";
@@ -42,6 +53,25 @@ pub enum Kind {
     Role,
     LogGroup,
     Function,
+    Table,
+    Bucket,
+    Queue,
+    StateMachine,
+    HttpApi,
+    Route,
+    Permission,
+    EventSourceMapping,
+    Rule,
+    BucketNotification,
+}
+
+/// When a kind is applied in a deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before cutover: nothing here sends traffic to a new version.
+    Build,
+    /// After every `live` alias exists: triggers and the permissions they need.
+    Wire,
 }
 
 impl Kind {
@@ -50,6 +80,16 @@ impl Kind {
             Kind::Role => "role",
             Kind::LogGroup => "logGroup",
             Kind::Function => "function",
+            Kind::Table => "table",
+            Kind::Bucket => "bucket",
+            Kind::Queue => "queue",
+            Kind::StateMachine => "stateMachine",
+            Kind::HttpApi => "httpApi",
+            Kind::Route => "route",
+            Kind::Permission => "permission",
+            Kind::EventSourceMapping => "eventSourceMapping",
+            Kind::Rule => "rule",
+            Kind::BucketNotification => "bucketNotification",
         }
     }
 
@@ -59,6 +99,72 @@ impl Kind {
             Kind::Role => "IAM role",
             Kind::LogGroup => "log group",
             Kind::Function => "Lambda function",
+            Kind::Table => "DynamoDB table",
+            Kind::Bucket => "S3 bucket",
+            Kind::Queue => "SQS queue",
+            Kind::StateMachine => "state machine",
+            Kind::HttpApi => "HTTP API",
+            Kind::Route => "HTTP route",
+            Kind::Permission => "invoke permission",
+            Kind::EventSourceMapping => "event source mapping",
+            Kind::Rule => "schedule rule",
+            Kind::BucketNotification => "bucket notification",
+        }
+    }
+
+    pub fn phase(self) -> Phase {
+        match self {
+            Kind::Permission
+            | Kind::EventSourceMapping
+            | Kind::Rule
+            | Kind::BucketNotification
+            | Kind::Route => Phase::Wire,
+            _ => Phase::Build,
+        }
+    }
+
+    /// Deletion order: triggers first, then what runs, then what it ran with,
+    /// then what holds data; each tier waits for the tiers before it.
+    pub fn delete_tier(self) -> u8 {
+        match self {
+            Kind::Permission
+            | Kind::EventSourceMapping
+            | Kind::Rule
+            | Kind::BucketNotification
+            | Kind::Route => 0,
+            Kind::Function | Kind::StateMachine | Kind::HttpApi => 1,
+            Kind::Role | Kind::LogGroup => 2,
+            Kind::Table | Kind::Bucket | Kind::Queue => 3,
+        }
+    }
+
+    /// Kinds that carry sls-rs's ownership tags (the others live inside one that does).
+    pub fn tagged(self) -> bool {
+        matches!(
+            self,
+            Kind::Role
+                | Kind::Function
+                | Kind::Table
+                | Kind::Bucket
+                | Kind::Queue
+                | Kind::StateMachine
+                | Kind::HttpApi
+                | Kind::Rule
+        )
+    }
+
+    /// Kinds that hold users' data: never deleted without `deletionPolicy: delete` or `--force`.
+    pub fn holds_data(self) -> bool {
+        matches!(self, Kind::Table | Kind::Bucket | Kind::Queue)
+    }
+
+    /// Fields AWS cannot change in place: changing one would need a new resource.
+    pub fn immutable_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Table => &["partitionKey", "sortKey"],
+            Kind::Queue => &["fifo"],
+            Kind::StateMachine => &["type"],
+            _ => &[],
         }
     }
 }
@@ -80,6 +186,8 @@ pub struct Resource {
     pub spec: Spec,
     /// Logical ids that must exist first.
     pub depends_on: Vec<LogicalId>,
+    /// Data resources: `deletionPolicy: delete` lets deploy and remove delete it with its data.
+    pub delete_with_data: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -87,6 +195,135 @@ pub enum Spec {
     Role(RoleSpec),
     LogGroup(LogGroupSpec),
     Function(Box<FunctionSpec>),
+    Table(Box<TableSpec>),
+    Bucket(Box<BucketSpec>),
+    Queue(QueueSpec),
+    StateMachine(StateMachineSpec),
+    HttpApi(HttpApiSpec),
+    Route(RouteSpec),
+    Permission(PermissionSpec),
+    EventSourceMapping(EventSourceMappingSpec),
+    Rule(RuleSpec),
+    BucketNotification(BucketNotificationSpec),
+}
+
+#[derive(Clone, Debug)]
+pub struct TableSpec {
+    pub def: Table,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl PartialEq for TableSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.props() == other.props()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BucketSpec {
+    pub def: Bucket,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl PartialEq for BucketSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.props() == other.props()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueSpec {
+    pub visibility_timeout: Option<u32>,
+    pub retention: Option<u32>,
+    pub fifo: bool,
+    /// The dead-letter queue's ARN and the receives before a message moves there.
+    pub dead_letter: Option<(String, u32)>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateMachineSpec {
+    /// Amazon States Language, references resolved, as compact JSON.
+    pub definition: String,
+    pub express: bool,
+    pub role_arn: String,
+    pub log_group_arn: String,
+    pub tracing: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpApiSpec {
+    pub cors: Option<CorsRule>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One route of the HTTP API with its Lambda proxy integration (payload 2.0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteSpec {
+    /// `GET /todos/{id}`, `ANY /x`, `$default`.
+    pub route_key: String,
+    /// The function's `live` alias ARN.
+    pub target: String,
+}
+
+/// A statement of a function's resource policy, on its `live` alias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PermissionSpec {
+    pub function_name: String,
+    pub statement_id: String,
+    pub principal: String,
+    /// The exact source allowed: the API's execute-api ARN, the bucket, the rule.
+    /// `None` for the HTTP API until its id is known (filled in at apply).
+    pub source_arn: String,
+    pub source_account: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MappingSource {
+    /// A queue's ARN.
+    Queue(String),
+    /// A table's physical name: its stream's ARN is read from DynamoDB.
+    Stream(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventSourceMappingSpec {
+    /// The function's `live` alias ARN.
+    pub target: String,
+    pub source: MappingSource,
+    pub batch_size: Option<u32>,
+    pub batching_window: Option<u32>,
+    pub report_batch_item_failures: bool,
+    pub starting_position: Option<StartingPosition>,
+    /// Filter patterns as compact JSON strings.
+    pub filters: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleSpec {
+    pub schedule: String,
+    pub enabled: bool,
+    pub target: String,
+    /// Constant input (JSON) instead of the scheduled event.
+    pub input: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The whole notification configuration of one bucket (S3 replaces it as one document).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketNotificationSpec {
+    pub targets: Vec<NotificationTarget>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotificationTarget {
+    pub id: String,
+    /// The function's `live` alias ARN.
+    pub function: String,
+    pub events: Vec<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -153,6 +390,16 @@ impl Resource {
             Spec::Role(r) => role_props(&r.trust, &r.policy, &r.tags),
             Spec::LogGroup(l) => log_group_props(l.retention_days, &l.tags),
             Spec::Function(f) => f.props(),
+            Spec::Table(t) => t.props(),
+            Spec::Bucket(b) => b.props(),
+            Spec::Queue(q) => q.props(),
+            Spec::StateMachine(sm) => sm.props(),
+            Spec::HttpApi(a) => a.props(),
+            Spec::Route(r) => r.props(),
+            Spec::Permission(p) => p.props(),
+            Spec::EventSourceMapping(m) => m.props(),
+            Spec::Rule(r) => r.props(),
+            Spec::BucketNotification(n) => n.props(),
         }
     }
 }
@@ -179,7 +426,7 @@ pub fn log_group_props(retention: Option<u32>, _tags: &BTreeMap<String, String>)
     p
 }
 
-fn tag_props(p: &mut Props, tags: &BTreeMap<String, String>) {
+pub fn tag_props(p: &mut Props, tags: &BTreeMap<String, String>) {
     for (k, v) in tags {
         p.insert(format!("tags.{k}"), v.clone());
     }
@@ -227,32 +474,8 @@ pub struct Context<'a> {
     pub partition: &'a str,
     /// The state's salt for environment fingerprints.
     pub env_salt: &'a str,
-}
-
-/// Features that are declared but that this version does not deploy yet.
-pub fn not_yet_deployed(service: &Service) -> Vec<String> {
-    let m = &service.manifest;
-    let mut out = Vec::new();
-    for (name, f) in &m.functions {
-        if !f.events.is_empty() {
-            out.push(format!("functions.{name}.events"));
-        }
-        if !f.permissions.is_empty() {
-            out.push(format!("functions.{name}.permissions"));
-        }
-    }
-    let r = &m.resources;
-    for (section, empty) in [
-        ("resources.tables", r.tables.is_empty()),
-        ("resources.buckets", r.buckets.is_empty()),
-        ("resources.queues", r.queues.is_empty()),
-        ("resources.stateMachines", r.state_machines.is_empty()),
-    ] {
-        if !empty {
-            out.push(section.to_string());
-        }
-    }
-    out
+    /// Where queue URLs start: `https://sqs.REGION.amazonaws.com`, or the emulator's endpoint.
+    pub queue_url_base: &'a str,
 }
 
 /// The desired resources of a service, in a stable order.
@@ -264,6 +487,7 @@ pub fn desired(
     cx: &Context,
 ) -> anyhow::Result<Vec<Resource>> {
     let m = &service.manifest;
+    let names = Names::new(service, cx);
     let mut out = Vec::new();
     let base_tags = |own: &indexmap::IndexMap<String, String>| {
         let mut tags: BTreeMap<String, String> = m
@@ -277,6 +501,109 @@ pub fn desired(
         tags.insert(TAG_STAGE.into(), service.stage.clone());
         tags
     };
+    let mut push = |id: LogicalId,
+                    function: &str,
+                    kind: Kind,
+                    physical: String,
+                    spec: Spec,
+                    depends_on: Vec<LogicalId>| {
+        out.push(Resource {
+            id,
+            function: function.to_string(),
+            kind,
+            physical,
+            spec,
+            depends_on,
+            delete_with_data: false,
+        });
+    };
+
+    // Data resources first: functions and state machines name them.
+    for (name, t) in &m.resources.tables {
+        push(
+            logical_id(Kind::Table, name),
+            "",
+            Kind::Table,
+            names.table(name),
+            Spec::Table(Box::new(TableSpec {
+                def: t.clone(),
+                tags: base_tags(&t.tags),
+            })),
+            vec![],
+        );
+    }
+    for (name, b) in &m.resources.buckets {
+        push(
+            logical_id(Kind::Bucket, name),
+            "",
+            Kind::Bucket,
+            names.bucket(name),
+            Spec::Bucket(Box::new(BucketSpec {
+                def: b.clone(),
+                tags: base_tags(&b.tags),
+            })),
+            vec![],
+        );
+    }
+    for (name, q) in &m.resources.queues {
+        let tags = base_tags(&q.tags);
+        let mut depends_on = vec![];
+        let dead_letter = q.dead_letter.map(|dl| {
+            let dlq_id = logical_id(Kind::Queue, &format!("{name}-dlq"));
+            depends_on.push(dlq_id.clone());
+            let dlq = names.dead_letter_queue(name);
+            let arn = format!("{}:sqs:{}:{}:{dlq}", cx.partition, cx.region, cx.account);
+            (dlq_id, dlq, arn, dl.max_receive_count)
+        });
+        if let Some((dlq_id, dlq, _, _)) = &dead_letter {
+            // The dead-letter queue keeps failed messages for the longest SQS allows.
+            push(
+                dlq_id.clone(),
+                "",
+                Kind::Queue,
+                dlq.clone(),
+                Spec::Queue(QueueSpec {
+                    visibility_timeout: q.visibility_timeout,
+                    retention: Some(1_209_600),
+                    fifo: q.fifo,
+                    dead_letter: None,
+                    tags: tags.clone(),
+                }),
+                vec![],
+            );
+        }
+        push(
+            logical_id(Kind::Queue, name),
+            "",
+            Kind::Queue,
+            names.queue(name),
+            Spec::Queue(QueueSpec {
+                visibility_timeout: q.visibility_timeout,
+                retention: q.message_retention_period,
+                fifo: q.fifo,
+                dead_letter: dead_letter.map(|(_, _, arn, n)| (arn, n)),
+                tags,
+            }),
+            depends_on,
+        );
+    }
+    // What `deletionPolicy: delete` allows to go with its data.
+    let delete_policy = |id: &str| {
+        let (kind, name) = id.split_once('/').unwrap_or((id, ""));
+        let name = name
+            .strip_suffix("-dlq")
+            .filter(|_| !m.resources.queues.contains_key(name))
+            .unwrap_or(name);
+        let policy = match kind {
+            "table" => m.resources.tables.get(name).map(|t| t.deletion_policy),
+            "bucket" => m.resources.buckets.get(name).map(|b| b.deletion_policy),
+            "queue" => m.resources.queues.get(name).map(|q| q.deletion_policy),
+            _ => None,
+        };
+        policy == Some(DeletionPolicy::Delete)
+    };
+
+    let mut http_functions: Vec<(&String, Vec<String>)> = Vec::new();
     for (key, f) in &m.functions {
         let name = service.function_name(key);
         let artifact = package.functions.get(key).ok_or_else(|| {
@@ -288,45 +615,46 @@ pub fn desired(
         let log_group = format!("/aws/lambda/{name}");
         let role_id = logical_id(Kind::Role, key);
         let log_id = logical_id(Kind::LogGroup, key);
+        let function_id = logical_id(Kind::Function, key);
         let tags = base_tags(&f.tags);
 
-        let policy = function_policy(service, f, &log_group, tracing, cx);
-        out.push(Resource {
-            id: role_id.clone(),
-            function: key.clone(),
-            kind: Kind::Role,
-            physical: name.clone(),
-            spec: Spec::Role(RoleSpec {
+        push(
+            role_id.clone(),
+            key,
+            Kind::Role,
+            name.clone(),
+            Spec::Role(RoleSpec {
                 trust: lambda_trust_policy(),
-                policy,
+                policy: function_policy(&names, f, &log_group, tracing),
                 tags: tags.clone(),
             }),
-            depends_on: vec![],
-        });
-        out.push(Resource {
-            id: log_id.clone(),
-            function: key.clone(),
-            kind: Kind::LogGroup,
-            physical: log_group.clone(),
-            spec: Spec::LogGroup(LogGroupSpec {
+            vec![],
+        );
+        push(
+            log_id.clone(),
+            key,
+            Kind::LogGroup,
+            log_group.clone(),
+            Spec::LogGroup(LogGroupSpec {
                 retention_days: f.log_retention_in_days.or(m.provider.log_retention_in_days),
                 tags: tags.clone(),
             }),
-            depends_on: vec![],
-        });
-        let environment: BTreeMap<String, String> = m
+            vec![],
+        );
+        let mut environment: BTreeMap<String, String> = m
             .environment_of(&service.stage, f)
             .into_iter()
-            .map(|(k, v)| (k, v.value))
+            .map(|(k, v)| (k, names.resolve(&v.value)))
             .collect();
-        out.push(Resource {
-            id: logical_id(Kind::Function, key),
-            function: key.clone(),
-            kind: Kind::Function,
-            physical: name.clone(),
-            spec: Spec::Function(Box::new(FunctionSpec {
+        environment.extend(injected_environment(&names, f));
+        push(
+            function_id.clone(),
+            key,
+            Kind::Function,
+            name.clone(),
+            Spec::Function(Box::new(FunctionSpec {
                 role_name: name.clone(),
-                role_arn: format!("{}:iam::{}:role/{name}", cx.partition, cx.account),
+                role_arn: names.role_arn(&name),
                 memory: f
                     .memory_size
                     .or(m.provider.memory_size)
@@ -336,7 +664,7 @@ pub fn desired(
                 description: f.description.clone().unwrap_or_default(),
                 environment,
                 env_salt: cx.env_salt.to_string(),
-                tags,
+                tags: tags.clone(),
                 tracing,
                 reserved_concurrency: f.reserved_concurrency,
                 provisioned_concurrency: f.provisioned_concurrency.filter(|n| *n > 0),
@@ -348,10 +676,334 @@ pub fn desired(
                     s3_key: artifact_key(&artifact.sha256),
                 },
             })),
-            depends_on: vec![role_id, log_id],
-        });
+            vec![role_id, log_id],
+        );
+
+        // Triggers, all on the `live` alias.
+        let alias = names.alias_arn(key);
+        let mut routes = Vec::new();
+        let mut schedules = 0;
+        for event in &f.events {
+            match event {
+                Event::HttpApi(e) => routes.push(route_key(&e.method, &e.path)),
+                Event::S3(e) => {
+                    let bucket_id = logical_id(Kind::Bucket, &e.bucket);
+                    push(
+                        logical_id(Kind::Permission, &format!("{key}.s3.{}", e.bucket)),
+                        key,
+                        Kind::Permission,
+                        permission_physical(&name, &format!("sls-rs-s3-{}", e.bucket)),
+                        Spec::Permission(PermissionSpec {
+                            function_name: name.clone(),
+                            statement_id: format!("sls-rs-s3-{}", e.bucket),
+                            principal: "s3.amazonaws.com".into(),
+                            source_arn: names.bucket_arn(&e.bucket),
+                            // Bucket ARNs carry no account: this pins the bucket to ours.
+                            source_account: Some(cx.account.to_string()),
+                        }),
+                        vec![function_id.clone(), bucket_id],
+                    );
+                }
+                Event::Schedule(e) => {
+                    let rule = names.schedule_rule(key, schedules);
+                    let rule_id = logical_id(Kind::Rule, &format!("{key}.{schedules}"));
+                    push(
+                        logical_id(Kind::Permission, &format!("{key}.schedule.{schedules}")),
+                        key,
+                        Kind::Permission,
+                        permission_physical(&name, &format!("sls-rs-{rule}")),
+                        Spec::Permission(PermissionSpec {
+                            function_name: name.clone(),
+                            statement_id: format!("sls-rs-{rule}"),
+                            principal: "events.amazonaws.com".into(),
+                            source_arn: names.schedule_rule_arn(&rule),
+                            source_account: None,
+                        }),
+                        vec![function_id.clone()],
+                    );
+                    push(
+                        rule_id,
+                        key,
+                        Kind::Rule,
+                        rule,
+                        Spec::Rule(RuleSpec {
+                            schedule: e.rate.clone(),
+                            enabled: e.enabled,
+                            target: alias.clone(),
+                            input: e.input.as_ref().map(|i| names.resolve_json(i).to_string()),
+                            tags: tags.clone(),
+                        }),
+                        vec![function_id.clone()],
+                    );
+                    schedules += 1;
+                }
+                Event::Sqs(e) => push(
+                    logical_id(Kind::EventSourceMapping, &format!("{key}.sqs.{}", e.queue)),
+                    key,
+                    Kind::EventSourceMapping,
+                    format!("{} → {name}:{LIVE_ALIAS}", names.queue(&e.queue)),
+                    Spec::EventSourceMapping(EventSourceMappingSpec {
+                        target: alias.clone(),
+                        source: MappingSource::Queue(names.queue_arn(&e.queue)),
+                        batch_size: e.batch_size,
+                        batching_window: e.maximum_batching_window,
+                        report_batch_item_failures: e.function_response_type.is_some(),
+                        starting_position: None,
+                        filters: vec![],
+                    }),
+                    vec![
+                        function_id.clone(),
+                        role_id_of(key),
+                        logical_id(Kind::Queue, &e.queue),
+                    ],
+                ),
+                Event::Stream(e) => push(
+                    logical_id(
+                        Kind::EventSourceMapping,
+                        &format!("{key}.stream.{}", e.table),
+                    ),
+                    key,
+                    Kind::EventSourceMapping,
+                    format!("{} stream → {name}:{LIVE_ALIAS}", names.table(&e.table)),
+                    Spec::EventSourceMapping(EventSourceMappingSpec {
+                        target: alias.clone(),
+                        source: MappingSource::Stream(names.table_arn(&e.table)),
+                        batch_size: e.batch_size,
+                        batching_window: e.maximum_batching_window,
+                        report_batch_item_failures: false,
+                        starting_position: Some(e.starting_position),
+                        filters: e.filter_patterns.iter().map(|f| f.to_string()).collect(),
+                    }),
+                    vec![
+                        function_id.clone(),
+                        role_id_of(key),
+                        logical_id(Kind::Table, &e.table),
+                    ],
+                ),
+            }
+        }
+        if !routes.is_empty() {
+            http_functions.push((key, routes));
+        }
+    }
+
+    // One notification document per bucket, gathering every function's S3 events.
+    for bucket in m.resources.buckets.keys() {
+        let mut targets = Vec::new();
+        let mut depends_on = vec![logical_id(Kind::Bucket, bucket)];
+        for (key, f) in &m.functions {
+            for (i, event) in f.events.iter().enumerate() {
+                let Event::S3(e) = event else { continue };
+                if &e.bucket != bucket {
+                    continue;
+                }
+                targets.push(NotificationTarget {
+                    id: format!("sls-rs-{key}-{i}"),
+                    function: names.alias_arn(key),
+                    events: e.events.clone(),
+                    prefix: e.prefix.clone(),
+                    suffix: e.suffix.clone(),
+                });
+                // S3 checks that it may invoke the function when the configuration is written.
+                depends_on.push(logical_id(Kind::Permission, &format!("{key}.s3.{bucket}")));
+            }
+        }
+        if !targets.is_empty() {
+            depends_on.dedup();
+            push(
+                logical_id(Kind::BucketNotification, bucket),
+                "",
+                Kind::BucketNotification,
+                names.bucket(bucket),
+                Spec::BucketNotification(BucketNotificationSpec { targets }),
+                depends_on,
+            );
+        }
+    }
+
+    if !http_functions.is_empty() {
+        let api_id = logical_id(Kind::HttpApi, "api");
+        push(
+            api_id.clone(),
+            "",
+            Kind::HttpApi,
+            names.http_api(),
+            Spec::HttpApi(HttpApiSpec {
+                cors: m.provider.http_api.cors.clone(),
+                tags: base_tags(&Default::default()),
+            }),
+            vec![],
+        );
+        for (key, routes) in http_functions {
+            let name = service.function_name(key);
+            push(
+                logical_id(Kind::Permission, &format!("{key}.httpApi")),
+                key,
+                Kind::Permission,
+                permission_physical(&name, "sls-rs-http-api"),
+                Spec::Permission(PermissionSpec {
+                    function_name: name.clone(),
+                    statement_id: "sls-rs-http-api".into(),
+                    principal: "apigateway.amazonaws.com".into(),
+                    // The API's id is known once it exists: the engine fills it in.
+                    source_arn: format!(
+                        "{}:execute-api:{}:{}:{HTTP_API_ID}/*",
+                        cx.partition, cx.region, cx.account
+                    ),
+                    source_account: None,
+                }),
+                vec![logical_id(Kind::Function, key), api_id.clone()],
+            );
+            for route in routes {
+                push(
+                    logical_id(Kind::Route, &route),
+                    key,
+                    Kind::Route,
+                    route.clone(),
+                    Spec::Route(RouteSpec {
+                        route_key: route,
+                        target: names.alias_arn(key),
+                    }),
+                    vec![logical_id(Kind::Function, key), api_id.clone()],
+                );
+            }
+        }
+    }
+
+    for (name, sm) in &m.resources.state_machines {
+        let role = names.state_machine_role(name);
+        let role_id = logical_id(Kind::Role, &format!("stateMachine.{name}"));
+        let log_id = logical_id(Kind::LogGroup, &format!("stateMachine.{name}"));
+        let group = names.state_machine_log_group(name);
+        let tags = base_tags(&sm.tags);
+        let definition = names.resolve_json(&sm.definition);
+        let tracing = m.provider.tracing.step_functions;
+        push(
+            role_id.clone(),
+            "",
+            Kind::Role,
+            role.clone(),
+            Spec::Role(RoleSpec {
+                trust: states_trust_policy(),
+                policy: state_machine_policy(&names, &sm.definition, tracing),
+                tags: tags.clone(),
+            }),
+            vec![],
+        );
+        push(
+            log_id.clone(),
+            "",
+            Kind::LogGroup,
+            group.clone(),
+            Spec::LogGroup(LogGroupSpec {
+                retention_days: m.provider.log_retention_in_days,
+                tags: tags.clone(),
+            }),
+            vec![],
+        );
+        // The functions it calls exist before it does (their aliases follow at cutover).
+        let mut depends_on = vec![role_id, log_id];
+        depends_on.extend(
+            m.functions
+                .keys()
+                .filter(|k| sm.definition.to_string().contains(&format!("${{fn:{k}")))
+                .map(|k| logical_id(Kind::Function, k)),
+        );
+        push(
+            logical_id(Kind::StateMachine, name),
+            "",
+            Kind::StateMachine,
+            names.state_machine(name),
+            Spec::StateMachine(StateMachineSpec {
+                definition: definition.to_string(),
+                express: sm.kind == crate::manifest::StateMachineType::Express,
+                role_arn: names.role_arn(&role),
+                log_group_arn: names.log_group_arn(&group),
+                tracing,
+                tags,
+            }),
+            depends_on,
+        );
+    }
+    for r in &mut out {
+        r.delete_with_data = r.kind.holds_data() && delete_policy(&r.id);
     }
     Ok(out)
+}
+
+/// `shop-dev-api:live#sls-rs-http-api`: a permission's function and statement id.
+pub fn permission_physical(function: &str, statement_id: &str) -> String {
+    format!("{function}:{LIVE_ALIAS}#{statement_id}")
+}
+
+/// Every generated IAM policy of the service: each function's role and each
+/// state machine's role, as deploy would write them.
+pub fn policies(service: &Service, cx: &Context) -> serde_json::Value {
+    let m = &service.manifest;
+    let names = Names::new(service, cx);
+    let functions: serde_json::Map<String, serde_json::Value> = m
+        .functions
+        .iter()
+        .map(|(key, f)| {
+            let group = format!("/aws/lambda/{}", service.function_name(key));
+            let tracing = f.tracing.unwrap_or(m.provider.tracing.lambda);
+            (key.clone(), function_policy(&names, f, &group, tracing))
+        })
+        .collect();
+    let machines: serde_json::Map<String, serde_json::Value> = m
+        .resources
+        .state_machines
+        .iter()
+        .map(|(name, sm)| {
+            let policy =
+                state_machine_policy(&names, &sm.definition, m.provider.tracing.step_functions);
+            (name.clone(), policy)
+        })
+        .collect();
+    serde_json::json!({ "functions": functions, "stateMachines": machines })
+}
+
+/// Stands for the HTTP API's id in a permission's source ARN until the API exists.
+pub const HTTP_API_ID: &str = "{apiId}";
+
+fn role_id_of(key: &str) -> LogicalId {
+    logical_id(Kind::Role, key)
+}
+
+/// `GET /todos/{id}`; `ANY` for every method; `$default` for the catch-all route.
+pub fn route_key(method: &str, path: &str) -> String {
+    if path == "$default" || method == "*" {
+        return "$default".into();
+    }
+    format!("{} {path}", method.to_ascii_uppercase())
+}
+
+/// `SLS_RS_TABLE_TODOS=…` for every resource the function is granted, as the runtime crate reads them.
+pub fn injected_environment(
+    names: &Names,
+    f: &crate::manifest::Function,
+) -> BTreeMap<String, String> {
+    use sls_rs_runtime::{env_var_name, ResourceKind};
+    let mut out = BTreeMap::new();
+    for p in &f.permissions {
+        let (kind, ref_kind, name) = if let Some(n) = &p.table {
+            (ResourceKind::Table, "table", n)
+        } else if let Some(n) = &p.bucket {
+            (ResourceKind::Bucket, "bucket", n)
+        } else if let Some(n) = &p.queue {
+            (ResourceKind::Queue, "queue", n)
+        } else if let Some(n) = &p.state_machine {
+            (ResourceKind::StateMachine, "stateMachine", n)
+        } else if let Some(n) = &p.function {
+            (ResourceKind::Function, "fn", n)
+        } else {
+            continue;
+        };
+        if let Some(value) = names.reference(ref_kind, name, None) {
+            out.insert(env_var_name(kind, name), value);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -404,6 +1056,7 @@ pub(crate) mod tests {
         region: "us-east-1",
         partition: "arn:aws",
         env_salt: "salt",
+        queue_url_base: "https://sqs.us-east-1.amazonaws.com",
     };
 
     #[test]

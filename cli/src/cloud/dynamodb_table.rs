@@ -1,0 +1,540 @@
+//! A DynamoDB table of `resources.tables`. Everything DynamoDB changes in place
+//! is an update (billing, capacity, stream, TTL, point-in-time recovery, one
+//! index at a time); the key schema never changes here (the plan refuses it).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode as DdbBilling, CreateGlobalSecondaryIndexAction,
+    DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
+    KeySchemaElement, KeyType as DdbKeyType, PointInTimeRecoverySpecification, Projection,
+    ProjectionType, ProvisionedThroughput, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
+};
+
+use super::{aws_error, changed, dropped_tags, has_code, pause, Aws, Changed};
+use crate::manifest::{self, BillingMode, KeyAttribute, KeyType};
+use crate::model::{gsi_text, stream_view_text, tag_props, Props, TableSpec};
+
+const NOT_FOUND: &[&str] = &[
+    "ResourceNotFoundException",
+    "ResourceNotFound",
+    "TableNotFoundException",
+];
+
+pub struct TableLive {
+    pub arn: String,
+    pub props: Props,
+    pub tags: BTreeMap<String, String>,
+    pub stream_arn: Option<String>,
+}
+
+fn what(name: &str) -> String {
+    format!("DynamoDB table ({name})")
+}
+
+/// Reads a table's configuration; `None` when it does not exist.
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<TableLive>> {
+    let table = match aws.dynamodb.describe_table().table_name(name).send().await {
+        Ok(out) => out.table,
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(None),
+        Err(e) => return Err(aws_error(&what(name), "dynamodb:DescribeTable", e)),
+    };
+    let Some(t) = table else { return Ok(None) };
+    let types: BTreeMap<String, String> = t
+        .attribute_definitions()
+        .iter()
+        .map(|a| {
+            (
+                a.attribute_name().to_string(),
+                a.attribute_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    let key = |schema: &[KeySchemaElement], kind: DdbKeyType| {
+        schema.iter().find(|k| *k.key_type() == kind).map(|k| {
+            let n = k.attribute_name();
+            format!("{n}:{}", types.get(n).map_or("?", String::as_str))
+        })
+    };
+    let mut p = Props::new();
+    p.insert(
+        "partitionKey".into(),
+        key(t.key_schema(), DdbKeyType::Hash).unwrap_or_default(),
+    );
+    p.insert(
+        "sortKey".into(),
+        key(t.key_schema(), DdbKeyType::Range).unwrap_or_else(|| "none".into()),
+    );
+    let provisioned = t
+        .billing_mode_summary()
+        .and_then(|b| b.billing_mode())
+        .is_none_or(|m| *m == DdbBilling::Provisioned);
+    p.insert(
+        "billingMode".into(),
+        if provisioned {
+            "PROVISIONED"
+        } else {
+            "PAY_PER_REQUEST"
+        }
+        .into(),
+    );
+    let throughput = |pt: Option<&aws_sdk_dynamodb::types::ProvisionedThroughputDescription>| {
+        pt.map(|pt| {
+            (
+                pt.read_capacity_units().unwrap_or(0),
+                pt.write_capacity_units().unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0))
+    };
+    if provisioned {
+        let (r, w) = throughput(t.provisioned_throughput());
+        p.insert("capacity".into(), format!("{r}/{w}"));
+    }
+    let stream = t
+        .stream_specification()
+        .filter(|s| s.stream_enabled())
+        .and_then(|s| s.stream_view_type())
+        .map_or_else(|| "off".to_string(), |v| v.as_str().to_string());
+    p.insert("stream".into(), stream.clone());
+    for g in t.global_secondary_indexes() {
+        let projection = g
+            .projection()
+            .and_then(|p| p.projection_type())
+            .map_or("ALL", |p| p.as_str());
+        let capacity = provisioned.then(|| throughput(g.provisioned_throughput()));
+        p.insert(
+            format!("gsi.{}", g.index_name().unwrap_or_default()),
+            gsi_text(
+                &key(g.key_schema(), DdbKeyType::Hash).unwrap_or_default(),
+                key(g.key_schema(), DdbKeyType::Range).as_deref(),
+                projection,
+                capacity,
+            ),
+        );
+    }
+    let ttl = aws
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "dynamodb:DescribeTimeToLive", e))?;
+    let ttl = ttl
+        .time_to_live_description()
+        .filter(|d| {
+            d.time_to_live_status()
+                .is_some_and(|s| s.as_str() == "ENABLED" || s.as_str() == "ENABLING")
+        })
+        .and_then(|d| d.attribute_name())
+        .map_or_else(|| "off".to_string(), str::to_string);
+    p.insert("ttl".into(), ttl);
+    let backups = aws
+        .dynamodb
+        .describe_continuous_backups()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "dynamodb:DescribeContinuousBackups", e))?;
+    let pitr = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|d| d.point_in_time_recovery_status())
+        .is_some_and(|s| s.as_str() == "ENABLED");
+    p.insert(
+        "pointInTimeRecovery".into(),
+        if pitr { "on" } else { "off" }.into(),
+    );
+    let arn = t.table_arn().unwrap_or_default().to_string();
+    let tags: BTreeMap<String, String> = aws
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "dynamodb:ListTagsOfResource", e))?
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect();
+    tag_props(&mut p, &tags);
+    Ok(Some(TableLive {
+        arn,
+        props: p,
+        tags,
+        stream_arn: (stream != "off")
+            .then(|| t.latest_stream_arn().map(str::to_string))
+            .flatten(),
+    }))
+}
+
+fn key_schema(pk: &KeyAttribute, sk: Option<&KeyAttribute>) -> Vec<KeySchemaElement> {
+    let element = |k: &KeyAttribute, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(&k.name)
+            .key_type(kind)
+            .build()
+            .expect("key schema fields are set")
+    };
+    let mut out = vec![element(pk, DdbKeyType::Hash)];
+    out.extend(sk.map(|k| element(k, DdbKeyType::Range)));
+    out
+}
+
+/// Every key attribute of the table and its indexes: DynamoDB wants the whole list.
+fn attribute_definitions(def: &manifest::Table) -> Vec<AttributeDefinition> {
+    let mut keys: BTreeMap<&str, KeyType> = BTreeMap::new();
+    let all = [Some(&def.partition_key), def.sort_key.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(def.global_secondary_indexes.iter().flat_map(|g| {
+            [Some(&g.partition_key), g.sort_key.as_ref()]
+                .into_iter()
+                .flatten()
+        }));
+    for k in all {
+        keys.insert(&k.name, k.kind);
+    }
+    keys.into_iter()
+        .map(|(name, kind)| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(match kind {
+                    KeyType::S => ScalarAttributeType::S,
+                    KeyType::N => ScalarAttributeType::N,
+                    KeyType::B => ScalarAttributeType::B,
+                })
+                .build()
+                .expect("attribute definition fields are set")
+        })
+        .collect()
+}
+
+fn throughput(c: Option<manifest::Capacity>) -> ProvisionedThroughput {
+    let c = c.unwrap_or(manifest::Capacity { read: 1, write: 1 });
+    ProvisionedThroughput::builder()
+        .read_capacity_units(i64::from(c.read))
+        .write_capacity_units(i64::from(c.write))
+        .build()
+        .expect("throughput fields are set")
+}
+
+fn provisioned(def: &manifest::Table) -> bool {
+    def.billing_mode == BillingMode::Provisioned
+}
+
+fn gsi(def: &manifest::Table, g: &manifest::GlobalSecondaryIndex) -> GlobalSecondaryIndex {
+    let projection = Projection::builder()
+        .projection_type(match g.projection {
+            manifest::Projection::All => ProjectionType::All,
+            manifest::Projection::KeysOnly => ProjectionType::KeysOnly,
+        })
+        .build();
+    GlobalSecondaryIndex::builder()
+        .index_name(&g.name)
+        .set_key_schema(Some(key_schema(&g.partition_key, g.sort_key.as_ref())))
+        .projection(projection)
+        .set_provisioned_throughput(
+            provisioned(def).then(|| throughput(g.capacity.or(def.capacity))),
+        )
+        .build()
+        .expect("index fields are set")
+}
+
+fn stream_spec(view: Option<manifest::StreamView>) -> StreamSpecification {
+    StreamSpecification::builder()
+        .stream_enabled(view.is_some())
+        .set_stream_view_type(view.map(|v| StreamViewType::from(stream_view_text(v))))
+        .build()
+        .expect("stream enabled is set")
+}
+
+/// DynamoDB applies table changes in the background; the next change waits for ACTIVE.
+async fn wait_active(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    for attempt in 0..600u32 {
+        let out = aws
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "dynamodb:DescribeTable", e))?;
+        let table = out.table();
+        let busy = table.is_some_and(|t| {
+            t.table_status() != Some(&TableStatus::Active)
+                || t.global_secondary_indexes()
+                    .iter()
+                    .any(|g| g.index_status().is_some_and(|s| s.as_str() != "ACTIVE"))
+        });
+        if !busy {
+            return Ok(());
+        }
+        pause(Duration::from_millis(if attempt < 10 { 200 } else { 2000 })).await;
+    }
+    anyhow::bail!("{} did not become ACTIVE in 20 minutes", what(name))
+}
+
+fn tags(spec: &TableSpec) -> Vec<Tag> {
+    spec.tags
+        .iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("tag fields are set")
+        })
+        .collect()
+}
+
+pub async fn create(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<String> {
+    let def = &spec.def;
+    let indexes: Vec<GlobalSecondaryIndex> = def
+        .global_secondary_indexes
+        .iter()
+        .map(|g| gsi(def, g))
+        .collect();
+    let out = aws
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .set_attribute_definitions(Some(attribute_definitions(def)))
+        .set_key_schema(Some(key_schema(&def.partition_key, def.sort_key.as_ref())))
+        .billing_mode(if provisioned(def) {
+            DdbBilling::Provisioned
+        } else {
+            DdbBilling::PayPerRequest
+        })
+        .set_provisioned_throughput(provisioned(def).then(|| throughput(def.capacity)))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .set_stream_specification(def.stream.map(|v| stream_spec(Some(v))))
+        .set_tags(Some(tags(spec)))
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("creating {}", what(name)),
+                "dynamodb:CreateTable",
+                e,
+            )
+        })?;
+    let arn = out
+        .table_description()
+        .and_then(|t| t.table_arn())
+        .unwrap_or_default()
+        .to_string();
+    wait_active(aws, name).await?;
+    if let Some(attr) = &def.ttl {
+        set_ttl(aws, name, attr, true).await?;
+    }
+    if def.point_in_time_recovery {
+        set_pitr(aws, name, true).await?;
+    }
+    Ok(arn)
+}
+
+async fn set_ttl(aws: &Aws, name: &str, attribute: &str, enabled: bool) -> anyhow::Result<()> {
+    let spec = TimeToLiveSpecification::builder()
+        .attribute_name(attribute)
+        .enabled(enabled)
+        .build()
+        .expect("TTL fields are set");
+    aws.dynamodb
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "dynamodb:UpdateTimeToLive", e))?;
+    Ok(())
+}
+
+async fn set_pitr(aws: &Aws, name: &str, enabled: bool) -> anyhow::Result<()> {
+    let spec = PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(enabled)
+        .build()
+        .expect("PITR flag is set");
+    aws.dynamodb
+        .update_continuous_backups()
+        .table_name(name)
+        .point_in_time_recovery_specification(spec)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "dynamodb:UpdateContinuousBackups", e))?;
+    Ok(())
+}
+
+/// Applies the changed fields, one DynamoDB operation at a time as it requires.
+pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> anyhow::Result<()> {
+    let def = &spec.def;
+    let update = || aws.dynamodb.update_table().table_name(name);
+    let fail = |e| {
+        aws_error(
+            &format!("updating {}", what(name)),
+            "dynamodb:UpdateTable",
+            e,
+        )
+    };
+    if changed(c, "billingMode") || changed(c, "capacity") {
+        update()
+            .billing_mode(if provisioned(def) {
+                DdbBilling::Provisioned
+            } else {
+                DdbBilling::PayPerRequest
+            })
+            .set_provisioned_throughput(provisioned(def).then(|| throughput(def.capacity)))
+            .send()
+            .await
+            .map_err(fail)?;
+        wait_active(aws, name).await?;
+    }
+    if changed(c, "stream") {
+        update()
+            .stream_specification(stream_spec(def.stream))
+            .send()
+            .await
+            .map_err(fail)?;
+        wait_active(aws, name).await?;
+    }
+    // Indexes: drop the removed or redefined ones, then create what is missing; one per call.
+    for (field, before) in c.iter().filter(|(k, _)| k.starts_with("gsi.")) {
+        let index = &field["gsi.".len()..];
+        let wanted = def
+            .global_secondary_indexes
+            .iter()
+            .find(|g| g.name == index);
+        if before.is_some() {
+            let only_capacity = wanted.is_some_and(|_| {
+                let now = spec.props().get(field).cloned().unwrap_or_default();
+                let strip = |t: &str| t.rsplit_once(' ').map(|(a, _)| a.to_string());
+                provisioned(def) && before.as_deref().and_then(strip) == strip(&now)
+            });
+            if only_capacity {
+                let g = wanted.expect("checked above");
+                let action = aws_sdk_dynamodb::types::UpdateGlobalSecondaryIndexAction::builder()
+                    .index_name(index)
+                    .provisioned_throughput(throughput(g.capacity.or(def.capacity)))
+                    .build()
+                    .expect("index update fields are set");
+                update()
+                    .global_secondary_index_updates(
+                        GlobalSecondaryIndexUpdate::builder().update(action).build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(fail)?;
+                wait_active(aws, name).await?;
+                continue;
+            }
+            let action = DeleteGlobalSecondaryIndexAction::builder()
+                .index_name(index)
+                .build()
+                .expect("index name is set");
+            update()
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder().delete(action).build(),
+                )
+                .send()
+                .await
+                .map_err(fail)?;
+            wait_active(aws, name).await?;
+        }
+        if let Some(g) = wanted {
+            let full = gsi(def, g);
+            let action = CreateGlobalSecondaryIndexAction::builder()
+                .index_name(&g.name)
+                .set_key_schema(Some(full.key_schema().to_vec()))
+                .set_projection(full.projection().cloned())
+                .set_provisioned_throughput(full.provisioned_throughput().cloned())
+                .build()
+                .expect("index fields are set");
+            update()
+                .set_attribute_definitions(Some(attribute_definitions(def)))
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder().create(action).build(),
+                )
+                .send()
+                .await
+                .map_err(fail)?;
+            wait_active(aws, name).await?;
+        }
+    }
+    if let Some(before) = c.get("ttl") {
+        match &def.ttl {
+            Some(attr) => set_ttl(aws, name, attr, true).await?,
+            None => {
+                if let Some(old) = before.as_deref().filter(|o| *o != "off") {
+                    set_ttl(aws, name, old, false).await?;
+                }
+            }
+        }
+    }
+    if changed(c, "pointInTimeRecovery") {
+        set_pitr(aws, name, def.point_in_time_recovery).await?;
+    }
+    if changed(c, "tags.") {
+        let arn = table_arn(aws, name).await?;
+
+        aws.dynamodb
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(tags(spec)))
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "dynamodb:TagResource", e))?;
+        let dropped = dropped_tags(c, &spec.tags);
+        if !dropped.is_empty() {
+            aws.dynamodb
+                .untag_resource()
+                .resource_arn(&arn)
+                .set_tag_keys(Some(dropped))
+                .send()
+                .await
+                .map_err(|e| aws_error(&what(name), "dynamodb:UntagResource", e))?;
+        }
+    }
+    Ok(())
+}
+
+async fn table_arn(aws: &Aws, name: &str) -> anyhow::Result<String> {
+    let live = read(aws, name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{} does not exist", what(name)))?;
+    Ok(live.arn)
+}
+
+/// The ARN of the table's current stream, for a stream trigger.
+pub async fn stream_arn(aws: &Aws, name: &str) -> anyhow::Result<String> {
+    read(aws, name)
+        .await?
+        .and_then(|t| t.stream_arn)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no stream enabled; declare `stream:` on it",
+                what(name)
+            )
+        })
+}
+
+/// Whether the table holds any item (one item read).
+pub async fn has_items(aws: &Aws, name: &str) -> anyhow::Result<bool> {
+    match aws.dynamodb.scan().table_name(name).limit(1).send().await {
+        Ok(out) => Ok(out.count() > 0 || out.last_evaluated_key().is_some()),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(false),
+        Err(e) => Err(aws_error(&what(name), "dynamodb:Scan", e)),
+    }
+}
+
+pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    match aws.dynamodb.delete_table().table_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(()),
+        Err(e) => Err(aws_error(
+            &format!("deleting {}", what(name)),
+            "dynamodb:DeleteTable",
+            e,
+        )),
+    }
+}

@@ -1,0 +1,372 @@
+//! The service's API Gateway HTTP API (one per service and stage, `$default`
+//! stage auto-deployed) and its routes, each with a Lambda proxy integration
+//! (payload 2.0) on a function's `live` alias.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType};
+
+use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
+use crate::manifest::CorsRule;
+use crate::model::{cors_text, tag_props, HttpApiSpec, Props, RouteSpec, PAYLOAD_FORMAT};
+
+const NOT_FOUND: &[&str] = &["NotFoundException"];
+
+pub struct ApiLive {
+    pub id: String,
+    pub endpoint: String,
+    pub props: Props,
+}
+
+fn what(name: &str) -> String {
+    format!("HTTP API ({name})")
+}
+
+/// `arn:aws:apigateway:REGION::/apis/ID`, the API's ARN (tags are set on it).
+pub fn arn(aws: &Aws, id: &str) -> String {
+    format!(
+        "{}:apigateway:{}::/apis/{id}",
+        aws.partition(),
+        aws.target.region
+    )
+}
+
+/// The API's id within its ARN (the engine records the ARN).
+pub fn id_of(arn: &str) -> Option<&str> {
+    arn.split("/apis/")
+        .nth(1)
+        .map(|rest| rest.split('/').next().unwrap_or(rest))
+}
+
+/// Finds the API by name; `None` when there is none.
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
+    let mut token = None;
+    loop {
+        let page = aws
+            .apigw
+            .get_apis()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "apigateway:GetApis", e))?;
+        if let Some(api) = page.items().iter().find(|a| a.name() == Some(name)) {
+            let mut p = Props::new();
+            let cors: Vec<CorsRule> = api
+                .cors_configuration()
+                .map(|c| CorsRule {
+                    allowed_origins: c.allow_origins().to_vec(),
+                    allowed_methods: c.allow_methods().to_vec(),
+                    allowed_headers: c.allow_headers().to_vec(),
+                    max_age: c.max_age().and_then(|a| u32::try_from(a).ok()),
+                })
+                .into_iter()
+                .collect();
+            p.insert("cors".into(), cors_text(&cors));
+            let tags: BTreeMap<String, String> = api
+                .tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            tag_props(&mut p, &tags);
+            return Ok(Some(ApiLive {
+                id: api.api_id().unwrap_or_default().to_string(),
+                endpoint: api.api_endpoint().unwrap_or_default().to_string(),
+                props: p,
+            }));
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+fn cors(rule: &CorsRule) -> Cors {
+    Cors::builder()
+        .set_allow_origins(Some(rule.allowed_origins.clone()))
+        .set_allow_methods(Some(rule.allowed_methods.clone()))
+        .set_allow_headers((!rule.allowed_headers.is_empty()).then(|| rule.allowed_headers.clone()))
+        .set_max_age(rule.max_age.and_then(|a| i32::try_from(a).ok()))
+        .build()
+}
+
+/// Creates the API and its auto-deployed `$default` stage; returns the API's ARN.
+pub async fn create(aws: &Aws, name: &str, spec: &HttpApiSpec) -> anyhow::Result<String> {
+    let api = aws
+        .apigw
+        .create_api()
+        .name(name)
+        .protocol_type(ProtocolType::Http)
+        .set_cors_configuration(spec.cors.as_ref().map(cors))
+        .set_tags(Some(spec.tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("creating {}", what(name)),
+                "apigateway:CreateApi",
+                e,
+            )
+        })?;
+    let id = api.api_id().unwrap_or_default().to_string();
+    aws.apigw
+        .create_stage()
+        .api_id(&id)
+        .stage_name("$default")
+        .auto_deploy(true)
+        .set_tags(Some(spec.tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "apigateway:CreateStage", e))?;
+    Ok(arn(aws, &id))
+}
+
+pub async fn update(
+    aws: &Aws,
+    name: &str,
+    id: &str,
+    spec: &HttpApiSpec,
+    c: &Changed,
+) -> anyhow::Result<()> {
+    if changed(c, "cors") {
+        match &spec.cors {
+            Some(rule) => {
+                aws.apigw
+                    .update_api()
+                    .api_id(id)
+                    .cors_configuration(cors(rule))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&what(name), "apigateway:UpdateApi", e))?;
+            }
+            None => {
+                aws.apigw
+                    .delete_cors_configuration()
+                    .api_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&what(name), "apigateway:DeleteCorsConfiguration", e))?;
+            }
+        }
+    }
+    if changed(c, "tags.") {
+        let arn = arn(aws, id);
+        aws.apigw
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "apigateway:TagResource", e))?;
+        let dropped = dropped_tags(c, &spec.tags);
+        if !dropped.is_empty() {
+            aws.apigw
+                .untag_resource()
+                .resource_arn(&arn)
+                .set_tag_keys(Some(dropped))
+                .send()
+                .await
+                .map_err(|e| aws_error(&what(name), "apigateway:UntagResource", e))?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete(aws: &Aws, name: &str, id: &str) -> anyhow::Result<()> {
+    match aws.apigw.delete_api().api_id(id).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(()),
+        Err(e) => Err(aws_error(
+            &format!("deleting {}", what(name)),
+            "apigateway:DeleteApi",
+            e,
+        )),
+    }
+}
+
+/// A route as it is: its id, its integration's id, and the comparable properties.
+pub struct RouteLive {
+    pub route_id: String,
+    pub integration_id: Option<String>,
+    pub props: Props,
+}
+
+/// Every route of the API by route key, with its integration (two listings).
+pub async fn read_routes(aws: &Aws, api_id: &str) -> anyhow::Result<BTreeMap<String, RouteLive>> {
+    let routes = match aws.apigw.get_routes().api_id(api_id).send().await {
+        Ok(out) => out.items.unwrap_or_default(),
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(aws_error(
+                &format!("HTTP API {api_id} routes"),
+                "apigateway:GetRoutes",
+                e,
+            ))
+        }
+    };
+    let integrations: BTreeMap<String, (String, String)> = aws
+        .apigw
+        .get_integrations()
+        .api_id(api_id)
+        .send()
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("HTTP API {api_id} integrations"),
+                "apigateway:GetIntegrations",
+                e,
+            )
+        })?
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| {
+            Some((
+                i.integration_id?,
+                (
+                    i.integration_uri.unwrap_or_default(),
+                    i.payload_format_version.unwrap_or_default(),
+                ),
+            ))
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for r in routes {
+        let integration_id = r
+            .target()
+            .and_then(|t| t.strip_prefix("integrations/"))
+            .map(str::to_string);
+        let (uri, payload) = integration_id
+            .as_ref()
+            .and_then(|i| integrations.get(i).cloned())
+            .unwrap_or_default();
+        let mut p = Props::new();
+        p.insert("target".into(), uri);
+        p.insert("payloadFormat".into(), payload);
+        out.insert(
+            r.route_key().unwrap_or_default().to_string(),
+            RouteLive {
+                route_id: r.route_id().unwrap_or_default().to_string(),
+                integration_id,
+                props: p,
+            },
+        );
+    }
+    Ok(out)
+}
+
+async fn create_integration(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::Result<String> {
+    let integration = aws
+        .apigw
+        .create_integration()
+        .api_id(api_id)
+        .integration_type(IntegrationType::AwsProxy)
+        .integration_uri(&spec.target)
+        .payload_format_version(PAYLOAD_FORMAT)
+        .send()
+        .await
+        .map_err(|e| route_error(spec, "apigateway:CreateIntegration", e))?;
+    Ok(integration.integration_id().unwrap_or_default().to_string())
+}
+
+/// Creates the route and its integration (or repairs one left half-made); returns the route's ARN.
+pub async fn create_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::Result<String> {
+    let existing = read_routes(aws, api_id).await?.remove(&spec.route_key);
+    if let Some(route) = existing {
+        update_route(aws, api_id, spec).await?;
+        return Ok(route_arn(aws, api_id, &route.route_id));
+    }
+    let integration = create_integration(aws, api_id, spec).await?;
+    let route = aws
+        .apigw
+        .create_route()
+        .api_id(api_id)
+        .route_key(&spec.route_key)
+        .target(format!("integrations/{integration}"))
+        .send()
+        .await
+        .map_err(|e| route_error(spec, "apigateway:CreateRoute", e))?;
+    Ok(route_arn(aws, api_id, route.route_id().unwrap_or_default()))
+}
+
+fn route_error<E: std::error::Error + Send + Sync + 'static>(
+    spec: &RouteSpec,
+    operation: &str,
+    e: E,
+) -> anyhow::Error {
+    aws_error(&format!("HTTP route ({})", spec.route_key), operation, e)
+}
+
+pub fn route_arn(aws: &Aws, api_id: &str, route_id: &str) -> String {
+    format!("{}/routes/{route_id}", arn(aws, api_id))
+}
+
+/// Points the route's integration at the spec's target.
+pub async fn update_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::Result<()> {
+    let route = read_routes(aws, api_id)
+        .await?
+        .remove(&spec.route_key)
+        .ok_or_else(|| anyhow::anyhow!("HTTP route ({}) does not exist", spec.route_key))?;
+    match route.integration_id {
+        Some(id) => {
+            aws.apigw
+                .update_integration()
+                .api_id(api_id)
+                .integration_id(id)
+                .integration_uri(&spec.target)
+                .payload_format_version(PAYLOAD_FORMAT)
+                .send()
+                .await
+                .map_err(|e| route_error(spec, "apigateway:UpdateIntegration", e))?;
+        }
+        None => {
+            let integration = create_integration(aws, api_id, spec).await?;
+            aws.apigw
+                .update_route()
+                .api_id(api_id)
+                .route_id(&route.route_id)
+                .target(format!("integrations/{integration}"))
+                .send()
+                .await
+                .map_err(|e| route_error(spec, "apigateway:UpdateRoute", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a route (by its ARN) and its integration; gone already is fine.
+pub async fn delete_route(aws: &Aws, route_arn: &str, route_key: &str) -> anyhow::Result<()> {
+    let Some(api_id) = id_of(route_arn) else {
+        return Ok(());
+    };
+    let Some(route) = read_routes(aws, api_id).await?.remove(route_key) else {
+        return Ok(());
+    };
+    let what = format!("HTTP route ({route_key})");
+    match aws
+        .apigw
+        .delete_route()
+        .api_id(api_id)
+        .route_id(&route.route_id)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if has_code(&e, NOT_FOUND) => {}
+        Err(e) => return Err(aws_error(&what, "apigateway:DeleteRoute", e)),
+    }
+    if let Some(id) = route.integration_id {
+        match aws
+            .apigw
+            .delete_integration()
+            .api_id(api_id)
+            .integration_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if has_code(&e, NOT_FOUND) => {}
+            Err(e) => return Err(aws_error(&what, "apigateway:DeleteIntegration", e)),
+        }
+    }
+    Ok(())
+}

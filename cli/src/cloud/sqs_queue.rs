@@ -1,0 +1,229 @@
+//! An SQS queue of `resources.queues` (and its dead-letter queue): visibility
+//! timeout, retention, FIFO, redrive, tags.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
+use crate::model::{
+    dead_letter_text, tag_props, Props, QueueSpec, QUEUE_DEFAULT_RETENTION,
+    QUEUE_DEFAULT_VISIBILITY,
+};
+
+const NOT_FOUND: &[&str] = &[
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+];
+
+fn what(name: &str) -> String {
+    format!("SQS queue ({name})")
+}
+
+/// The queue's URL, `None` when it does not exist.
+pub async fn url(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
+    match aws.sqs.get_queue_url().queue_name(name).send().await {
+        Ok(out) => Ok(out.queue_url),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(None),
+        Err(e) => Err(aws_error(&what(name), "sqs:GetQueueUrl", e)),
+    }
+}
+
+async fn attributes(
+    aws: &Aws,
+    name: &str,
+    url: &str,
+) -> anyhow::Result<Option<HashMap<QueueAttributeName, String>>> {
+    match aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(None),
+        Err(e) => Err(aws_error(&what(name), "sqs:GetQueueAttributes", e)),
+    }
+}
+
+/// Reads a queue's configuration; `None` when it does not exist.
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
+    let Some(url) = url(aws, name).await? else {
+        return Ok(None);
+    };
+    let Some(attrs) = attributes(aws, name, &url).await? else {
+        return Ok(None);
+    };
+    let get = |k: QueueAttributeName| attrs.get(&k).cloned();
+    let mut p = Props::new();
+    p.insert(
+        "visibilityTimeout".into(),
+        get(QueueAttributeName::VisibilityTimeout)
+            .unwrap_or_else(|| QUEUE_DEFAULT_VISIBILITY.to_string()),
+    );
+    p.insert(
+        "messageRetentionPeriod".into(),
+        get(QueueAttributeName::MessageRetentionPeriod)
+            .unwrap_or_else(|| QUEUE_DEFAULT_RETENTION.to_string()),
+    );
+    p.insert(
+        "fifo".into(),
+        (get(QueueAttributeName::FifoQueue).as_deref() == Some("true")).to_string(),
+    );
+    // SQS returns the redrive policy as JSON text; its spacing and number types vary.
+    let redrive = get(QueueAttributeName::RedrivePolicy)
+        .filter(|r| !r.is_empty())
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
+        .and_then(|v| {
+            let arn = v["deadLetterTargetArn"].as_str()?.to_string();
+            let n = match &v["maxReceiveCount"] {
+                serde_json::Value::Number(n) => n.as_u64()?,
+                serde_json::Value::String(s) => s.parse().ok()?,
+                _ => return None,
+            };
+            Some(dead_letter_text(&arn, u32::try_from(n).ok()?))
+        });
+    p.insert(
+        "deadLetter".into(),
+        redrive.unwrap_or_else(|| "none".into()),
+    );
+    let tags: BTreeMap<String, String> = aws
+        .sqs
+        .list_queue_tags()
+        .queue_url(&url)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "sqs:ListQueueTags", e))?
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    tag_props(&mut p, &tags);
+    Ok(Some(p))
+}
+
+fn settable(spec: &QueueSpec) -> HashMap<QueueAttributeName, String> {
+    let mut a = HashMap::new();
+    a.insert(
+        QueueAttributeName::VisibilityTimeout,
+        spec.visibility_timeout
+            .unwrap_or(QUEUE_DEFAULT_VISIBILITY)
+            .to_string(),
+    );
+    a.insert(
+        QueueAttributeName::MessageRetentionPeriod,
+        spec.retention
+            .unwrap_or(QUEUE_DEFAULT_RETENTION)
+            .to_string(),
+    );
+    a.insert(
+        QueueAttributeName::RedrivePolicy,
+        spec.dead_letter
+            .as_ref()
+            .map(|(arn, n)| {
+                serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": n }).to_string()
+            })
+            .unwrap_or_default(),
+    );
+    a
+}
+
+pub async fn create(aws: &Aws, name: &str, spec: &QueueSpec) -> anyhow::Result<String> {
+    let mut attrs = settable(spec);
+    if spec.dead_letter.is_none() {
+        attrs.remove(&QueueAttributeName::RedrivePolicy);
+    }
+    if spec.fifo {
+        attrs.insert(QueueAttributeName::FifoQueue, "true".into());
+    }
+    aws.sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attrs))
+        .set_tags(Some(spec.tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("creating {}", what(name)), "sqs:CreateQueue", e))?;
+    Ok(arn(aws, name))
+}
+
+pub fn arn(aws: &Aws, name: &str) -> String {
+    format!(
+        "{}:sqs:{}:{}:{name}",
+        aws.partition(),
+        aws.target.region,
+        aws.account
+    )
+}
+
+pub async fn update(aws: &Aws, name: &str, spec: &QueueSpec, c: &Changed) -> anyhow::Result<()> {
+    let url = url(aws, name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{} does not exist", what(name)))?;
+    if ["visibilityTimeout", "messageRetentionPeriod", "deadLetter"]
+        .iter()
+        .any(|f| changed(c, f))
+    {
+        aws.sqs
+            .set_queue_attributes()
+            .queue_url(&url)
+            .set_attributes(Some(settable(spec)))
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "sqs:SetQueueAttributes", e))?;
+    }
+    if changed(c, "tags.") {
+        aws.sqs
+            .tag_queue()
+            .queue_url(&url)
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "sqs:TagQueue", e))?;
+        let dropped = dropped_tags(c, &spec.tags);
+        if !dropped.is_empty() {
+            aws.sqs
+                .untag_queue()
+                .queue_url(&url)
+                .set_tag_keys(Some(dropped))
+                .send()
+                .await
+                .map_err(|e| aws_error(&what(name), "sqs:UntagQueue", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the queue holds messages (visible, in flight or delayed).
+pub async fn has_messages(aws: &Aws, name: &str) -> anyhow::Result<bool> {
+    let Some(url) = url(aws, name).await? else {
+        return Ok(false);
+    };
+    let Some(attrs) = attributes(aws, name, &url).await? else {
+        return Ok(false);
+    };
+    Ok([
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+    ]
+    .iter()
+    .any(|k| attrs.get(k).is_some_and(|n| n != "0")))
+}
+
+pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    let Some(url) = url(aws, name).await? else {
+        return Ok(());
+    };
+    match aws.sqs.delete_queue().queue_url(url).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(()),
+        Err(e) => Err(aws_error(
+            &format!("deleting {}", what(name)),
+            "sqs:DeleteQueue",
+            e,
+        )),
+    }
+}

@@ -1,0 +1,197 @@
+//! A Step Functions state machine of `resources.stateMachines`: its definition,
+//! type, role, tracing and logging to its own log group.
+
+use aws_sdk_sfn::types::{
+    CloudWatchLogsLogGroup, LogDestination, LogLevel, LoggingConfiguration, StateMachineType, Tag,
+    TracingConfiguration,
+};
+
+use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
+use crate::model::{normalize_definition, tag_props, Props, StateMachineSpec};
+
+const NOT_FOUND: &[&str] = &["StateMachineDoesNotExist", "ResourceNotFound"];
+
+pub fn arn(aws: &Aws, name: &str) -> String {
+    format!(
+        "{}:states:{}:{}:stateMachine:{name}",
+        aws.partition(),
+        aws.target.region,
+        aws.account
+    )
+}
+
+fn what(name: &str) -> String {
+    format!("state machine ({name})")
+}
+
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
+    let arn = arn(aws, name);
+    let sm = match aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(None),
+        Err(e) => return Err(aws_error(&what(name), "states:DescribeStateMachine", e)),
+    };
+    let mut p = Props::new();
+    p.insert("definition".into(), normalize_definition(sm.definition()));
+    p.insert("type".into(), sm.r#type().as_str().to_string());
+    p.insert("role".into(), sm.role_arn().to_string());
+    let traced = sm.tracing_configuration().is_some_and(|t| t.enabled());
+    p.insert("tracing".into(), if traced { "on" } else { "off" }.into());
+    let logging = sm
+        .logging_configuration()
+        .filter(|l| l.level() == Some(&LogLevel::All))
+        .and_then(|l| l.destinations().first())
+        .and_then(|d| d.cloud_watch_logs_log_group())
+        .and_then(|g| g.log_group_arn())
+        .map_or_else(|| "off".to_string(), |arn| format!("ALL {arn}"));
+    p.insert("logging".into(), logging);
+    let tags = aws
+        .sfn
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "states:ListTagsForResource", e))?;
+    let tags = tags
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect();
+    tag_props(&mut p, &tags);
+    Ok(Some(p))
+}
+
+fn logging(spec: &StateMachineSpec) -> LoggingConfiguration {
+    let group = CloudWatchLogsLogGroup::builder()
+        .log_group_arn(format!("{}:*", spec.log_group_arn))
+        .build();
+    LoggingConfiguration::builder()
+        .level(LogLevel::All)
+        .include_execution_data(true)
+        .destinations(
+            LogDestination::builder()
+                .cloud_watch_logs_log_group(group)
+                .build(),
+        )
+        .build()
+}
+
+fn tracing(spec: &StateMachineSpec) -> TracingConfiguration {
+    TracingConfiguration::builder()
+        .enabled(spec.tracing)
+        .build()
+}
+
+pub async fn create(aws: &Aws, name: &str, spec: &StateMachineSpec) -> anyhow::Result<String> {
+    let tags: Vec<Tag> = spec
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let out = super::retry_until_assumable(|| {
+        aws.sfn
+            .create_state_machine()
+            .name(name)
+            .definition(&spec.definition)
+            .role_arn(&spec.role_arn)
+            .r#type(if spec.express {
+                StateMachineType::Express
+            } else {
+                StateMachineType::Standard
+            })
+            .logging_configuration(logging(spec))
+            .tracing_configuration(tracing(spec))
+            .set_tags(Some(tags.clone()))
+            .send()
+    })
+    .await
+    .map_err(|e| {
+        aws_error(
+            &format!("creating {}", what(name)),
+            "states:CreateStateMachine",
+            e,
+        )
+    })?;
+    Ok(out.state_machine_arn().to_string())
+}
+
+pub async fn update(
+    aws: &Aws,
+    name: &str,
+    spec: &StateMachineSpec,
+    c: &Changed,
+) -> anyhow::Result<()> {
+    let arn = arn(aws, name);
+    if ["definition", "role", "tracing", "logging"]
+        .iter()
+        .any(|f| changed(c, f))
+    {
+        super::retry_until_assumable(|| {
+            aws.sfn
+                .update_state_machine()
+                .state_machine_arn(&arn)
+                .definition(&spec.definition)
+                .role_arn(&spec.role_arn)
+                .logging_configuration(logging(spec))
+                .tracing_configuration(tracing(spec))
+                .send()
+        })
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("updating {}", what(name)),
+                "states:UpdateStateMachine",
+                e,
+            )
+        })?;
+    }
+    if changed(c, "tags.") {
+        let tags: Vec<Tag> = spec
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        aws.sfn
+            .tag_resource()
+            .resource_arn(&arn)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "states:TagResource", e))?;
+        let dropped = dropped_tags(c, &spec.tags);
+        if !dropped.is_empty() {
+            aws.sfn
+                .untag_resource()
+                .resource_arn(&arn)
+                .set_tag_keys(Some(dropped))
+                .send()
+                .await
+                .map_err(|e| aws_error(&what(name), "states:UntagResource", e))?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    match aws
+        .sfn
+        .delete_state_machine()
+        .state_machine_arn(arn(aws, name))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(()),
+        Err(e) => Err(aws_error(
+            &format!("deleting {}", what(name)),
+            "states:DeleteStateMachine",
+            e,
+        )),
+    }
+}

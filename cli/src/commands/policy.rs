@@ -1,0 +1,52 @@
+//! `sls-rs policy`: the IAM policies deploy generates, for people to review.
+
+use clap::Args;
+
+use crate::cli::GlobalArgs;
+use crate::cloud::{self, Target};
+use crate::{model, ui};
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Only this function's policy
+    #[arg(short = 'f', long = "function", value_name = "NAME")]
+    pub function: Option<String>,
+    /// The account id to write into ARNs [default: the stage's account, asked of STS]
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+}
+
+pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
+    let service = super::load_service(global)?;
+    if let Some(f) = &args.function {
+        super::check_function(&service, f)?;
+    }
+    let target = Target::of(&service);
+    let account = match args.account {
+        Some(a) => a,
+        None => {
+            super::block_on(async { cloud::account_id(&cloud::sdk_config(&target).await).await })?
+        }
+    };
+    let queue_base = target
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com", target.region));
+    let cx = model::Context {
+        account: &account,
+        region: &target.region,
+        partition: cloud::partition(&target.region),
+        env_salt: "",
+        queue_url_base: &queue_base,
+    };
+    let all = model::policies(&service, &cx);
+    let doc = match &args.function {
+        Some(f) => all["functions"][f].clone(),
+        None => all,
+    };
+    // A policy is JSON whatever the output mode; --json only makes it compact.
+    if global.json {
+        return Ok(ui::out_json(&doc)?);
+    }
+    Ok(ui::out(&serde_json::to_string_pretty(&doc)?)?)
+}

@@ -1,0 +1,317 @@
+//! The flat, comparable properties of the service's resources: what the
+//! manifest asks for, spelled the way the adapters spell what they read back,
+//! so one diff serves plan, drift and the state.
+
+use super::*;
+use crate::manifest::{BillingMode, BucketEncryption, KeyAttribute, Projection, StreamView};
+
+/// SQS's own defaults, so an unset value compares equal to what SQS reports.
+pub const QUEUE_DEFAULT_VISIBILITY: u32 = 30;
+pub const QUEUE_DEFAULT_RETENTION: u32 = 345_600;
+/// Lambda's default batch sizes.
+pub const SQS_DEFAULT_BATCH: u32 = 10;
+pub const STREAM_DEFAULT_BATCH: u32 = 100;
+pub const PAYLOAD_FORMAT: &str = "2.0";
+
+fn on(b: bool) -> String {
+    if b { "on" } else { "off" }.into()
+}
+
+/// `id:S`
+pub fn key_text(k: &KeyAttribute) -> String {
+    format!("{}:{}", k.name, key_type(k))
+}
+
+fn key_type(k: &KeyAttribute) -> &'static str {
+    match k.kind {
+        crate::manifest::KeyType::S => "S",
+        crate::manifest::KeyType::N => "N",
+        crate::manifest::KeyType::B => "B",
+    }
+}
+
+pub fn stream_view_text(v: StreamView) -> &'static str {
+    match v {
+        StreamView::NewImage => "NEW_IMAGE",
+        StreamView::OldImage => "OLD_IMAGE",
+        StreamView::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+        StreamView::KeysOnly => "KEYS_ONLY",
+    }
+}
+
+/// A global secondary index as one comparable value: `pk:S sk:N ALL 5/5`.
+pub fn gsi_text(
+    pk: &str,
+    sk: Option<&str>,
+    projection: &str,
+    capacity: Option<(i64, i64)>,
+) -> String {
+    let mut t = format!("{pk} {} {projection}", sk.unwrap_or("-"));
+    if let Some((r, w)) = capacity {
+        t.push_str(&format!(" {r}/{w}"));
+    }
+    t
+}
+
+impl TableSpec {
+    pub fn props(&self) -> Props {
+        let d = &self.def;
+        let mut p = Props::new();
+        p.insert("partitionKey".into(), key_text(&d.partition_key));
+        p.insert(
+            "sortKey".into(),
+            d.sort_key.as_ref().map_or_else(|| "none".into(), key_text),
+        );
+        let provisioned = d.billing_mode == BillingMode::Provisioned;
+        p.insert(
+            "billingMode".into(),
+            if provisioned {
+                "PROVISIONED"
+            } else {
+                "PAY_PER_REQUEST"
+            }
+            .into(),
+        );
+        if provisioned {
+            let c = d
+                .capacity
+                .unwrap_or(crate::manifest::Capacity { read: 1, write: 1 });
+            p.insert("capacity".into(), format!("{}/{}", c.read, c.write));
+        }
+        p.insert(
+            "stream".into(),
+            d.stream
+                .map_or_else(|| "off".into(), |v| stream_view_text(v).into()),
+        );
+        p.insert("ttl".into(), d.ttl.clone().unwrap_or_else(|| "off".into()));
+        p.insert("pointInTimeRecovery".into(), on(d.point_in_time_recovery));
+        for g in &d.global_secondary_indexes {
+            let capacity = provisioned.then(|| {
+                let c = g
+                    .capacity
+                    .or(d.capacity)
+                    .unwrap_or(crate::manifest::Capacity { read: 1, write: 1 });
+                (i64::from(c.read), i64::from(c.write))
+            });
+            p.insert(
+                format!("gsi.{}", g.name),
+                gsi_text(
+                    &key_text(&g.partition_key),
+                    g.sort_key.as_ref().map(key_text).as_deref(),
+                    match g.projection {
+                        Projection::All => "ALL",
+                        Projection::KeysOnly => "KEYS_ONLY",
+                    },
+                    capacity,
+                ),
+            );
+        }
+        tag_props(&mut p, &self.tags);
+        p
+    }
+}
+
+/// CORS rules as compact JSON, fields in a fixed order, for buckets and the HTTP API alike.
+pub fn cors_text(rules: &[CorsRule]) -> String {
+    if rules.is_empty() {
+        return "none".into();
+    }
+    serde_json::to_string(rules).expect("CORS rules serialize")
+}
+
+pub fn lifecycle_text(expire_after_days: u32, prefix: Option<&str>) -> String {
+    match prefix {
+        Some(p) if !p.is_empty() => format!("expire after {expire_after_days} days under {p}"),
+        _ => format!("expire after {expire_after_days} days"),
+    }
+}
+
+impl BucketSpec {
+    pub fn props(&self) -> Props {
+        let d = &self.def;
+        let mut p = Props::new();
+        p.insert("versioning".into(), on(d.versioning));
+        p.insert(
+            "encryption".into(),
+            match d.encryption {
+                BucketEncryption::Aes256 => "AES256",
+                BucketEncryption::Kms => "aws:kms",
+            }
+            .into(),
+        );
+        p.insert("blockPublicAccess".into(), on(d.block_public_access));
+        p.insert("cors".into(), cors_text(&d.cors));
+        p.insert(
+            "lifecycle".into(),
+            d.lifecycle.as_ref().map_or_else(
+                || "none".into(),
+                |l| lifecycle_text(l.expire_after_days, l.prefix.as_deref()),
+            ),
+        );
+        tag_props(&mut p, &self.tags);
+        p
+    }
+}
+
+pub fn dead_letter_text(arn: &str, max_receive_count: u32) -> String {
+    format!("{arn} after {max_receive_count} receives")
+}
+
+impl QueueSpec {
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert(
+            "visibilityTimeout".into(),
+            self.visibility_timeout
+                .unwrap_or(QUEUE_DEFAULT_VISIBILITY)
+                .to_string(),
+        );
+        p.insert(
+            "messageRetentionPeriod".into(),
+            self.retention
+                .unwrap_or(QUEUE_DEFAULT_RETENTION)
+                .to_string(),
+        );
+        p.insert("fifo".into(), self.fifo.to_string());
+        p.insert(
+            "deadLetter".into(),
+            self.dead_letter
+                .as_ref()
+                .map_or_else(|| "none".into(), |(arn, n)| dead_letter_text(arn, *n)),
+        );
+        tag_props(&mut p, &self.tags);
+        p
+    }
+}
+
+/// A definition as compact JSON in a stable form, so AWS's copy compares equal to ours.
+pub fn normalize_definition(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| text.to_string())
+}
+
+impl StateMachineSpec {
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert("definition".into(), normalize_definition(&self.definition));
+        p.insert(
+            "type".into(),
+            if self.express { "EXPRESS" } else { "STANDARD" }.into(),
+        );
+        p.insert("role".into(), self.role_arn.clone());
+        p.insert("tracing".into(), on(self.tracing));
+        p.insert("logging".into(), format!("ALL {}:*", self.log_group_arn));
+        tag_props(&mut p, &self.tags);
+        p
+    }
+}
+
+impl HttpApiSpec {
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert("cors".into(), cors_text(self.cors.as_slice()));
+        tag_props(&mut p, &self.tags);
+        p
+    }
+}
+
+impl RouteSpec {
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert("target".into(), self.target.clone());
+        p.insert("payloadFormat".into(), PAYLOAD_FORMAT.into());
+        p
+    }
+}
+
+impl PermissionSpec {
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert("principal".into(), self.principal.clone());
+        p.insert("sourceArn".into(), self.source_arn.clone());
+        p.insert(
+            "sourceAccount".into(),
+            self.source_account.clone().unwrap_or_else(|| "any".into()),
+        );
+        p
+    }
+}
+
+impl EventSourceMappingSpec {
+    pub fn source_arn_prefix(&self) -> &str {
+        match &self.source {
+            MappingSource::Queue(arn) | MappingSource::Stream(arn) => arn,
+        }
+    }
+
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert("target".into(), self.target.clone());
+        p.insert("source".into(), self.source_arn_prefix().to_string());
+        let default_batch = match self.source {
+            MappingSource::Queue(_) => SQS_DEFAULT_BATCH,
+            MappingSource::Stream(_) => STREAM_DEFAULT_BATCH,
+        };
+        p.insert(
+            "batchSize".into(),
+            self.batch_size.unwrap_or(default_batch).to_string(),
+        );
+        p.insert(
+            "batchingWindow".into(),
+            self.batching_window.unwrap_or(0).to_string(),
+        );
+        p.insert(
+            "reportBatchItemFailures".into(),
+            on(self.report_batch_item_failures),
+        );
+        p.insert(
+            "filters".into(),
+            if self.filters.is_empty() {
+                "none".into()
+            } else {
+                self.filters.join(" ")
+            },
+        );
+        p
+    }
+}
+
+impl RuleSpec {
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert("schedule".into(), self.schedule.clone());
+        p.insert(
+            "state".into(),
+            if self.enabled { "ENABLED" } else { "DISABLED" }.into(),
+        );
+        p.insert("target".into(), self.target.clone());
+        p.insert(
+            "input".into(),
+            self.input.clone().unwrap_or_else(|| "none".into()),
+        );
+        tag_props(&mut p, &self.tags);
+        p
+    }
+}
+
+pub fn notification_text(t: &NotificationTarget) -> String {
+    let mut events = t.events.clone();
+    events.sort();
+    format!(
+        "{} on {} prefix={} suffix={}",
+        t.function,
+        events.join(","),
+        t.prefix.as_deref().unwrap_or(""),
+        t.suffix.as_deref().unwrap_or("")
+    )
+}
+
+impl BucketNotificationSpec {
+    pub fn props(&self) -> Props {
+        self.targets
+            .iter()
+            .map(|t| (format!("lambda.{}", t.id), notification_text(t)))
+            .collect()
+    }
+}

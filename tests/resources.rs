@@ -1,0 +1,788 @@
+//! Service resources and triggers against the emulator, through the real binary,
+//! read back with the SDK: create, read every configured property, change one
+//! (in place), repair drift, remove, and keep data unless told otherwise.
+
+mod support;
+
+use serde_json::Value;
+use support::fixture::{aws, mutating, Fixture};
+
+/// A bucket's versioning status, as the raw answer says (moto's XML root differs from S3's).
+async fn versioning(aws: &sls_rs::cloud::Aws, bucket: &str) -> String {
+    match aws.s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(v) => v
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        Err(e) => {
+            let body = e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .unwrap_or_default();
+            let body = String::from_utf8_lossy(body);
+            let status = body
+                .split("<Status>")
+                .nth(1)
+                .and_then(|s| s.split('<').next());
+            status.unwrap_or_default().to_string()
+        }
+    }
+}
+
+/// A function's resource policy on its `live` alias, as JSON text.
+async fn live_policy(aws: &sls_rs::cloud::Aws, function: &str) -> String {
+    let out = aws
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .qualifier("live");
+    out.send().await.unwrap().policy.unwrap()
+}
+
+fn policy(f: &Fixture, function: &str) -> Value {
+    f.json(&["policy", "-f", function])
+}
+
+const DATA: &str = "  api:\n    handler: api\n    permissions:\n      - { table: todos, access: readwrite }\n      - { bucket: uploads, access: read, prefix: in/ }\n      - { queue: jobs, access: send }\nresources:\n  tables:\n    todos:\n      partitionKey: { name: id, type: S }\n      sortKey: { name: at, type: N }\n      ttl: expiresAt\n      pointInTimeRecovery: true\n      globalSecondaryIndexes:\n        - { name: byOwner, partitionKey: { name: owner, type: S } }\n      tags: { data: todos }\n  buckets:\n    uploads:\n      versioning: true\n      cors: [{ allowedOrigins: ['https://example.com'], allowedMethods: [GET, PUT], maxAge: 60 }]\n      lifecycle: { expireAfterDays: 7, prefix: tmp/ }\n  queues:\n    jobs:\n      visibilityTimeout: 45\n      messageRetentionPeriod: 86400\n      deadLetter: { maxReceiveCount: 4 }\n";
+
+#[tokio::test]
+async fn tables_buckets_and_queues_are_deployed_updated_in_place_repaired_and_kept() {
+    let f = Fixture::new("data", DATA);
+    let aws = aws().await;
+    let report = f.deploy();
+    assert_eq!(
+        report["plan"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] == "create")
+            .count(),
+        7,
+        "{report}"
+    );
+    let table = format!("{}-test-todos", f.service);
+
+    // The table: keys, on-demand billing, the index, TTL, point-in-time recovery, tags.
+    let t = aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let keys: Vec<(String, String)> = t
+        .key_schema()
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_string(),
+                k.key_type().as_str().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [("id".into(), "HASH".into()), ("at".into(), "RANGE".into())]
+    );
+    assert_eq!(
+        t.billing_mode_summary()
+            .unwrap()
+            .billing_mode()
+            .unwrap()
+            .as_str(),
+        "PAY_PER_REQUEST"
+    );
+    assert_eq!(
+        t.global_secondary_indexes()[0].index_name(),
+        Some("byOwner")
+    );
+    let ttl = aws
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description().unwrap().attribute_name(),
+        Some("expiresAt")
+    );
+    let backups = aws
+        .dynamodb
+        .describe_continuous_backups()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        backups
+            .continuous_backups_description()
+            .unwrap()
+            .point_in_time_recovery_description()
+            .unwrap()
+            .point_in_time_recovery_status()
+            .unwrap()
+            .as_str(),
+        "ENABLED"
+    );
+    let tags = aws
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(t.table_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == "data" && t.value() == "todos"));
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == "sls-rs:service" && t.value() == f.service));
+
+    // The bucket: account and region in its name, versioning, encryption, public access blocked, CORS, lifecycle.
+    let bucket = format!("{}-test-uploads-{}-us-east-1", f.service, aws.account).to_lowercase();
+    assert_eq!(versioning(&aws, &bucket).await, "Enabled");
+    let enc = aws
+        .s3
+        .get_bucket_encryption()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(
+        rule.apply_server_side_encryption_by_default()
+            .unwrap()
+            .sse_algorithm()
+            .as_str(),
+        "AES256"
+    );
+    let block = aws
+        .s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (block.block_public_acls(), block.restrict_public_buckets()),
+        (Some(true), Some(true))
+    );
+    let cors = aws
+        .s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cors.cors_rules()[0].allowed_methods(), ["GET", "PUT"]);
+    assert_eq!(cors.cors_rules()[0].max_age_seconds(), Some(60));
+    let lifecycle = aws
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifecycle.rules()[0].expiration().unwrap().days(), Some(7));
+
+    // The queue and its dead-letter queue.
+    let queue = format!("{}-test-jobs", f.service);
+    let url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(&queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    use aws_sdk_sqs::types::QueueAttributeName as Q;
+    assert_eq!(attrs[&Q::VisibilityTimeout], "45");
+    assert_eq!(attrs[&Q::MessageRetentionPeriod], "86400");
+    let redrive: Value = serde_json::from_str(&attrs[&Q::RedrivePolicy]).unwrap();
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        format!("arn:aws:sqs:us-east-1:{}:{queue}-dlq", aws.account)
+    );
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "4"
+    );
+
+    // The function knows their names, and its role may use exactly them.
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(f.name("api"))
+        .send()
+        .await
+        .unwrap();
+    let env = config.environment().unwrap().variables().unwrap();
+    assert_eq!(env["SLS_RS_TABLE_TODOS"], table);
+    assert_eq!(env["SLS_RS_BUCKET_UPLOADS"], bucket);
+    assert!(
+        env["SLS_RS_QUEUE_JOBS"].ends_with(&format!("/{}/{queue}", aws.account)),
+        "{}",
+        env["SLS_RS_QUEUE_JOBS"]
+    );
+    let role = aws
+        .iam
+        .get_role_policy()
+        .role_name(f.name("api"))
+        .policy_name("sls-rs")
+        .send()
+        .await
+        .unwrap();
+    let text = sls_rs::cloud::iam_role::decode_policy(role.policy_document()).to_string();
+    assert!(
+        text.contains("dynamodb") && text.contains(&table) && text.contains("byOwner"),
+        "{text}"
+    );
+    assert_eq!(policy(&f, "api")["Statement"][2]["Sid"], "TableTodosRead");
+
+    // Nothing changed: nothing is written.
+    let again = f.deploy();
+    assert!(again["deployment"].is_null(), "{again}");
+
+    // One property each, changed in place: a new index, no TTL, a longer visibility timeout, no CORS.
+    let changed = DATA
+        .replace("        - { name: byOwner, partitionKey: { name: owner, type: S } }\n", "        - { name: byOwner, partitionKey: { name: owner, type: S } }\n        - { name: byDay, partitionKey: { name: day, type: S }, projection: KEYS_ONLY }\n")
+        .replace("      ttl: expiresAt\n", "")
+        .replace("visibilityTimeout: 45", "visibilityTimeout: 90")
+        .replace("      cors: [{ allowedOrigins: ['https://example.com'], allowedMethods: [GET, PUT], maxAge: 60 }]\n", "");
+    f.write(&changed, &[]);
+    let report = f.deploy();
+    let calls = mutating(&report);
+    assert!(
+        calls.contains(&"dynamodb:UpdateTable".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"dynamodb:UpdateTimeToLive".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"sqs:SetQueueAttributes".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"s3:DeleteBucketCors".to_string()),
+        "{calls:?}"
+    );
+    for never in [
+        "dynamodb:CreateTable",
+        "dynamodb:DeleteTable",
+        "s3:CreateBucket",
+        "sqs:CreateQueue",
+        "sqs:DeleteQueue",
+    ] {
+        assert!(!calls.contains(&never.to_string()), "{never} in {calls:?}");
+    }
+    let t = aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(t.global_secondary_indexes().len(), 2);
+    assert!(f.deploy()["deployment"].is_null(), "the update converged");
+
+    // Drift: a console edit of the queue shows in the plan and is repaired.
+    aws.sqs
+        .set_queue_attributes()
+        .queue_url(&url)
+        .attributes(Q::VisibilityTimeout, "5")
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    let drift = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "queue/jobs")
+        .unwrap();
+    assert_eq!(drift["drift"], serde_json::json!(["visibilityTimeout"]));
+    f.deploy();
+    let attrs = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(Q::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    assert_eq!(attrs[&Q::VisibilityTimeout], "90");
+
+    // A key schema change would need a new table: refused, nothing touched.
+    f.write(
+        &changed.replace(
+            "partitionKey: { name: id, type: S }",
+            "partitionKey: { name: pk, type: S }",
+        ),
+        &[],
+    );
+    let (out, _, stderr) = support::run(f.command(&["deploy"]).arg("--json"));
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("`partitionKey` cannot change in place (id:S → pk:S)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+
+    // Remove keeps the table and the bucket holding an object; the empty queues go.
+    f.write(&changed, &[]);
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("in/a.txt")
+        .body(b"data".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let removed = f.json(&["remove"]);
+    let retained: Vec<&str> = removed["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(retained.len(), 2, "{retained:?}");
+    assert!(
+        retained[0].starts_with(&format!("DynamoDB table {table}"))
+            || retained[1].starts_with(&format!("DynamoDB table {table}"))
+    );
+    assert!(
+        aws.dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .is_ok(),
+        "the table is kept"
+    );
+    assert!(
+        aws.s3.head_bucket().bucket(&bucket).send().await.is_ok(),
+        "the bucket with data is kept"
+    );
+    assert!(
+        aws.sqs
+            .get_queue_url()
+            .queue_name(&queue)
+            .send()
+            .await
+            .is_err(),
+        "the empty queue is deleted"
+    );
+
+    // Deploying again adopts what was kept (its tags say it is ours); --force then deletes it all.
+    f.deploy();
+    let removed = f.json(&["remove", "--force"]);
+    assert_eq!(removed["retained"], serde_json::json!([]));
+    assert!(aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .is_err());
+    assert!(aws.s3.head_bucket().bucket(&bucket).send().await.is_err());
+}
+
+#[tokio::test]
+async fn a_dropped_table_is_kept_unless_its_deletion_policy_says_delete() {
+    let tables = "resources:\n  tables:\n    keep: { partitionKey: { name: id, type: S } }\n    scratch: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n";
+    let f = Fixture::new("drop", &format!("  f: {{ handler: f }}\n{tables}"));
+    let aws = aws().await;
+    f.deploy();
+    f.write("  f: { handler: f }\n", &[]);
+    let report = f.deploy();
+    let retained = report["retained"].as_array().unwrap();
+    assert_eq!(retained.len(), 1, "{report}");
+    assert!(retained[0]
+        .as_str()
+        .unwrap()
+        .contains(&format!("{}-test-keep", f.service)));
+    assert!(aws
+        .dynamodb
+        .describe_table()
+        .table_name(format!("{}-test-keep", f.service))
+        .send()
+        .await
+        .is_ok());
+    assert!(aws
+        .dynamodb
+        .describe_table()
+        .table_name(format!("{}-test-scratch", f.service))
+        .send()
+        .await
+        .is_err());
+    assert!(
+        f.deploy()["deployment"].is_null(),
+        "the kept table is no longer the service's to manage"
+    );
+    f.json(&["remove"]);
+}
+
+const EVENTS: &str = "  api:\n    handler: api\n    events:\n      - httpApi: GET /items/{id}\n      - httpApi: ANY /items\n  catchall:\n    handler: catchall\n    events:\n      - httpApi: '*'\n  worker:\n    handler: worker\n    timeout: 10\n    events:\n      - sqs: { queue: jobs, batchSize: 5, maximumBatchingWindow: 2, functionResponseType: ReportBatchItemFailures }\n      - stream: { table: events, startingPosition: TRIM_HORIZON, batchSize: 20, filterPatterns: [{ eventName: [INSERT] }] }\n      - schedule: { rate: rate(5 minutes), input: { job: sweep } }\n      - s3: { bucket: uploads, events: ['s3:ObjectCreated:*'], prefix: in/, suffix: .csv }\nresources:\n  tables:\n    events: { partitionKey: { name: id, type: S }, stream: NEW_IMAGE, deletionPolicy: delete }\n  buckets:\n    uploads: { deletionPolicy: delete }\n  queues:\n    jobs: { visibilityTimeout: 60 }\n";
+
+#[tokio::test]
+async fn every_trigger_targets_the_live_alias_and_is_updated_in_place() {
+    let f = Fixture::new("events", EVENTS);
+    let aws = aws().await;
+    let report = f.deploy();
+    let endpoint = report["endpoint"].as_str().unwrap_or_default().to_string();
+    assert!(endpoint.starts_with("https://"), "{report}");
+    let alias = |fname: &str| {
+        format!(
+            "arn:aws:lambda:us-east-1:{}:function:{}:live",
+            aws.account,
+            f.name(fname)
+        )
+    };
+
+    // HTTP API: routes, Lambda proxy integrations (payload 2.0) on the aliases, its own permission.
+    let api = aws
+        .apigw
+        .get_apis()
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap()
+        .into_iter()
+        .find(|a| a.name() == Some(&format!("{}-test", f.service)))
+        .unwrap();
+    let api_id = api.api_id().unwrap().to_string();
+    let routes = aws
+        .apigw
+        .get_routes()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    let mut keys: Vec<&str> = routes.iter().filter_map(|r| r.route_key()).collect();
+    keys.sort();
+    assert_eq!(keys, ["$default", "ANY /items", "GET /items/{id}"]);
+    let integrations = aws
+        .apigw
+        .get_integrations()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert!(integrations
+        .iter()
+        .all(|i| i.payload_format_version() == Some("2.0")));
+    assert!(integrations
+        .iter()
+        .any(|i| i.integration_uri() == Some(alias("api").as_str())));
+    let stages = aws
+        .apigw
+        .get_stages()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert_eq!(stages[0].stage_name(), Some("$default"));
+    let policy = live_policy(&aws, &f.name("api")).await;
+    assert!(
+        policy.contains(&format!(
+            "arn:aws:execute-api:us-east-1:{}:{api_id}/*",
+            aws.account
+        )),
+        "{policy}"
+    );
+
+    // S3 notification, scoped permission with the source account.
+    let bucket = format!("{}-test-uploads-{}-us-east-1", f.service, aws.account).to_lowercase();
+    let n = aws
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let lambda = &n.lambda_function_configurations()[0];
+    assert_eq!(lambda.lambda_function_arn(), alias("worker"));
+    let rules: Vec<String> = lambda
+        .filter()
+        .unwrap()
+        .key()
+        .unwrap()
+        .filter_rules()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}={}",
+                r.name().unwrap().as_str().to_lowercase(),
+                r.value().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(rules, ["prefix=in/", "suffix=.csv"]);
+    let worker_policy = live_policy(&aws, &f.name("worker")).await;
+    assert!(
+        worker_policy.contains(&format!("arn:aws:s3:::{bucket}"))
+            && worker_policy.contains(&aws.account)
+    );
+
+    // Schedule: a rule on the alias with its constant input.
+    let rule = format!("{}-schedule", f.name("worker"));
+    let described = aws.events.describe_rule().name(&rule).send().await.unwrap();
+    assert_eq!(described.schedule_expression(), Some("rate(5 minutes)"));
+    let targets = aws
+        .events
+        .list_targets_by_rule()
+        .rule(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(targets.targets()[0].arn(), alias("worker"));
+    assert_eq!(targets.targets()[0].input(), Some(r#"{"job":"sweep"}"#));
+    assert!(worker_policy.contains(&format!("rule/{rule}")));
+
+    // SQS and stream mappings on the alias.
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(alias("worker"))
+        .send()
+        .await
+        .unwrap()
+        .event_source_mappings
+        .unwrap();
+    assert_eq!(mappings.len(), 2);
+    let sqs = mappings
+        .iter()
+        .find(|m| m.event_source_arn().unwrap().contains(":sqs:"))
+        .unwrap();
+    assert_eq!(
+        (sqs.batch_size(), sqs.maximum_batching_window_in_seconds()),
+        (Some(5), Some(2))
+    );
+    assert_eq!(
+        sqs.function_response_types()[0].as_str(),
+        "ReportBatchItemFailures"
+    );
+    let stream = mappings
+        .iter()
+        .find(|m| m.event_source_arn().unwrap().contains("/stream/"))
+        .unwrap();
+    assert_eq!(stream.batch_size(), Some(20));
+    assert_eq!(stream.starting_position().unwrap().as_str(), "TRIM_HORIZON");
+    assert!(stream.filter_criteria().unwrap().filters()[0]
+        .pattern()
+        .unwrap()
+        .contains("INSERT"));
+
+    assert!(
+        f.deploy()["deployment"].is_null(),
+        "a redeploy changes nothing"
+    );
+
+    // One property each, in place: batch size, schedule state.
+    f.write(
+        &EVENTS.replace("batchSize: 5", "batchSize: 8").replace(
+            "rate: rate(5 minutes),",
+            "rate: rate(5 minutes), enabled: false,",
+        ),
+        &[],
+    );
+    let calls = mutating(&f.deploy());
+    assert!(
+        calls.contains(&"lambda:UpdateEventSourceMapping".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"eventbridge:PutRule".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("Create") || c.contains("Delete")),
+        "{calls:?}"
+    );
+    let sqs = aws
+        .lambda
+        .get_event_source_mapping()
+        .uuid(sqs.uuid().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sqs.batch_size(), Some(8));
+    assert_eq!(
+        aws.events
+            .describe_rule()
+            .name(&rule)
+            .send()
+            .await
+            .unwrap()
+            .state()
+            .unwrap()
+            .as_str(),
+        "DISABLED"
+    );
+
+    // Drift: a route deleted behind sls-rs's back comes back.
+    let route = routes
+        .iter()
+        .find(|r| r.route_key() == Some("ANY /items"))
+        .unwrap();
+    aws.apigw
+        .delete_route()
+        .api_id(&api_id)
+        .route_id(route.route_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    f.deploy();
+    let routes = aws
+        .apigw
+        .get_routes()
+        .api_id(&api_id)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert_eq!(routes.len(), 3);
+
+    // Dropping the HTTP events removes the routes, the API and its permission.
+    f.write(
+        &EVENTS
+            .replace(
+                "    events:\n      - httpApi: GET /items/{id}\n      - httpApi: ANY /items\n",
+                "",
+            )
+            .replace("    events:\n      - httpApi: '*'\n", ""),
+        &[],
+    );
+    f.deploy();
+    assert!(
+        aws.apigw.get_api().api_id(&api_id).send().await.is_err(),
+        "the API is deleted"
+    );
+
+    f.json(&["remove"]);
+    assert!(aws.events.describe_rule().name(&rule).send().await.is_err());
+    let left = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(alias("worker"))
+        .send()
+        .await
+        .unwrap()
+        .event_source_mappings
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_state_machine_calls_live_aliases_with_its_own_role_logs_and_tracing() {
+    let machine = "  a: { handler: a }\n  b: { handler: b }\nresources:\n  stateMachines:\n    flow:\n      type: EXPRESS\n      definition:\n        StartAt: A\n        States:\n          A: { Type: Task, Resource: '${fn:a}', End: true }\n";
+    let f = Fixture::new("states", machine);
+    let aws = aws().await;
+    f.deploy();
+    let arn = format!(
+        "arn:aws:states:us-east-1:{}:stateMachine:{}-test-flow",
+        aws.account, f.service
+    );
+    let sm = aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        sm.definition()
+            .contains(&format!("function:{}:live", f.name("a"))),
+        "{}",
+        sm.definition()
+    );
+    assert_eq!(sm.r#type().as_str(), "EXPRESS");
+    let logging = sm.logging_configuration().unwrap();
+    assert_eq!(logging.level().unwrap().as_str(), "ALL");
+    let group = logging.destinations()[0]
+        .cloud_watch_logs_log_group()
+        .unwrap()
+        .log_group_arn()
+        .unwrap();
+    assert!(
+        group.contains(&format!("/aws/vendedlogs/states/{}-test-flow", f.service)),
+        "{group}"
+    );
+    let role = format!("{}-test-flow-states", f.service);
+    assert!(sm.role_arn().ends_with(&role));
+    let doc = aws
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("sls-rs")
+        .send()
+        .await
+        .unwrap();
+    let text = sls_rs::cloud::iam_role::decode_policy(doc.policy_document()).to_string();
+    assert!(
+        text.contains(&format!("{}:live", f.name("a"))) && !text.contains(&f.name("b")),
+        "{text}"
+    );
+
+    // The definition changes in place.
+    f.write(&machine.replace("'${fn:a}'", "'${fn:b}'"), &[]);
+    let calls = mutating(&f.deploy());
+    assert!(
+        calls.contains(&"sfn:UpdateStateMachine".to_string()),
+        "{calls:?}"
+    );
+    let sm = aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(sm
+        .definition()
+        .contains(&format!("function:{}:live", f.name("b"))));
+    assert!(f.deploy()["deployment"].is_null());
+
+    f.json(&["remove"]);
+    assert!(aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .is_err());
+    assert!(aws.iam.get_role().role_name(&role).send().await.is_err());
+}
