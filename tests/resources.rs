@@ -786,3 +786,55 @@ async fn a_state_machine_calls_live_aliases_with_its_own_role_logs_and_tracing()
         .is_err());
     assert!(aws.iam.get_role().role_name(&role).send().await.is_err());
 }
+
+/// Every example, built for real (cargo-lambda and zig, one shared target
+/// directory so their common dependencies build once), deploys to the emulator,
+/// redeploys with no change, and is removed with its data.
+#[test]
+fn every_example_deploys_and_redeploys_without_changes() {
+    let root = support::repo_root();
+    let endpoint = &support::emulator().endpoint;
+    let mut examples: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.join("serverless.yaml").is_file())
+        .collect();
+    examples.sort();
+    assert!(examples.len() >= 5, "{examples:?}");
+    for dir in examples {
+        let run = |args: &[&str]| {
+            let mut cmd = support::sls_rs();
+            cmd.args(args)
+                .arg("--json")
+                .arg("-c")
+                .arg(&dir)
+                .env("SLS_RS_ENDPOINT", endpoint)
+                .env("CARGO_TARGET_DIR", root.join("target/examples"));
+            let (out, stdout, stderr) = support::run(&mut cmd);
+            assert!(
+                out.status.success(),
+                "`sls-rs {}` of {} failed:\n{stderr}",
+                args.join(" "),
+                dir.display()
+            );
+            serde_json::from_str::<Value>(&stdout).unwrap()
+        };
+        let first = run(&["deploy"]);
+        assert!(
+            first["warnings"].as_array().unwrap().is_empty(),
+            "{}: {}",
+            dir.display(),
+            first["warnings"]
+        );
+        let again = run(&["deploy"]);
+        assert!(
+            again["deployment"].is_null(),
+            "{} changed on a redeploy: {}",
+            dir.display(),
+            again["plan"]
+        );
+        assert_eq!(again["apiCalls"]["writes"], 0, "{}", dir.display());
+        let removed = run(&["remove", "--force"]);
+        assert_eq!(removed["retained"], serde_json::json!([]));
+    }
+}

@@ -53,6 +53,20 @@ pub fn run(global: &GlobalArgs, _args: InfoArgs) -> anyhow::Result<()> {
         ]);
     }
     out.push_str(&ui::table(&rows));
+    if !info.resources.is_empty() {
+        let mut rows = vec![["resource", "name", "physical name"].map(String::from)];
+        for r in &info.resources {
+            rows.push([
+                r.kind.noun().to_string(),
+                r.name.clone(),
+                r.physical_name.clone(),
+            ]);
+        }
+        out.push_str(&ui::table(&rows));
+    }
+    if let Some(endpoint) = &info.endpoint {
+        out.push_str(&format!("HTTP API: {endpoint}\n"));
+    }
     match &info.last_deployment {
         Some(d) => out.push_str(&format!(
             "last deployment: {} {} by {} ({}), changed: {}",

@@ -8,19 +8,60 @@ use bytes::Bytes;
 
 use super::invoke::{client_context, event, FunctionFailed, InvokeArgs};
 use crate::cli::GlobalArgs;
+use crate::cloud;
 use crate::local::{self, LocalFunction, Outcome, Report, Session};
 use crate::manifest::{Service, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
-use crate::ui;
+use crate::{model, ui};
 
-/// The environment the deployed function gets, plus the emulator on an emulator stage.
+/// The environment the deployed function gets (its own values, references and the
+/// names of the resources it is granted, which need the stage's account id), plus
+/// the emulator on an emulator stage.
 fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
     let f = &service.manifest.functions[function];
-    let mut env: BTreeMap<String, String> = service
-        .manifest
-        .environment_of(&service.stage, f)
-        .into_iter()
-        .map(|(k, v)| (k, v.value))
-        .collect();
+    let target = cloud::Target::of(service);
+    let account = super::block_on(async {
+        let config = cloud::sdk_config(&target).await;
+        tokio::time::timeout(Duration::from_secs(5), cloud::account_id(&config)).await
+    });
+    let mut env: BTreeMap<String, String> = match account {
+        Ok(Ok(account)) => {
+            let queue_url_base = target
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com", target.region));
+            let cx = model::Context {
+                account: &account,
+                region: &target.region,
+                partition: cloud::partition(&target.region),
+                env_salt: "",
+                queue_url_base: &queue_url_base,
+            };
+            let names = model::Names::new(service, &cx);
+            let mut env: BTreeMap<String, String> = service
+                .manifest
+                .environment_of(&service.stage, f)
+                .into_iter()
+                .map(|(k, v)| (k, names.resolve(&v.value)))
+                .collect();
+            env.extend(model::injected_environment(&names, f));
+            env
+        }
+        failed => {
+            let why = match failed {
+                Ok(Err(e)) => format!("{e:#}"),
+                _ => "STS did not answer in 5 s".into(),
+            };
+            ui::warn(&format!(
+                "the stage's account id is unknown ({why}): resource names (SLS_RS_*) and ${{table:…}}-style references are not set"
+            ));
+            service
+                .manifest
+                .environment_of(&service.stage, f)
+                .into_iter()
+                .map(|(k, v)| (k, v.value))
+                .collect()
+        }
+    };
     env.insert("AWS_REGION".into(), service.region.clone());
     env.insert("AWS_DEFAULT_REGION".into(), service.region.clone());
     if let Some(endpoint) = &service.endpoint {

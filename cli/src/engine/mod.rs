@@ -1083,8 +1083,22 @@ pub struct Info {
     pub account: String,
     pub deployment_bucket: String,
     pub functions: Vec<FunctionInfo>,
+    /// Tables, buckets, queues, state machines and the HTTP API, as the state records them.
+    pub resources: Vec<ResourceInfo>,
+    /// The HTTP API's URL, when the service has one.
+    pub endpoint: Option<String>,
     pub last_deployment: Option<DeploymentRecord>,
     pub locked_by: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceInfo {
+    pub kind: Kind,
+    /// The name in serverless.yaml.
+    pub name: String,
+    pub physical_name: String,
+    pub arn: String,
 }
 
 /// What is deployed, from the state and read back live.
@@ -1127,7 +1141,34 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
         }
     });
     let functions = futures::future::try_join_all(reads).await?;
+    let resources: Vec<ResourceInfo> = state
+        .resources
+        .iter()
+        .filter(|(_, r)| {
+            matches!(
+                r.kind,
+                Kind::Table | Kind::Bucket | Kind::Queue | Kind::StateMachine | Kind::HttpApi
+            )
+        })
+        .map(|(id, r)| ResourceInfo {
+            kind: r.kind,
+            name: id
+                .split_once('/')
+                .map_or(id.as_str(), |(_, n)| n)
+                .to_string(),
+            physical_name: r.physical.clone(),
+            arn: r.arn.clone(),
+        })
+        .collect();
+    let endpoint = match resources.iter().find(|r| r.kind == Kind::HttpApi) {
+        Some(api) => http_api::read(&aws, &api.physical_name)
+            .await?
+            .map(|a| a.endpoint),
+        None => None,
+    };
     Ok(Info {
+        resources,
+        endpoint,
         service: svc.clone(),
         stage: service.stage.clone(),
         region: aws.target.region.clone(),

@@ -581,4 +581,45 @@ mod tests {
             "provisioned concurrency alone needs no new version"
         );
     }
+
+    #[test]
+    fn a_key_schema_change_is_a_conflict_and_nothing_else_runs() {
+        let before = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    t: { partitionKey: { name: id, type: S } }\n");
+        let (state, live) = deployed(&before);
+        let after = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    t: { partitionKey: { name: pk, type: S }, pointInTimeRecovery: true }\n");
+        let p = plan(&after, &state, &live);
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        assert!(p.conflicts[0].contains("`partitionKey` cannot change in place (id:S → pk:S)"));
+        assert!(p.render().starts_with("cannot deploy"));
+    }
+
+    #[test]
+    fn something_of_ours_missing_from_the_state_is_adopted_even_unchanged() {
+        let resources = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    t: { partitionKey: { name: id, type: S } }\n");
+        let (mut state, live) = deployed(&resources);
+        state.resources.remove("table/t");
+        let p = plan(&resources, &state, &live);
+        let t = p.changes.iter().find(|c| c.id == "table/t").unwrap();
+        assert_eq!((t.action, t.adopt), (Action::Unchanged, true));
+        assert!(p.has_changes());
+        assert!(p.render().contains("adopted"));
+    }
+
+    #[test]
+    fn dropped_resources_are_deleted_triggers_first_data_last() {
+        let resources = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f:\n    handler: f\n    events: [{ sqs: q }]\nresources:\n  queues:\n    q: {}\n");
+        let (state, live) = deployed(&resources);
+        let p = plan(&[], &state, &live);
+        let order: Vec<&str> = p.changes.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "eventSourceMapping/f.sqs.q",
+                "function/f",
+                "logGroup/f",
+                "role/f",
+                "queue/q"
+            ]
+        );
+    }
 }

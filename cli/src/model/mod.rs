@@ -1107,4 +1107,131 @@ pub(crate) mod tests {
         assert!(props["env.TOKEN"].starts_with("sha256:"));
         assert!(!format!("{props:?}").contains("hunter2"));
     }
+
+    const SERVICE: &str = "service: shop\nprovider: { name: aws }\nfunctions:\n  api:\n    handler: api\n    events:\n      - httpApi: GET /items/{id}\n      - httpApi: '*'\n      - s3: { bucket: uploads, prefix: in/ }\n      - schedule: rate(1 hour)\n      - schedule: { rate: 'cron(0 2 * * ? *)', enabled: false }\n      - sqs: { queue: jobs, batchSize: 5 }\n      - stream: { table: todos }\n    permissions:\n      - { table: todos, access: read }\n      - { queue: jobs, access: send }\n      - { stateMachine: flow, access: start }\nresources:\n  tables:\n    todos: { partitionKey: { name: id, type: S }, stream: NEW_IMAGE }\n    scratch: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n  buckets:\n    uploads: {}\n  queues:\n    jobs: { deadLetter: { maxReceiveCount: 3 }, fifo: true }\n  stateMachines:\n    flow:\n      definition: { StartAt: A, States: { A: { Type: Task, Resource: '${fn:api}', End: true } } }\n";
+
+    #[test]
+    fn every_resource_and_trigger_has_a_stable_id_and_its_dependencies() {
+        let s = service(SERVICE);
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let by_id: BTreeMap<&str, &Resource> =
+            resources.iter().map(|r| (r.id.as_str(), r)).collect();
+        let ids: Vec<&str> = by_id.keys().copied().collect();
+        assert_eq!(
+            ids,
+            [
+                "bucket/uploads",
+                "bucketNotification/uploads",
+                "eventSourceMapping/api.sqs.jobs",
+                "eventSourceMapping/api.stream.todos",
+                "function/api",
+                "httpApi/api",
+                "logGroup/api",
+                "logGroup/stateMachine.flow",
+                "permission/api.httpApi",
+                "permission/api.s3.uploads",
+                "permission/api.schedule.0",
+                "permission/api.schedule.1",
+                "queue/jobs",
+                "queue/jobs-dlq",
+                "role/api",
+                "role/stateMachine.flow",
+                "route/$default",
+                "route/GET /items/{id}",
+                "rule/api.0",
+                "rule/api.1",
+                "stateMachine/flow",
+                "table/scratch",
+                "table/todos",
+            ]
+        );
+        // FIFO names, and the dead-letter queue first.
+        assert_eq!(by_id["queue/jobs"].physical, "shop-dev-jobs.fifo");
+        assert_eq!(by_id["queue/jobs-dlq"].physical, "shop-dev-jobs-dlq.fifo");
+        assert_eq!(by_id["queue/jobs"].depends_on, ["queue/jobs-dlq"]);
+        // S3 checks it may invoke the function when the notification is written.
+        assert_eq!(
+            by_id["bucketNotification/uploads"].depends_on,
+            ["bucket/uploads", "permission/api.s3.uploads"]
+        );
+        let Spec::Permission(p) = &by_id["permission/api.schedule.1"].spec else {
+            panic!()
+        };
+        assert_eq!(
+            p.source_arn,
+            "arn:aws:events:us-east-1:123456789012:rule/shop-dev-api-schedule-2"
+        );
+        let Spec::Permission(p) = &by_id["permission/api.s3.uploads"].spec else {
+            panic!()
+        };
+        assert_eq!(p.source_account.as_deref(), Some("123456789012"));
+        let Spec::Permission(p) = &by_id["permission/api.httpApi"].spec else {
+            panic!()
+        };
+        assert_eq!(
+            p.source_arn,
+            format!("arn:aws:execute-api:us-east-1:123456789012:{HTTP_API_ID}/*")
+        );
+        let Spec::Rule(r) = &by_id["rule/api.1"].spec else {
+            panic!()
+        };
+        assert!(!r.enabled);
+        assert_eq!(
+            r.target,
+            "arn:aws:lambda:us-east-1:123456789012:function:shop-dev-api:live"
+        );
+        let Spec::StateMachine(sm) = &by_id["stateMachine/flow"].spec else {
+            panic!()
+        };
+        assert!(sm
+            .definition
+            .contains("arn:aws:lambda:us-east-1:123456789012:function:shop-dev-api:live"));
+        assert!(by_id["stateMachine/flow"]
+            .depends_on
+            .contains(&"function/api".to_string()));
+        // Only what says so may be deleted with its data.
+        assert!(by_id["table/scratch"].delete_with_data);
+        assert!(!by_id["table/todos"].delete_with_data);
+        assert!(!by_id["queue/jobs"].delete_with_data);
+    }
+
+    #[test]
+    fn granted_resources_are_injected_under_the_runtime_crate_names() {
+        let s = service(SERVICE);
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let Spec::Function(f) = &resources
+            .iter()
+            .find(|r| r.id == "function/api")
+            .unwrap()
+            .spec
+        else {
+            panic!()
+        };
+        let injected: Vec<(&str, &str)> = f
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            injected,
+            [
+                (
+                    "SLS_RS_QUEUE_JOBS",
+                    "https://sqs.us-east-1.amazonaws.com/123456789012/shop-dev-jobs.fifo"
+                ),
+                (
+                    "SLS_RS_STATE_MACHINE_FLOW",
+                    "arn:aws:states:us-east-1:123456789012:stateMachine:shop-dev-flow"
+                ),
+                ("SLS_RS_TABLE_TODOS", "shop-dev-todos"),
+            ]
+        );
+    }
+
+    #[test]
+    fn route_keys_follow_api_gateway() {
+        assert_eq!(route_key("get", "/a/{id}"), "GET /a/{id}");
+        assert_eq!(route_key("ANY", "/a"), "ANY /a");
+        assert_eq!(route_key("*", "$default"), "$default");
+    }
 }
