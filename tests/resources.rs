@@ -838,3 +838,146 @@ fn every_example_deploys_and_redeploys_without_changes() {
         assert_eq!(removed["retained"], serde_json::json!([]));
     }
 }
+
+#[tokio::test]
+async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
+    let manifest = "  worker:\n    handler: worker\n    timeout: 10\n    events:\n      - sqs: { queue: jobs, batchSize: 5 }\n      - schedule: rate(1 hour)\n      - s3: { bucket: uploads, prefix: in/ }\nresources:\n  tables:\n    todos: { partitionKey: { name: id, type: S }, pointInTimeRecovery: true, deletionPolicy: delete }\n  buckets:\n    uploads: { cors: [{ allowedOrigins: ['*'], allowedMethods: [GET] }], deletionPolicy: delete }\n  queues:\n    jobs: { visibilityTimeout: 30 }\n  stateMachines:\n    flow:\n      definition: { StartAt: A, States: { A: { Type: Task, Resource: '${fn:worker}', End: true } } }\n";
+    let f = Fixture::new("drift", manifest);
+    let aws = aws().await;
+    f.deploy();
+    let table = format!("{}-test-todos", f.service);
+    let bucket = format!("{}-test-uploads-{}-us-east-1", f.service, aws.account).to_lowercase();
+    let queue = format!("{}-test-jobs", f.service);
+    let machine = format!(
+        "arn:aws:states:us-east-1:{}:stateMachine:{}-test-flow",
+        aws.account, f.service
+    );
+    let rule = format!("{}-schedule", f.name("worker"));
+    let alias = format!(
+        "arn:aws:lambda:us-east-1:{}:function:{}:live",
+        aws.account,
+        f.name("worker")
+    );
+
+    // Someone edits every kind in the console.
+    let pitr = aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+        .point_in_time_recovery_enabled(false)
+        .build()
+        .unwrap();
+    aws.dynamodb
+        .update_continuous_backups()
+        .table_name(&table)
+        .point_in_time_recovery_specification(pitr)
+        .send()
+        .await
+        .unwrap();
+    aws.s3
+        .delete_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(&queue)
+        .send()
+        .await
+        .unwrap();
+    aws.sqs
+        .set_queue_attributes()
+        .queue_url(url.queue_url().unwrap())
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "7",
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.sfn
+        .update_state_machine()
+        .state_machine_arn(&machine)
+        .definition(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#)
+        .send()
+        .await
+        .unwrap();
+    aws.events.disable_rule().name(&rule).send().await.unwrap();
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(&alias)
+        .send()
+        .await
+        .unwrap()
+        .event_source_mappings
+        .unwrap();
+    aws.lambda
+        .update_event_source_mapping()
+        .uuid(mappings[0].uuid().unwrap())
+        .batch_size(1)
+        .send()
+        .await
+        .unwrap();
+
+    let plan = f.json(&["plan"]);
+    let drifted: Vec<(String, Vec<String>)> = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["drift"].as_array().unwrap().is_empty())
+        .map(|c| {
+            let fields = c["drift"].as_array().unwrap();
+            let fields = fields.iter().map(|d| d.as_str().unwrap().to_string());
+            (c["id"].as_str().unwrap().to_string(), fields.collect())
+        })
+        .collect();
+    let expect = |id: &str, field: &str| {
+        assert!(
+            drifted
+                .iter()
+                .any(|(i, f)| i == id && f.iter().any(|x| x == field)),
+            "{id} {field} not reported as drift in {drifted:?}"
+        );
+    };
+    expect("table/todos", "pointInTimeRecovery");
+    expect("bucket/uploads", "cors");
+    expect("queue/jobs", "visibilityTimeout");
+    expect("stateMachine/flow", "definition");
+    expect("rule/worker.0", "state");
+    expect("eventSourceMapping/worker.sqs.jobs", "batchSize");
+
+    // One deploy repairs all of it, and then there is nothing left to do.
+    f.deploy();
+    assert!(f.deploy()["deployment"].is_null(), "repaired");
+    let backups = aws
+        .dynamodb
+        .describe_continuous_backups()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let status = backups
+        .continuous_backups_description()
+        .and_then(|d| d.point_in_time_recovery_description())
+        .and_then(|d| d.point_in_time_recovery_status())
+        .unwrap();
+    assert_eq!(status.as_str(), "ENABLED");
+    assert!(aws
+        .s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .is_ok());
+    let state = aws.events.describe_rule().name(&rule).send().await.unwrap();
+    assert_eq!(state.state().unwrap().as_str(), "ENABLED");
+    let sm = aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert!(sm.definition().contains(&alias));
+    f.json(&["remove"]);
+}
