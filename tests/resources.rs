@@ -981,3 +981,74 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
     assert!(sm.definition().contains(&alias));
     f.json(&["remove"]);
 }
+
+#[tokio::test]
+async fn a_table_switches_billing_renames_its_ttl_and_changes_its_deletion_policy_in_place() {
+    let table_yaml = |billing: &str, ttl: &str, policy: &str| {
+        format!("  f: {{ handler: f }}\nresources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n{billing}      ttl: {ttl}\n      deletionPolicy: {policy}\n      globalSecondaryIndexes: [{{ name: byOwner, partitionKey: {{ name: owner, type: S }} }}]\n")
+    };
+    let f = Fixture::new("billing", &table_yaml("", "expiresAt", "retain"));
+    let aws = aws().await;
+    f.deploy();
+    let table = format!("{}-test-t", f.service);
+
+    // On-demand to provisioned: one UpdateTable, the index kept, its capacity set.
+    let provisioned = "      billingMode: PROVISIONED\n      capacity: { read: 4, write: 3 }\n";
+    f.write(&table_yaml(provisioned, "expiresAt", "retain"), &[]);
+    let calls = mutating(&f.deploy());
+    assert_eq!(calls, ["dynamodb:UpdateTable"], "{calls:?}");
+    let t = aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let gsi = &t.global_secondary_indexes()[0];
+    assert_eq!(gsi.index_name(), Some("byOwner"));
+    let pt = gsi.provisioned_throughput().unwrap();
+    assert_eq!(
+        (pt.read_capacity_units(), pt.write_capacity_units()),
+        (Some(4), Some(3))
+    );
+    assert!(
+        f.deploy()["deployment"].is_null(),
+        "a provisioned table converges"
+    );
+
+    // TTL moves to another attribute: the old one off, the new one on.
+    f.write(&table_yaml(provisioned, "validUntil", "retain"), &[]);
+    let calls = mutating(&f.deploy());
+    assert_eq!(
+        calls,
+        ["dynamodb:UpdateTimeToLive", "dynamodb:UpdateTimeToLive"]
+    );
+    let ttl = aws
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description().unwrap().attribute_name(),
+        Some("validUntil")
+    );
+
+    // deletionPolicy changes touch nothing in AWS but are recorded: remove now deletes the table.
+    f.write(&table_yaml(provisioned, "validUntil", "delete"), &[]);
+    let report = f.deploy();
+    assert!(mutating(&report).is_empty(), "{report}");
+    assert!(!report["deployment"].is_null());
+    let removed = f.json(&["remove"]);
+    assert_eq!(removed["retained"], serde_json::json!([]));
+    assert!(aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .is_err());
+}

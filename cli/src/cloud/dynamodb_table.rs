@@ -10,12 +10,12 @@ use aws_sdk_dynamodb::types::{
     DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndex, GlobalSecondaryIndexUpdate,
     KeySchemaElement, KeyType as DdbKeyType, PointInTimeRecoverySpecification, Projection,
     ProjectionType, ProvisionedThroughput, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TableStatus, Tag, TimeToLiveSpecification,
+    StreamViewType, TableStatus, Tag, TimeToLiveSpecification, UpdateGlobalSecondaryIndexAction,
 };
 
 use super::{aws_error, changed, dropped_tags, has_code, pause, Aws, Changed};
 use crate::manifest::{self, BillingMode, KeyAttribute, KeyType};
-use crate::model::{gsi_text, stream_view_text, tag_props, Props, TableSpec};
+use crate::model::{capacity_text, gsi_text, stream_view_text, tag_props, Props, TableSpec};
 
 const NOT_FOUND: &[&str] = &[
     "ResourceNotFoundException",
@@ -91,7 +91,7 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<TableLive>> {
     };
     if provisioned {
         let (r, w) = throughput(t.provisioned_throughput());
-        p.insert("capacity".into(), format!("{r}/{w}"));
+        p.insert("capacity".into(), capacity_text(r, w));
     }
     let stream = t
         .stream_specification()
@@ -100,20 +100,23 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<TableLive>> {
         .map_or_else(|| "off".to_string(), |v| v.as_str().to_string());
     p.insert("stream".into(), stream.clone());
     for g in t.global_secondary_indexes() {
+        let index = g.index_name().unwrap_or_default();
         let projection = g
             .projection()
             .and_then(|p| p.projection_type())
             .map_or("ALL", |p| p.as_str());
-        let capacity = provisioned.then(|| throughput(g.provisioned_throughput()));
         p.insert(
-            format!("gsi.{}", g.index_name().unwrap_or_default()),
+            format!("gsi.{index}"),
             gsi_text(
                 &key(g.key_schema(), DdbKeyType::Hash).unwrap_or_default(),
                 key(g.key_schema(), DdbKeyType::Range).as_deref(),
                 projection,
-                capacity,
             ),
         );
+        if provisioned {
+            let (r, w) = throughput(g.provisioned_throughput());
+            p.insert(format!("gsiCapacity.{index}"), capacity_text(r, w));
+        }
     }
     let ttl = aws
         .dynamodb
@@ -356,14 +359,43 @@ async fn set_pitr(aws: &Aws, name: &str, enabled: bool) -> anyhow::Result<()> {
         .point_in_time_recovery_enabled(enabled)
         .build()
         .expect("PITR flag is set");
-    aws.dynamodb
-        .update_continuous_backups()
-        .table_name(name)
-        .point_in_time_recovery_specification(spec)
-        .send()
-        .await
-        .map_err(|e| aws_error(&what(name), "dynamodb:UpdateContinuousBackups", e))?;
-    Ok(())
+    // Continuous backups come up a while after the table does: retry until they have.
+    for attempt in 0..60u32 {
+        let result = aws
+            .dynamodb
+            .update_continuous_backups()
+            .table_name(name)
+            .point_in_time_recovery_specification(spec.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(()),
+            Err(e) if has_code(&e, &["ContinuousBackupsUnavailableException"]) && attempt < 59 => {
+                pause(Duration::from_secs(5)).await;
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    &what(name),
+                    "dynamodb:UpdateContinuousBackups",
+                    e,
+                ))
+            }
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// An index's capacity (switching to provisioned billing needs every kept index's in the same call).
+fn index_capacity(
+    def: &manifest::Table,
+    g: &manifest::GlobalSecondaryIndex,
+) -> GlobalSecondaryIndexUpdate {
+    let action = UpdateGlobalSecondaryIndexAction::builder()
+        .index_name(&g.name)
+        .provisioned_throughput(throughput(g.capacity.or(def.capacity)))
+        .build()
+        .expect("index update fields are set");
+    GlobalSecondaryIndexUpdate::builder().update(action).build()
 }
 
 /// Applies the changed fields, one DynamoDB operation at a time as it requires.
@@ -377,7 +409,20 @@ pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> any
             e,
         )
     };
-    if changed(c, "billingMode") || changed(c, "capacity") {
+    // Indexes that exist before and after this update (the others are created or deleted below).
+    let kept: Vec<&manifest::GlobalSecondaryIndex> = def
+        .global_secondary_indexes
+        .iter()
+        .filter(|g| !c.contains_key(&format!("gsi.{}", g.name)))
+        .collect();
+    let billing_changed = changed(c, "billingMode");
+    if billing_changed || changed(c, "capacity") {
+        let switch_to_provisioned = billing_changed && provisioned(def);
+        let indexes: Vec<GlobalSecondaryIndexUpdate> = kept
+            .iter()
+            .filter(|_| switch_to_provisioned)
+            .map(|g| index_capacity(def, g))
+            .collect();
         update()
             .billing_mode(if provisioned(def) {
                 DdbBilling::Provisioned
@@ -385,12 +430,35 @@ pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> any
                 DdbBilling::PayPerRequest
             })
             .set_provisioned_throughput(provisioned(def).then(|| throughput(def.capacity)))
+            .set_global_secondary_index_updates((!indexes.is_empty()).then_some(indexes))
             .send()
             .await
             .map_err(fail)?;
         wait_active(aws, name).await?;
     }
-    if changed(c, "stream") {
+    if !billing_changed && provisioned(def) {
+        for g in kept
+            .iter()
+            .filter(|g| c.contains_key(&format!("gsiCapacity.{}", g.name)))
+        {
+            update()
+                .global_secondary_index_updates(index_capacity(def, g))
+                .send()
+                .await
+                .map_err(fail)?;
+            wait_active(aws, name).await?;
+        }
+    }
+    if let Some(before) = c.get("stream") {
+        // A stream's view type is fixed: a new view is a new stream (its mappings follow, see the plan).
+        if before.as_deref().is_some_and(|b| b != "off") && def.stream.is_some() {
+            update()
+                .stream_specification(stream_spec(None))
+                .send()
+                .await
+                .map_err(fail)?;
+            wait_active(aws, name).await?;
+        }
         update()
             .stream_specification(stream_spec(def.stream))
             .send()
@@ -398,36 +466,11 @@ pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> any
             .map_err(fail)?;
         wait_active(aws, name).await?;
     }
-    // Indexes: drop the removed or redefined ones, then create what is missing; one per call.
+    // Indexes whose schema changed or that went away are dropped, then the new ones
+    // created: DynamoDB takes one index creation or deletion per call.
     for (field, before) in c.iter().filter(|(k, _)| k.starts_with("gsi.")) {
         let index = &field["gsi.".len()..];
-        let wanted = def
-            .global_secondary_indexes
-            .iter()
-            .find(|g| g.name == index);
         if before.is_some() {
-            let only_capacity = wanted.is_some_and(|_| {
-                let now = spec.props().get(field).cloned().unwrap_or_default();
-                let strip = |t: &str| t.rsplit_once(' ').map(|(a, _)| a.to_string());
-                provisioned(def) && before.as_deref().and_then(strip) == strip(&now)
-            });
-            if only_capacity {
-                let g = wanted.expect("checked above");
-                let action = aws_sdk_dynamodb::types::UpdateGlobalSecondaryIndexAction::builder()
-                    .index_name(index)
-                    .provisioned_throughput(throughput(g.capacity.or(def.capacity)))
-                    .build()
-                    .expect("index update fields are set");
-                update()
-                    .global_secondary_index_updates(
-                        GlobalSecondaryIndexUpdate::builder().update(action).build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(fail)?;
-                wait_active(aws, name).await?;
-                continue;
-            }
             let action = DeleteGlobalSecondaryIndexAction::builder()
                 .index_name(index)
                 .build()
@@ -441,7 +484,11 @@ pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> any
                 .map_err(fail)?;
             wait_active(aws, name).await?;
         }
-        if let Some(g) = wanted {
+        if let Some(g) = def
+            .global_secondary_indexes
+            .iter()
+            .find(|g| g.name == index)
+        {
             let full = gsi(def, g);
             let action = CreateGlobalSecondaryIndexAction::builder()
                 .index_name(&g.name)
@@ -462,13 +509,13 @@ pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> any
         }
     }
     if let Some(before) = c.get("ttl") {
-        match &def.ttl {
-            Some(attr) => set_ttl(aws, name, attr, true).await?,
-            None => {
-                if let Some(old) = before.as_deref().filter(|o| *o != "off") {
-                    set_ttl(aws, name, old, false).await?;
-                }
-            }
+        let old = before.as_deref().filter(|o| *o != "off");
+        // TTL is on one attribute at a time: the old one goes off before another comes on.
+        if let Some(old) = old.filter(|o| Some(*o) != def.ttl.as_deref()) {
+            set_ttl(aws, name, old, false).await?;
+        }
+        if let Some(attr) = &def.ttl {
+            set_ttl(aws, name, attr, true).await?;
         }
     }
     if changed(c, "pointInTimeRecovery") {
@@ -476,7 +523,6 @@ pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> any
     }
     if changed(c, "tags.") {
         let arn = table_arn(aws, name).await?;
-
         aws.dynamodb
             .tag_resource()
             .resource_arn(&arn)
@@ -503,6 +549,18 @@ async fn table_arn(aws: &Aws, name: &str) -> anyhow::Result<String> {
         .await?
         .ok_or_else(|| anyhow::anyhow!("{} does not exist", what(name)))?;
     Ok(live.arn)
+}
+
+/// The ARN of the table's enabled stream (one call); `None` without one.
+pub async fn current_stream(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
+    let table = match aws.dynamodb.describe_table().table_name(name).send().await {
+        Ok(out) => out.table,
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(None),
+        Err(e) => return Err(aws_error(&what(name), "dynamodb:DescribeTable", e)),
+    };
+    Ok(table
+        .filter(|t| t.stream_specification().is_some_and(|s| s.stream_enabled()))
+        .and_then(|t| t.latest_stream_arn))
 }
 
 /// The ARN of the table's current stream, for a stream trigger.

@@ -5,9 +5,7 @@ use aws_sdk_lambda::types::{EventSourcePosition, Filter, FilterCriteria, Functio
 
 use super::{aws_error, dynamodb_table, has_code, Aws};
 use crate::manifest::StartingPosition;
-use crate::model::{
-    EventSourceMappingSpec, MappingSource, Props, SQS_DEFAULT_BATCH, STREAM_DEFAULT_BATCH,
-};
+use crate::model::{EventSourceMappingSpec, MappingSource, Props};
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
@@ -24,21 +22,27 @@ fn what(spec: &EventSourceMappingSpec) -> String {
     )
 }
 
+/// The mapping's properties. `stream` is the table's current stream: a mapping on an
+/// older one (the stream was turned off and on, or its view changed) reads as another source.
 fn props_of(
     m: &aws_sdk_lambda::types::EventSourceMappingConfiguration,
     spec: &EventSourceMappingSpec,
+    stream: Option<&str>,
 ) -> Props {
     let mut p = Props::new();
     // Listed by the alias ARN, so that is the target (some emulators report the version instead).
     p.insert("target".into(), spec.target.clone());
-    p.insert("source".into(), spec.source_arn_prefix().to_string());
+    let source = m.event_source_arn().unwrap_or_default();
+    let source = match &spec.source {
+        MappingSource::Stream(table) if Some(source) == stream => table.clone(),
+        MappingSource::Stream(_) => format!("stale stream {source}"),
+        MappingSource::Queue(_) => source.to_string(),
+    };
+    p.insert("source".into(), source);
     p.insert(
         "batchSize".into(),
         m.batch_size().map_or_else(
-            || match spec.source {
-                MappingSource::Queue(_) => SQS_DEFAULT_BATCH.to_string(),
-                MappingSource::Stream(_) => STREAM_DEFAULT_BATCH.to_string(),
-            },
+            || spec.batch_size_or_default().to_string(),
             |b| b.to_string(),
         ),
     );
@@ -55,6 +59,9 @@ fn props_of(
         "reportBatchItemFailures".into(),
         if report { "on" } else { "off" }.into(),
     );
+    if let Some(position) = m.starting_position() {
+        p.insert("startingPosition".into(), position.as_str().to_string());
+    }
     let filters: Vec<String> = m
         .filter_criteria()
         .map(|f| {
@@ -96,10 +103,20 @@ pub async fn read(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<Op
             MappingSource::Stream(table) => source.starts_with(&format!("{table}/stream/")),
         }
     });
+    let stream = match (&spec.source, &found) {
+        (MappingSource::Stream(table_arn), Some(_)) => {
+            dynamodb_table::current_stream(aws, table_name(table_arn)).await?
+        }
+        _ => None,
+    };
     Ok(found.map(|m| MappingLive {
         uuid: m.uuid().unwrap_or_default().to_string(),
-        props: props_of(&m, spec),
+        props: props_of(&m, spec, stream.as_deref()),
     }))
+}
+
+fn table_name(table_arn: &str) -> &str {
+    table_arn.rsplit('/').next().unwrap_or(table_arn)
 }
 
 /// Whether a mapping (by UUID) still exists: for mappings the manifest dropped.
@@ -149,8 +166,7 @@ pub async fn create(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<
     let source = match &spec.source {
         MappingSource::Queue(arn) => arn.clone(),
         MappingSource::Stream(table_arn) => {
-            let table = table_arn.rsplit('/').next().unwrap_or(table_arn);
-            dynamodb_table::stream_arn(aws, table).await?
+            dynamodb_table::stream_arn(aws, table_name(table_arn)).await?
         }
     };
     let out = super::retry_until_assumable(|| {
@@ -193,7 +209,7 @@ pub async fn update(aws: &Aws, uuid: &str, spec: &EventSourceMappingSpec) -> any
         .update_event_source_mapping()
         .uuid(uuid)
         .function_name(&spec.target)
-        .set_batch_size(spec.batch_size.map(|b| b as i32))
+        .batch_size(spec.batch_size_or_default() as i32)
         .maximum_batching_window_in_seconds(spec.batching_window.unwrap_or(0) as i32)
         .set_function_response_types(Some(response_types(spec)))
         .filter_criteria(filter_criteria(spec))

@@ -8,7 +8,9 @@ use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType};
 
 use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
 use crate::manifest::CorsRule;
-use crate::model::{cors_text, tag_props, HttpApiSpec, Props, RouteSpec, PAYLOAD_FORMAT};
+use crate::model::{
+    http_cors_text, tag_props, HttpApiSpec, Props, RouteSpec, HTTP_API_STAGE, PAYLOAD_FORMAT,
+};
 
 const NOT_FOUND: &[&str] = &["NotFoundException"];
 
@@ -38,6 +40,18 @@ pub fn id_of(arn: &str) -> Option<&str> {
         .map(|rest| rest.split('/').next().unwrap_or(rest))
 }
 
+pub async fn exists(aws: &Aws, id: &str) -> anyhow::Result<bool> {
+    match aws.apigw.get_api().api_id(id).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(false),
+        Err(e) => Err(aws_error(
+            &format!("HTTP API ({id})"),
+            "apigateway:GetApi",
+            e,
+        )),
+    }
+}
+
 /// Finds the API by name; `None` when there is none.
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
     let mut token = None;
@@ -51,22 +65,33 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
             .map_err(|e| aws_error(&what(name), "apigateway:GetApis", e))?;
         if let Some(api) = page.items().iter().find(|a| a.name() == Some(name)) {
             let mut p = Props::new();
-            let cors: Vec<CorsRule> = api
-                .cors_configuration()
-                .map(|c| CorsRule {
-                    allowed_origins: c.allow_origins().to_vec(),
-                    allowed_methods: c.allow_methods().to_vec(),
-                    allowed_headers: c.allow_headers().to_vec(),
-                    max_age: c.max_age().and_then(|a| u32::try_from(a).ok()),
-                })
-                .into_iter()
-                .collect();
-            p.insert("cors".into(), cors_text(&cors));
+            let cors = api.cors_configuration().map(|c| CorsRule {
+                allowed_origins: c.allow_origins().to_vec(),
+                allowed_methods: c.allow_methods().to_vec(),
+                allowed_headers: c.allow_headers().to_vec(),
+                max_age: c.max_age().and_then(|a| u32::try_from(a).ok()),
+            });
+            p.insert("cors".into(), http_cors_text(cors.as_ref()));
             let tags: BTreeMap<String, String> = api
                 .tags()
                 .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
             tag_props(&mut p, &tags);
+            let id = api.api_id().unwrap_or_default();
+            let stage = match aws
+                .apigw
+                .get_stage()
+                .api_id(id)
+                .stage_name("$default")
+                .send()
+                .await
+            {
+                Ok(s) if s.auto_deploy() == Some(true) => HTTP_API_STAGE,
+                Ok(_) => "$default (manual deploys)",
+                Err(e) if has_code(&e, NOT_FOUND) => "none",
+                Err(e) => return Err(aws_error(&what(name), "apigateway:GetStage", e)),
+            };
+            p.insert("stage".into(), stage.into());
             return Ok(Some(ApiLive {
                 id: api.api_id().unwrap_or_default().to_string(),
                 endpoint: api.api_endpoint().unwrap_or_default().to_string(),
@@ -108,16 +133,45 @@ pub async fn create(aws: &Aws, name: &str, spec: &HttpApiSpec) -> anyhow::Result
             )
         })?;
     let id = api.api_id().unwrap_or_default().to_string();
-    aws.apigw
-        .create_stage()
-        .api_id(&id)
+    ensure_stage(aws, name, &id, spec).await?;
+    Ok(arn(aws, &id))
+}
+
+/// The `$default` stage, auto-deployed: created, or switched to auto-deploy.
+async fn ensure_stage(aws: &Aws, name: &str, id: &str, spec: &HttpApiSpec) -> anyhow::Result<()> {
+    let exists = match aws
+        .apigw
+        .get_stage()
+        .api_id(id)
         .stage_name("$default")
-        .auto_deploy(true)
-        .set_tags(Some(spec.tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| aws_error(&what(name), "apigateway:CreateStage", e))?;
-    Ok(arn(aws, &id))
+    {
+        Ok(_) => true,
+        Err(e) if has_code(&e, NOT_FOUND) => false,
+        Err(e) => return Err(aws_error(&what(name), "apigateway:GetStage", e)),
+    };
+    if exists {
+        aws.apigw
+            .update_stage()
+            .api_id(id)
+            .stage_name("$default")
+            .auto_deploy(true)
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "apigateway:UpdateStage", e))?;
+    } else {
+        aws.apigw
+            .create_stage()
+            .api_id(id)
+            .stage_name("$default")
+            .auto_deploy(true)
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "apigateway:CreateStage", e))?;
+    }
+    Ok(())
 }
 
 pub async fn update(
@@ -127,6 +181,9 @@ pub async fn update(
     spec: &HttpApiSpec,
     c: &Changed,
 ) -> anyhow::Result<()> {
+    if changed(c, "stage") {
+        ensure_stage(aws, name, id, spec).await?;
+    }
     if changed(c, "cors") {
         match &spec.cors {
             Some(rule) => {
@@ -192,43 +249,50 @@ pub struct RouteLive {
 
 /// Every route of the API by route key, with its integration (two listings).
 pub async fn read_routes(aws: &Aws, api_id: &str) -> anyhow::Result<BTreeMap<String, RouteLive>> {
-    let routes = match aws.apigw.get_routes().api_id(api_id).send().await {
-        Ok(out) => out.items.unwrap_or_default(),
-        Err(e) if has_code(&e, NOT_FOUND) => return Ok(BTreeMap::new()),
-        Err(e) => {
-            return Err(aws_error(
-                &format!("HTTP API {api_id} routes"),
-                "apigateway:GetRoutes",
-                e,
-            ))
+    let what = format!("HTTP API ({api_id})");
+    let mut routes = Vec::new();
+    let mut token = None;
+    loop {
+        let page = match aws
+            .apigw
+            .get_routes()
+            .api_id(api_id)
+            .set_next_token(token)
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if has_code(&e, NOT_FOUND) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(aws_error(&what, "apigateway:GetRoutes", e)),
+        };
+        token = page.next_token().map(str::to_string);
+        routes.extend(page.items.unwrap_or_default());
+        if token.is_none() {
+            break;
         }
-    };
-    let integrations: BTreeMap<String, (String, String)> = aws
-        .apigw
-        .get_integrations()
-        .api_id(api_id)
-        .send()
-        .await
-        .map_err(|e| {
-            aws_error(
-                &format!("HTTP API {api_id} integrations"),
-                "apigateway:GetIntegrations",
-                e,
-            )
-        })?
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|i| {
-            Some((
-                i.integration_id?,
-                (
-                    i.integration_uri.unwrap_or_default(),
-                    i.payload_format_version.unwrap_or_default(),
-                ),
-            ))
-        })
-        .collect();
+    }
+    let mut integrations: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let page = aws
+            .apigw
+            .get_integrations()
+            .api_id(api_id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error(&what, "apigateway:GetIntegrations", e))?;
+        token = page.next_token().map(str::to_string);
+        for i in page.items.unwrap_or_default() {
+            if let Some(id) = i.integration_id {
+                let uri = i.integration_uri.unwrap_or_default();
+                integrations.insert(id, (uri, i.payload_format_version.unwrap_or_default()));
+            }
+        }
+        if token.is_none() {
+            break;
+        }
+    }
     let mut out = BTreeMap::new();
     for r in routes {
         let integration_id = r

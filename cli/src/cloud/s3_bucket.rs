@@ -150,7 +150,8 @@ pub async fn create(aws: &Aws, name: &str, spec: &BucketSpec) -> anyhow::Result<
             ))
         }
     }
-    // Public access is blocked first, before anything else can be written.
+    // Tagged first (so a deploy that dies here leaves a bucket known to be ours), then
+    // public access blocked before anything else can be written.
     let everything: Changed = [
         "blockPublicAccess",
         "versioning",
@@ -169,6 +170,36 @@ pub async fn create(aws: &Aws, name: &str, spec: &BucketSpec) -> anyhow::Result<
 pub async fn update(aws: &Aws, name: &str, spec: &BucketSpec, c: &Changed) -> anyhow::Result<()> {
     let s3 = &aws.s3;
     let def = &spec.def;
+    // Tags first: they are how a bucket made by a deploy that died is known to be ours.
+    if changed(c, "tags.") {
+        // S3 replaces the whole tag set: keep tags others set, drop ours that are gone.
+        let mut tags = read_tags(aws, name).await?;
+        for k in super::dropped_tags(c, &spec.tags) {
+            tags.remove(&k);
+        }
+        tags.extend(spec.tags.clone());
+        let set: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("tag fields are set")
+            })
+            .collect();
+        s3.put_bucket_tagging()
+            .bucket(name)
+            .tagging(
+                Tagging::builder()
+                    .set_tag_set(Some(set))
+                    .build()
+                    .expect("tags are set"),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "s3:PutBucketTagging", e))?;
+    }
     if changed(c, "blockPublicAccess") {
         let b = def.block_public_access;
         let config = PublicAccessBlockConfiguration::builder()
@@ -303,35 +334,6 @@ pub async fn update(aws: &Aws, name: &str, spec: &BucketSpec, c: &Changed) -> an
             }
         }
     }
-    if changed(c, "tags.") {
-        // S3 replaces the whole tag set: keep tags others set, drop ours that are gone.
-        let mut tags = read_tags(aws, name).await?;
-        for k in super::dropped_tags(c, &spec.tags) {
-            tags.remove(&k);
-        }
-        tags.extend(spec.tags.clone());
-        let set: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| {
-                Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .expect("tag fields are set")
-            })
-            .collect();
-        s3.put_bucket_tagging()
-            .bucket(name)
-            .tagging(
-                Tagging::builder()
-                    .set_tag_set(Some(set))
-                    .build()
-                    .expect("tags are set"),
-            )
-            .send()
-            .await
-            .map_err(|e| aws_error(&what(name), "s3:PutBucketTagging", e))?;
-    }
     Ok(())
 }
 
@@ -379,7 +381,8 @@ async fn empty(aws: &Aws, name: &str) -> anyhow::Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        aws.s3
+        let deleted = aws
+            .s3
             .delete_objects()
             .bucket(name)
             .delete(
@@ -391,6 +394,16 @@ async fn empty(aws: &Aws, name: &str) -> anyhow::Result<()> {
             .send()
             .await
             .map_err(|e| aws_error(&what(name), "s3:DeleteObjects", e))?;
+        // Quiet mode reports only failures; one (object lock, access denied) would loop forever.
+        if let Some(err) = deleted.errors().first() {
+            anyhow::bail!(
+                "{} (s3:DeleteObjects): {} of {}: {}",
+                what(name),
+                err.code().unwrap_or("error"),
+                err.key().unwrap_or("an object"),
+                err.message().unwrap_or("no message")
+            );
+        }
     }
 }
 

@@ -21,8 +21,11 @@ pub async fn http_api_id(
         .values()
         .find(|r| r.kind == Kind::HttpApi)
         .and_then(|r| http_api::id_of(&r.arn).map(str::to_string));
-    if recorded.is_some() {
-        return Ok(recorded);
+    if let Some(id) = recorded {
+        // Deleted behind sls-rs's back, it will be made anew, with a new id.
+        if http_api::exists(aws, &id).await? {
+            return Ok(Some(id));
+        }
     }
     match desired.iter().find(|r| r.kind == Kind::HttpApi) {
         Some(api) => Ok(http_api::read(aws, &api.physical).await?.map(|a| a.id)),

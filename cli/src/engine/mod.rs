@@ -260,6 +260,10 @@ async fn deploy_locked(
         env_salt: &state.salt,
         queue_url_base: &url_base,
     };
+    for w in model::state_machine_warnings(service, &model::Names::new(service, &cx)) {
+        crate::ui::warn(&w);
+        warnings.push(w);
+    }
     let mut desired = model::desired(service, package, &opts.package_root, &cx)?;
     let api_id = live::http_api_id(aws, &desired, &state).await?;
     if let Some(id) = &api_id {
@@ -343,7 +347,10 @@ async fn deploy_locked(
             .iter()
             .filter(|c| {
                 c.action != Action::Delete
-                    && (c.action != Action::Unchanged || c.publish || c.adopt)
+                    && (c.action != Action::Unchanged
+                        || c.publish
+                        || c.adopt
+                        || c.deletion_policy.is_some())
             })
             .filter(move |c| c.kind.phase() == phase)
             .map(|c| {
@@ -843,6 +850,15 @@ async fn apply_service_resource(
         }
         Spec::EventSourceMapping(spec) => {
             let uuid = match event_source_mapping::read(aws, spec).await? {
+                // A mapping's source and starting position are fixed: a change is a new mapping.
+                Some(live)
+                    if !create
+                        && (fields.contains_key("source")
+                            || fields.contains_key("startingPosition")) =>
+                {
+                    event_source_mapping::delete(aws, &live.uuid).await?;
+                    event_source_mapping::create(aws, spec).await?
+                }
                 Some(live) if !create => {
                     if !fields.is_empty() {
                         event_source_mapping::update(aws, &live.uuid, spec).await?;
@@ -1025,6 +1041,12 @@ async fn remove_locked(
             targets
                 .entry(model::logical_id(Kind::LogGroup, key))
                 .or_insert_with(|| found(Kind::LogGroup, group, key));
+        }
+    }
+    // The manifest being removed has the last word on what may go with its data.
+    for (id, rec) in targets.iter_mut() {
+        if let Some(delete) = model::deletes_with_data(&service.manifest, id) {
+            rec.delete_with_data = delete;
         }
     }
     let journal = Journal::new(state, bucket);

@@ -59,6 +59,9 @@ pub struct Change {
     /// (a deploy died before recording it, or `remove` kept it): record it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+    /// Data resources: the manifest's deletionPolicy changed (`delete` or `retain`); only the state changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<&'static str>,
 }
 
 impl Change {
@@ -68,6 +71,7 @@ impl Change {
             && !self.move_alias
             && self.provisioned.is_none()
             && !self.adopt
+            && self.deletion_policy.is_none()
     }
 }
 
@@ -131,6 +135,9 @@ impl Plan {
                     "provisioned concurrency {}",
                     pc.map_or_else(|| "off".into(), |n| n.to_string())
                 ));
+            }
+            if let Some(policy) = c.deletion_policy {
+                detail.push(format!("deletionPolicy {policy}"));
             }
             if c.adopt {
                 detail.push(
@@ -316,6 +323,15 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             move_alias: false,
             provisioned: None,
             adopt: recorded.is_none() && live_props.is_some(),
+            deletion_policy: recorded
+                .filter(|rec| rec.delete_with_data != r.delete_with_data)
+                .map(|_| {
+                    if r.delete_with_data {
+                        "delete"
+                    } else {
+                        "retain"
+                    }
+                }),
         };
         if let Spec::Function(f) = &r.spec {
             let version = recorded.and_then(|rec| rec.version.clone());
@@ -344,6 +360,27 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
         }
         changes.push(change);
     }
+    // A stream mapping follows its table's stream: a table whose stream changes
+    // gets a new stream, and the mapping must move to it.
+    let restreamed: Vec<LogicalId> = changes
+        .iter()
+        .filter(|c| c.kind == Kind::Table && c.action == Action::Update)
+        .filter(|c| c.fields.iter().any(|f| f.field == "stream"))
+        .map(|c| c.id.clone())
+        .collect();
+    for (c, r) in changes.iter_mut().zip(desired) {
+        let follows = r.depends_on.iter().any(|d| restreamed.contains(d));
+        if r.kind == Kind::EventSourceMapping && follows && c.action != Action::Create {
+            c.action = Action::Update;
+            if !c.fields.iter().any(|f| f.field == "source") {
+                c.fields.push(FieldChange {
+                    field: "source".into(),
+                    from: Some("the table's previous stream".into()),
+                    to: Some("its new stream".into()),
+                });
+            }
+        }
+    }
     // What the state owns and the manifest no longer declares, in deletion order:
     // triggers, then what runs, then its role and logs, then data.
     let mut gone: Vec<(&LogicalId, &super::state::Recorded)> = state
@@ -365,6 +402,7 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             move_alias: false,
             provisioned: None,
             adopt: false,
+            deletion_policy: None,
         });
     }
     Plan { changes, conflicts }
@@ -621,5 +659,37 @@ mod tests {
                 "queue/q"
             ]
         );
+    }
+
+    #[test]
+    fn a_deletion_policy_change_is_recorded_though_aws_has_nothing_to_do() {
+        let keep = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    t: { partitionKey: { name: id, type: S } }\n");
+        let (state, live) = deployed(&keep);
+        let delete = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    t: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n");
+        let p = plan(&delete, &state, &live);
+        let t = p.changes.iter().find(|c| c.id == "table/t").unwrap();
+        assert_eq!(
+            (t.action, t.deletion_policy),
+            (Action::Unchanged, Some("delete"))
+        );
+        assert!(p.has_changes());
+        assert!(p.render().contains("deletionPolicy delete"));
+    }
+
+    #[test]
+    fn a_stream_mapping_moves_when_its_table_gets_a_new_stream() {
+        let yaml = |view: &str| {
+            format!("service: shop\nprovider: {{ name: aws }}\nfunctions:\n  f:\n    handler: f\n    events: [{{ stream: {{ table: t }} }}]\nresources:\n  tables:\n    t: {{ partitionKey: {{ name: id, type: S }}, stream: {view} }}\n")
+        };
+        let before = setup(&yaml("NEW_IMAGE"));
+        let (state, live) = deployed(&before);
+        let p = plan(&setup(&yaml("NEW_AND_OLD_IMAGES")), &state, &live);
+        let m = p
+            .changes
+            .iter()
+            .find(|c| c.id == "eventSourceMapping/f.stream.t")
+            .unwrap();
+        assert_eq!(m.action, Action::Update);
+        assert!(m.fields.iter().any(|f| f.field == "source"));
     }
 }

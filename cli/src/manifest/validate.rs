@@ -52,6 +52,8 @@ const FUNCTION_NAME_MAX: usize = 64;
 const QUEUE_NAME_MAX: usize = 80;
 const STATE_MACHINE_NAME_MAX: usize = 80;
 const BUCKET_NAME_MAX: usize = 63;
+const ROLE_NAME_MAX: usize = 64;
+const RULE_NAME_MAX: usize = 64;
 
 /// `{service}-{stage}-{name}`: the physical name of a resource.
 pub fn physical_name(service: &str, stage: &str, name: &str) -> String {
@@ -338,8 +340,29 @@ impl Checker<'_> {
         self.environment(&f.environment, &path.key("environment"));
         self.tags(&f.tags, &path.key("tags"));
         self.environment_size(m, cx, f, path);
+        let mut schedules = 0;
         for (i, event) in f.events.iter().enumerate() {
             self.event(m, name, f, event, &path.key("events").index(i), routes);
+            if matches!(event, Event::Schedule(_)) {
+                // The rule is named after the function: `{function}-schedule[-N]`.
+                let rule = format!(
+                    "{}-schedule{}",
+                    physical_name(&m.service, cx.stage, name),
+                    if schedules == 0 {
+                        String::new()
+                    } else {
+                        format!("-{}", schedules + 1)
+                    }
+                );
+                if rule.len() > RULE_NAME_MAX {
+                    self.key(
+                        &path.key("events").index(i),
+                        format!("the EventBridge rule of this schedule, `{rule}`, would be {} characters long; AWS allows {RULE_NAME_MAX}", rule.len()),
+                        Some("shorten the service, stage or function name"),
+                    );
+                }
+                schedules += 1;
+            }
         }
         for (i, grant) in f.permissions.iter().enumerate() {
             self.permission(m, grant, &path.key("permissions").index(i));
@@ -762,6 +785,14 @@ impl Checker<'_> {
                 STATE_MACHINE_NAME_MAX,
                 "Step Functions state machine",
             );
+            let role = format!("{}-states", physical_name(&m.service, cx.stage, name));
+            if is_name(name, &['-', '_']) && role.len() > ROLE_NAME_MAX {
+                self.key(
+                    &p,
+                    format!("the state machine's IAM role, `{role}`, would be {} characters long; IAM allows {ROLE_NAME_MAX}", role.len()),
+                    Some("shorten the service, stage or state machine name"),
+                );
+            }
             let def = &sm.definition;
             let has = |k: &str| def.get(k).is_some();
             if !def.is_object() || !has("StartAt") || !has("States") {

@@ -293,79 +293,174 @@ pub fn states_trust_policy() -> Value {
     })
 }
 
-/// Step Functions service integrations (`arn:aws:states:::dynamodb:putItem`) → the IAM action they call.
-fn integration_action(resource: &str) -> Option<String> {
-    let rest = resource.split(":::").nth(1)?;
-    let (service, api) = rest.split_once(':')?;
-    let api = api.split('.').next()?;
-    let service = match service {
-        "lambda" => return Some("lambda:InvokeFunction".into()),
-        "states" if api.starts_with("startExecution") => {
-            return Some("states:StartExecution".into())
+/// Every `${kind:name…}` reference in a piece of a definition: (kind, name).
+fn references(v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                let after = &rest[start + 2..];
+                let Some(end) = after.find('}') else { break };
+                if let Some((kind, address)) = after[..end].split_once(':') {
+                    let name = address.split('.').next().unwrap_or(address);
+                    out.push((kind.to_string(), name.to_string()));
+                }
+                rest = &after[end + 1..];
+            }
         }
-        "dynamodb" | "sqs" | "sns" | "events" => service,
-        _ => return None,
-    };
-    let mut c = api.chars();
-    let api: String = c
-        .next()
-        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())?;
-    Some(format!("{service}:{api}"))
+        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
+        Value::Object(map) => map.values().for_each(|i| references(i, out)),
+        _ => {}
+    }
 }
 
-/// The policy of a state machine's role: invoke exactly the functions its
-/// definition references, call exactly the integrations it uses on exactly
-/// the resources it references, and X-Ray when traced.
-pub fn state_machine_policy(names: &Names, definition: &Value, tracing: bool) -> Value {
-    let mut refs: Vec<(String, String)> = Vec::new();
-    let mut integrations: Vec<String> = Vec::new();
-    collect(definition, &mut refs, &mut integrations);
-    refs.sort();
-    refs.dedup();
-    integrations.sort();
-    integrations.dedup();
-    let mut statements = Vec::new();
-    let functions: Vec<String> = refs
-        .iter()
-        .filter(|(k, _)| k == "fn")
-        .map(|(_, n)| names.alias_arn(n))
-        .collect();
-    if !functions.is_empty() {
-        statements.push(allow(
-            "InvokeFunctions",
-            &["lambda:InvokeFunction"],
-            functions,
+/// What one Task state may do: (IAM action, resource ARN) pairs, or why it gets nothing.
+fn task_grants(
+    names: &Names,
+    task: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, String)>, String> {
+    let resource = task
+        .get("Resource")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut refs = Vec::new();
+    let of = |kind: &str, refs: &[(String, String)]| -> Vec<String> {
+        refs.iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n.clone())
+            .collect()
+    };
+    // A function called by its ARN: `Resource: ${fn:NAME}`.
+    references(&Value::String(resource.to_string()), &mut refs);
+    if !of("fn", &refs).is_empty() {
+        return Ok(of("fn", &refs)
+            .iter()
+            .map(|f| ("lambda:InvokeFunction".to_string(), names.alias_arn(f)))
+            .collect());
+    }
+    let Some(integration) = resource.split(":::").nth(1) else {
+        return Err(format!(
+            "its Resource `{resource}` is not one of the service's functions"
+        ));
+    };
+    let (service, api) = integration.split_once(':').unwrap_or((integration, ""));
+    let (api, mode) = api.split_once('.').unwrap_or((api, ""));
+    // Only the parameter that names the target counts: a table merely written as
+    // data in an item is not one the task acts on.
+    let target = match service {
+        "lambda" => "FunctionName",
+        "dynamodb" => "TableName",
+        "sqs" => "QueueUrl",
+        "states" => "StateMachineArn",
+        _ => "",
+    };
+    if let Some(named) = task.get("Parameters").and_then(|p| p.get(target)) {
+        references(named, &mut refs);
+    }
+    let pascal = |api: &str| {
+        let mut c = api.chars();
+        c.next()
+            .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+            .unwrap_or_default()
+    };
+    let grants: Vec<(String, String)> = match service {
+        "lambda" if api == "invoke" => of("fn", &refs)
+            .iter()
+            .map(|f| ("lambda:InvokeFunction".into(), names.alias_arn(f)))
+            .collect(),
+        "dynamodb" if ["getItem", "putItem", "updateItem", "deleteItem"].contains(&api) => of("table", &refs)
+            .iter()
+            .map(|t| (format!("dynamodb:{}", pascal(api)), names.table_arn(t)))
+            .collect(),
+        "sqs" if api == "sendMessage" => of("queue", &refs)
+            .iter()
+            .map(|q| ("sqs:SendMessage".into(), names.queue_arn(q)))
+            .collect(),
+        "states" if api == "startExecution" => {
+            let mut out = Vec::new();
+            for sm in of("stateMachine", &refs) {
+                out.push(("states:StartExecution".into(), names.state_machine_arn(&sm)));
+                if mode.starts_with("sync") {
+                    // Waiting for the child means watching its executions through a rule AWS manages.
+                    let executions = format!(
+                        "{}:states:{}:{}:execution:{}:*",
+                        names.cx.partition,
+                        names.cx.region,
+                        names.cx.account,
+                        names.state_machine(&sm)
+                    );
+                    out.push(("states:DescribeExecution".into(), executions.clone()));
+                    out.push(("states:StopExecution".into(), executions));
+                    let rule = format!(
+                        "{}:events:{}:{}:rule/StepFunctionsGetEventsForStepFunctionsExecutionManagedRule",
+                        names.cx.partition, names.cx.region, names.cx.account
+                    );
+                    for action in ["events:PutTargets", "events:PutRule", "events:DescribeRule"] {
+                        out.push((action.into(), rule.clone()));
+                    }
+                }
+            }
+            out
+        }
+        _ => {
+            return Err(format!(
+                "sls-rs grants nothing for the `{integration}` integration; add what it needs with an escape-hatch statement"
+            ))
+        }
+    };
+    if grants.is_empty() {
+        return Err(format!(
+            "its `{target}` parameter names none of the service's resources (write it as `${{table:NAME}}`, `${{queue:NAME}}`, `${{fn:NAME}}` or `${{stateMachine:NAME}}`), so it is granted nothing"
         ));
     }
-    for (kind, service, arn) in [
-        (
-            "table",
-            "dynamodb:",
-            &(|n: &str| names.table_arn(n)) as &dyn Fn(&str) -> String,
-        ),
-        ("queue", "sqs:", &|n: &str| names.queue_arn(n)),
-        ("stateMachine", "states:", &|n: &str| {
-            names.state_machine_arn(n)
-        }),
-    ] {
-        let actions: Vec<&str> = integrations
-            .iter()
-            .filter(|a| a.starts_with(service))
-            .map(String::as_str)
-            .collect();
-        let resources: Vec<String> = refs
-            .iter()
-            .filter(|(k, _)| k == kind)
-            .map(|(_, n)| arn(n))
-            .collect();
-        if !actions.is_empty() && !resources.is_empty() {
-            statements.push(allow(
-                &format!("Integration{}", camel(kind)),
-                &actions,
-                resources,
-            ));
+    Ok(grants)
+}
+
+/// Every Task state of a definition (inside Parallel branches and Map iterators too), by name.
+fn tasks<'a>(v: &'a Value, out: &mut Vec<(&'a str, &'a serde_json::Map<String, Value>)>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Object(states)) = map.get("States") {
+                for (name, state) in states {
+                    if let Value::Object(s) = state {
+                        if s.get("Type").and_then(Value::as_str) == Some("Task") {
+                            out.push((name, s));
+                        }
+                    }
+                }
+            }
+            map.values().for_each(|i| tasks(i, out));
+        }
+        Value::Array(items) => items.iter().for_each(|i| tasks(i, out)),
+        _ => {}
+    }
+}
+
+/// The policy of a state machine's role: each Task may do exactly what its
+/// integration needs on exactly the resources it names; X-Ray when traced.
+pub fn state_machine_policy(names: &Names, definition: &Value, tracing: bool) -> Value {
+    let mut found = Vec::new();
+    tasks(definition, &mut found);
+    let mut grants: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (_, task) in found {
+        for (action, resource) in task_grants(names, task).unwrap_or_default() {
+            let resources = grants.entry(action).or_default();
+            if !resources.contains(&resource) {
+                resources.push(resource);
+            }
         }
     }
+    let mut statements: Vec<Value> = grants
+        .into_iter()
+        .map(|(action, mut resources)| {
+            resources.sort();
+            allow(
+                &camel(&action.replace(':', "-")),
+                &[action.as_str()],
+                resources,
+            )
+        })
+        .collect();
     if tracing {
         statements.push(allow(
             "XRay",
@@ -395,32 +490,21 @@ pub fn state_machine_policy(names: &Names, definition: &Value, tracing: bool) ->
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
-/// Every `${kind:name…}` reference and every integration resource of a definition.
-fn collect(v: &Value, refs: &mut Vec<(String, String)>, integrations: &mut Vec<String>) {
-    match v {
-        Value::String(s) => {
-            let mut rest = s.as_str();
-            while let Some(start) = rest.find("${") {
-                let after = &rest[start + 2..];
-                let Some(end) = after.find('}') else { break };
-                if let Some((kind, address)) = after[..end].split_once(':') {
-                    let name = address.split('.').next().unwrap_or(address);
-                    refs.push((kind.to_string(), name.to_string()));
-                }
-                rest = &after[end + 1..];
+/// Task states the synthesised role grants nothing to: deploy warns, since they would fail at run time.
+pub fn state_machine_warnings(service: &Service, names: &Names) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, sm) in &service.manifest.resources.state_machines {
+        let mut found = Vec::new();
+        tasks(&sm.definition, &mut found);
+        for (state, task) in found {
+            if let Err(why) = task_grants(names, task) {
+                out.push(format!(
+                    "resources.stateMachines.{name}: state `{state}`: {why}"
+                ));
             }
         }
-        Value::Array(items) => items.iter().for_each(|i| collect(i, refs, integrations)),
-        Value::Object(map) => {
-            if let Some(Value::String(r)) = map.get("Resource") {
-                if let Some(a) = integration_action(r) {
-                    integrations.push(a);
-                }
-            }
-            map.values().for_each(|i| collect(i, refs, integrations));
-        }
-        _ => {}
     }
+    out
 }
 
 #[cfg(test)]
@@ -540,14 +624,14 @@ mod tests {
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(
             st[0],
-            json!({ "Sid": "InvokeFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [
-                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-a:live",
-                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-b:live"] })
+            json!({ "Sid": "DynamodbPutItem", "Effect": "Allow", "Action": ["dynamodb:PutItem"],
+                    "Resource": ["arn:aws:dynamodb:eu-west-1:123456789012:table/shop-dev-orders"] })
         );
         assert_eq!(
             st[1],
-            json!({ "Sid": "IntegrationTable", "Effect": "Allow", "Action": ["dynamodb:PutItem"],
-                    "Resource": ["arn:aws:dynamodb:eu-west-1:123456789012:table/shop-dev-orders"] })
+            json!({ "Sid": "LambdaInvokeFunction", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-a:live",
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-b:live"] })
         );
         assert_eq!(st[2]["Sid"], "LogDelivery");
         assert_eq!(st.len(), 3, "no queue access: the definition sends nothing");
@@ -583,5 +667,43 @@ mod tests {
         assert!(
             w[1].starts_with("functions.f.iamRoleStatements[0] grants every action of a service")
         );
+    }
+
+    #[test]
+    fn each_task_is_granted_only_the_resources_it_names() {
+        let yaml = "service: shop\nprovider: { name: aws }\nfunctions:\n  a: { handler: a }\nresources:\n  tables:\n    orders: { partitionKey: { name: id, type: S } }\n    audit: { partitionKey: { name: id, type: S } }\n  stateMachines:\n    child:\n      definition: { StartAt: P, States: { P: { Type: Pass, End: true } } }\n    flow:\n      definition:\n        StartAt: Save\n        States:\n          Save: { Type: Task, Resource: 'arn:aws:states:::dynamodb:putItem', Parameters: { TableName: '${table:orders}', Item: { note: '${table:audit}' } }, Next: Read }\n          Read: { Type: Task, Resource: 'arn:aws:states:::dynamodb:getItem', Parameters: { TableName: '${table:audit}' }, Next: Child }\n          Child: { Type: Task, Resource: 'arn:aws:states:::states:startExecution.sync:2', Parameters: { StateMachineArn: '${stateMachine:child}' }, Next: Notify }\n          Notify: { Type: Task, Resource: 'arn:aws:states:::sns:publish', Parameters: { TopicArn: 'arn:aws:sns:us-east-1:1:t' }, End: true }\n";
+        let s = service(yaml);
+        let names = Names::new(&s, &CX);
+        let def = &s.manifest.resources.state_machines["flow"].definition;
+        let p = state_machine_policy(&names, def, false);
+        let by_action = |a: &str| {
+            p["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|st| st["Action"] == json!([a]))
+                .map(|st| st["Resource"].clone())
+        };
+        let table = |t: &str| format!("arn:aws:dynamodb:eu-west-1:123456789012:table/shop-dev-{t}");
+        // The table written only as data in an item is not one PutItem may touch.
+        assert_eq!(
+            by_action("dynamodb:PutItem"),
+            Some(json!([table("orders")]))
+        );
+        assert_eq!(by_action("dynamodb:GetItem"), Some(json!([table("audit")])));
+        assert_eq!(
+            by_action("states:DescribeExecution"),
+            Some(json!([
+                "arn:aws:states:eu-west-1:123456789012:execution:shop-dev-child:*"
+            ]))
+        );
+        assert!(by_action("events:PutRule").unwrap()[0]
+            .as_str()
+            .unwrap()
+            .ends_with("rule/StepFunctionsGetEventsForStepFunctionsExecutionManagedRule"));
+        assert!(by_action("sns:Publish").is_none());
+        let warnings = state_machine_warnings(&s, &names);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("state `Notify`") && warnings[0].contains("sns:publish"));
     }
 }

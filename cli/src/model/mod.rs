@@ -19,8 +19,8 @@ mod names;
 mod props;
 
 pub use iam::{
-    function_policy, lambda_trust_policy, state_machine_policy, states_trust_policy,
-    wildcard_warnings, INLINE_POLICY_NAME,
+    function_policy, lambda_trust_policy, state_machine_policy, state_machine_warnings,
+    states_trust_policy, wildcard_warnings, INLINE_POLICY_NAME,
 };
 pub use names::Names;
 pub use props::*;
@@ -587,22 +587,6 @@ pub fn desired(
             depends_on,
         );
     }
-    // What `deletionPolicy: delete` allows to go with its data.
-    let delete_policy = |id: &str| {
-        let (kind, name) = id.split_once('/').unwrap_or((id, ""));
-        let name = name
-            .strip_suffix("-dlq")
-            .filter(|_| !m.resources.queues.contains_key(name))
-            .unwrap_or(name);
-        let policy = match kind {
-            "table" => m.resources.tables.get(name).map(|t| t.deletion_policy),
-            "bucket" => m.resources.buckets.get(name).map(|b| b.deletion_policy),
-            "queue" => m.resources.queues.get(name).map(|q| q.deletion_policy),
-            _ => None,
-        };
-        policy == Some(DeletionPolicy::Delete)
-    };
-
     let mut http_functions: Vec<(&String, Vec<String>)> = Vec::new();
     for (key, f) in &m.functions {
         let name = service.function_name(key);
@@ -926,9 +910,24 @@ pub fn desired(
         );
     }
     for r in &mut out {
-        r.delete_with_data = r.kind.holds_data() && delete_policy(&r.id);
+        r.delete_with_data = r.kind.holds_data() && deletes_with_data(m, &r.id) == Some(true);
     }
     Ok(out)
+}
+
+/// Whether the manifest lets a data resource (by logical id) go with its data
+/// (`deletionPolicy: delete`); `None` when the manifest does not declare it. A
+/// dead-letter queue follows its queue.
+pub fn deletes_with_data(m: &crate::manifest::Manifest, id: &str) -> Option<bool> {
+    let (kind, name) = id.split_once('/')?;
+    let queue = |n: &str| m.resources.queues.get(n).map(|q| q.deletion_policy);
+    let policy = match kind {
+        "table" => m.resources.tables.get(name).map(|t| t.deletion_policy),
+        "bucket" => m.resources.buckets.get(name).map(|b| b.deletion_policy),
+        "queue" => queue(name).or_else(|| name.strip_suffix("-dlq").and_then(queue)),
+        _ => None,
+    }?;
+    Some(policy == DeletionPolicy::Delete)
 }
 
 /// `shop-dev-api:live#sls-rs-http-api`: a permission's function and statement id.
@@ -1233,5 +1232,26 @@ pub(crate) mod tests {
         assert_eq!(route_key("get", "/a/{id}"), "GET /a/{id}");
         assert_eq!(route_key("ANY", "/a"), "ANY /a");
         assert_eq!(route_key("*", "$default"), "$default");
+    }
+
+    #[test]
+    fn http_api_cors_headers_compare_in_lowercase_as_api_gateway_keeps_them() {
+        let s = service("service: shop\nprovider:\n  name: aws\n  httpApi:\n    cors: { allowedOrigins: ['*'], allowedMethods: [GET], allowedHeaders: [Content-Type, X-Api-Key] }\nfunctions:\n  f: { handler: f, events: [{ httpApi: GET /a }] }\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let api = resources.iter().find(|r| r.kind == Kind::HttpApi).unwrap();
+        let cors = &api.props()["cors"];
+        assert!(cors.contains("\"content-type\",\"x-api-key\""), "{cors}");
+        assert_eq!(api.props()["stage"], HTTP_API_STAGE);
+    }
+
+    #[test]
+    fn index_capacity_is_its_own_field_so_billing_changes_never_rebuild_an_index() {
+        let on_demand = service("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    t:\n      partitionKey: { name: id, type: S }\n      globalSecondaryIndexes: [{ name: byOwner, partitionKey: { name: owner, type: S } }]\n");
+        let provisioned = service("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    t:\n      partitionKey: { name: id, type: S }\n      billingMode: PROVISIONED\n      capacity: { read: 5, write: 2 }\n      globalSecondaryIndexes: [{ name: byOwner, partitionKey: { name: owner, type: S } }]\n");
+        let props = |s: &Service| desired(s, &package_for(s), &s.dir, &CX).unwrap()[0].props();
+        let (a, b) = (props(&on_demand), props(&provisioned));
+        assert_eq!(a["gsi.byOwner"], b["gsi.byOwner"]);
+        assert_eq!(b["gsiCapacity.byOwner"], "5/2");
+        assert!(!a.contains_key("gsiCapacity.byOwner"));
     }
 }

@@ -12,6 +12,8 @@ pub const QUEUE_DEFAULT_RETENTION: u32 = 345_600;
 pub const SQS_DEFAULT_BATCH: u32 = 10;
 pub const STREAM_DEFAULT_BATCH: u32 = 100;
 pub const PAYLOAD_FORMAT: &str = "2.0";
+/// The HTTP API's one stage, deployed on every change.
+pub const HTTP_API_STAGE: &str = "$default (auto-deploy)";
 
 fn on(b: bool) -> String {
     if b { "on" } else { "off" }.into()
@@ -39,18 +41,15 @@ pub fn stream_view_text(v: StreamView) -> &'static str {
     }
 }
 
-/// A global secondary index as one comparable value: `pk:S sk:N ALL 5/5`.
-pub fn gsi_text(
-    pk: &str,
-    sk: Option<&str>,
-    projection: &str,
-    capacity: Option<(i64, i64)>,
-) -> String {
-    let mut t = format!("{pk} {} {projection}", sk.unwrap_or("-"));
-    if let Some((r, w)) = capacity {
-        t.push_str(&format!(" {r}/{w}"));
-    }
-    t
+/// A global secondary index's schema as one comparable value: `pk:S sk:N ALL`.
+/// Its capacity is a field of its own (`gsiCapacity.NAME`), so a capacity or
+/// billing change never reads as a new index (which DynamoDB would rebuild).
+pub fn gsi_text(pk: &str, sk: Option<&str>, projection: &str) -> String {
+    format!("{pk} {} {projection}", sk.unwrap_or("-"))
+}
+
+pub fn capacity_text(read: i64, write: i64) -> String {
+    format!("{read}/{write}")
 }
 
 impl TableSpec {
@@ -76,7 +75,10 @@ impl TableSpec {
             let c = d
                 .capacity
                 .unwrap_or(crate::manifest::Capacity { read: 1, write: 1 });
-            p.insert("capacity".into(), format!("{}/{}", c.read, c.write));
+            p.insert(
+                "capacity".into(),
+                capacity_text(i64::from(c.read), i64::from(c.write)),
+            );
         }
         p.insert(
             "stream".into(),
@@ -86,13 +88,6 @@ impl TableSpec {
         p.insert("ttl".into(), d.ttl.clone().unwrap_or_else(|| "off".into()));
         p.insert("pointInTimeRecovery".into(), on(d.point_in_time_recovery));
         for g in &d.global_secondary_indexes {
-            let capacity = provisioned.then(|| {
-                let c = g
-                    .capacity
-                    .or(d.capacity)
-                    .unwrap_or(crate::manifest::Capacity { read: 1, write: 1 });
-                (i64::from(c.read), i64::from(c.write))
-            });
             p.insert(
                 format!("gsi.{}", g.name),
                 gsi_text(
@@ -102,9 +97,18 @@ impl TableSpec {
                         Projection::All => "ALL",
                         Projection::KeysOnly => "KEYS_ONLY",
                     },
-                    capacity,
                 ),
             );
+            if provisioned {
+                let c = g
+                    .capacity
+                    .or(d.capacity)
+                    .unwrap_or(crate::manifest::Capacity { read: 1, write: 1 });
+                p.insert(
+                    format!("gsiCapacity.{}", g.name),
+                    capacity_text(i64::from(c.read), i64::from(c.write)),
+                );
+            }
         }
         tag_props(&mut p, &self.tags);
         p
@@ -117,6 +121,22 @@ pub fn cors_text(rules: &[CorsRule]) -> String {
         return "none".into();
     }
     serde_json::to_string(rules).expect("CORS rules serialize")
+}
+
+/// API Gateway keeps CORS header names in lowercase: compare them that way.
+pub fn http_cors_text(rule: Option<&CorsRule>) -> String {
+    let rules: Vec<CorsRule> = rule
+        .map(|r| CorsRule {
+            allowed_headers: r
+                .allowed_headers
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            ..r.clone()
+        })
+        .into_iter()
+        .collect();
+    cors_text(&rules)
 }
 
 pub fn lifecycle_text(expire_after_days: u32, prefix: Option<&str>) -> String {
@@ -210,7 +230,8 @@ impl StateMachineSpec {
 impl HttpApiSpec {
     pub fn props(&self) -> Props {
         let mut p = Props::new();
-        p.insert("cors".into(), cors_text(self.cors.as_slice()));
+        p.insert("cors".into(), http_cors_text(self.cors.as_ref()));
+        p.insert("stage".into(), HTTP_API_STAGE.into());
         tag_props(&mut p, &self.tags);
         p
     }
@@ -238,7 +259,22 @@ impl PermissionSpec {
     }
 }
 
+pub fn starting_position_text(p: StartingPosition) -> &'static str {
+    match p {
+        StartingPosition::Latest => "LATEST",
+        StartingPosition::TrimHorizon => "TRIM_HORIZON",
+    }
+}
+
 impl EventSourceMappingSpec {
+    /// Lambda's batch size when none is given: 10 for a queue, 100 for a stream.
+    pub fn batch_size_or_default(&self) -> u32 {
+        self.batch_size.unwrap_or(match self.source {
+            MappingSource::Queue(_) => SQS_DEFAULT_BATCH,
+            MappingSource::Stream(_) => STREAM_DEFAULT_BATCH,
+        })
+    }
+
     pub fn source_arn_prefix(&self) -> &str {
         match &self.source {
             MappingSource::Queue(arn) | MappingSource::Stream(arn) => arn,
@@ -249,14 +285,7 @@ impl EventSourceMappingSpec {
         let mut p = Props::new();
         p.insert("target".into(), self.target.clone());
         p.insert("source".into(), self.source_arn_prefix().to_string());
-        let default_batch = match self.source {
-            MappingSource::Queue(_) => SQS_DEFAULT_BATCH,
-            MappingSource::Stream(_) => STREAM_DEFAULT_BATCH,
-        };
-        p.insert(
-            "batchSize".into(),
-            self.batch_size.unwrap_or(default_batch).to_string(),
-        );
+        p.insert("batchSize".into(), self.batch_size_or_default().to_string());
         p.insert(
             "batchingWindow".into(),
             self.batching_window.unwrap_or(0).to_string(),
@@ -265,6 +294,12 @@ impl EventSourceMappingSpec {
             "reportBatchItemFailures".into(),
             on(self.report_batch_item_failures),
         );
+        if let Some(position) = self.starting_position {
+            p.insert(
+                "startingPosition".into(),
+                starting_position_text(position).into(),
+            );
+        }
         p.insert(
             "filters".into(),
             if self.filters.is_empty() {
