@@ -78,18 +78,10 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
                 .unwrap_or_default();
             tag_props(&mut p, &tags);
             let id = api.api_id().unwrap_or_default();
-            let stage = match aws
-                .apigw
-                .get_stage()
-                .api_id(id)
-                .stage_name("$default")
-                .send()
-                .await
-            {
-                Ok(s) if s.auto_deploy() == Some(true) => HTTP_API_STAGE,
-                Ok(_) => "$default (manual deploys)",
-                Err(e) if has_code(&e, NOT_FOUND) => "none",
-                Err(e) => return Err(aws_error(&what(name), "apigateway:GetStage", e)),
+            let stage = match default_stage(aws, name, id).await? {
+                Some(true) => HTTP_API_STAGE,
+                Some(false) => "$default (manual deploys)",
+                None => "none",
             };
             p.insert("stage".into(), stage.into());
             return Ok(Some(ApiLive {
@@ -137,20 +129,19 @@ pub async fn create(aws: &Aws, name: &str, spec: &HttpApiSpec) -> anyhow::Result
     Ok(arn(aws, &id))
 }
 
+/// Whether the API has its `$default` stage, and if so whether it auto-deploys.
+async fn default_stage(aws: &Aws, name: &str, id: &str) -> anyhow::Result<Option<bool>> {
+    let stage = aws.apigw.get_stage().api_id(id).stage_name("$default");
+    match stage.send().await {
+        Ok(s) => Ok(Some(s.auto_deploy() == Some(true))),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(None),
+        Err(e) => Err(aws_error(&what(name), "apigateway:GetStage", e)),
+    }
+}
+
 /// The `$default` stage, auto-deployed: created, or switched to auto-deploy.
 async fn ensure_stage(aws: &Aws, name: &str, id: &str, spec: &HttpApiSpec) -> anyhow::Result<()> {
-    let exists = match aws
-        .apigw
-        .get_stage()
-        .api_id(id)
-        .stage_name("$default")
-        .send()
-        .await
-    {
-        Ok(_) => true,
-        Err(e) if has_code(&e, NOT_FOUND) => false,
-        Err(e) => return Err(aws_error(&what(name), "apigateway:GetStage", e)),
-    };
+    let exists = default_stage(aws, name, id).await?.is_some();
     if exists {
         aws.apigw
             .update_stage()
