@@ -1052,3 +1052,56 @@ async fn a_table_switches_billing_renames_its_ttl_and_changes_its_deletion_polic
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn remove_finds_data_resources_a_deploy_died_before_recording() {
+    let manifest = "  f: { handler: f }\nresources:\n  tables:\n    t: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n  queues:\n    q: { deadLetter: { maxReceiveCount: 2 } }\n";
+    let f = Fixture::new("orphans", manifest);
+    let aws = aws().await;
+    f.deploy();
+    // The state is lost, as if the deploy had died before its first save.
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let key = sls_rs::engine::state::state_key(&f.service, "test");
+    aws.s3
+        .delete_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let removed = f.json(&["remove"]);
+    let removed: Vec<&str> = removed["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        removed.iter().any(|r| r.starts_with("DynamoDB table")),
+        "{removed:?}"
+    );
+    assert_eq!(
+        removed
+            .iter()
+            .filter(|r| r.starts_with("SQS queue"))
+            .count(),
+        2,
+        "{removed:?}"
+    );
+    let table = format!("{}-test-t", f.service);
+    assert!(aws
+        .dynamodb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .is_err());
+    let queue = format!("{}-test-q-dlq", f.service);
+    assert!(aws
+        .sqs
+        .get_queue_url()
+        .queue_name(&queue)
+        .send()
+        .await
+        .is_err());
+}

@@ -1043,6 +1043,56 @@ async fn remove_locked(
                 .or_insert_with(|| found(Kind::LogGroup, group, key));
         }
     }
+    // The manifest's own tables, buckets, queues, state machines and HTTP API, if tagged ours.
+    let url_base = queue_url_base(aws);
+    let cx = model::Context {
+        account: &aws.account,
+        region: &aws.target.region,
+        partition: aws.partition(),
+        env_salt: "",
+        queue_url_base: &url_base,
+    };
+    let names = model::Names::new(service, &cx);
+    let r = &service.manifest.resources;
+    let mut candidates: Vec<(Kind, String, String)> = Vec::new();
+    candidates.extend(
+        r.tables
+            .keys()
+            .map(|n| (Kind::Table, n.clone(), names.table(n))),
+    );
+    candidates.extend(
+        r.buckets
+            .keys()
+            .map(|n| (Kind::Bucket, n.clone(), names.bucket(n))),
+    );
+    for (n, q) in &r.queues {
+        candidates.push((Kind::Queue, n.clone(), names.queue(n)));
+        if q.dead_letter.is_some() {
+            candidates.push((Kind::Queue, format!("{n}-dlq"), names.dead_letter_queue(n)));
+        }
+    }
+    candidates.extend(
+        r.state_machines
+            .keys()
+            .map(|n| (Kind::StateMachine, n.clone(), names.state_machine(n))),
+    );
+    for (kind, name, physical) in candidates {
+        let id = model::logical_id(kind, &name);
+        if targets.contains_key(&id) {
+            continue;
+        }
+        let props = match kind {
+            Kind::Table => dynamodb_table::read(aws, &physical).await?.map(|t| t.props),
+            Kind::Bucket => s3_bucket::read(aws, &physical).await?,
+            Kind::Queue => sqs_queue::read(aws, &physical).await?,
+            _ => state_machine::read(aws, &physical).await?,
+        };
+        let ours = props
+            .is_some_and(|p| model::same_owner(|t| p.get(&format!("tags.{t}")), |t| owner.get(t)));
+        if ours {
+            targets.insert(id, found(kind, physical, ""));
+        }
+    }
     // The manifest being removed has the last word on what may go with its data.
     for (id, rec) in targets.iter_mut() {
         if let Some(delete) = model::deletes_with_data(&service.manifest, id) {
