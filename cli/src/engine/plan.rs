@@ -118,6 +118,10 @@ impl Plan {
                     {
                         format!("{} changed", f.field)
                     }
+                    // Definitions, CORS rules and the like are too long for a table row.
+                    (Some(a), Some(b)) if a.len() + b.len() > 100 => {
+                        format!("{} changed", f.field)
+                    }
                     (Some(a), Some(b)) => format!("{} {a} → {b}", f.field),
                     (None, Some(b)) => format!("{} + {b}", f.field),
                     (Some(a), None) => format!("{} - {a}", f.field),
