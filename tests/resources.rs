@@ -834,6 +834,9 @@ fn every_example_deploys_and_redeploys_without_changes() {
             again["plan"]
         );
         assert_eq!(again["apiCalls"]["writes"], 0, "{}", dir.display());
+        if dir.ends_with("todo-api") {
+            todo_api_crud(&dir, endpoint, &root.join("target/examples"));
+        }
         let removed = run(&["remove", "--force"]);
         assert_eq!(removed["retained"], serde_json::json!([]));
     }
@@ -1104,4 +1107,78 @@ async fn remove_finds_data_resources_a_deploy_died_before_recording() {
         .send()
         .await
         .is_err());
+}
+
+/// The todo-api handler, run here by `invoke --local` against the deployed table
+/// in the emulator: create, list, read, update, delete, then a miss.
+fn todo_api_crud(dir: &std::path::Path, endpoint: &str, target: &std::path::Path) {
+    let invoke = |events: &[Value]| -> Vec<Value> {
+        let mut cmd = support::sls_rs();
+        cmd.args(["invoke", "--local", "-f", "todos", "--json", "-c"])
+            .arg(dir)
+            .env("SLS_RS_ENDPOINT", endpoint)
+            .env("CARGO_TARGET_DIR", target)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .map(|l| {
+                let doc: Value = serde_json::from_str(l).unwrap();
+                let response = &doc["response"];
+                let body = response["body"].as_str().unwrap_or("null");
+                serde_json::json!({ "status": response["statusCode"], "body": serde_json::from_str::<Value>(body).unwrap() })
+            })
+            .collect()
+    };
+    let request = |route: &str, id: Option<&str>, body: Option<Value>| {
+        serde_json::json!({
+            "routeKey": route,
+            "pathParameters": id.map(|id| serde_json::json!({ "id": id })),
+            "body": body.map(|b| b.to_string()),
+        })
+    };
+    let created = invoke(&[request(
+        "POST /todos",
+        None,
+        Some(serde_json::json!({ "title": "ship it", "owner": "ann" })),
+    )]);
+    assert_eq!(created[0]["status"], 201, "{created:?}");
+    let id = created[0]["body"]["id"].as_str().unwrap().to_string();
+    let id = Some(id.as_str());
+    let rest = invoke(&[
+        request("GET /todos", None, None),
+        request("GET /todos/{id}", id, None),
+        request(
+            "PUT /todos/{id}",
+            id,
+            Some(serde_json::json!({ "done": true })),
+        ),
+        request("DELETE /todos/{id}", id, None),
+        request("GET /todos/{id}", id, None),
+        request(
+            "PUT /todos/{id}",
+            id,
+            Some(serde_json::json!({ "done": false })),
+        ),
+    ]);
+    let statuses: Vec<&Value> = rest.iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, [200, 200, 200, 204, 404, 404], "{rest:?}");
+    assert!(rest[0]["body"]["todos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == id.unwrap()));
+    assert_eq!(rest[1]["body"]["title"], "ship it");
+    assert_eq!(rest[2]["body"]["done"], true);
 }
