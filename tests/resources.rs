@@ -837,6 +837,9 @@ fn every_example_deploys_and_redeploys_without_changes() {
         if dir.ends_with("todo-api") {
             todo_api_crud(&dir, endpoint, &root.join("target/examples"));
         }
+        if dir.ends_with("thumbnails") {
+            thumbnails_resize(&dir, endpoint, &root.join("target/examples"));
+        }
         let removed = run(&["remove", "--force"]);
         assert_eq!(removed["retained"], serde_json::json!([]));
     }
@@ -1154,8 +1157,8 @@ fn todo_api_crud(dir: &std::path::Path, endpoint: &str, target: &std::path::Path
         Some(serde_json::json!({ "title": "ship it", "owner": "ann" })),
     )]);
     assert_eq!(created[0]["status"], 201, "{created:?}");
-    let id = created[0]["body"]["id"].as_str().unwrap().to_string();
-    let id = Some(id.as_str());
+    let created_id = created[0]["body"]["id"].as_str().unwrap().to_string();
+    let id = Some(created_id.as_str());
     let rest = invoke(&[
         request("GET /todos", None, None),
         request("GET /todos/{id}", id, None),
@@ -1178,7 +1181,123 @@ fn todo_api_crud(dir: &std::path::Path, endpoint: &str, target: &std::path::Path
         .as_array()
         .unwrap()
         .iter()
-        .any(|t| t["id"] == id.unwrap()));
+        .any(|t| t["id"] == created_id.as_str()));
     assert_eq!(rest[1]["body"]["title"], "ship it");
     assert_eq!(rest[2]["body"]["done"], true);
+}
+
+/// A `width`×`height` RGB PNG, written by hand (stored deflate blocks) so the
+/// test needs no image library.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut raw = Vec::new();
+    for y in 0..height {
+        raw.push(0); // no filter
+        for x in 0..width {
+            raw.extend([(x % 256) as u8, (y % 256) as u8, 128]);
+        }
+    }
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend(len.to_le_bytes());
+        zlib.extend((!len).to_le_bytes());
+        zlib.extend(*block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut typed = kind.to_vec();
+        typed.extend(data);
+        out.extend(&typed);
+        out.extend(crc32(&typed).to_be_bytes());
+    };
+    let mut header = Vec::new();
+    header.extend(width.to_be_bytes());
+    header.extend(height.to_be_bytes());
+    header.extend([8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &header);
+    chunk(b"IDAT", &zlib);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// The thumbnails handler, run here by `invoke --local` on an S3 event for an
+/// image uploaded to the deployed `uploads` bucket: the thumbnail lands in `thumbnails`.
+fn thumbnails_resize(dir: &std::path::Path, endpoint: &str, target: &std::path::Path) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let uploads = format!("thumbnails-local-uploads-{}-us-east-1", aws.account);
+    let thumbnails = format!("thumbnails-local-thumbnails-{}-us-east-1", aws.account);
+    runtime.block_on(async {
+        let put = aws
+            .s3
+            .put_object()
+            .bucket(&uploads)
+            .key("incoming/big cat.jpg");
+        put.body(png(300, 200).into()).send().await.unwrap();
+    });
+    let event = serde_json::json!({ "Records": [{ "s3": {
+        "bucket": { "name": uploads },
+        "object": { "key": "incoming/big+cat.jpg" }
+    } }] });
+    let mut cmd = support::sls_rs();
+    cmd.args(["invoke", "--local", "-f", "thumbnail", "--json", "--data"])
+        .arg(event.to_string())
+        .arg("-c")
+        .arg(dir)
+        .env("SLS_RS_ENDPOINT", endpoint)
+        .env("CARGO_TARGET_DIR", target);
+    let (out, stdout, stderr) = support::run(&mut cmd);
+    assert!(out.status.success(), "{stderr}{stdout}");
+    let doc: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let written = &doc["response"]["written"][0];
+    assert_eq!(written["key"], "small/big cat.jpg", "{doc}");
+    assert_eq!(
+        (written["width"].as_u64(), written["height"].as_u64()),
+        (Some(128), Some(85))
+    );
+    let jpeg = runtime.block_on(async {
+        let object = aws
+            .s3
+            .get_object()
+            .bucket(&thumbnails)
+            .key("small/big cat.jpg")
+            .send()
+            .await
+            .unwrap();
+        object.body.collect().await.unwrap().into_bytes()
+    });
+    assert_eq!(&jpeg[..2], [0xFF, 0xD8], "a JPEG");
+    // Emptied so `remove --force` has nothing surprising to do.
+    runtime.block_on(async {
+        aws.s3
+            .delete_object()
+            .bucket(&uploads)
+            .key("incoming/big cat.jpg")
+            .send()
+            .await
+            .unwrap();
+    });
 }
