@@ -840,6 +840,9 @@ fn every_example_deploys_and_redeploys_without_changes() {
         if dir.ends_with("thumbnails") {
             thumbnails_resize(&dir, endpoint, &root.join("target/examples"));
         }
+        if dir.ends_with("nightly-report") {
+            nightly_report_counts(&dir, endpoint, &root.join("target/examples"));
+        }
         let removed = run(&["remove", "--force"]);
         assert_eq!(removed["retained"], serde_json::json!([]));
     }
@@ -1300,4 +1303,48 @@ fn thumbnails_resize(dir: &std::path::Path, endpoint: &str, target: &std::path::
             .await
             .unwrap();
     });
+}
+
+/// The nightly report, run here by `invoke --local` with the schedule's input,
+/// counts the last day's events of the deployed table.
+fn nightly_report_counts(dir: &std::path::Path, endpoint: &str, target: &std::path::Path) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let aws = runtime.block_on(aws());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    runtime.block_on(async {
+        for (pk, at) in [("a", now - 60), ("b", now - 3 * 24 * 3600)] {
+            let put = aws
+                .dynamodb
+                .put_item()
+                .table_name("nightly-report-local-events");
+            put.item("pk", AttributeValue::S(pk.into()))
+                .item("at", AttributeValue::N(at.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let mut cmd = support::sls_rs();
+    cmd.args([
+        "invoke",
+        "--local",
+        "-f",
+        "report",
+        "--json",
+        "--data",
+        r#"{"report":"daily"}"#,
+        "-c",
+    ])
+    .arg(dir)
+    .env("SLS_RS_ENDPOINT", endpoint)
+    .env("CARGO_TARGET_DIR", target);
+    let (out, stdout, stderr) = support::run(&mut cmd);
+    assert!(out.status.success(), "{stderr}{stdout}");
+    let doc: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(doc["response"]["events"], 1, "{doc}");
+    assert_eq!(doc["response"]["report"], "daily");
 }
