@@ -773,6 +773,15 @@ impl Checker<'_> {
                     1000,
                     "receives",
                 );
+                // The dead-letter queue is named `{name}-dlq`: a declared queue may not take that name.
+                let dlq = format!("{name}-dlq");
+                if m.resources.queues.contains_key(&dlq) {
+                    self.key(
+                        &p.key("deadLetter"),
+                        format!("this dead-letter queue would be named `{dlq}`, like the queue `{dlq}` declared here"),
+                        Some("rename that queue"),
+                    );
+                }
             }
         }
         for (name, sm) in &m.resources.state_machines {
