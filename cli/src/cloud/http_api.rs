@@ -40,10 +40,11 @@ pub fn id_of(arn: &str) -> Option<&str> {
         .map(|rest| rest.split('/').next().unwrap_or(rest))
 }
 
-pub async fn exists(aws: &Aws, id: &str) -> anyhow::Result<bool> {
+/// The API's URL by its id; `None` when it is gone.
+pub async fn endpoint_of(aws: &Aws, id: &str) -> anyhow::Result<Option<String>> {
     match aws.apigw.get_api().api_id(id).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if has_code(&e, NOT_FOUND) => Ok(false),
+        Ok(api) => Ok(Some(api.api_endpoint().unwrap_or_default().to_string())),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(None),
         Err(e) => Err(aws_error(
             &format!("HTTP API ({id})"),
             "apigateway:GetApi",

@@ -205,6 +205,17 @@ pub fn partition(region: &str) -> &'static str {
     }
 }
 
+/// Where queue URLs start: SQS's regional endpoint, or the emulator's.
+pub fn queue_url_base(target: &Target) -> String {
+    match &target.endpoint {
+        Some(endpoint) => endpoint.trim_end_matches('/').to_string(),
+        None if target.region.starts_with("cn-") => {
+            format!("https://sqs.{}.amazonaws.com.cn", target.region)
+        }
+        None => format!("https://sqs.{}.amazonaws.com", target.region),
+    }
+}
+
 /// Where a run's AWS calls go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {

@@ -25,10 +25,7 @@ fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
     });
     let mut env: BTreeMap<String, String> = match account {
         Ok(Ok(account)) => {
-            let queue_url_base = target
-                .endpoint
-                .clone()
-                .unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com", target.region));
+            let queue_url_base = cloud::queue_url_base(&target);
             let cx = model::Context {
                 account: &account,
                 region: &target.region,

@@ -28,10 +28,7 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
             super::block_on(async { cloud::account_id(&cloud::sdk_config(&target).await).await })?
         }
     };
-    let queue_base = target
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com", target.region));
+    let queue_base = cloud::queue_url_base(&target);
     let cx = model::Context {
         account: &account,
         region: &target.region,

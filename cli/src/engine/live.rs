@@ -10,12 +10,13 @@ use crate::cloud::{
 };
 use crate::model::{self, Kind, LogicalId, Props, Resource, Spec, LIVE_ALIAS};
 
-/// The HTTP API's id: from the state, else found by name (a deploy that died before recording it).
-pub async fn http_api_id(
+/// The HTTP API's id and URL: by the id the state records, else found by name
+/// (a deploy that died before recording it); `None` when it does not exist.
+pub async fn http_api(
     aws: &Aws,
     desired: &[Resource],
     state: &State,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<(String, String)>> {
     let recorded = state
         .resources
         .values()
@@ -23,12 +24,14 @@ pub async fn http_api_id(
         .and_then(|r| http_api::id_of(&r.arn).map(str::to_string));
     if let Some(id) = recorded {
         // Deleted behind sls-rs's back, it will be made anew, with a new id.
-        if http_api::exists(aws, &id).await? {
-            return Ok(Some(id));
+        if let Some(endpoint) = http_api::endpoint_of(aws, &id).await? {
+            return Ok(Some((id, endpoint)));
         }
     }
     match desired.iter().find(|r| r.kind == Kind::HttpApi) {
-        Some(api) => Ok(http_api::read(aws, &api.physical).await?.map(|a| a.id)),
+        Some(api) => Ok(http_api::read(aws, &api.physical)
+            .await?
+            .map(|a| (a.id, a.endpoint))),
         None => Ok(None),
     }
 }

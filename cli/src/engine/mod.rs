@@ -131,17 +131,6 @@ fn log_prefixes(service: &Service) -> Vec<String> {
     out
 }
 
-/// Queue URLs start at SQS's regional endpoint, or at the emulator's.
-fn queue_url_base(aws: &Aws) -> String {
-    match &aws.target.endpoint {
-        Some(endpoint) => endpoint.trim_end_matches('/').to_string(),
-        None if aws.target.region.starts_with("cn-") => {
-            format!("https://sqs.{}.amazonaws.com.cn", aws.target.region)
-        }
-        None => format!("https://sqs.{}.amazonaws.com", aws.target.region),
-    }
-}
-
 /// Puts the HTTP API's id into the permissions that name it, once it is known.
 fn fill_api_id(desired: &mut [Resource], api_id: &str) {
     for r in desired {
@@ -252,7 +241,7 @@ async fn deploy_locked(
     let mut state = state::load(aws, bucket, svc, &service.stage)
         .await?
         .unwrap_or_else(|| new_state(service, aws));
-    let url_base = queue_url_base(aws);
+    let url_base = cloud::queue_url_base(&aws.target);
     let cx = model::Context {
         account: &aws.account,
         region: &aws.target.region,
@@ -265,7 +254,10 @@ async fn deploy_locked(
         warnings.push(w);
     }
     let mut desired = model::desired(service, package, &opts.package_root, &cx)?;
-    let api_id = live::http_api_id(aws, &desired, &state).await?;
+    let api = live::http_api(aws, &desired, &state).await?;
+    let (api_id, api_endpoint) = api.unzip();
+    // A URL to print only while the manifest still has the API.
+    let api_endpoint = api_endpoint.filter(|_| desired.iter().any(|r| r.kind == Kind::HttpApi));
     if let Some(id) = &api_id {
         fill_api_id(&mut desired, id);
     }
@@ -283,7 +275,7 @@ async fn deploy_locked(
         anyhow::bail!("{}\nnothing was changed", plan.render());
     }
     if opts.dry_run || !plan.has_changes() {
-        let endpoint = endpoint(aws, &desired).await?;
+        let endpoint = api_endpoint;
         // A deploy killed after its last step left its record open; AWS matches the manifest now.
         if !opts.dry_run
             && state
@@ -496,13 +488,17 @@ async fn deploy_locked(
             failures,
         ));
     }
-    let endpoint = endpoint(aws, &desired).await?;
+    // The API's URL is known unless this deploy made the API.
+    let endpoint = match api_endpoint {
+        Some(url) => Some(url),
+        None => new_endpoint(aws, &desired).await?,
+    };
     let retained = retained.into_inner().unwrap_or_default();
     Ok((plan, uploads, Some(record), retained, endpoint))
 }
 
-/// The HTTP API's URL, when the service has one.
-async fn endpoint(aws: &Aws, desired: &[Resource]) -> anyhow::Result<Option<String>> {
+/// The URL of an HTTP API this deploy made.
+async fn new_endpoint(aws: &Aws, desired: &[Resource]) -> anyhow::Result<Option<String>> {
     match desired.iter().find(|r| r.kind == Kind::HttpApi) {
         Some(api) => Ok(http_api::read(aws, &api.physical)
             .await?
@@ -1044,7 +1040,7 @@ async fn remove_locked(
         }
     }
     // The manifest's own tables, buckets, queues, state machines and HTTP API, if tagged ours.
-    let url_base = queue_url_base(aws);
+    let url_base = cloud::queue_url_base(&aws.target);
     let cx = model::Context {
         account: &aws.account,
         region: &aws.target.region,
