@@ -6,6 +6,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -438,7 +439,8 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
         .unwrap()
         .contains("runner-7"));
 
-    let unlocked = f.json(&["unlock"]);
+    // Written a moment ago: its holder looks alive, so unlocking it takes --force.
+    let unlocked = f.json(&["unlock", "--force"]);
     assert_eq!(unlocked["holder"]["host"], "runner-7");
     assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
 
@@ -839,48 +841,281 @@ async fn a_run_releases_only_its_own_lock() {
         .unwrap();
     let service = support::unique_service("ownlock");
     let me = lock::Holder::me("sls-rs deploy");
-    lock::acquire(
-        &aws,
-        &bucket,
-        &service,
-        "test",
-        &me,
-        std::time::Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    let mine = lock::acquire(&aws, &bucket, &service, "test", &me, Duration::ZERO)
+        .await
+        .unwrap();
     // Our run outlived the stale limit and another run took the lock over.
-    let other = lock::Holder {
-        pid: me.pid + 1,
-        ..me.clone()
-    };
-    lock::release(&aws, &bucket, &service, "test")
+    let seen = lock::read(&aws, &bucket, &service, "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(lock::remove(&aws, &bucket, &service, "test", &seen)
+        .await
+        .unwrap());
+    let other = lock::Holder::me("sls-rs deploy");
+    let theirs = lock::acquire(&aws, &bucket, &service, "test", &other, Duration::ZERO)
         .await
         .unwrap();
-    lock::acquire(
-        &aws,
-        &bucket,
-        &service,
-        "test",
-        &other,
-        std::time::Duration::ZERO,
-    )
-    .await
-    .unwrap();
 
-    lock::release_own(&aws, &bucket, &service, "test", &me)
+    mine.release(&aws).await.unwrap();
+    let now = lock::read(&aws, &bucket, &service, "test")
+        .await
+        .unwrap()
+        .map(|s| s.holder);
+    assert_eq!(now, Some(other.clone()), "the other run keeps its lock");
+    assert!(
+        mine.renew(&aws).await.is_err(),
+        "a renewal never overwrites another run's lock"
+    );
+    theirs.release(&aws).await.unwrap();
+    assert!(lock::read(&aws, &bucket, &service, "test")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// The lock object of a fixture's stage, as the SDK reads it.
+async fn lock_object(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Option<Value> {
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let got = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(format!("services/{}/test/lock.json", f.service))
+        .send()
+        .await
+        .ok()?;
+    let bytes = got.body.collect().await.unwrap().into_bytes();
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+async fn state_object(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Value {
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let got = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(format!("services/{}/test/state.json", f.service))
+        .send()
         .await
         .unwrap();
-    assert_eq!(
-        lock::read(&aws, &bucket, &service, "test").await.unwrap(),
-        Some(other.clone()),
-        "the other run keeps its lock"
+    let bytes = got.body.collect().await.unwrap().into_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn lock_and_state_writes_whose_answer_is_lost_are_recognised_as_the_runs_own() {
+    // Every lock and state write reaches the emulator, then its answer is lost: the
+    // SDK's retry meets its own write as a 412.
+    let proxy = support::Proxy::start(&["--lose", "/services/"]);
+    let f = Fixture::new("lostanswer", "  a: { handler: a }\n");
+    f.write_at("  a: { handler: a }\n", &[], &proxy.endpoint);
+    for memory in [128, 256, 512] {
+        f.write_at(
+            &format!("  a: {{ handler: a, memorySize: {memory} }}\n"),
+            &[],
+            &proxy.endpoint,
+        );
+        let (out, stdout, stderr) =
+            support::run(&mut f.command(&["deploy", "--lock-timeout", "2s", "--json"]));
+        assert!(out.status.success(), "deploy with {memory} MB: {stderr}");
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["deployment"]["status"], "succeeded");
+    }
+    let aws = aws().await;
+    assert!(
+        lock_object(&aws, &f).await.is_none(),
+        "the lock is released"
     );
-    lock::release_own(&aws, &bucket, &service, "test", &other)
+    let state = state_object(&aws, &f).await;
+    assert_eq!(state["deployments"].as_array().unwrap().len(), 3);
+    f.write("  a: { handler: a, memorySize: 512 }\n", &[]);
+    f.json(&["remove"]);
+}
+
+#[tokio::test]
+async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
+    let f = Fixture::new("race", "  a: { handler: a }\n");
+    f.deploy();
+    let aws = aws().await;
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let key = format!("services/{}/test/lock.json", f.service);
+    let racer = |boot: &str| {
+        let mut cmd = f.command(&["deploy", "--lock-timeout", "0s", "--json"]);
+        cmd.env("SLS_RS_BOOT_ID", boot)
+            .env("SLS_RS_LOCK_STALE_AFTER", "1s")
+            .env("SLS_RS_LOCK_HEARTBEAT", "100ms")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    for round in 0..20u32 {
+        // A run on a third machine died holding the lock.
+        let dead = serde_json::json!({ "who": "ci", "host": "runner", "pid": 1, "bootId": "boot-dead", "token": "dead", "command": "sls-rs deploy", "since": "2026-11-27T10:00:00Z", "sinceEpoch": 0 });
+        aws.s3
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(serde_json::to_vec(&dead).unwrap().into())
+            .send()
+            .await
+            .unwrap();
+        f.write(
+            &format!("  a: {{ handler: a, memorySize: {} }}\n", 130 + round),
+            &[],
+        );
+        // S3 dates objects to the second: after 2.1 s the lock is older than 1 s by S3's clock.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let (one, two) = (racer("boot-one"), racer("boot-two"));
+        let mut applied = 0;
+        let mut refused = Vec::new();
+        for child in [one, two] {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            if out.status.success() {
+                let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+                if !report["deployment"].is_null() {
+                    applied += 1;
+                }
+            } else {
+                assert!(
+                    stderr.contains("is locked by") && stderr.contains("`sls-rs deploy"),
+                    "round {round}: the loser names the holder: {stderr}"
+                );
+                refused.push(stderr);
+            }
+        }
+        assert_eq!(applied, 1, "round {round}: exactly one run applies");
+    }
+    let state = state_object(&aws, &f).await;
+    let statuses: Vec<&str> = state["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 21, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == "succeeded"), "{statuses:?}");
+    f.json(&["remove"]);
+}
+
+#[tokio::test]
+async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
+    // 80 ms a request and one step at a time: the deploy runs for several seconds.
+    let proxy = support::Proxy::start(&["--delay-ms", "80"]);
+    let functions: String = (0..12)
+        .map(|i| format!("  f{i}: {{ handler: f{i} }}\n"))
+        .collect();
+    let f = Fixture::new("sigterm", &functions);
+    f.write_at(&functions, &[], &proxy.endpoint);
+    let mut child = f
+        .command(&["deploy", "--concurrency", "1"])
+        .env("SLS_RS_LOCK_STALE_AFTER", "1s")
+        .env("SLS_RS_LOCK_HEARTBEAT", "200ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut seen = String::new();
+    // It holds the lock once it prints its plan; let it create a few things.
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("created Lambda function") {
+        seen.push_str(&line);
+        line.clear();
+    }
+    assert!(line.contains("created"), "the deploy got going: {seen}");
+    // Longer than the stale limit: a renewed lock is not stale, so a second run must wait.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut second = f.command(&["deploy", "--lock-timeout", "0s"]);
+    second.env("SLS_RS_LOCK_STALE_AFTER", "1s");
+    let (out, _, stderr) = support::run(&mut second);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is locked by"), "{stderr}");
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+
+    let aws = aws().await;
+    assert!(
+        lock_object(&aws, &f).await.is_none(),
+        "the lock is released"
+    );
+    let state = state_object(&aws, &f).await;
+    let last = state["deployments"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["status"], "failed", "{last}");
+    let recorded = state["resources"].as_object().unwrap().len();
+    assert!(recorded > 0, "what was created is recorded");
+
+    // The next deploy finishes the work; the one after has nothing to do.
+    f.write(&functions, &[]);
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+    assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+    f.json(&["remove"]);
+}
+
+#[tokio::test]
+async fn a_state_written_by_another_run_meanwhile_is_never_overwritten() {
+    use sls_rs::engine::state::{self, Journal};
+    let f = Fixture::new("statecas", "  a: { handler: a }\n");
+    f.deploy();
+    let aws = aws().await;
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let (stale, etag) = state::load_for_update(&aws, &bucket, &f.service, "test")
+        .await
+        .unwrap()
+        .unwrap();
+    // Another run deploys meanwhile.
+    f.write("  a: { handler: a, memorySize: 256 }\n", &[]);
+    f.deploy();
+    let journal = Journal::new(stale, &bucket, Some(etag), "me@here");
+    journal.update(|s| s.deployments.clear());
+    let err = journal.save(&aws).await.unwrap_err().to_string();
+    assert!(
+        err.contains("was changed by") && err.contains("`sls-rs deploy"),
+        "{err}"
+    );
+    let now = state_object(&aws, &f).await;
+    assert_eq!(
+        now["deployments"].as_array().unwrap().len(),
+        2,
+        "the other run's records are intact"
+    );
+    f.json(&["remove"]);
+}
+
+#[tokio::test]
+async fn unlock_wants_force_while_the_holder_renews_its_lock() {
+    use sls_rs::engine::lock;
+    let f = Fixture::new("unlockforce", "  a: { handler: a }\n");
+    f.deploy();
+    let aws = aws().await;
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let me = lock::Holder::me("sls-rs deploy");
+    let _lease = lock::acquire(&aws, &bucket, &f.service, "test", &me, Duration::ZERO)
         .await
         .unwrap();
-    assert_eq!(
-        lock::read(&aws, &bucket, &service, "test").await.unwrap(),
-        None
+    let (out, _, stderr) = support::run(&mut f.command(&["unlock"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("looks alive") && stderr.contains("--force"),
+        "{stderr}"
     );
+    assert!(lock_object(&aws, &f).await.is_some(), "the lock stays");
+    let unlocked = f.json(&["unlock", "--force"]);
+    assert_eq!(unlocked["unlocked"], true);
+    assert!(lock_object(&aws, &f).await.is_none());
+    f.json(&["remove"]);
 }

@@ -55,3 +55,24 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The run was stopped by a signal, after finishing the steps in flight,
+/// saving the state and releasing the lock.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted: the steps in flight finished, the state is saved and the lock released; `sls-rs deploy` again finishes the work")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Whether the run was interrupted by a signal.
+pub fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<Interrupted>().is_some()
+}

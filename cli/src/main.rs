@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use sls_rs::cli::Cli;
-use sls_rs::error::{is_broken_pipe, is_usage, EXIT_FAILURE, EXIT_USAGE};
+use sls_rs::error::{
+    is_broken_pipe, is_interrupted, is_usage, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE,
+};
 use sls_rs::manifest::ManifestError;
 use sls_rs::ui;
 
@@ -23,7 +25,9 @@ fn main() -> ExitCode {
         }
         _ => ui::error(&err),
     }
-    ExitCode::from(if is_usage(&err) {
+    ExitCode::from(if is_interrupted(&err) {
+        EXIT_INTERRUPTED
+    } else if is_usage(&err) {
         EXIT_USAGE
     } else {
         EXIT_FAILURE

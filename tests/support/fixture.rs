@@ -25,7 +25,11 @@ impl Fixture {
 
     /// Rewrites the manifest; `code` gives some functions other artifact bytes.
     pub fn write(&self, functions: &str, code: &[(&str, &str)]) {
-        let endpoint = &super::emulator().endpoint;
+        self.write_at(functions, code, &super::emulator().endpoint)
+    }
+
+    /// `write`, for a stage whose endpoint is `endpoint` (a proxy in front of the emulator).
+    pub fn write_at(&self, functions: &str, code: &[(&str, &str)], endpoint: &str) {
         let manifest = format!(
             "service: {}\nprovider:\n  name: aws\n  stage: test\n  memorySize: 128\n  timeout: 3\n  logRetentionInDays: 7\n  tracing: {{ lambda: true }}\n  environment: {{ LOG_LEVEL: info }}\n  tags: {{ team: core }}\nstages:\n  test:\n    endpoint: {endpoint}\nfunctions:\n{functions}",
             self.service

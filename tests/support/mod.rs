@@ -123,3 +123,39 @@ pub fn unique_service(test: &str) -> String {
     )
     .to_ascii_lowercase()
 }
+
+/// `tests/support/lossy_proxy.py` in front of the emulator: delays requests and
+/// loses the answer of the first copy of chosen writes. Killed when dropped.
+pub struct Proxy {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Proxy {
+    pub fn start(args: &[&str]) -> Proxy {
+        use std::io::BufRead;
+        let script = repo_root().join("tests/support/lossy_proxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(&emulator().endpoint)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the proxy");
+        let mut port = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        Proxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{}", port.trim()),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

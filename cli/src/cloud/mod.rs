@@ -7,6 +7,7 @@ mod calls;
 pub mod deployment_bucket;
 pub mod dynamodb_table;
 pub mod event_source_mapping;
+mod expected_owner;
 pub mod http_api;
 pub mod iam_role;
 pub mod lambda_function;
@@ -22,6 +23,7 @@ mod wait;
 
 pub use wait::pause;
 pub mod state_store;
+pub use expected_owner::HEADER as EXPECTED_OWNER_HEADER;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -52,6 +54,8 @@ pub struct Aws {
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub calls: CallLog,
     pub state_calls: CallLog,
+    /// S3's clock, for the age of the lock.
+    pub clock: state_store::ServerClock,
     /// Paces Lambda control-plane calls (not against an emulator).
     pub lambda_rate: RateLimit,
 }
@@ -65,42 +69,6 @@ impl Aws {
 
     pub async fn from_config(target: &Target, config: &SdkConfig) -> anyhow::Result<Aws> {
         let (calls, state_calls) = (CallLog::default(), CallLog::default());
-        let path_style = config.endpoint_url().is_some();
-        let s3_config = || aws_sdk_s3::config::Builder::from(config).force_path_style(path_style);
-        let s3 = aws_sdk_s3::Client::from_conf(s3_config().interceptor(calls.clone()).build());
-        let state_s3 =
-            aws_sdk_s3::Client::from_conf(s3_config().interceptor(state_calls.clone()).build());
-        let iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(config)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        let lambda = aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(config)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(config)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        macro_rules! client {
-            ($sdk:ident) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(config)
-                        .interceptor(calls.clone())
-                        .build(),
-                )
-            };
-        }
-        let (dynamodb, sqs, sfn, events, apigw) = (
-            client!(aws_sdk_dynamodb),
-            client!(aws_sdk_sqs),
-            client!(aws_sdk_sfn),
-            client!(aws_sdk_eventbridge),
-            client!(aws_sdk_apigatewayv2),
-        );
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(config)
                 .interceptor(calls.clone())
@@ -115,6 +83,42 @@ impl Aws {
             .account()
             .map(str::to_string)
             .ok_or_else(|| anyhow::anyhow!("sts:GetCallerIdentity returned no account id"))?;
+        let clock = state_store::ServerClock::default();
+        let path_style = config.endpoint_url().is_some();
+        // Every bucket sls-rs touches must be this account's own.
+        let s3_config = || {
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(path_style)
+                .interceptor(expected_owner::ExpectedOwner(account.clone()))
+        };
+        let s3 = aws_sdk_s3::Client::from_conf(s3_config().interceptor(calls.clone()).build());
+        let state_s3 = aws_sdk_s3::Client::from_conf(
+            s3_config()
+                .interceptor(state_calls.clone())
+                .interceptor(clock.clone())
+                .build(),
+        );
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            };
+        }
+        let (iam, lambda, logs) = (
+            client!(aws_sdk_iam),
+            client!(aws_sdk_lambda),
+            client!(aws_sdk_cloudwatchlogs),
+        );
+        let (dynamodb, sqs, sfn, events, apigw) = (
+            client!(aws_sdk_dynamodb),
+            client!(aws_sdk_sqs),
+            client!(aws_sdk_sfn),
+            client!(aws_sdk_eventbridge),
+            client!(aws_sdk_apigatewayv2),
+        );
         let limit = if target.endpoint.is_some() {
             0
         } else {
@@ -135,6 +139,7 @@ impl Aws {
             apigw,
             calls,
             state_calls,
+            clock,
             lambda_rate: RateLimit::per_second(limit),
         })
     }
@@ -180,6 +185,7 @@ impl Aws {
             apigw: offline!(aws_sdk_apigatewayv2),
             calls: CallLog::default(),
             state_calls: CallLog::default(),
+            clock: Default::default(),
             lambda_rate: RateLimit::per_second(0),
         }
     }

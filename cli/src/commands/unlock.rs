@@ -1,4 +1,4 @@
-//! `sls-rs unlock`: remove a lock left by a deploy that died.
+//! `sls-rs unlock`: remove a lock left by a run that died.
 
 use clap::Args;
 
@@ -6,11 +6,15 @@ use crate::cli::GlobalArgs;
 use crate::{engine, ui};
 
 #[derive(Debug, Args)]
-pub struct UnlockArgs {}
+pub struct UnlockArgs {
+    /// Remove the lock even though its holder renewed it recently (it looks alive)
+    #[arg(long)]
+    pub force: bool,
+}
 
-pub fn run(global: &GlobalArgs, _args: UnlockArgs) -> anyhow::Result<()> {
+pub fn run(global: &GlobalArgs, args: UnlockArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
-    let holder = super::block_on(engine::unlock(&service))?;
+    let holder = super::block_on(engine::unlock(&service, args.force))?;
     let text = match &holder {
         Some(h) => format!(
             "removed the lock of {}/{} held by {}",

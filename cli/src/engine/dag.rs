@@ -1,6 +1,7 @@
 //! A bounded-concurrency executor for steps with dependencies. Independent
 //! steps run together; a step starts when everything it depends on succeeded;
-//! after a failure nothing new starts and the steps in flight finish.
+//! after a failure, or once the run is asked to stop (a signal, a lost lock),
+//! nothing new starts and the steps in flight finish.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -20,6 +21,22 @@ pub struct Step<'a> {
 pub async fn run<'a>(
     steps: Vec<Step<'a>>,
     limit: usize,
+    done: impl FnMut(&str, Duration),
+) -> Vec<(String, anyhow::Error)> {
+    run_until(
+        steps,
+        limit,
+        &|| super::interrupt::requested().is_some(),
+        done,
+    )
+    .await
+}
+
+/// `run`, starting no new step once `stop` says so.
+pub async fn run_until<'a>(
+    steps: Vec<Step<'a>>,
+    limit: usize,
+    stop: &dyn Fn() -> bool,
     mut done: impl FnMut(&str, Duration),
 ) -> Vec<(String, anyhow::Error)> {
     let ids: BTreeSet<String> = steps.iter().map(|s| s.id.clone()).collect();
@@ -34,6 +51,13 @@ pub async fn run<'a>(
     let mut running = FuturesUnordered::new();
     let mut failures = Vec::new();
     loop {
+        if failures.is_empty() && !waiting.is_empty() && stop() {
+            let skipped: Vec<String> = std::mem::take(&mut waiting).into_keys().collect();
+            failures.push((
+                skipped.join(", "),
+                anyhow::anyhow!("not started: the run was asked to stop"),
+            ));
+        }
         if failures.is_empty() {
             let ready: Vec<String> = waiting
                 .iter()
@@ -124,6 +148,43 @@ mod tests {
         assert_eq!(failures.len(), 1);
         assert_eq!(failures[0].0, "role");
         assert_eq!(log.lock().unwrap().as_slice(), ["role"]);
+    }
+
+    #[tokio::test]
+    async fn once_asked_to_stop_nothing_new_starts_and_the_steps_in_flight_finish() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let stop = &stop;
+        let slow = {
+            let log = log.clone();
+            Step {
+                id: "in-flight".into(),
+                deps: vec![],
+                run: Box::pin(async move {
+                    // The signal arrives while this step runs.
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    log.lock().unwrap().push("in-flight".to_string());
+                    Ok(())
+                }),
+            }
+        };
+        let steps = vec![
+            slow,
+            step("after", &["in-flight"], log.clone(), false),
+            step("later", &["in-flight"], log.clone(), false),
+        ];
+        let failures = run_until(
+            steps,
+            1,
+            &|| stop.load(std::sync::atomic::Ordering::SeqCst),
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(log.lock().unwrap().as_slice(), ["in-flight"]);
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].0, "after, later");
+        assert!(failures[0].1.to_string().contains("asked to stop"));
     }
 
     #[tokio::test]

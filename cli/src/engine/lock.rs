@@ -1,5 +1,13 @@
-//! One deploy or remove per service and stage at a time: a lock object
-//! written with `If-None-Match: *`, so of two writers exactly one wins.
+//! One deploy, remove or rollback per service and stage at a time: a lock
+//! object in the deployment bucket, created with `If-None-Match: *`, renewed,
+//! taken over and released only with `If-Match` on the ETag its writer saw, so
+//! of two runs exactly one holds it, and no run removes another run's lock.
+//!
+//! A run renews its lock every [`heartbeat`]; a lock S3 has not seen written
+//! for [`stale_after`] (S3's own clock: its `Date` against the object's
+//! `Last-Modified`) belongs to a run that died, and the next run takes it over.
+//! Each run writes a random token into the lock, so a write whose answer was
+//! lost (the SDK's retry then meets a 412) is recognised as its own.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -7,10 +15,28 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::cloud::{state_store, Aws};
+use crate::cloud::state_store::{self, Expect, Object, Outcome};
+use crate::cloud::Aws;
 
-/// A lock older than this belongs to a process that died; the next run takes it over.
-pub const STALE_AFTER: Duration = Duration::from_secs(3600);
+/// How often a run renews its lock.
+pub fn heartbeat() -> Duration {
+    duration_var("SLS_RS_LOCK_HEARTBEAT").unwrap_or(Duration::from_secs(30))
+}
+
+/// A lock not renewed for this long belongs to a run that died.
+pub fn stale_after() -> Duration {
+    duration_var("SLS_RS_LOCK_STALE_AFTER").unwrap_or(Duration::from_secs(300))
+}
+
+/// A lock renewed within this time has a live holder (`unlock` then wants `--force`).
+pub fn alive_within() -> Duration {
+    heartbeat() * 3
+}
+
+/// The lock timings can be shortened for tests (`SLS_RS_LOCK_STALE_AFTER=2s`).
+fn duration_var(name: &str) -> Option<Duration> {
+    humantime::parse_duration(&std::env::var(name).ok()?).ok()
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -21,9 +47,25 @@ pub struct Holder {
     /// The PID namespace (`pid:[4026531836]`): containers sharing a hostname have their own.
     #[serde(default)]
     pub pid_ns: String,
+    /// `/proc/sys/kernel/random/boot_id`: differs between machines (and reboots) whose
+    /// hostname and initial PID namespace inode are the same, as on CI runners.
+    #[serde(default)]
+    pub boot_id: String,
+    /// `/etc/machine-id`.
+    #[serde(default)]
+    pub machine_id: String,
+    /// Random, one per run: the run's own lock is the one carrying its token.
+    #[serde(default)]
+    pub token: String,
     pub command: String,
     pub since: String,
     pub since_epoch: u64,
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 impl Holder {
@@ -39,6 +81,11 @@ impl Holder {
             pid_ns: std::fs::read_link("/proc/self/ns/pid")
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            // SLS_RS_BOOT_ID: lets tests play two machines on one host.
+            boot_id: std::env::var("SLS_RS_BOOT_ID")
+                .unwrap_or_else(|_| read_trimmed("/proc/sys/kernel/random/boot_id")),
+            machine_id: read_trimmed("/etc/machine-id"),
+            token: crate::engine::state::random_hex(16),
             command: command.to_string(),
             since: humantime::format_rfc3339_seconds(now).to_string(),
             since_epoch: now
@@ -55,22 +102,38 @@ impl Holder {
         )
     }
 
-    fn is_stale(&self) -> bool {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        now.saturating_sub(self.since_epoch) > STALE_AFTER.as_secs()
-    }
-
-    /// A holder on this very host whose process no longer runs died mid-deploy.
-    fn is_dead_here(&self, me: &Holder) -> bool {
+    /// The same boot of the same machine, in the same PID namespace: only then
+    /// does a missing `/proc/<pid>` prove the holder is gone.
+    fn same_process_space(&self, me: &Holder) -> bool {
         self.host == me.host
+            && !self.boot_id.is_empty()
+            && self.boot_id == me.boot_id
+            && self.machine_id == me.machine_id
             && !self.pid_ns.is_empty()
             && self.pid_ns == me.pid_ns
+    }
+
+    /// A holder on this very machine whose process no longer runs died mid-deploy.
+    fn is_dead_here(&self, me: &Holder) -> bool {
+        self.same_process_space(me)
             && self.pid != me.pid
             && self.pid != 0
             && !Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
+    fn unreadable(bytes: &[u8]) -> Holder {
+        Holder {
+            who: "unreadable lock".into(),
+            host: "?".into(),
+            pid: 0,
+            pid_ns: String::new(),
+            boot_id: String::new(),
+            machine_id: String::new(),
+            token: String::new(),
+            command: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+            since: "?".into(),
+            since_epoch: 0,
+        }
     }
 }
 
@@ -125,6 +188,59 @@ pub fn lock_key(service: &str, stage: &str) -> String {
     format!("services/{service}/{stage}/lock.json")
 }
 
+/// The lock as read: its holder, and how long ago it was last written (S3's clock).
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub holder: Holder,
+    pub age: Duration,
+    etag: String,
+}
+
+impl Seen {
+    fn of(object: Object) -> Seen {
+        Seen {
+            holder: serde_json::from_slice(&object.bytes)
+                .unwrap_or_else(|_| Holder::unreadable(&object.bytes)),
+            age: object.age,
+            etag: object.etag,
+        }
+    }
+
+    pub fn is_stale(&self) -> bool {
+        self.age > stale_after()
+    }
+
+    /// Renewed recently: its run is most likely alive.
+    pub fn is_alive(&self) -> bool {
+        self.age <= alive_within()
+    }
+}
+
+/// A lock this run holds: renewed and released only while it is still this run's.
+pub struct Lease {
+    bucket: String,
+    key: String,
+    pub me: Holder,
+    etag: tokio::sync::Mutex<String>,
+}
+
+/// The lock was taken over by another run while this one held it.
+#[derive(Debug)]
+pub struct LockLost {
+    pub holder: Option<Holder>,
+}
+
+impl std::fmt::Display for LockLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.holder {
+            Some(h) => write!(f, "the lock was taken over by {} while this run held it (was it paused for longer than {}?); this run stopped starting steps", h.describe(), humantime::format_duration(stale_after())),
+            None => write!(f, "the lock was removed (`sls-rs unlock --force`?) while this run held it; this run stopped starting steps"),
+        }
+    }
+}
+
+impl std::error::Error for LockLost {}
+
 /// Takes the lock, waiting up to `timeout` for a holder to let go.
 pub async fn acquire(
     aws: &Aws,
@@ -133,33 +249,52 @@ pub async fn acquire(
     stage: &str,
     me: &Holder,
     timeout: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Lease> {
     let key = lock_key(service, stage);
     let deadline = Instant::now() + timeout;
     let body = serde_json::to_vec(me)?;
+    let lease = |etag: String| Lease {
+        bucket: bucket.to_string(),
+        key: key.clone(),
+        me: me.clone(),
+        etag: tokio::sync::Mutex::new(etag),
+    };
     loop {
-        if state_store::put_if_absent(aws, bucket, &key, body.clone()).await? {
-            return Ok(());
-        }
-        let Some(holder) = read(aws, bucket, service, stage).await? else {
-            continue;
+        let seen = match state_store::put(aws, bucket, &key, body.clone(), Expect::Absent).await? {
+            Outcome::Written(etag) => return Ok(lease(etag)),
+            Outcome::Conflict(Some(object)) => Seen::of(object),
+            // Released between our write and our read: try again at once.
+            Outcome::Conflict(None) => continue,
         };
-        if holder.is_stale() || holder.is_dead_here(me) {
-            let why = if holder.is_stale() {
-                "a stale lock"
-            } else {
-                "the lock of a process that is gone"
-            };
-            crate::ui::warn(&format!("taking over {why}: {}", holder.describe()));
-            state_store::delete(aws, bucket, &key).await?;
+        if seen.holder.token == me.token && !me.token.is_empty() {
+            return Ok(lease(seen.etag));
+        }
+        let why = if seen.is_stale() {
+            Some(format!(
+                "a stale lock (not renewed for {})",
+                humantime::format_duration(seen.age)
+            ))
+        } else if seen.holder.is_dead_here(me) {
+            Some("the lock of a process that is gone".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            // Only the lock we judged stale is replaced: of two runs taking it over, one wins.
+            if let Outcome::Written(etag) =
+                state_store::put(aws, bucket, &key, body.clone(), Expect::Etag(&seen.etag)).await?
+            {
+                crate::ui::warn(&format!("took over {why}: {}", seen.holder.describe()));
+                return Ok(lease(etag));
+            }
             continue;
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if left.is_zero() || super::interrupt::requested().is_some() {
             return Err(Locked {
                 service: service.into(),
                 stage: stage.into(),
-                holder,
+                holder: seen.holder,
             }
             .into());
         }
@@ -167,53 +302,98 @@ pub async fn acquire(
     }
 }
 
-/// Who holds the lock, if anyone.
+impl Lease {
+    /// Rewrites the lock (same holder, same token) so S3 dates it now.
+    pub async fn renew(&self, aws: &Aws) -> anyhow::Result<()> {
+        let mut etag = self.etag.lock().await;
+        let body = serde_json::to_vec(&self.me)?;
+        match state_store::put(aws, &self.bucket, &self.key, body, Expect::Etag(&etag)).await? {
+            Outcome::Written(new) => {
+                *etag = new;
+                Ok(())
+            }
+            Outcome::Conflict(other) => Err(LockLost {
+                holder: other.map(|o| Seen::of(o).holder),
+            }
+            .into()),
+        }
+    }
+
+    /// Removes the lock if it is still this run's; another run's lock is left to it.
+    pub async fn release(&self, aws: &Aws) -> anyhow::Result<()> {
+        let etag = self.etag.lock().await;
+        if state_store::delete_if(aws, &self.bucket, &self.key, &etag).await? {
+            return Ok(());
+        }
+        // The ETag we know may be stale if a renewal's answer was lost: the token tells.
+        match state_store::get(aws, &self.bucket, &self.key).await? {
+            Some(object) => {
+                let seen = Seen::of(object);
+                if seen.holder.token == self.me.token {
+                    state_store::delete_if(aws, &self.bucket, &self.key, &seen.etag).await?;
+                } else {
+                    crate::ui::warn(&format!(
+                        "the lock was taken over by {}; it is left to that run",
+                        seen.holder.describe()
+                    ));
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Who holds the lock, if anyone, and how recently it was renewed.
 pub async fn read(
     aws: &Aws,
     bucket: &str,
     service: &str,
     stage: &str,
-) -> anyhow::Result<Option<Holder>> {
+) -> anyhow::Result<Option<Seen>> {
     let key = lock_key(service, stage);
-    let Some(bytes) = state_store::get(aws, bucket, &key).await? else {
-        return Ok(None);
-    };
-    Ok(Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        Holder {
-            who: "unreadable lock".into(),
-            host: "?".into(),
-            pid: 0,
-            pid_ns: String::new(),
-            command: String::from_utf8_lossy(&bytes).into_owned(),
-            since: "?".into(),
-            since_epoch: 0,
-        }
-    })))
+    Ok(state_store::get(aws, bucket, &key).await?.map(Seen::of))
 }
 
-/// Removes the lock whoever holds it (`sls-rs unlock`).
-pub async fn release(aws: &Aws, bucket: &str, service: &str, stage: &str) -> anyhow::Result<()> {
-    state_store::delete(aws, bucket, &lock_key(service, stage)).await
-}
-
-/// Removes the lock only if it is still `me`'s: a run that outlived the stale
-/// limit may have been taken over, and the lock is then another run's.
-pub async fn release_own(
+/// Removes the lock that was read (`sls-rs unlock`): never one written since.
+pub async fn remove(
     aws: &Aws,
     bucket: &str,
     service: &str,
     stage: &str,
-    me: &Holder,
-) -> anyhow::Result<()> {
-    match read(aws, bucket, service, stage).await? {
-        Some(holder) if &holder == me => release(aws, bucket, service, stage).await,
-        Some(holder) => {
-            crate::ui::warn(&format!(
-                "the lock was taken over by {}; it is left to that run",
-                holder.describe()
-            ));
-            Ok(())
+    seen: &Seen,
+) -> anyhow::Result<bool> {
+    state_store::delete_if(aws, bucket, &lock_key(service, stage), &seen.etag).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(boot: &str, pid: u32) -> Holder {
+        Holder {
+            boot_id: boot.into(),
+            pid,
+            ..Holder::me("sls-rs deploy")
         }
-        None => Ok(()),
+    }
+
+    #[test]
+    fn a_holder_on_another_machine_is_never_judged_dead_by_its_pid() {
+        let me = holder("boot-a", std::process::id());
+        // A PID that does not run here, on a machine with the same hostname and PID namespace.
+        let other = holder("boot-b", u32::MAX - 1);
+        assert!(!other.is_dead_here(&me), "another boot id: another machine");
+        let here = holder("boot-a", u32::MAX - 1);
+        assert!(here.is_dead_here(&me), "same boot, process gone");
+        let unknown = holder("", u32::MAX - 1);
+        assert!(!unknown.is_dead_here(&holder("", std::process::id())));
+    }
+
+    #[test]
+    fn every_run_has_its_own_token() {
+        let (a, b) = (Holder::me("x"), Holder::me("x"));
+        assert_eq!(a.token.len(), 32);
+        assert_ne!(a.token, b.token);
     }
 }

@@ -7,6 +7,7 @@
 //! functions before their roles and log groups.
 
 mod dag;
+pub mod interrupt;
 mod live;
 pub mod lock;
 pub mod plan;
@@ -76,8 +77,11 @@ pub struct DeployReport {
 /// Progress for humans: one line per completed step.
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 
-/// Runs `work` holding the stage's lock, and releases it whatever happened; a
-/// failure to release is a warning, so the work's own error stays the one reported.
+/// Runs `work` holding the stage's lock, renewing it meanwhile, and releases it
+/// whatever happened; a failure to release is a warning, so the work's own error
+/// stays the one reported. A first SIGINT or SIGTERM lets the work stop between
+/// steps (it saves the state), then the lock is released and the run ends with
+/// [`Interrupted`](crate::error::Interrupted).
 async fn under_lock<T>(
     aws: &Aws,
     bucket: &str,
@@ -87,15 +91,53 @@ async fn under_lock<T>(
     work: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
     let (svc, stage) = (&service.manifest.service, &service.stage);
+    let signals = interrupt::listen();
     let me = lock::Holder::me(command);
-    lock::acquire(aws, bucket, svc, stage, &me, timeout).await?;
-    let result = work.await;
-    if let Err(e) = lock::release_own(aws, bucket, svc, stage, &me).await {
+    let lease = match lock::acquire(aws, bucket, svc, stage, &me, timeout).await {
+        Ok(lease) => lease,
+        Err(e) if interrupt::requested().is_some() => {
+            return Err(e.context(crate::error::Interrupted))
+        }
+        Err(e) => return Err(e),
+    };
+    let heartbeat = async {
+        loop {
+            cloud::pause(lock::heartbeat()).await;
+            match lease.renew(aws).await {
+                Ok(()) => {}
+                Err(e) if e.downcast_ref::<lock::LockLost>().is_some() => {
+                    interrupt::request(interrupt::Reason::LockLost);
+                    return e;
+                }
+                // A failed renewal is retried at the next beat; the lock goes stale only after several.
+                Err(e) => crate::ui::warn(&format!("could not renew the lock: {e:#}")),
+            }
+        }
+    };
+    let mut lost = None;
+    let result = {
+        // The heartbeat is dropped with this block: a renewal cut off mid-call must
+        // not keep the lease's ETag locked from the release below.
+        tokio::pin!(work, heartbeat);
+        loop {
+            tokio::select! {
+                result = &mut work => break result,
+                e = &mut heartbeat, if lost.is_none() => lost = Some(e),
+            }
+        }
+    };
+    if let Err(e) = lease.release(aws).await {
         crate::ui::warn(&format!(
             "could not release the lock: {e:#}; run `sls-rs unlock`"
         ));
     }
-    result
+    signals.abort();
+    match (result, lost, interrupt::requested()) {
+        (_, Some(lost), _) => Err(lost),
+        (Err(e), _, Some(interrupt::Reason::Signal)) => Err(e.context(crate::error::Interrupted)),
+        (Ok(_), _, Some(interrupt::Reason::Signal)) => Err(crate::error::Interrupted.into()),
+        (result, _, _) => result,
+    }
 }
 
 /// Connects to the stage's AWS (or emulator) and finds the deployment bucket.
@@ -107,6 +149,21 @@ async fn connect(service: &Service) -> anyhow::Result<(Aws, String)> {
 
 fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// The stage's state and the ETag a write must match, or a new state.
+async fn load_state(
+    aws: &Aws,
+    bucket: &str,
+    service: &Service,
+) -> anyhow::Result<(State, Option<String>)> {
+    Ok(
+        match state::load_for_update(aws, bucket, &service.manifest.service, &service.stage).await?
+        {
+            Some((state, etag)) => (state, Some(etag)),
+            None => (new_state(service, aws), None),
+        },
+    )
 }
 
 fn new_state(service: &Service, aws: &Aws) -> State {
@@ -237,10 +294,8 @@ async fn deploy_locked(
     progress: Progress<'_>,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Applied> {
-    let svc = &service.manifest.service;
-    let mut state = state::load(aws, bucket, svc, &service.stage)
-        .await?
-        .unwrap_or_else(|| new_state(service, aws));
+    let (mut state, etag) = load_state(aws, bucket, service).await?;
+    let writer = lock::Holder::me(&opts.command).describe();
     let url_base = cloud::queue_url_base(&aws.target);
     let cx = model::Context {
         account: &aws.account,
@@ -283,7 +338,7 @@ async fn deploy_locked(
                 .last()
                 .is_some_and(|d| d.status == "in progress")
         {
-            let journal = Journal::new(state, bucket);
+            let journal = Journal::new(state, bucket, etag, &writer);
             let record = finish(aws, &journal, "succeeded").await?;
             return Ok((plan, 0, Some(record), vec![], endpoint));
         }
@@ -323,7 +378,7 @@ async fn deploy_locked(
         changed: Vec::new(),
     };
     state.deployments.push(record);
-    let journal = Journal::new(state, bucket);
+    let journal = Journal::new(state, bucket, etag, &writer);
     journal.save(aws).await?;
 
     let uploads = match upload_artifacts(aws, bucket, &desired, &plan, opts.concurrency).await {
@@ -972,7 +1027,7 @@ pub async fn remove(
         service,
         command,
         lock_timeout,
-        remove_locked(&aws, &bucket, service, force, progress),
+        remove_locked(&aws, &bucket, service, command, force, progress),
     )
     .await?;
     Ok(RemoveReport {
@@ -988,13 +1043,12 @@ async fn remove_locked(
     aws: &Aws,
     bucket: &str,
     service: &Service,
+    command: &str,
     force: bool,
     progress: Progress<'_>,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let svc = &service.manifest.service;
-    let state = state::load(aws, bucket, svc, &service.stage)
-        .await?
-        .unwrap_or_else(|| new_state(service, aws));
+    let (state, etag) = load_state(aws, bucket, service).await?;
     let mut targets: BTreeMap<String, Recorded> = state.resources.clone();
     let found = |kind: Kind, physical: String, function: &str| Recorded {
         kind,
@@ -1095,7 +1149,7 @@ async fn remove_locked(
             rec.delete_with_data = delete;
         }
     }
-    let journal = Journal::new(state, bucket);
+    let journal = Journal::new(state, bucket, etag, &lock::Holder::me(command).describe());
     let retained = std::sync::Mutex::new(Vec::new());
     let gone: Vec<(String, Recorded)> = targets.into_iter().collect();
     let failures = dag::run(
@@ -1117,7 +1171,7 @@ async fn remove_locked(
         return Err(failed("remove failed; run it again to finish", failures));
     }
     // The state goes too; the bucket's versioning keeps its history.
-    cloud::state_store::delete(aws, bucket, &state::state_key(svc, &service.stage)).await?;
+    journal.delete(aws).await?;
     let retained = retained.into_inner().unwrap_or_default();
     let removed = gone
         .iter()
@@ -1178,7 +1232,7 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
         .unwrap_or_else(|| new_state(service, &aws));
     let locked_by = lock::read(&aws, &bucket, svc, &service.stage)
         .await?
-        .map(|h| h.describe());
+        .map(|seen| seen.holder.describe());
     let reads = service.manifest.functions.keys().map(|key| {
         let (aws, state) = (&aws, &state);
         async move {
@@ -1248,12 +1302,25 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
     })
 }
 
-/// Removes the lock whoever holds it; returns who did.
-pub async fn unlock(service: &Service) -> anyhow::Result<Option<lock::Holder>> {
+/// Removes the stage's lock; returns whose it was. A lock renewed recently
+/// belongs to a run that is most likely alive: that takes `force`.
+pub async fn unlock(service: &Service, force: bool) -> anyhow::Result<Option<lock::Holder>> {
     let (aws, bucket) = connect(service).await?;
-    let holder = lock::read(&aws, &bucket, &service.manifest.service, &service.stage).await?;
-    if holder.is_some() {
-        lock::release(&aws, &bucket, &service.manifest.service, &service.stage).await?;
+    let (svc, stage) = (&service.manifest.service, &service.stage);
+    let Some(seen) = lock::read(&aws, &bucket, svc, stage).await? else {
+        return Ok(None);
+    };
+    if seen.is_alive() && !force {
+        return Err(crate::error::UsageError::new(format!(
+            "{svc}/{stage} is locked by {}, renewed {} ago: that run looks alive, and removing its lock lets another run apply at the same time",
+            seen.holder.describe(),
+            humantime::format_duration(seen.age)
+        ))
+        .with_help("wait for it, or if you know it is gone, run `sls-rs unlock --force`")
+        .into());
     }
-    Ok(holder)
+    if !lock::remove(&aws, &bucket, svc, stage, &seen).await? {
+        anyhow::bail!("the lock of {svc}/{stage} changed while it was being removed (another run took it); nothing was removed");
+    }
+    Ok(Some(seen.holder))
 }

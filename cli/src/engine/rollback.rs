@@ -119,7 +119,8 @@ async fn rollback_locked(
     progress: Progress<'_>,
 ) -> anyhow::Result<RollbackReport> {
     let svc = &service.manifest.service;
-    let Some(state) = state::load(aws, bucket, svc, &service.stage).await? else {
+    let Some((state, etag)) = state::load_for_update(aws, bucket, svc, &service.stage).await?
+    else {
         anyhow::bail!("{svc}/{} was never deployed", service.stage);
     };
     let current: BTreeMap<String, String> = state
@@ -151,7 +152,12 @@ async fn rollback_locked(
         })
         .collect();
 
-    let journal = Journal::new(state, bucket);
+    let journal = Journal::new(
+        state,
+        bucket,
+        Some(etag),
+        &lock::Holder::me(command).describe(),
+    );
     journal.update(|s| {
         s.deployments.push(DeploymentRecord {
             id: format!("{}-{}", now().replace([':', '-'], ""), std::process::id()),

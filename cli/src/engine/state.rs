@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::{state_store, Aws};
+use crate::cloud::state_store::{self, Expect, Outcome};
+use crate::cloud::Aws;
 use crate::model::{Kind, LogicalId, Props};
 
 pub const STATE_FORMAT: u32 = 1;
@@ -26,6 +27,10 @@ pub struct State {
     /// Salts the fingerprints of environment values (see `model::fingerprint`).
     #[serde(default)]
     pub salt: String,
+    /// The run that wrote this state last (`who@host (pid, command)`), named when
+    /// another run's write is refused because this one changed the state meanwhile.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub written_by: String,
     pub resources: BTreeMap<LogicalId, Recorded>,
     pub deployments: Vec<DeploymentRecord>,
 }
@@ -73,9 +78,28 @@ pub struct DeploymentRecord {
 
 /// 16 random bytes, hex.
 pub fn new_salt() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    random_hex(16)
+}
+
+/// `n` random bytes from the kernel, hex. Where `/dev/urandom` cannot be read,
+/// a hash of the time, the process and the thread: unique, if not secret.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    let read = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if read.is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let seed = format!(
+            "{nanos} {} {:?} {:p}",
+            std::process::id(),
+            std::thread::current().id(),
+            &bytes
+        );
+        let digest = crate::build::sha256_hex(seed.as_bytes());
+        return digest.chars().cycle().take(n * 2).collect();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -91,11 +115,28 @@ pub async fn load(
     service: &str,
     stage: &str,
 ) -> anyhow::Result<Option<State>> {
+    Ok(load_for_update(aws, bucket, service, stage)
+        .await?
+        .map(|(state, _)| state))
+}
+
+/// The state and the ETag a later write must match (`None`: there is no state yet).
+pub async fn load_for_update(
+    aws: &Aws,
+    bucket: &str,
+    service: &str,
+    stage: &str,
+) -> anyhow::Result<Option<(State, String)>> {
     let key = state_key(service, stage);
-    let Some(bytes) = state_store::get(aws, bucket, &key).await? else {
+    let Some(object) = state_store::get(aws, bucket, &key).await? else {
         return Ok(None);
     };
-    let state: State = serde_json::from_slice(&bytes)
+    let state = parse(&object.bytes, bucket, &key)?;
+    Ok(Some((state, object.etag)))
+}
+
+fn parse(bytes: &[u8], bucket: &str, key: &str) -> anyhow::Result<State> {
+    let state: State = serde_json::from_slice(bytes)
         .with_context(|| format!("s3://{bucket}/{key} is not a state sls-rs can read"))?;
     if state.format > STATE_FORMAT {
         anyhow::bail!(
@@ -103,31 +144,56 @@ pub async fn load(
             state.format
         );
     }
-    Ok(Some(state))
+    Ok(state)
 }
 
-/// The state being changed by a deploy, saved after every completed step.
+/// The state being changed by a run, saved after every completed step.
 /// Saves are serialized and coalesced: a step that completes while a save is
 /// in flight is written by the next save, so N parallel steps cost at most N
-/// writes and usually far fewer.
+/// writes and usually far fewer. Each write replaces only the version this run
+/// read or wrote (`If-Match`), so two writers can never lose or resurrect each
+/// other's records: the second one's save fails, naming the first.
 #[derive(Clone)]
 pub struct Journal {
     state: Arc<Mutex<State>>,
     changes: Arc<AtomicU64>,
     saved: Arc<AtomicU64>,
-    io: Arc<tokio::sync::Mutex<()>>,
+    /// The ETag of the state object as this run last saw it; `None`: not written yet.
+    io: Arc<tokio::sync::Mutex<Option<String>>>,
     bucket: String,
     key: String,
 }
 
+/// Another run wrote the state after this run read it.
+#[derive(Debug)]
+pub struct StateConflict {
+    pub key: String,
+    pub other: Option<String>,
+}
+
+impl std::fmt::Display for StateConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = match &self.other {
+            Some(w) if !w.is_empty() => format!("by {w}"),
+            Some(_) => "by another run".to_string(),
+            None => "(it was deleted)".to_string(),
+        };
+        write!(f, "the state {} was changed {who} after this run read it; this run stopped so that neither loses the other's records\n  = help: check that run's result (`sls-rs deployments`), then run this command again", self.key)
+    }
+}
+
+impl std::error::Error for StateConflict {}
+
 impl Journal {
-    pub fn new(state: State, bucket: &str) -> Self {
+    /// `etag`: the version `state` was read from (`None` for a state never written).
+    pub fn new(mut state: State, bucket: &str, etag: Option<String>, writer: &str) -> Self {
         let key = state_key(&state.service, &state.stage);
+        state.written_by = writer.to_string();
         Journal {
             state: Arc::new(Mutex::new(state)),
             changes: Arc::new(AtomicU64::new(0)),
             saved: Arc::new(AtomicU64::new(0)),
-            io: Arc::new(tokio::sync::Mutex::new(())),
+            io: Arc::new(tokio::sync::Mutex::new(etag)),
             bucket: bucket.to_string(),
             key,
         }
@@ -146,7 +212,7 @@ impl Journal {
     /// Writes the state if it changed since the last write.
     pub async fn save(&self, aws: &Aws) -> anyhow::Result<()> {
         let wanted = self.changes.load(Ordering::SeqCst);
-        let _writing = self.io.lock().await;
+        let mut etag = self.io.lock().await;
         if self.saved.load(Ordering::SeqCst) >= wanted {
             return Ok(());
         }
@@ -157,8 +223,42 @@ impl Journal {
                 self.changes.load(Ordering::SeqCst),
             )
         };
-        state_store::put(aws, &self.bucket, &self.key, bytes).await?;
+        let expect = match etag.as_deref() {
+            Some(e) => Expect::Etag(e),
+            None => Expect::Absent,
+        };
+        match state_store::put(aws, &self.bucket, &self.key, bytes, expect).await? {
+            Outcome::Written(new) => *etag = Some(new),
+            Outcome::Conflict(other) => {
+                let other = other.map(|o| {
+                    parse(&o.bytes, &self.bucket, &self.key)
+                        .map(|s| s.written_by)
+                        .unwrap_or_default()
+                });
+                return Err(StateConflict {
+                    key: format!("s3://{}/{}", self.bucket, self.key),
+                    other,
+                }
+                .into());
+            }
+        }
         self.saved.store(version, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Deletes the state object (`remove`), only the version this run wrote or read.
+    pub async fn delete(&self, aws: &Aws) -> anyhow::Result<()> {
+        let etag = self.io.lock().await;
+        let Some(etag) = etag.as_deref() else {
+            return Ok(());
+        };
+        if !state_store::delete_if(aws, &self.bucket, &self.key, etag).await? {
+            return Err(StateConflict {
+                key: format!("s3://{}/{}", self.bucket, self.key),
+                other: Some(String::new()),
+            }
+            .into());
+        }
         Ok(())
     }
 }
