@@ -885,21 +885,13 @@ async fn apply_service_resource(
     })
 }
 
-/// Whether a data resource may go: its policy says so, `--force` says so, or it is empty.
-/// Tables are kept even when empty: an empty table is still a schema someone relies on.
-async fn may_delete(aws: &Aws, rec: &Recorded, force: bool) -> anyhow::Result<bool> {
-    if force || rec.delete_with_data {
-        return Ok(true);
-    }
-    Ok(match rec.kind {
-        Kind::Table => false,
-        Kind::Bucket => !s3_bucket::has_objects(aws, &rec.physical).await?,
-        Kind::Queue => !sqs_queue::has_messages(aws, &rec.physical).await?,
-        _ => true,
-    })
-}
-
 /// Deletes one resource and forgets it; a data resource that must be kept is only forgotten.
+///
+/// A table, a bucket holding objects or a queue holding messages goes only when its
+/// `deletionPolicy: delete` or `--force` allows it. Without, tables are kept even when
+/// empty (an empty table is still a schema someone relies on), and buckets and queues
+/// are asked to go only if empty: the adapter makes the emptiness check part of the
+/// delete itself, so data that arrives after the plan is never destroyed.
 async fn delete_resource(
     aws: &Aws,
     id: &str,
@@ -909,38 +901,57 @@ async fn delete_resource(
     retained: &std::sync::Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
     let physical = rec.physical.as_str();
-    if rec.kind.holds_data() && !may_delete(aws, rec, force).await? {
+    let allowed = force || rec.delete_with_data;
+    let deleted = match rec.kind {
+        Kind::Table if !allowed => cloud::Deleted::KeptNotEmpty,
+        Kind::Table => {
+            dynamodb_table::delete(aws, physical).await?;
+            cloud::Deleted::Gone
+        }
+        Kind::Bucket => s3_bucket::delete(aws, physical, allowed).await?,
+        Kind::Queue => sqs_queue::delete(aws, physical, allowed).await?,
+        _ => {
+            delete_other(aws, rec).await?;
+            cloud::Deleted::Gone
+        }
+    };
+    if deleted == cloud::Deleted::KeptNotEmpty {
         retained.lock().expect("retained list").push(format!(
             "{} {physical} (it holds data; `deletionPolicy: delete` or `--force` deletes it)",
             rec.kind.noun()
         ));
-    } else {
-        match rec.kind {
-            Kind::Function => lambda_function::delete(aws, physical).await?,
-            Kind::Role => iam_role::delete(aws, physical).await?,
-            Kind::LogGroup => log_group::delete(aws, physical).await?,
-            Kind::Table => dynamodb_table::delete(aws, physical).await?,
-            Kind::Bucket => s3_bucket::delete(aws, physical, true).await?,
-            Kind::Queue => sqs_queue::delete(aws, physical).await?,
-            Kind::StateMachine => state_machine::delete(aws, physical).await?,
-            Kind::HttpApi => {
-                if let Some(api) = http_api::id_of(&rec.arn) {
-                    http_api::delete(aws, physical, api).await?;
-                }
-            }
-            Kind::Route => http_api::delete_route(aws, &rec.arn, physical).await?,
-            Kind::Permission => lambda_permission::delete(aws, physical).await?,
-            Kind::EventSourceMapping => {
-                event_source_mapping::delete(aws, live::mapping_uuid(&rec.arn)).await?
-            }
-            Kind::Rule => schedule_rule::delete(aws, physical).await?,
-            Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
-        }
     }
     journal.update(|s| {
         s.resources.remove(id);
     });
     journal.save(aws).await
+}
+
+/// Deletes a resource that holds no data.
+async fn delete_other(aws: &Aws, rec: &Recorded) -> anyhow::Result<()> {
+    let physical = rec.physical.as_str();
+    match rec.kind {
+        Kind::Function => lambda_function::delete(aws, physical).await?,
+        Kind::Role => iam_role::delete(aws, physical).await?,
+        Kind::LogGroup => log_group::delete(aws, physical).await?,
+        Kind::StateMachine => state_machine::delete(aws, physical).await?,
+        Kind::HttpApi => {
+            if let Some(api) = http_api::id_of(&rec.arn) {
+                http_api::delete(aws, physical, api).await?;
+            }
+        }
+        Kind::Route => http_api::delete_route(aws, &rec.arn, physical).await?,
+        Kind::Permission => lambda_permission::delete(aws, physical).await?,
+        Kind::EventSourceMapping => {
+            event_source_mapping::delete(aws, live::mapping_uuid(&rec.arn)).await?
+        }
+        Kind::Rule => schedule_rule::delete(aws, physical).await?,
+        Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
+        Kind::Table | Kind::Bucket | Kind::Queue => {
+            unreachable!("data resources are deleted by delete_resource")
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
