@@ -110,3 +110,122 @@ async fn an_unforced_delete_never_destroys_objects_that_arrived_after_the_check(
     assert!(!queue_exists(&aws, &queue).await);
     assert!(aws.s3.head_bucket().bucket(&bucket).send().await.is_err());
 }
+
+async fn state_of(aws: &sls_rs::cloud::Aws, f: &Fixture) -> sls_rs::engine::state::State {
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    sls_rs::engine::state::load(aws, &bucket, &f.service, "test")
+        .await
+        .unwrap()
+        .expect("a state")
+}
+
+/// The queues the trigger of `function` reads, by ARN.
+async fn mapping_sources(aws: &sls_rs::cloud::Aws, function: &str) -> Vec<String> {
+    let out = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(format!(
+            "arn:aws:lambda:us-east-1:{}:function:{function}:live",
+            aws.account
+        ))
+        .send()
+        .await
+        .unwrap();
+    out.event_source_mappings()
+        .iter()
+        .filter_map(|m| m.event_source_arn().map(str::to_string))
+        .collect()
+}
+
+fn orders(fifo: bool) -> String {
+    format!("  f:\n    handler: f\n    events: [{{ sqs: orders }}]\nresources:\n  queues:\n    orders: {{ fifo: {fifo}, deadLetter: {{ maxReceiveCount: 2 }} }}\n")
+}
+
+/// A queue switched to FIFO changes its name: a replacement. The new queue, its new
+/// dead-letter queue and a trigger on them are made; the old ones go like dropped
+/// resources: the old queue holding a message is kept and listed, the rest deleted.
+#[tokio::test]
+async fn a_queue_switched_to_fifo_is_replaced_and_the_old_one_kept_while_it_holds_messages() {
+    let f = Fixture::new("fifoswitch", &orders(false));
+    let aws = aws().await;
+    f.deploy();
+    let old = format!("{}-test-orders", f.service);
+    let old_dlq = format!("{}-test-orders-dlq", f.service);
+    // A message the trigger has not received yet (moto's trigger consumes a visible one at once).
+    let url = sqs_queue::url(&aws, &old).await.unwrap().unwrap();
+    aws.sqs
+        .send_message()
+        .queue_url(url)
+        .message_body("order 1")
+        .delay_seconds(900)
+        .send()
+        .await
+        .unwrap();
+
+    f.write(&orders(true), &[]);
+    let (out, plan, _) = support::run(&mut f.command(&["plan"]));
+    assert!(out.status.success());
+    assert!(
+        plan.lines().any(|l| l.starts_with("-/+")
+            && l.contains(&format!("{old}.fifo"))
+            && l.contains(&format!("replaces {old} "))),
+        "{plan}"
+    );
+    let report = f.deploy();
+    let kept = retained(&report);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].starts_with(&format!("SQS queue {old} (it holds data")),
+        "{kept:?}"
+    );
+    assert!(
+        queue_exists(&aws, &old).await,
+        "the old queue and its message stay"
+    );
+    assert!(
+        !queue_exists(&aws, &old_dlq).await,
+        "the empty old dead-letter queue goes"
+    );
+    assert!(queue_exists(&aws, &format!("{old}.fifo")).await);
+    assert!(queue_exists(&aws, &format!("{old_dlq}.fifo")).await);
+    // The trigger reads the new queue only; the old mapping is gone.
+    let sources = mapping_sources(&aws, &f.name("f")).await;
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(sources[0].ends_with(&format!(":{old}.fifo")), "{sources:?}");
+    // The state knows the new ones and nothing of the old (the retained queue is listed instead).
+    let state = state_of(&aws, &f).await;
+    assert_eq!(
+        state.resources["queue/orders"].physical,
+        format!("{old}.fifo")
+    );
+    assert_eq!(
+        state.resources["queue/orders-dlq"].physical,
+        format!("{old_dlq}.fifo")
+    );
+    assert!(
+        state.resources.keys().all(|k| !k.contains("#replaced")),
+        "{:?}",
+        state.resources.keys()
+    );
+    // And the next deploy has nothing to do.
+    let again = f.deploy();
+    assert!(again["deployment"].is_null(), "{again}");
+}
+
+#[tokio::test]
+async fn an_empty_queue_switched_to_fifo_is_replaced_and_the_old_one_and_its_dead_letter_queue_deleted(
+) {
+    let f = Fixture::new("fifoempty", &orders(false));
+    let aws = aws().await;
+    f.deploy();
+    let old = format!("{}-test-orders", f.service);
+    f.write(&orders(true), &[]);
+    let report = f.deploy();
+    assert!(retained(&report).is_empty(), "{report}");
+    assert!(!queue_exists(&aws, &old).await);
+    assert!(!queue_exists(&aws, &format!("{old}-dlq")).await);
+    assert!(queue_exists(&aws, &format!("{old}.fifo")).await);
+    let sources = mapping_sources(&aws, &f.name("f")).await;
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert!(sources[0].ends_with(".fifo"), "{sources:?}");
+}

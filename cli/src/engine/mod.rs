@@ -254,6 +254,8 @@ async fn deploy_locked(
         warnings.push(w);
     }
     let mut desired = model::desired(service, package, &opts.package_root, &cx)?;
+    // Renamed resources: the old records go to the delete phase (saved with the deployment record).
+    plan::set_aside_replaced(&mut state, &desired);
     let api = live::http_api(aws, &desired, &state).await?;
     let (api_id, api_endpoint) = api.unzip();
     // A URL to print only while the manifest still has the API.
@@ -302,7 +304,9 @@ async fn deploy_locked(
     // The versions `live` points at before this deployment, so its record can tell what changed.
     let before: BTreeMap<String, String> = state
         .resources
-        .values()
+        .iter()
+        .filter(|(id, _)| plan::replaced_of(id).is_none())
+        .map(|(_, r)| r)
         .filter(|r| r.kind == Kind::Function)
         .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
         .collect();
@@ -574,7 +578,9 @@ async fn finish(aws: &Aws, journal: &Journal, status: &str) -> anyhow::Result<De
     journal.update(|s| {
         let functions: BTreeMap<String, String> = s
             .resources
-            .values()
+            .iter()
+            .filter(|(id, _)| plan::replaced_of(id).is_none())
+            .map(|(_, r)| r)
             .filter(|r| r.kind == Kind::Function)
             .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
             .collect();

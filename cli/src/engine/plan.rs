@@ -62,6 +62,13 @@ pub struct Change {
     /// Data resources: the manifest's deletionPolicy changed (`delete` or `retain`); only the state changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<&'static str>,
+    /// Its physical name changed (a queue switched to FIFO, a renamed role): this one is
+    /// new, and the old one (this name) goes in the delete phase, kept if it holds data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// The old half of a replacement: the new one's physical name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
 }
 
 impl Change {
@@ -104,7 +111,8 @@ impl Plan {
             return "no changes: everything is as the manifest says".into();
         }
         let mut rows = Vec::new();
-        for c in &changes {
+        // The old half of a replacement is told on the new half's row.
+        for c in changes.iter().filter(|c| c.replaced_by.is_none()) {
             let mut detail: Vec<String> = c
                 .fields
                 .iter()
@@ -128,6 +136,19 @@ impl Plan {
                     (None, None) => f.field.clone(),
                 })
                 .collect();
+            if let Some(old) = &c.replaces {
+                detail.insert(
+                    0,
+                    format!(
+                        "replaces {old} (the name changes): the new one is made, then the old one is deleted{}",
+                        if c.kind.holds_data() {
+                            " if it is empty or allowed (else kept and listed)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
             if c.publish && c.kind == Kind::Function {
                 detail.push("new version".into());
             }
@@ -155,20 +176,31 @@ impl Plan {
                 ));
             }
             rows.push([
-                c.action.symbol().to_string(),
+                if c.replaces.is_some() {
+                    "-/+".to_string()
+                } else {
+                    c.action.symbol().to_string()
+                },
                 c.kind.noun().to_string(),
                 c.physical.clone(),
                 detail.join("; "),
             ]);
         }
+        let replaced = self.replacements();
         let summary = format!(
-            "plan: {} to create, {} to update, {} to delete{}",
-            self.count(Action::Create),
+            "plan: {} to create, {} to update, {}{} to delete{}",
+            self.count(Action::Create) - replaced,
             changes
                 .iter()
+                .filter(|c| c.replaces.is_none())
                 .filter(|c| c.action == Action::Update || (c.action == Action::Unchanged))
                 .count(),
-            self.count(Action::Delete),
+            if replaced > 0 {
+                format!("{replaced} to replace, ")
+            } else {
+                String::new()
+            },
+            self.count(Action::Delete) - replaced,
             if self.drifted() > 0 {
                 format!(", {} drifted", self.drifted())
             } else {
@@ -184,6 +216,14 @@ impl Plan {
 
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Resources made anew under a new name, the old one going in the delete phase.
+    pub fn replacements(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| c.replaced_by.is_some())
+            .count()
     }
 
     pub fn drifted(&self) -> usize {
@@ -250,6 +290,42 @@ fn versioned(props: &Props) -> Props {
         .filter(|(k, _)| is_versioned(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// Between a logical id and the old physical name in the key of a replaced resource.
+const REPLACED: &str = "#replaced:";
+
+/// The state key of a replaced resource's old record, until the delete phase deals with it.
+pub fn replaced_key(id: &str, old_physical: &str) -> LogicalId {
+    format!("{id}{REPLACED}{old_physical}")
+}
+
+/// The logical id a state key is the old half of a replacement of (see `set_aside_replaced`).
+pub fn replaced_of(key: &str) -> Option<&str> {
+    key.split_once(REPLACED).map(|(id, _)| id)
+}
+
+/// A resource whose physical name changes under the same logical id (a queue switched
+/// to FIFO gets `.fifo`, a role renamed) cannot be updated: it is a replacement. The new
+/// one is made under the logical id, and the old record is set aside under its own key
+/// (`replaced_key`), so that the delete phase treats it as a dropped resource (deleted,
+/// or kept and listed when it holds data) and a deploy killed in between still knows it.
+/// Works for every kind; returns how many were set aside.
+pub fn set_aside_replaced(state: &mut State, desired: &[Resource]) -> usize {
+    let mut n = 0;
+    for r in desired {
+        let renamed = state
+            .resources
+            .get(&r.id)
+            .is_some_and(|rec| rec.physical != r.physical);
+        if let Some(rec) = renamed.then(|| state.resources.remove(&r.id)).flatten() {
+            state
+                .resources
+                .insert(replaced_key(&r.id, &rec.physical), rec);
+            n += 1;
+        }
+    }
+    n
 }
 
 pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
@@ -336,6 +412,12 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                         "retain"
                     }
                 }),
+            replaces: state
+                .resources
+                .iter()
+                .find(|(key, _)| replaced_of(key) == Some(r.id.as_str()))
+                .map(|(_, old)| old.physical.clone()),
+            replaced_by: None,
         };
         if let Spec::Function(f) = &r.spec {
             let version = recorded.and_then(|rec| rec.version.clone());
@@ -407,6 +489,13 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             provisioned: None,
             adopt: false,
             deletion_policy: None,
+            replaces: None,
+            replaced_by: replaced_of(id).and_then(|of| {
+                desired
+                    .iter()
+                    .find(|r| r.id == of)
+                    .map(|r| r.physical.clone())
+            }),
         });
     }
     Plan { changes, conflicts }
@@ -695,5 +784,63 @@ mod tests {
             .unwrap();
         assert_eq!(m.action, Action::Update);
         assert!(m.fields.iter().any(|f| f.field == "source"));
+    }
+
+    #[test]
+    fn a_physical_name_change_is_a_replacement_the_old_one_going_like_a_dropped_one() {
+        let yaml = |fifo: bool| {
+            format!("service: shop\nprovider: {{ name: aws }}\nfunctions:\n  f:\n    handler: f\n    events: [{{ sqs: q }}]\nresources:\n  queues:\n    q: {{ fifo: {fifo}, deadLetter: {{ maxReceiveCount: 2 }} }}\n")
+        };
+        let (mut state, mut live) = deployed(&setup(&yaml(false)));
+        let after = setup(&yaml(true));
+        // The queue, its dead-letter queue and its trigger change names; nothing else does.
+        assert_eq!(set_aside_replaced(&mut state, &after), 3);
+        assert!(state.resources.contains_key("queue/q#replaced:shop-dev-q"));
+        assert!(state
+            .resources
+            .contains_key("queue/q-dlq#replaced:shop-dev-q-dlq"));
+        for r in &after {
+            if !state.resources.contains_key(&r.id) {
+                live.props.insert(r.id.clone(), None);
+            }
+        }
+        for (key, rec) in &state.resources {
+            live.props.insert(key.clone(), Some(rec.props.clone()));
+        }
+        let p = plan(&after, &state, &live);
+        let q = p.changes.iter().find(|c| c.id == "queue/q").unwrap();
+        assert_eq!(q.action, Action::Create);
+        assert_eq!(q.replaces.as_deref(), Some("shop-dev-q"));
+        let old = p
+            .changes
+            .iter()
+            .find(|c| c.id == "queue/q#replaced:shop-dev-q")
+            .unwrap();
+        assert_eq!(old.action, Action::Delete);
+        assert_eq!(old.replaced_by.as_deref(), Some("shop-dev-q.fifo"));
+        // Old halves go in deletion order: the old trigger first, the old queues last.
+        let deleted: Vec<&str> = p
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| c.physical.as_str())
+            .collect();
+        assert_eq!(deleted.len(), 3);
+        assert!(deleted[0].starts_with("shop-dev-q → "), "{deleted:?}");
+        let text = p.render();
+        let row = text
+            .lines()
+            .find(|l| l.contains(" shop-dev-q.fifo "))
+            .unwrap();
+        assert!(row.starts_with("-/+ "), "{text}");
+        assert!(
+            row.contains("replaces shop-dev-q (the name changes)"),
+            "{text}"
+        );
+        assert!(text.contains("3 to replace, 0 to delete"), "{text}");
+        assert_eq!(p.count(Action::Delete), 3);
+        // Nothing renamed: nothing set aside.
+        let (mut state, _) = deployed(&after);
+        assert_eq!(set_aside_replaced(&mut state, &after), 0);
     }
 }

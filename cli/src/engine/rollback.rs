@@ -124,7 +124,9 @@ async fn rollback_locked(
     };
     let current: BTreeMap<String, String> = state
         .resources
-        .values()
+        .iter()
+        .filter(|(id, _)| super::plan::replaced_of(id).is_none())
+        .map(|(_, r)| r)
         .filter(|r| r.kind == Kind::Function)
         .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
         .collect();
