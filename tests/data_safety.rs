@@ -229,3 +229,59 @@ async fn an_empty_queue_switched_to_fifo_is_replaced_and_the_old_one_and_its_dea
     assert_eq!(sources.len(), 1, "{sources:?}");
     assert!(sources[0].ends_with(".fifo"), "{sources:?}");
 }
+
+async fn index_key(aws: &sls_rs::cloud::Aws, table: &str) -> String {
+    let t = aws
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    t.global_secondary_indexes()
+        .iter()
+        .flat_map(|g| g.key_schema())
+        .map(|k| k.attribute_name().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// An index whose keys change is dropped and built again while live code queries it:
+/// deploy refuses it (exit 2, nothing touched) unless `--allow-disruption` is given,
+/// and says which table and why. (A stream's new view type is refused the same way,
+/// see the plan's tests; moto cannot enable a table's stream a second time.)
+#[tokio::test]
+async fn a_disruptive_table_change_needs_allow_disruption() {
+    let manifest = |key: &str| {
+        format!("  f: {{ handler: f }}\nresources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n      globalSecondaryIndexes:\n        - {{ name: byOwner, partitionKey: {{ name: {key}, type: S }} }}\n")
+    };
+    let f = Fixture::new("disrupt", &manifest("owner"));
+    let aws = aws().await;
+    f.deploy();
+    let table = format!("{}-test-t", f.service);
+    let history = state_of(&aws, &f).await.deployments.len();
+
+    f.write(&manifest("team"), &[]);
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "DynamoDB table {table}: index byOwner changes (owner:S - ALL → team:S - ALL): it is deleted and built again"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert!(stderr.contains("--allow-disruption"), "{stderr}");
+    assert_eq!(index_key(&aws, &table).await, "owner");
+    assert_eq!(
+        state_of(&aws, &f).await.deployments.len(),
+        history,
+        "no deployment recorded"
+    );
+
+    let report = f.json(&["deploy", "--allow-disruption"]);
+    assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
+    assert_eq!(index_key(&aws, &table).await, "team");
+}

@@ -28,6 +28,9 @@ pub struct DeployArgs {
     /// Also delete dropped tables, and dropped buckets and queues that hold data
     #[arg(long)]
     pub force: bool,
+    /// Carry out changes that disrupt live traffic: a table stream's new view type, a rebuilt index
+    #[arg(long)]
+    pub allow_disruption: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
@@ -58,6 +61,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         package_root,
         concurrency: usize::from(args.concurrency),
         force: args.force,
+        allow_disruption: args.allow_disruption,
     };
     let report = super::block_on(engine::deploy(&service, &package, &opts, &|line| {
         ui::status(line)

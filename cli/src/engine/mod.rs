@@ -48,6 +48,8 @@ pub struct DeployOptions {
     pub concurrency: usize,
     /// Delete dropped tables, and buckets and queues that hold data, whatever their deletionPolicy.
     pub force: bool,
+    /// Carry out in-place changes that disrupt live traffic (a table's new stream view, a rebuilt index).
+    pub allow_disruption: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -275,6 +277,15 @@ async fn deploy_locked(
     let plan = plan::plan(&desired, &state, &live);
     if !plan.conflicts.is_empty() && !opts.dry_run {
         anyhow::bail!("{}\nnothing was changed", plan.render());
+    }
+    let disruptions = plan.disruptions();
+    if !disruptions.is_empty() && !opts.dry_run && !opts.allow_disruption {
+        return Err(crate::error::UsageError::new(format!(
+            "this deploy would disrupt live traffic; nothing was changed:\n  {}",
+            disruptions.join("\n  ")
+        ))
+        .with_help("deploy with `--allow-disruption` to carry it out")
+        .into());
     }
     if opts.dry_run || !plan.has_changes() {
         let endpoint = api_endpoint;

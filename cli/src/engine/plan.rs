@@ -66,6 +66,10 @@ pub struct Change {
     /// new, and the old one (this name) goes in the delete phase, kept if it holds data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
+    /// In-place changes that disrupt live traffic or lose events, in words; a deploy
+    /// carries them out only with `--allow-disruption`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disruptions: Vec<String>,
     /// The old half of a replacement: the new one's physical name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
@@ -149,6 +153,9 @@ impl Plan {
                     ),
                 );
             }
+            for d in &c.disruptions {
+                detail.push(format!("DISRUPTIVE: {d}"));
+            }
             if c.publish && c.kind == Kind::Function {
                 detail.push("new version".into());
             }
@@ -207,7 +214,13 @@ impl Plan {
                 String::new()
             }
         );
-        format!("{}{summary}", crate::ui::table(&rows))
+        let disruptive = self.disruptions().len();
+        let warning = if disruptive > 0 {
+            format!("\n{disruptive} disruptive change(s): deploy carries them out only with `--allow-disruption`")
+        } else {
+            String::new()
+        };
+        format!("{}{summary}{warning}", crate::ui::table(&rows))
     }
 
     pub fn has_changes(&self) -> bool {
@@ -216,6 +229,18 @@ impl Plan {
 
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Every disruptive change, naming its resource: what `--allow-disruption` allows.
+    pub fn disruptions(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .flat_map(|c| {
+                c.disruptions
+                    .iter()
+                    .map(move |d| format!("{} {}: {d}", c.kind.noun(), c.physical))
+            })
+            .collect()
     }
 
     /// Resources made anew under a new name, the old one going in the delete phase.
@@ -263,6 +288,35 @@ fn diff(from: &Props, to: &Props) -> Vec<FieldChange> {
                 field: k.clone(),
                 from: shown(from),
                 to: shown(to),
+            }
+        })
+        .collect()
+}
+
+/// What an in-place update does to live traffic, when it does more than change a setting:
+/// a stream whose view type changes is a new stream (DynamoDB disables the old one and
+/// enables another: records written in between are in neither, and stream triggers
+/// start again on the new one); an index whose keys or projection change is deleted and
+/// built again (queries on it fail until the new one is ACTIVE).
+pub fn disruptions(kind: Kind, fields: &[FieldChange]) -> Vec<String> {
+    if kind != Kind::Table {
+        return Vec::new();
+    }
+    let on = |v: &Option<String>| v.as_deref().is_some_and(|v| v != "off");
+    fields
+        .iter()
+        .filter_map(|f| {
+            let (from, to) = (f.from.as_deref()?, f.to.as_deref()?);
+            if f.field == "stream" && on(&f.from) && on(&f.to) {
+                Some(format!(
+                    "the stream's view type changes ({from} → {to}): DynamoDB disables the old stream and enables a new one, so changes written in between are lost to stream triggers, which start again on the new stream"
+                ))
+            } else if let Some(index) = f.field.strip_prefix("gsi.") {
+                Some(format!(
+                    "index {index} changes ({from} → {to}): it is deleted and built again, and queries on it fail until the new one is ACTIVE"
+                ))
+            } else {
+                None
             }
         })
         .collect()
@@ -391,6 +445,11 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                 r.kind.noun(),
             ));
         }
+        let disrupted = if action == Action::Update {
+            disruptions(r.kind, &fields)
+        } else {
+            Vec::new()
+        };
         let mut change = Change {
             id: r.id.clone(),
             kind: r.kind,
@@ -412,6 +471,7 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                         "retain"
                     }
                 }),
+            disruptions: disrupted,
             replaces: state
                 .resources
                 .iter()
@@ -490,6 +550,7 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             adopt: false,
             deletion_policy: None,
             replaces: None,
+            disruptions: Vec::new(),
             replaced_by: replaced_of(id).and_then(|of| {
                 desired
                     .iter()
@@ -842,5 +903,35 @@ mod tests {
         // Nothing renamed: nothing set aside.
         let (mut state, _) = deployed(&after);
         assert_eq!(set_aside_replaced(&mut state, &after), 0);
+    }
+
+    #[test]
+    fn a_new_stream_view_or_a_rebuilt_index_is_disruptive_and_said_in_words() {
+        let yaml = |stream: &str, index: &str, billing: &str| {
+            format!("service: shop\nprovider: {{ name: aws }}\nfunctions:\n  f: {{ handler: f }}\nresources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n      {stream}\n      {billing}\n      globalSecondaryIndexes:\n        - {{ name: byOwner, partitionKey: {{ name: {index}, type: S }} }}\n")
+        };
+        let (state, live) = deployed(&setup(&yaml("stream: NEW_IMAGE", "owner", "")));
+        let changed = setup(&yaml("stream: NEW_AND_OLD_IMAGES", "team", ""));
+        let p = plan(&changed, &state, &live);
+        let d = p.disruptions();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].starts_with("DynamoDB table shop-dev-t: index byOwner changes (owner:S - ALL → team:S - ALL): it is deleted and built again"), "{d:?}");
+        assert!(
+            d[1].contains("the stream's view type changes (NEW_IMAGE → NEW_AND_OLD_IMAGES)"),
+            "{d:?}"
+        );
+        assert!(d[1].contains("lost"), "{d:?}");
+        let text = p.render();
+        assert!(text.contains("DISRUPTIVE: index byOwner changes"), "{text}");
+        assert!(text.contains("`--allow-disruption`"), "{text}");
+        // Settings DynamoDB changes without loss are not: a stream turned on or off, billing.
+        let calm = setup(&yaml(
+            "",
+            "owner",
+            "billingMode: PROVISIONED\n      capacity: { read: 1, write: 1 }",
+        ));
+        let p = plan(&calm, &state, &live);
+        assert!(p.has_changes());
+        assert!(p.disruptions().is_empty(), "{:?}", p.disruptions());
     }
 }
