@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::Value;
 use sls_rs::cloud::{s3_bucket, sqs_queue, Deleted};
-use support::fixture::{aws, Fixture};
+use support::fixture::{alias_version, aws, Fixture};
 
 fn retained(report: &Value) -> Vec<String> {
     report["retained"]
@@ -284,4 +284,127 @@ async fn a_disruptive_table_change_needs_allow_disruption() {
     let report = f.json(&["deploy", "--allow-disruption"]);
     assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
     assert_eq!(index_key(&aws, &table).await, "team");
+}
+
+/// After a rollback, a deploy moves only the functions that changed: the others stay on
+/// their rolled-back version until `--unpin`.
+#[tokio::test]
+async fn a_rollback_pins_what_it_moved_until_the_function_changes_or_unpin() {
+    const AB: &str = "  a: { handler: a }\n  b: { handler: b }\n";
+    let f = Fixture::new("pins", AB);
+    let aws = aws().await;
+    f.deploy();
+    f.write(AB, &[("a", "v2"), ("b", "v2")]);
+    f.deploy();
+    let back = f.json(&["rollback"]);
+    assert_eq!(back["moved"]["b"], serde_json::json!(["2", "1"]));
+    let state = state_of(&aws, &f).await;
+    assert!(state.resources["function/a"].pinned && state.resources["function/b"].pinned);
+
+    // Only a changes: a gets version 3 and goes live; b stays on 1.
+    f.write(AB, &[("a", "v3"), ("b", "v2")]);
+    let (out, plan, _) = support::run(&mut f.command(&["plan"]));
+    assert!(out.status.success());
+    assert!(plan.contains("pinned by rollback"), "{plan}");
+    assert!(plan.contains("b at version 1"), "{plan}");
+    let report = f.deploy();
+    assert_eq!(
+        report["deployment"]["functions"],
+        serde_json::json!({ "a": "3", "b": "1" }),
+        "{report}"
+    );
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        alias_version(&aws, &f.name("b")).await.as_deref(),
+        Some("1")
+    );
+    let state = state_of(&aws, &f).await;
+    assert!(!state.resources["function/a"].pinned);
+    assert!(state.resources["function/b"].pinned);
+    // An unchanged redeploy leaves it so.
+    assert!(f.deploy()["deployment"].is_null());
+    assert_eq!(
+        alias_version(&aws, &f.name("b")).await.as_deref(),
+        Some("1")
+    );
+
+    // A name that is no function is the user's mistake; `--unpin b` moves b.
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy", "--unpin", "c"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let report = f.json(&["deploy", "--unpin", "b"]);
+    assert_eq!(
+        report["deployment"]["functions"],
+        serde_json::json!({ "a": "3", "b": "2" }),
+        "{report}"
+    );
+    assert_eq!(
+        alias_version(&aws, &f.name("b")).await.as_deref(),
+        Some("2")
+    );
+    assert!(!state_of(&aws, &f).await.resources["function/b"].pinned);
+}
+
+/// A run killed between UpdateAlias and its state save leaves `live` recorded wrong:
+/// the next deploy records what AWS says, and rollback goes back from there.
+#[tokio::test]
+async fn the_state_records_the_live_version_aws_reports() {
+    const A: &str = "  a: { handler: a }\n";
+    let f = Fixture::new("aliasread", A);
+    let aws = aws().await;
+    f.deploy();
+    f.write(A, &[("a", "v2")]);
+    f.deploy();
+    // As a kill right after UpdateAlias(2) leaves it: AWS at 2, the state still at 1.
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let key = sls_rs::engine::state::state_key(&f.service, "test");
+    let mut state = state_of(&aws, &f).await;
+    state.resources.get_mut("function/a").unwrap().live = Some("1".into());
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(serde_json::to_vec(&state).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+
+    let (out, _, stderr) = support::run(&mut f.command(&["plan"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("points at version 2, the state said 1"),
+        "{stderr}"
+    );
+    let report = f.deploy();
+    assert!(
+        report["deployment"].is_null(),
+        "nothing to change in AWS: {report}"
+    );
+    assert_eq!(
+        state_of(&aws, &f).await.resources["function/a"]
+            .live
+            .as_deref(),
+        Some("2")
+    );
+    let info = f.json(&["info"]);
+    assert_eq!(info["functions"][0]["liveVersion"], "2");
+
+    // Moved behind sls-rs's back again: rollback starts from what AWS says (2 → 1), not the state.
+    state.resources.get_mut("function/a").unwrap().live = Some("1".into());
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(serde_json::to_vec(&state).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let back = f.json(&["rollback"]);
+    assert_eq!(back["moved"]["a"], serde_json::json!(["2", "1"]), "{back}");
+    assert_eq!(
+        alias_version(&aws, &f.name("a")).await.as_deref(),
+        Some("1")
+    );
 }

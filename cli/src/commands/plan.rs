@@ -22,6 +22,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<()> {
             concurrency: crate::engine::DEFAULT_CONCURRENCY as u16,
             force: false,
             allow_disruption: false,
+            unpin: None,
         },
     )
 }

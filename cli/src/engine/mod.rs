@@ -48,6 +48,8 @@ pub struct DeployOptions {
     pub concurrency: usize,
     /// Delete dropped tables, and buckets and queues that hold data, whatever their deletionPolicy.
     pub force: bool,
+    /// Rollback pins to release besides those of changed functions (`--unpin [NAME]`).
+    pub unpin: plan::Unpin,
     /// Carry out in-place changes that disrupt live traffic (a table's new stream view, a rebuilt index).
     pub allow_disruption: bool,
 }
@@ -274,7 +276,19 @@ async fn deploy_locked(
         opts.concurrency,
     )
     .await?;
-    let plan = plan::plan(&desired, &state, &live);
+    // The aliases as AWS has them are the truth the plan and the state start from.
+    let relearned = plan::relearn_aliases(&mut state, &live);
+    let save_relearned = !opts.dry_run && !relearned.is_empty();
+    for w in relearned {
+        crate::ui::warn(&w);
+        warnings.push(w);
+    }
+    if save_relearned {
+        let journal = Journal::new(state.clone(), bucket);
+        journal.update(|_| {});
+        journal.save(aws).await?;
+    }
+    let plan = plan::plan_with(&desired, &state, &live, &opts.unpin);
     if !plan.conflicts.is_empty() && !opts.dry_run {
         anyhow::bail!("{}\nnothing was changed", plan.render());
     }
@@ -385,33 +399,48 @@ async fn deploy_locked(
     }
 
     // Phase 2: cutover. Aliases move only now that every new version exists.
-    let moves = plan.changes.iter().filter(|c| c.move_alias).map(|c| {
-        let journal = &journal;
-        dag::Step {
-            id: format!("alias/{}", c.function),
-            deps: vec![],
-            run: Box::pin(async move {
-                let version = journal
-                    .snapshot()
-                    .resources
-                    .get(&c.id)
-                    .and_then(|r| r.version.clone());
-                let version = version.ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "no published version of {} to point `{LIVE_ALIAS}` at",
-                        c.physical
-                    )
-                })?;
-                lambda_function::point_alias(aws, &c.physical, LIVE_ALIAS, &version).await?;
-                journal.update(|s| {
-                    if let Some(r) = s.resources.get_mut(&c.id) {
-                        r.live = Some(version);
+    let moves = plan
+        .changes
+        .iter()
+        .filter(|c| c.move_alias || c.unpin)
+        .map(|c| {
+            let journal = &journal;
+            dag::Step {
+                id: format!("alias/{}", c.function),
+                deps: vec![],
+                run: Box::pin(async move {
+                    // A pinned function whose alias went missing gets it back at its pinned version.
+                    let version = c.pinned.clone().or_else(|| {
+                        journal
+                            .snapshot()
+                            .resources
+                            .get(&c.id)
+                            .and_then(|r| r.version.clone())
+                    });
+                    let version = version.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no published version of {} to point `{LIVE_ALIAS}` at",
+                            c.physical
+                        )
+                    })?;
+                    if c.move_alias {
+                        lambda_function::point_alias(aws, &c.physical, LIVE_ALIAS, &version)
+                            .await?;
                     }
-                });
-                journal.save(aws).await
-            }) as BoxFuture<_>,
-        }
-    });
+                    journal.update(|s| {
+                        if let Some(r) = s.resources.get_mut(&c.id) {
+                            if c.move_alias {
+                                r.live = Some(version);
+                            }
+                            if c.unpin {
+                                r.pinned = false;
+                            }
+                        }
+                    });
+                    journal.save(aws).await
+                }) as BoxFuture<_>,
+            }
+        });
     let failures = dag::run(moves.collect(), opts.concurrency, |id, took| {
         progress(&format!("  → moved {id} ({})", crate::build::seconds(took)))
     })
@@ -730,6 +759,7 @@ async fn apply_change(
             props,
             version: version.or_else(|| previous.as_ref().and_then(|p| p.version.clone())),
             live: previous.as_ref().and_then(|p| p.live.clone()),
+            pinned: previous.as_ref().is_some_and(|p| p.pinned),
             provisioned: previous.and_then(|p| p.provisioned),
             delete_with_data: r.delete_with_data,
         };
@@ -1033,6 +1063,7 @@ async fn remove_locked(
         version: None,
         live: None,
         provisioned: None,
+        pinned: false,
         delete_with_data: false,
     };
     // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.

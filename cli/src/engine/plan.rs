@@ -66,6 +66,13 @@ pub struct Change {
     /// new, and the old one (this name) goes in the delete phase, kept if it holds data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
+    /// Functions: pinned by a rollback at this version, and staying there (nothing of the
+    /// function changed and no `--unpin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
+    /// Functions: this deploy releases the rollback's pin (the function changed, or `--unpin`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unpin: bool,
     /// In-place changes that disrupt live traffic or lose events, in words; a deploy
     /// carries them out only with `--allow-disruption`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +89,7 @@ impl Change {
             && !self.move_alias
             && self.provisioned.is_none()
             && !self.adopt
+            && !self.unpin
             && self.deletion_policy.is_none()
     }
 }
@@ -112,6 +120,17 @@ impl Plan {
         }
         let changes: Vec<&Change> = self.changes.iter().filter(|c| !c.is_noop()).collect();
         if changes.is_empty() {
+            let pinned: Vec<String> = self
+                .changes
+                .iter()
+                .filter_map(|c| Some(format!("{} at version {}", c.function, c.pinned.as_ref()?)))
+                .collect();
+            if !pinned.is_empty() {
+                return format!(
+                    "no changes: everything is as the manifest says\npinned by rollback (a change to the function or `--unpin [NAME]` releases it): {}",
+                    pinned.join(", ")
+                );
+            }
             return "no changes: everything is as the manifest says".into();
         }
         let mut rows = Vec::new();
@@ -158,6 +177,9 @@ impl Plan {
             }
             if c.publish && c.kind == Kind::Function {
                 detail.push("new version".into());
+            }
+            if c.unpin {
+                detail.push("rollback pin released".into());
             }
             if c.move_alias && !c.publish {
                 detail.push("live alias moves to the latest version".into());
@@ -214,13 +236,26 @@ impl Plan {
                 String::new()
             }
         );
+        let pinned: Vec<String> = self
+            .changes
+            .iter()
+            .filter_map(|c| Some(format!("{} at version {}", c.function, c.pinned.as_ref()?)))
+            .collect();
+        let pinned = if pinned.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\npinned by rollback (a change to the function or `--unpin [NAME]` releases it): {}",
+                pinned.join(", ")
+            )
+        };
         let disruptive = self.disruptions().len();
         let warning = if disruptive > 0 {
             format!("\n{disruptive} disruptive change(s): deploy carries them out only with `--allow-disruption`")
         } else {
             String::new()
         };
-        format!("{}{summary}{warning}", crate::ui::table(&rows))
+        format!("{}{summary}{pinned}{warning}", crate::ui::table(&rows))
     }
 
     pub fn has_changes(&self) -> bool {
@@ -368,6 +403,8 @@ pub fn replaced_of(key: &str) -> Option<&str> {
 pub fn set_aside_replaced(state: &mut State, desired: &[Resource]) -> usize {
     let mut n = 0;
     for r in desired {
+        // A rename given up before the old one was deleted: the old record comes back.
+        let back = state.resources.remove(&replaced_key(&r.id, &r.physical));
         let renamed = state
             .resources
             .get(&r.id)
@@ -378,11 +415,59 @@ pub fn set_aside_replaced(state: &mut State, desired: &[Resource]) -> usize {
                 .insert(replaced_key(&r.id, &rec.physical), rec);
             n += 1;
         }
+        if let Some(rec) = back {
+            state.resources.entry(r.id.clone()).or_insert(rec);
+        }
     }
     n
 }
 
+/// What AWS says `live` points at wins over the state: a run killed between its
+/// UpdateAlias and the next state save left the state behind. Corrects the state's
+/// `live` of every function whose alias was read; returns the corrections, in words.
+pub fn relearn_aliases(state: &mut State, live: &Live) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, rec) in state.resources.iter_mut() {
+        let Some(Some(at)) = live.alias.get(id).filter(|_| rec.kind == Kind::Function) else {
+            continue;
+        };
+        if rec.live.as_ref() != Some(at) {
+            out.push(format!(
+                "the `live` alias of {} points at version {at}, the state said {}: recorded as AWS says",
+                rec.physical,
+                rec.live.as_deref().unwrap_or("none")
+            ));
+            rec.live = Some(at.clone());
+        }
+    }
+    out
+}
+
+/// Which rollback pins a deploy releases besides those of changed functions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Unpin {
+    #[default]
+    None,
+    All,
+    Only(Vec<String>),
+}
+
+impl Unpin {
+    fn releases(&self, function: &str) -> bool {
+        match self {
+            Unpin::None => false,
+            Unpin::All => true,
+            Unpin::Only(names) => names.iter().any(|n| n == function),
+        }
+    }
+}
+
 pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
+    plan_with(desired, state, live, &Unpin::None)
+}
+
+/// The plan, releasing the rollback pins `unpin` names.
+pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin) -> Plan {
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     for r in desired {
@@ -471,6 +556,8 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                         "retain"
                     }
                 }),
+            pinned: None,
+            unpin: false,
             disruptions: disrupted,
             replaces: state
                 .resources
@@ -494,7 +581,20 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             if alias_drifted {
                 change.drift.push("alias live".into());
             }
-            change.move_alias = change.publish || alias.is_none() || alias != version;
+            // A rollback's pin holds until the function changes or `--unpin` releases it.
+            let pinned = recorded
+                .filter(|rec| rec.pinned)
+                .and_then(|rec| rec.live.clone());
+            match pinned {
+                Some(at) if !change.publish && !unpin.releases(&r.function) => {
+                    change.move_alias = alias.as_ref() != Some(&at);
+                    change.pinned = Some(at);
+                }
+                _ => {
+                    change.unpin = recorded.is_some_and(|rec| rec.pinned);
+                    change.move_alias = change.publish || alias.is_none() || alias != version;
+                }
+            }
             let recorded_pc = recorded.and_then(|rec| rec.provisioned);
             // A function or alias recreated after a manual deletion lost its provisioned concurrency too.
             let recreated = action == Action::Create || alias.is_none();
@@ -550,6 +650,8 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             adopt: false,
             deletion_policy: None,
             replaces: None,
+            pinned: None,
+            unpin: false,
             disruptions: Vec::new(),
             replaced_by: replaced_of(id).and_then(|of| {
                 desired
@@ -599,6 +701,7 @@ mod tests {
                     version: function.then(|| "1".into()),
                     live: function.then(|| "1".into()),
                     provisioned: None,
+                    pinned: false,
                     delete_with_data: false,
                 },
             );
@@ -901,8 +1004,17 @@ mod tests {
         assert!(text.contains("3 to replace, 0 to delete"), "{text}");
         assert_eq!(p.count(Action::Delete), 3);
         // Nothing renamed: nothing set aside.
-        let (mut state, _) = deployed(&after);
-        assert_eq!(set_aside_replaced(&mut state, &after), 0);
+        let (mut fresh, _) = deployed(&after);
+        assert_eq!(set_aside_replaced(&mut fresh, &after), 0);
+        // A rename given up before the deploy ran: the old records come back, nothing is deleted.
+        let before = setup(&yaml(false));
+        assert_eq!(set_aside_replaced(&mut state, &before), 0);
+        assert_eq!(state.resources["queue/q"].physical, "shop-dev-q");
+        assert!(state.resources.keys().all(|k| replaced_of(k).is_none()));
+        assert_eq!(
+            plan(&before, &state, &deployed(&before).1).count(Action::Delete),
+            0
+        );
     }
 
     #[test]
@@ -933,5 +1045,90 @@ mod tests {
         let p = plan(&calm, &state, &live);
         assert!(p.has_changes());
         assert!(p.disruptions().is_empty(), "{:?}", p.disruptions());
+    }
+
+    const TWO: &str = "service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n  g: { handler: g }\n";
+
+    /// Deployed twice (version 2 newest), then rolled back: `live` at 1, pinned.
+    fn rolled_back(resources: &[Resource]) -> (State, Live) {
+        let (mut state, live) = deployed(resources);
+        for rec in state.resources.values_mut() {
+            if rec.kind == Kind::Function {
+                rec.version = Some("2".into());
+                rec.pinned = true;
+            }
+        }
+        (state, live)
+    }
+
+    fn change<'a>(p: &'a Plan, id: &str) -> &'a Change {
+        p.changes.iter().find(|c| c.id == id).unwrap()
+    }
+
+    #[test]
+    fn a_rollback_pin_holds_until_the_function_changes_or_is_unpinned() {
+        let resources = setup(TWO);
+        let (state, live) = rolled_back(&resources);
+        let p = plan(&resources, &state, &live);
+        assert!(!p.has_changes(), "{p:?}");
+        assert_eq!(change(&p, "function/g").pinned.as_deref(), Some("1"));
+        assert!(p.render().contains("pinned by rollback"), "{}", p.render());
+        assert!(p.render().contains("f at version 1, g at version 1"));
+
+        // f changes: its pin goes and it moves; g stays.
+        let changed = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, memorySize: 512 }\n  g: { handler: g }\n");
+        let p = plan(&changed, &state, &live);
+        let f = change(&p, "function/f");
+        assert!(
+            f.unpin && f.publish && f.move_alias && f.pinned.is_none(),
+            "{f:?}"
+        );
+        let g = change(&p, "function/g");
+        assert!(!g.move_alias && !g.unpin && g.pinned.is_some(), "{g:?}");
+        assert!(p.render().contains("g at version 1"));
+
+        // --unpin g moves g to its newest version; --unpin moves both.
+        let p = plan_with(&resources, &state, &live, &Unpin::Only(vec!["g".into()]));
+        let g = change(&p, "function/g");
+        assert!(g.unpin && g.move_alias && !g.publish, "{g:?}");
+        assert!(change(&p, "function/f").pinned.is_some());
+        let p = plan_with(&resources, &state, &live, &Unpin::All);
+        assert!(p
+            .changes
+            .iter()
+            .filter(|c| c.kind == Kind::Function)
+            .all(|c| c.unpin && c.move_alias));
+        assert!(p.render().contains("rollback pin released"));
+
+        // Without a pin, the same state moves both forward (what rollback used to be undone by).
+        let mut unpinned = state.clone();
+        unpinned
+            .resources
+            .values_mut()
+            .for_each(|r| r.pinned = false);
+        let p = plan(&resources, &unpinned, &live);
+        assert!(p
+            .changes
+            .iter()
+            .filter(|c| c.kind == Kind::Function)
+            .all(|c| c.move_alias));
+    }
+
+    #[test]
+    fn the_state_learns_where_aws_says_live_points() {
+        let resources = setup(ONE);
+        let (mut state, mut live) = deployed(&resources);
+        // A run killed after UpdateAlias(2), before saving: the state says 1.
+        state.resources.get_mut("function/f").unwrap().version = Some("2".into());
+        live.alias.insert("function/f".into(), Some("2".into()));
+        let learned = relearn_aliases(&mut state, &live);
+        assert_eq!(learned.len(), 1);
+        assert!(
+            learned[0].contains("points at version 2, the state said 1"),
+            "{learned:?}"
+        );
+        assert_eq!(state.resources["function/f"].live.as_deref(), Some("2"));
+        assert!(!plan(&resources, &state, &live).has_changes());
+        assert!(relearn_aliases(&mut state, &live).is_empty());
     }
 }

@@ -122,13 +122,23 @@ async fn rollback_locked(
     let Some(state) = state::load(aws, bucket, svc, &service.stage).await? else {
         anyhow::bail!("{svc}/{} was never deployed", service.stage);
     };
-    let current: BTreeMap<String, String> = state
+    // Where `live` points as AWS says (a run killed before its state save left the state behind).
+    let reads = state
         .resources
         .iter()
-        .filter(|(id, _)| super::plan::replaced_of(id).is_none())
-        .map(|(_, r)| r)
-        .filter(|r| r.kind == Kind::Function)
-        .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
+        .filter(|(id, r)| r.kind == Kind::Function && super::plan::replaced_of(id).is_none())
+        .map(|(_, r)| async move {
+            let alias = lambda_function::read_alias(aws, &r.physical, LIVE_ALIAS).await?;
+            anyhow::Ok(
+                alias
+                    .or_else(|| r.live.clone())
+                    .map(|v| (r.function.clone(), v)),
+            )
+        });
+    let current: BTreeMap<String, String> = futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .flatten()
         .collect();
     let target = pick_target(&state.deployments, to, &current)?.clone();
     let problems = incompatibilities(&target, &current);
@@ -155,6 +165,24 @@ async fn rollback_locked(
 
     let journal = Journal::new(state, bucket);
     journal.update(|s| {
+        // What rollback moved stays there until the function changes or `--unpin`;
+        // recorded before any alias moves, so a rollback killed half-way is pinned too.
+        for (function, version) in &current {
+            if let Some(r) = s
+                .resources
+                .get_mut(&model::logical_id(Kind::Function, function))
+            {
+                r.live = Some(version.clone());
+            }
+        }
+        for (function, _, _, _) in &moves {
+            if let Some(r) = s
+                .resources
+                .get_mut(&model::logical_id(Kind::Function, function))
+            {
+                r.pinned = true;
+            }
+        }
         s.deployments.push(DeploymentRecord {
             id: format!("{}-{}", now().replace([':', '-'], ""), std::process::id()),
             started: now(),
