@@ -346,12 +346,10 @@ pub fn disruptions(kind: Kind, fields: &[FieldChange]) -> Vec<String> {
                 Some(format!(
                     "the stream's view type changes ({from} → {to}): DynamoDB disables the old stream and enables a new one, so changes written in between are lost to stream triggers, which start again on the new stream"
                 ))
-            } else if let Some(index) = f.field.strip_prefix("gsi.") {
-                Some(format!(
+            } else {
+                f.field.strip_prefix("gsi.").map(|index| format!(
                     "index {index} changes ({from} → {to}): it is deleted and built again, and queries on it fail until the new one is ACTIVE"
                 ))
-            } else {
-                None
             }
         })
         .collect()
