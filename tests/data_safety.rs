@@ -408,3 +408,85 @@ async fn the_state_records_the_live_version_aws_reports() {
         Some("1")
     );
 }
+
+/// With its state lost, `remove` still finds the service's triggers by their names and
+/// tags: the HTTP API, schedule rules, event source mappings (they outlive their
+/// function) and the notifications on a bucket it keeps.
+#[tokio::test]
+async fn remove_after_a_lost_state_finds_every_trigger() {
+    let manifest = "  f:\n    handler: f\n    events:\n      - httpApi: GET /items\n      - schedule: { rate: rate(5 minutes) }\n      - sqs: jobs\n      - s3: { bucket: uploads, events: ['s3:ObjectCreated:*'] }\nresources:\n  buckets:\n    uploads: {}\n  queues:\n    jobs: {}\n";
+    let f = Fixture::new("lostremove", manifest);
+    let aws = aws().await;
+    f.deploy();
+    let function = f.name("f");
+    let alias = format!(
+        "arn:aws:lambda:us-east-1:{}:function:{function}:live",
+        aws.account
+    );
+    let bucket = format!("{}-test-uploads-{}-us-east-1", f.service, aws.account);
+    let api = format!("{}-test", f.service);
+    let rule = format!("{function}-schedule");
+    // Everything is there, and the bucket holds an object, so it is kept.
+    assert_eq!(mapping_sources(&aws, &function).await.len(), 1);
+    assert!(aws.events.describe_rule().name(&rule).send().await.is_ok());
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key("in/a.csv")
+        .body(b"a".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let state_bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    aws.s3
+        .delete_object()
+        .bucket(&state_bucket)
+        .key(sls_rs::engine::state::state_key(&f.service, "test"))
+        .send()
+        .await
+        .unwrap();
+
+    let report = f.json(&["remove"]);
+    let removed: Vec<&str> = report["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for kind in [
+        "HTTP API",
+        "event source mapping",
+        "bucket notification",
+        "schedule rule",
+    ] {
+        assert!(
+            removed.iter().any(|r| r.starts_with(kind)),
+            "{kind}: {removed:?}"
+        );
+    }
+    assert!(
+        retained(&report).iter().any(|r| r.contains(&bucket)),
+        "{report}"
+    );
+    // Nothing of the service's is left but the bucket it keeps, without its triggers.
+    let apis = aws.apigw.get_apis().send().await.unwrap();
+    assert!(apis.items().iter().all(|a| a.name() != Some(api.as_str())));
+    assert!(aws.events.describe_rule().name(&rule).send().await.is_err());
+    assert!(mapping_sources(&aws, &function).await.is_empty());
+    // (moto answers an empty configuration with a root the SDK rejects: read through the adapter.)
+    let notifications = sls_rs::cloud::bucket_notification::read(&aws, &bucket).await;
+    assert_eq!(notifications.unwrap(), None);
+    assert!(!queue_exists(&aws, &format!("{}-test-jobs", f.service)).await);
+    let list = aws
+        .lambda
+        .list_event_source_mappings()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        list.event_source_mappings()
+            .iter()
+            .all(|m| !m.function_arn().unwrap_or_default().contains(&function)),
+        "{alias}"
+    );
+}

@@ -9,14 +9,15 @@ use serde::Serialize;
 
 use super::state::{Journal, Recorded};
 use super::{
-    connect, dag, deletion_steps, failed, log_prefixes, new_state, state, under_lock, Progress,
-    DEFAULT_CONCURRENCY,
+    connect, dag, deletion_steps, failed, live, log_prefixes, new_state, state, under_lock,
+    Progress, DEFAULT_CONCURRENCY,
 };
 use crate::cloud::{
-    self, deployment_bucket, dynamodb_table, iam_role, lambda_function, log_group, s3_bucket,
-    sqs_queue, state_machine, Aws, CallSummary,
+    self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping, http_api,
+    iam_role, lambda_function, log_group, s3_bucket, schedule_rule, sqs_queue, state_machine, Aws,
+    CallSummary,
 };
-use crate::manifest::Service;
+use crate::manifest::{Event, Service};
 use crate::model::{self, Kind};
 
 #[derive(Debug, Serialize)]
@@ -164,6 +165,77 @@ async fn remove_locked(
             .is_some_and(|p| model::same_owner(|t| p.get(&format!("tags.{t}")), |t| owner.get(t)));
         if ours {
             targets.insert(id, found(kind, physical, ""));
+        }
+    }
+    // Its triggers, by their names and tags: the HTTP API (its routes go with it), schedule
+    // rules, bucket notifications, and every mapping on a function's alias (a mapping
+    // outlives its function, so a lost state must not lose it).
+    let owned =
+        |p: &model::Props| model::same_owner(|t| p.get(&format!("tags.{t}")), |t| owner.get(t));
+    if !targets.values().any(|r| r.kind == Kind::HttpApi) {
+        if let Some(api) = http_api::read(aws, &names.http_api()).await? {
+            if owned(&api.props) {
+                let mut rec = found(Kind::HttpApi, names.http_api(), "");
+                rec.arn = http_api::arn(aws, &api.id);
+                targets.insert(model::logical_id(Kind::HttpApi, "api"), rec);
+            }
+        }
+    }
+    let known: Vec<String> = targets.values().map(|r| r.arn.clone()).collect();
+    for (key, f) in &service.manifest.functions {
+        let mut schedules = 0;
+        for event in &f.events {
+            match event {
+                Event::Schedule(_) => {
+                    let id = model::logical_id(Kind::Rule, &format!("{key}.{schedules}"));
+                    let rule = names.schedule_rule(key, schedules);
+                    schedules += 1;
+                    if targets.contains_key(&id) {
+                        continue;
+                    }
+                    if schedule_rule::read(aws, &rule)
+                        .await?
+                        .is_some_and(|p| owned(&p))
+                    {
+                        targets.insert(id, found(Kind::Rule, rule, key));
+                    }
+                }
+                Event::S3(e) => {
+                    let id = model::logical_id(Kind::BucketNotification, &e.bucket);
+                    let bucket = names.bucket(&e.bucket);
+                    if !targets.contains_key(&id)
+                        && bucket_notification::read(aws, &bucket).await?.is_some()
+                    {
+                        targets.insert(id, found(Kind::BucketNotification, bucket, key));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let function = service.function_name(key);
+        for (uuid, source) in event_source_mapping::list_for(aws, &names.alias_arn(key)).await? {
+            if known.iter().any(|arn| live::mapping_uuid(arn) == uuid) {
+                continue;
+            }
+            let mut rec = found(
+                Kind::EventSourceMapping,
+                format!(
+                    "{} → {function}:{}",
+                    source.rsplit(':').next().unwrap_or(&source),
+                    model::LIVE_ALIAS
+                ),
+                key,
+            );
+            rec.arn = format!(
+                "{}:lambda:{}:{}:event-source-mapping:{uuid}",
+                aws.partition(),
+                aws.target.region,
+                aws.account
+            );
+            targets.insert(
+                model::logical_id(Kind::EventSourceMapping, &format!("{key}.{uuid}")),
+                rec,
+            );
         }
     }
     // The manifest being removed has the last word on what may go with its data.
