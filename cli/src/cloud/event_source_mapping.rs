@@ -119,6 +119,44 @@ fn table_name(table_arn: &str) -> &str {
     table_arn.rsplit('/').next().unwrap_or(table_arn)
 }
 
+/// Every mapping that targets `function` (a function, version or alias ARN), as
+/// (UUID, source ARN). A mapping outlives its function: this finds the ones a lost
+/// state no longer lists. A function AWS does not know has none.
+pub async fn list_for(aws: &Aws, function: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = match aws
+            .lambda
+            .list_event_source_mappings()
+            .function_name(function)
+            .set_marker(marker)
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if has_code(&e, NOT_FOUND) => return Ok(out),
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("event source mappings of {function}"),
+                    "lambda:ListEventSourceMappings",
+                    e,
+                ))
+            }
+        };
+        out.extend(page.event_source_mappings().iter().filter_map(|m| {
+            Some((
+                m.uuid()?.to_string(),
+                m.event_source_arn().unwrap_or_default().to_string(),
+            ))
+        }));
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
 /// Whether a mapping (by UUID) still exists: for mappings the manifest dropped.
 pub async fn exists(aws: &Aws, uuid: &str) -> anyhow::Result<bool> {
     match aws

@@ -34,6 +34,15 @@ pub use rate::RateLimit;
 
 use crate::manifest::Service;
 
+/// What deleting a data resource did: data is never destroyed unless the caller allowed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// It is gone (or was already).
+    Gone,
+    /// It holds data and deleting it was not allowed: it is kept as it is.
+    KeptNotEmpty,
+}
+
 /// Lambda's control-plane limit on AWS, requests per second.
 const LAMBDA_REQUESTS_PER_SECOND: u32 = 15;
 

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
     Tag, Tagging, VersioningConfiguration,
 };
 
-use super::{aws_error, changed, has_code, Aws, Changed};
+use super::{aws_error, changed, has_code, Aws, Changed, Deleted};
 use crate::manifest::{BucketEncryption, CorsRule};
 use crate::model::{cors_text, lifecycle_text, tag_props, BucketSpec, Props};
 
@@ -337,22 +337,6 @@ pub async fn update(aws: &Aws, name: &str, spec: &BucketSpec, c: &Changed) -> an
     Ok(())
 }
 
-/// Whether the bucket holds any object or object version.
-pub async fn has_objects(aws: &Aws, name: &str) -> anyhow::Result<bool> {
-    match aws
-        .s3
-        .list_object_versions()
-        .bucket(name)
-        .max_keys(1)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(!out.versions().is_empty() || !out.delete_markers().is_empty()),
-        Err(e) if has_code(&e, NO_SUCH_BUCKET) => Ok(false),
-        Err(e) => Err(aws_error(&what(name), "s3:ListObjectVersions", e)),
-    }
-}
-
 /// Deletes every object version and delete marker (for `--force` or `deletionPolicy: delete`).
 async fn empty(aws: &Aws, name: &str) -> anyhow::Result<()> {
     loop {
@@ -407,14 +391,19 @@ async fn empty(aws: &Aws, name: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Deletes the bucket, first emptying it when `with_objects` (the caller checked the policy).
-pub async fn delete(aws: &Aws, name: &str, with_objects: bool) -> anyhow::Result<()> {
+/// Deletes the bucket. With `with_objects` (`--force`, `deletionPolicy: delete`) it is
+/// emptied first. Without, nothing is emptied: S3 itself refuses to delete a bucket
+/// holding any object version or delete marker (`BucketNotEmpty`), so an object written
+/// at any moment before the delete is never lost; the bucket is kept and `KeptNotEmpty`
+/// returned. (A check for objects followed by a delete that empties would race a writer.)
+pub async fn delete(aws: &Aws, name: &str, with_objects: bool) -> anyhow::Result<Deleted> {
     if with_objects {
         empty(aws, name).await?;
     }
     match aws.s3.delete_bucket().bucket(name).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if has_code(&e, NO_SUCH_BUCKET) => Ok(()),
+        Ok(_) => Ok(Deleted::Gone),
+        Err(e) if has_code(&e, NO_SUCH_BUCKET) => Ok(Deleted::Gone),
+        Err(e) if !with_objects && has_code(&e, &["BucketNotEmpty"]) => Ok(Deleted::KeptNotEmpty),
         Err(e) => Err(aws_error(
             &format!("deleting {}", what(name)),
             "s3:DeleteBucket",

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
+use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed, Deleted};
 use crate::model::{
     dead_letter_text, tag_props, Props, QueueSpec, QUEUE_DEFAULT_RETENTION,
     QUEUE_DEFAULT_VISIBILITY,
@@ -196,30 +196,41 @@ pub async fn update(aws: &Aws, name: &str, spec: &QueueSpec, c: &Changed) -> any
     Ok(())
 }
 
-/// Whether the queue holds messages (visible, in flight or delayed).
-pub async fn has_messages(aws: &Aws, name: &str) -> anyhow::Result<bool> {
-    let Some(url) = url(aws, name).await? else {
-        return Ok(false);
-    };
-    let Some(attrs) = attributes(aws, name, &url).await? else {
-        return Ok(false);
-    };
-    Ok([
+/// Whether the queue's attributes count any message (visible, in flight or delayed).
+fn holds_messages(attrs: &HashMap<QueueAttributeName, String>) -> bool {
+    [
         QueueAttributeName::ApproximateNumberOfMessages,
         QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
         QueueAttributeName::ApproximateNumberOfMessagesDelayed,
     ]
     .iter()
-    .any(|k| attrs.get(k).is_some_and(|n| n != "0")))
+    .any(|k| attrs.get(k).is_some_and(|n| n != "0"))
 }
 
-pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
+/// Deletes the queue; unless `with_messages` (`--force`, `deletionPolicy: delete`), only
+/// when it holds no message, else it is kept and `KeptNotEmpty` returned.
+///
+/// SQS has no conditional delete (S3 refuses to delete a non-empty bucket; SQS deletes a
+/// queue whatever it holds), so the emptiness check and the delete are two calls, made
+/// back to back here. What remains: a message sent between the GetQueueAttributes that
+/// counts none and the DeleteQueue (one round trip), or sent shortly before while the
+/// approximate counters have not caught up yet (SQS says up to about a minute), is lost
+/// with the queue. Delete its triggers and producers first (deploy and remove do) to
+/// keep that window empty in practice.
+pub async fn delete(aws: &Aws, name: &str, with_messages: bool) -> anyhow::Result<Deleted> {
     let Some(url) = url(aws, name).await? else {
-        return Ok(());
+        return Ok(Deleted::Gone);
     };
+    if !with_messages {
+        match attributes(aws, name, &url).await? {
+            None => return Ok(Deleted::Gone),
+            Some(attrs) if holds_messages(&attrs) => return Ok(Deleted::KeptNotEmpty),
+            Some(_) => {}
+        }
+    }
     match aws.sqs.delete_queue().queue_url(url).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if has_code(&e, NOT_FOUND) => Ok(()),
+        Ok(_) => Ok(Deleted::Gone),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(Deleted::Gone),
         Err(e) => Err(aws_error(
             &format!("deleting {}", what(name)),
             "sqs:DeleteQueue",

@@ -28,10 +28,26 @@ pub struct DeployArgs {
     /// Also delete dropped tables, and dropped buckets and queues that hold data
     #[arg(long)]
     pub force: bool,
+    /// Release the pins `rollback` put on functions: every one, or the one named (repeatable)
+    #[arg(long, value_name = "NAME", num_args = 0..=1)]
+    pub unpin: Option<Vec<String>>,
+    /// Carry out changes that disrupt live traffic: a table stream's new view type, a rebuilt index
+    #[arg(long)]
+    pub allow_disruption: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
+    let unpin = match args.unpin {
+        None => engine::plan::Unpin::None,
+        Some(names) if names.is_empty() => engine::plan::Unpin::All,
+        Some(names) => {
+            for name in &names {
+                super::check_function(&service, name)?;
+            }
+            engine::plan::Unpin::Only(names)
+        }
+    };
     let (package, package_root) = match &args.package {
         Some(dir) => {
             let dir = std::path::absolute(dir)?;
@@ -58,6 +74,8 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         package_root,
         concurrency: usize::from(args.concurrency),
         force: args.force,
+        allow_disruption: args.allow_disruption,
+        unpin,
     };
     let report = super::block_on(engine::deploy(&service, &package, &opts, &|line| {
         ui::status(line)

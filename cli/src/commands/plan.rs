@@ -21,6 +21,8 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<()> {
             package: args.package,
             concurrency: crate::engine::DEFAULT_CONCURRENCY as u16,
             force: false,
+            allow_disruption: false,
+            unpin: None,
         },
     )
 }

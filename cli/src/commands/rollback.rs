@@ -34,8 +34,13 @@ pub fn run(global: &GlobalArgs, args: RollbackArgs) -> anyhow::Result<()> {
         .iter()
         .map(|(f, (from, to))| format!("{f} {from} → {to}"))
         .collect();
+    let pinned = if moved.is_empty() {
+        ""
+    } else {
+        "\nthe functions moved are pinned: deploys leave them there until their code or configuration changes, or `sls-rs deploy --unpin [NAME]`"
+    };
     Ok(ui::out(&format!(
-        "rolled {}/{} back to deployment {} (recorded as {}): {}",
+        "rolled {}/{} back to deployment {} (recorded as {}): {}{pinned}",
         report.service,
         report.stage,
         report.to,

@@ -11,9 +11,11 @@ pub mod interrupt;
 mod live;
 pub mod lock;
 pub mod plan;
+mod remove;
 mod rollback;
 pub mod state;
 
+pub use remove::{remove, RemoveReport};
 pub use rollback::{deployments, rollback, RollbackReport};
 
 use std::collections::BTreeMap;
@@ -49,6 +51,10 @@ pub struct DeployOptions {
     pub concurrency: usize,
     /// Delete dropped tables, and buckets and queues that hold data, whatever their deletionPolicy.
     pub force: bool,
+    /// Rollback pins to release besides those of changed functions (`--unpin [NAME]`).
+    pub unpin: plan::Unpin,
+    /// Carry out in-place changes that disrupt live traffic (a table's new stream view, a rebuilt index).
+    pub allow_disruption: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -294,7 +300,7 @@ async fn deploy_locked(
     progress: Progress<'_>,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Applied> {
-    let (mut state, etag) = load_state(aws, bucket, service).await?;
+    let (mut state, mut etag) = load_state(aws, bucket, service).await?;
     let writer = lock::Holder::me(&opts.command).describe();
     let url_base = cloud::queue_url_base(&aws.target);
     let cx = model::Context {
@@ -309,6 +315,8 @@ async fn deploy_locked(
         warnings.push(w);
     }
     let mut desired = model::desired(service, package, &opts.package_root, &cx)?;
+    // Renamed resources: the old records go to the delete phase (saved with the deployment record).
+    plan::set_aside_replaced(&mut state, &desired);
     let api = live::http_api(aws, &desired, &state).await?;
     let (api_id, api_endpoint) = api.unzip();
     // A URL to print only while the manifest still has the API.
@@ -325,9 +333,31 @@ async fn deploy_locked(
         opts.concurrency,
     )
     .await?;
-    let plan = plan::plan(&desired, &state, &live);
+    // The aliases as AWS has them are the truth the plan and the state start from.
+    let relearned = plan::relearn_aliases(&mut state, &live);
+    let save_relearned = !opts.dry_run && !relearned.is_empty();
+    for w in relearned {
+        crate::ui::warn(&w);
+        warnings.push(w);
+    }
+    if save_relearned {
+        let journal = Journal::new(state.clone(), bucket, etag, &writer);
+        journal.update(|_| {});
+        journal.save(aws).await?;
+        etag = journal.etag().await;
+    }
+    let plan = plan::plan_with(&desired, &state, &live, &opts.unpin);
     if !plan.conflicts.is_empty() && !opts.dry_run {
         anyhow::bail!("{}\nnothing was changed", plan.render());
+    }
+    let disruptions = plan.disruptions();
+    if !disruptions.is_empty() && !opts.dry_run && !opts.allow_disruption {
+        return Err(crate::error::UsageError::new(format!(
+            "this deploy would disrupt live traffic; nothing was changed:\n  {}",
+            disruptions.join("\n  ")
+        ))
+        .with_help("deploy with `--allow-disruption` to carry it out")
+        .into());
     }
     if opts.dry_run || !plan.has_changes() {
         let endpoint = api_endpoint;
@@ -357,7 +387,9 @@ async fn deploy_locked(
     // The versions `live` points at before this deployment, so its record can tell what changed.
     let before: BTreeMap<String, String> = state
         .resources
-        .values()
+        .iter()
+        .filter(|(id, _)| plan::replaced_of(id).is_none())
+        .map(|(_, r)| r)
         .filter(|r| r.kind == Kind::Function)
         .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
         .collect();
@@ -425,33 +457,48 @@ async fn deploy_locked(
     }
 
     // Phase 2: cutover. Aliases move only now that every new version exists.
-    let moves = plan.changes.iter().filter(|c| c.move_alias).map(|c| {
-        let journal = &journal;
-        dag::Step {
-            id: format!("alias/{}", c.function),
-            deps: vec![],
-            run: Box::pin(async move {
-                let version = journal
-                    .snapshot()
-                    .resources
-                    .get(&c.id)
-                    .and_then(|r| r.version.clone());
-                let version = version.ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "no published version of {} to point `{LIVE_ALIAS}` at",
-                        c.physical
-                    )
-                })?;
-                lambda_function::point_alias(aws, &c.physical, LIVE_ALIAS, &version).await?;
-                journal.update(|s| {
-                    if let Some(r) = s.resources.get_mut(&c.id) {
-                        r.live = Some(version);
+    let moves = plan
+        .changes
+        .iter()
+        .filter(|c| c.move_alias || c.unpin)
+        .map(|c| {
+            let journal = &journal;
+            dag::Step {
+                id: format!("alias/{}", c.function),
+                deps: vec![],
+                run: Box::pin(async move {
+                    // A pinned function whose alias went missing gets it back at its pinned version.
+                    let version = c.pinned.clone().or_else(|| {
+                        journal
+                            .snapshot()
+                            .resources
+                            .get(&c.id)
+                            .and_then(|r| r.version.clone())
+                    });
+                    let version = version.ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no published version of {} to point `{LIVE_ALIAS}` at",
+                            c.physical
+                        )
+                    })?;
+                    if c.move_alias {
+                        lambda_function::point_alias(aws, &c.physical, LIVE_ALIAS, &version)
+                            .await?;
                     }
-                });
-                journal.save(aws).await
-            }) as BoxFuture<_>,
-        }
-    });
+                    journal.update(|s| {
+                        if let Some(r) = s.resources.get_mut(&c.id) {
+                            if c.move_alias {
+                                r.live = Some(version);
+                            }
+                            if c.unpin {
+                                r.pinned = false;
+                            }
+                        }
+                    });
+                    journal.save(aws).await
+                }) as BoxFuture<_>,
+            }
+        });
     let failures = dag::run(moves.collect(), opts.concurrency, |id, took| {
         progress(&format!("  → moved {id} ({})", crate::build::seconds(took)))
     })
@@ -629,7 +676,9 @@ async fn finish(aws: &Aws, journal: &Journal, status: &str) -> anyhow::Result<De
     journal.update(|s| {
         let functions: BTreeMap<String, String> = s
             .resources
-            .values()
+            .iter()
+            .filter(|(id, _)| plan::replaced_of(id).is_none())
+            .map(|(_, r)| r)
             .filter(|r| r.kind == Kind::Function)
             .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
             .collect();
@@ -768,6 +817,7 @@ async fn apply_change(
             props,
             version: version.or_else(|| previous.as_ref().and_then(|p| p.version.clone())),
             live: previous.as_ref().and_then(|p| p.live.clone()),
+            pinned: previous.as_ref().is_some_and(|p| p.pinned),
             provisioned: previous.and_then(|p| p.provisioned),
             delete_with_data: r.delete_with_data,
         };
@@ -940,21 +990,13 @@ async fn apply_service_resource(
     })
 }
 
-/// Whether a data resource may go: its policy says so, `--force` says so, or it is empty.
-/// Tables are kept even when empty: an empty table is still a schema someone relies on.
-async fn may_delete(aws: &Aws, rec: &Recorded, force: bool) -> anyhow::Result<bool> {
-    if force || rec.delete_with_data {
-        return Ok(true);
-    }
-    Ok(match rec.kind {
-        Kind::Table => false,
-        Kind::Bucket => !s3_bucket::has_objects(aws, &rec.physical).await?,
-        Kind::Queue => !sqs_queue::has_messages(aws, &rec.physical).await?,
-        _ => true,
-    })
-}
-
 /// Deletes one resource and forgets it; a data resource that must be kept is only forgotten.
+///
+/// A table, a bucket holding objects or a queue holding messages goes only when its
+/// `deletionPolicy: delete` or `--force` allows it. Without, tables are kept even when
+/// empty (an empty table is still a schema someone relies on), and buckets and queues
+/// are asked to go only if empty: the adapter makes the emptiness check part of the
+/// delete itself, so data that arrives after the plan is never destroyed.
 async fn delete_resource(
     aws: &Aws,
     id: &str,
@@ -964,33 +1006,25 @@ async fn delete_resource(
     retained: &std::sync::Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
     let physical = rec.physical.as_str();
-    if rec.kind.holds_data() && !may_delete(aws, rec, force).await? {
+    let allowed = force || rec.delete_with_data;
+    let deleted = match rec.kind {
+        Kind::Table if !allowed => cloud::Deleted::KeptNotEmpty,
+        Kind::Table => {
+            dynamodb_table::delete(aws, physical).await?;
+            cloud::Deleted::Gone
+        }
+        Kind::Bucket => s3_bucket::delete(aws, physical, allowed).await?,
+        Kind::Queue => sqs_queue::delete(aws, physical, allowed).await?,
+        _ => {
+            delete_other(aws, rec).await?;
+            cloud::Deleted::Gone
+        }
+    };
+    if deleted == cloud::Deleted::KeptNotEmpty {
         retained.lock().expect("retained list").push(format!(
             "{} {physical} (it holds data; `deletionPolicy: delete` or `--force` deletes it)",
             rec.kind.noun()
         ));
-    } else {
-        match rec.kind {
-            Kind::Function => lambda_function::delete(aws, physical).await?,
-            Kind::Role => iam_role::delete(aws, physical).await?,
-            Kind::LogGroup => log_group::delete(aws, physical).await?,
-            Kind::Table => dynamodb_table::delete(aws, physical).await?,
-            Kind::Bucket => s3_bucket::delete(aws, physical, true).await?,
-            Kind::Queue => sqs_queue::delete(aws, physical).await?,
-            Kind::StateMachine => state_machine::delete(aws, physical).await?,
-            Kind::HttpApi => {
-                if let Some(api) = http_api::id_of(&rec.arn) {
-                    http_api::delete(aws, physical, api).await?;
-                }
-            }
-            Kind::Route => http_api::delete_route(aws, &rec.arn, physical).await?,
-            Kind::Permission => lambda_permission::delete(aws, physical).await?,
-            Kind::EventSourceMapping => {
-                event_source_mapping::delete(aws, live::mapping_uuid(&rec.arn)).await?
-            }
-            Kind::Rule => schedule_rule::delete(aws, physical).await?,
-            Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
-        }
     }
     journal.update(|s| {
         s.resources.remove(id);
@@ -998,187 +1032,31 @@ async fn delete_resource(
     journal.save(aws).await
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RemoveReport {
-    pub service: String,
-    pub stage: String,
-    pub removed: Vec<String>,
-    /// Kept with their data: tables, and buckets and queues holding data, without `--force`.
-    pub retained: Vec<String>,
-    pub api_calls: CallSummary,
-}
-
-/// Deletes everything the service owns in this stage (the deployment bucket stays),
-/// except data resources that must be kept.
-pub async fn remove(
-    service: &Service,
-    lock_timeout: Duration,
-    command: &str,
-    force: bool,
-    progress: Progress<'_>,
-) -> anyhow::Result<RemoveReport> {
-    let (aws, bucket) = connect(service).await?;
-    let svc = &service.manifest.service;
-    deployment_bucket::ensure(&aws, &bucket).await?;
-    let (removed, retained) = under_lock(
-        &aws,
-        &bucket,
-        service,
-        command,
-        lock_timeout,
-        remove_locked(&aws, &bucket, service, command, force, progress),
-    )
-    .await?;
-    Ok(RemoveReport {
-        service: svc.clone(),
-        stage: service.stage.clone(),
-        removed,
-        retained,
-        api_calls: aws.calls.summary(),
-    })
-}
-
-async fn remove_locked(
-    aws: &Aws,
-    bucket: &str,
-    service: &Service,
-    command: &str,
-    force: bool,
-    progress: Progress<'_>,
-) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    let svc = &service.manifest.service;
-    let (state, etag) = load_state(aws, bucket, service).await?;
-    let mut targets: BTreeMap<String, Recorded> = state.resources.clone();
-    let found = |kind: Kind, physical: String, function: &str| Recorded {
-        kind,
-        function: function.to_string(),
-        physical,
-        arn: String::new(),
-        props: Default::default(),
-        version: None,
-        live: None,
-        provisioned: None,
-        delete_with_data: false,
-    };
-    // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.
-    let owner: BTreeMap<String, String> = [
-        (model::TAG_SERVICE.to_string(), svc.clone()),
-        (model::TAG_STAGE.to_string(), service.stage.clone()),
-    ]
-    .into();
-    for key in service.manifest.functions.keys() {
-        let name = service.function_name(key);
-        if let Some(f) = lambda_function::read(aws, &name).await? {
-            if model::same_owner(|t| f.tags.get(t), |t| owner.get(t)) {
-                targets
-                    .entry(model::logical_id(Kind::Function, key))
-                    .or_insert_with(|| found(Kind::Function, name.clone(), key));
+/// Deletes a resource that holds no data.
+async fn delete_other(aws: &Aws, rec: &Recorded) -> anyhow::Result<()> {
+    let physical = rec.physical.as_str();
+    match rec.kind {
+        Kind::Function => lambda_function::delete(aws, physical).await?,
+        Kind::Role => iam_role::delete(aws, physical).await?,
+        Kind::LogGroup => log_group::delete(aws, physical).await?,
+        Kind::StateMachine => state_machine::delete(aws, physical).await?,
+        Kind::HttpApi => {
+            if let Some(api) = http_api::id_of(&rec.arn) {
+                http_api::delete(aws, physical, api).await?;
             }
         }
-        if let Some(r) = iam_role::read(aws, &name).await? {
-            if model::same_owner(|t| r.tags.get(t), |t| owner.get(t)) {
-                targets
-                    .entry(model::logical_id(Kind::Role, key))
-                    .or_insert_with(|| found(Kind::Role, name.clone(), key));
-            }
+        Kind::Route => http_api::delete_route(aws, &rec.arn, physical).await?,
+        Kind::Permission => lambda_permission::delete(aws, physical).await?,
+        Kind::EventSourceMapping => {
+            event_source_mapping::delete(aws, live::mapping_uuid(&rec.arn)).await?
+        }
+        Kind::Rule => schedule_rule::delete(aws, physical).await?,
+        Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
+        Kind::Table | Kind::Bucket | Kind::Queue => {
+            unreachable!("data resources are deleted by delete_resource")
         }
     }
-    let groups = log_group::read_prefix(aws, &log_prefixes(service)[0]).await?;
-    for key in service.manifest.functions.keys() {
-        let group = format!("/aws/lambda/{}", service.function_name(key));
-        if groups.contains_key(&group) {
-            targets
-                .entry(model::logical_id(Kind::LogGroup, key))
-                .or_insert_with(|| found(Kind::LogGroup, group, key));
-        }
-    }
-    // The manifest's own tables, buckets, queues, state machines and HTTP API, if tagged ours.
-    let url_base = cloud::queue_url_base(&aws.target);
-    let cx = model::Context {
-        account: &aws.account,
-        region: &aws.target.region,
-        partition: aws.partition(),
-        env_salt: "",
-        queue_url_base: &url_base,
-    };
-    let names = model::Names::new(service, &cx);
-    let r = &service.manifest.resources;
-    let mut candidates: Vec<(Kind, String, String)> = Vec::new();
-    candidates.extend(
-        r.tables
-            .keys()
-            .map(|n| (Kind::Table, n.clone(), names.table(n))),
-    );
-    candidates.extend(
-        r.buckets
-            .keys()
-            .map(|n| (Kind::Bucket, n.clone(), names.bucket(n))),
-    );
-    for (n, q) in &r.queues {
-        candidates.push((Kind::Queue, n.clone(), names.queue(n)));
-        if q.dead_letter.is_some() {
-            candidates.push((Kind::Queue, format!("{n}-dlq"), names.dead_letter_queue(n)));
-        }
-    }
-    candidates.extend(
-        r.state_machines
-            .keys()
-            .map(|n| (Kind::StateMachine, n.clone(), names.state_machine(n))),
-    );
-    for (kind, name, physical) in candidates {
-        let id = model::logical_id(kind, &name);
-        if targets.contains_key(&id) {
-            continue;
-        }
-        let props = match kind {
-            Kind::Table => dynamodb_table::read(aws, &physical).await?.map(|t| t.props),
-            Kind::Bucket => s3_bucket::read(aws, &physical).await?,
-            Kind::Queue => sqs_queue::read(aws, &physical).await?,
-            _ => state_machine::read(aws, &physical).await?,
-        };
-        let ours = props
-            .is_some_and(|p| model::same_owner(|t| p.get(&format!("tags.{t}")), |t| owner.get(t)));
-        if ours {
-            targets.insert(id, found(kind, physical, ""));
-        }
-    }
-    // The manifest being removed has the last word on what may go with its data.
-    for (id, rec) in targets.iter_mut() {
-        if let Some(delete) = model::deletes_with_data(&service.manifest, id) {
-            rec.delete_with_data = delete;
-        }
-    }
-    let journal = Journal::new(state, bucket, etag, &lock::Holder::me(command).describe());
-    let retained = std::sync::Mutex::new(Vec::new());
-    let gone: Vec<(String, Recorded)> = targets.into_iter().collect();
-    let failures = dag::run(
-        deletion_steps(aws, &gone, force, &journal, &retained),
-        DEFAULT_CONCURRENCY,
-        |id, took| {
-            if let Some((_, rec)) = gone.iter().find(|(g, _)| g == id) {
-                progress(&format!(
-                    "  - {} {} ({})",
-                    rec.kind.noun(),
-                    rec.physical,
-                    crate::build::seconds(took)
-                ));
-            }
-        },
-    )
-    .await;
-    if !failures.is_empty() {
-        return Err(failed("remove failed; run it again to finish", failures));
-    }
-    // The state goes too; the bucket's versioning keeps its history.
-    journal.delete(aws).await?;
-    let retained = retained.into_inner().unwrap_or_default();
-    let removed = gone
-        .iter()
-        .map(|(_, rec)| format!("{} {}", rec.kind.noun(), rec.physical))
-        .filter(|r| !retained.iter().any(|k| k.starts_with(r.as_str())))
-        .collect();
-    Ok((removed, retained))
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]

@@ -62,6 +62,24 @@ pub struct Change {
     /// Data resources: the manifest's deletionPolicy changed (`delete` or `retain`); only the state changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<&'static str>,
+    /// Its physical name changed (a queue switched to FIFO, a renamed role): this one is
+    /// new, and the old one (this name) goes in the delete phase, kept if it holds data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    /// Functions: pinned by a rollback at this version, and staying there (nothing of the
+    /// function changed and no `--unpin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
+    /// Functions: this deploy releases the rollback's pin (the function changed, or `--unpin`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unpin: bool,
+    /// In-place changes that disrupt live traffic or lose events, in words; a deploy
+    /// carries them out only with `--allow-disruption`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disruptions: Vec<String>,
+    /// The old half of a replacement: the new one's physical name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
 }
 
 impl Change {
@@ -71,6 +89,7 @@ impl Change {
             && !self.move_alias
             && self.provisioned.is_none()
             && !self.adopt
+            && !self.unpin
             && self.deletion_policy.is_none()
     }
 }
@@ -101,10 +120,22 @@ impl Plan {
         }
         let changes: Vec<&Change> = self.changes.iter().filter(|c| !c.is_noop()).collect();
         if changes.is_empty() {
+            let pinned: Vec<String> = self
+                .changes
+                .iter()
+                .filter_map(|c| Some(format!("{} at version {}", c.function, c.pinned.as_ref()?)))
+                .collect();
+            if !pinned.is_empty() {
+                return format!(
+                    "no changes: everything is as the manifest says\npinned by rollback (a change to the function or `--unpin [NAME]` releases it): {}",
+                    pinned.join(", ")
+                );
+            }
             return "no changes: everything is as the manifest says".into();
         }
         let mut rows = Vec::new();
-        for c in &changes {
+        // The old half of a replacement is told on the new half's row.
+        for c in changes.iter().filter(|c| c.replaced_by.is_none()) {
             let mut detail: Vec<String> = c
                 .fields
                 .iter()
@@ -128,8 +159,27 @@ impl Plan {
                     (None, None) => f.field.clone(),
                 })
                 .collect();
+            if let Some(old) = &c.replaces {
+                detail.insert(
+                    0,
+                    format!(
+                        "replaces {old} (the name changes): the new one is made, then the old one is deleted{}",
+                        if c.kind.holds_data() {
+                            " if it is empty or allowed (else kept and listed)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+            }
+            for d in &c.disruptions {
+                detail.push(format!("DISRUPTIVE: {d}"));
+            }
             if c.publish && c.kind == Kind::Function {
                 detail.push("new version".into());
+            }
+            if c.unpin {
+                detail.push("rollback pin released".into());
             }
             if c.move_alias && !c.publish {
                 detail.push("live alias moves to the latest version".into());
@@ -155,27 +205,57 @@ impl Plan {
                 ));
             }
             rows.push([
-                c.action.symbol().to_string(),
+                if c.replaces.is_some() {
+                    "-/+".to_string()
+                } else {
+                    c.action.symbol().to_string()
+                },
                 c.kind.noun().to_string(),
                 c.physical.clone(),
                 detail.join("; "),
             ]);
         }
+        let replaced = self.replacements();
         let summary = format!(
-            "plan: {} to create, {} to update, {} to delete{}",
-            self.count(Action::Create),
+            "plan: {} to create, {} to update, {}{} to delete{}",
+            self.count(Action::Create) - replaced,
             changes
                 .iter()
+                .filter(|c| c.replaces.is_none())
                 .filter(|c| c.action == Action::Update || (c.action == Action::Unchanged))
                 .count(),
-            self.count(Action::Delete),
+            if replaced > 0 {
+                format!("{replaced} to replace, ")
+            } else {
+                String::new()
+            },
+            self.count(Action::Delete) - replaced,
             if self.drifted() > 0 {
                 format!(", {} drifted", self.drifted())
             } else {
                 String::new()
             }
         );
-        format!("{}{summary}", crate::ui::table(&rows))
+        let pinned: Vec<String> = self
+            .changes
+            .iter()
+            .filter_map(|c| Some(format!("{} at version {}", c.function, c.pinned.as_ref()?)))
+            .collect();
+        let pinned = if pinned.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\npinned by rollback (a change to the function or `--unpin [NAME]` releases it): {}",
+                pinned.join(", ")
+            )
+        };
+        let disruptive = self.disruptions().len();
+        let warning = if disruptive > 0 {
+            format!("\n{disruptive} disruptive change(s): deploy carries them out only with `--allow-disruption`")
+        } else {
+            String::new()
+        };
+        format!("{}{summary}{pinned}{warning}", crate::ui::table(&rows))
     }
 
     pub fn has_changes(&self) -> bool {
@@ -184,6 +264,26 @@ impl Plan {
 
     pub fn count(&self, action: Action) -> usize {
         self.changes.iter().filter(|c| c.action == action).count()
+    }
+
+    /// Every disruptive change, naming its resource: what `--allow-disruption` allows.
+    pub fn disruptions(&self) -> Vec<String> {
+        self.changes
+            .iter()
+            .flat_map(|c| {
+                c.disruptions
+                    .iter()
+                    .map(move |d| format!("{} {}: {d}", c.kind.noun(), c.physical))
+            })
+            .collect()
+    }
+
+    /// Resources made anew under a new name, the old one going in the delete phase.
+    pub fn replacements(&self) -> usize {
+        self.changes
+            .iter()
+            .filter(|c| c.replaced_by.is_some())
+            .count()
     }
 
     pub fn drifted(&self) -> usize {
@@ -228,6 +328,33 @@ fn diff(from: &Props, to: &Props) -> Vec<FieldChange> {
         .collect()
 }
 
+/// What an in-place update does to live traffic, when it does more than change a setting:
+/// a stream whose view type changes is a new stream (DynamoDB disables the old one and
+/// enables another: records written in between are in neither, and stream triggers
+/// start again on the new one); an index whose keys or projection change is deleted and
+/// built again (queries on it fail until the new one is ACTIVE).
+pub fn disruptions(kind: Kind, fields: &[FieldChange]) -> Vec<String> {
+    if kind != Kind::Table {
+        return Vec::new();
+    }
+    let on = |v: &Option<String>| v.as_deref().is_some_and(|v| v != "off");
+    fields
+        .iter()
+        .filter_map(|f| {
+            let (from, to) = (f.from.as_deref()?, f.to.as_deref()?);
+            if f.field == "stream" && on(&f.from) && on(&f.to) {
+                Some(format!(
+                    "the stream's view type changes ({from} → {to}): DynamoDB disables the old stream and enables a new one, so changes written in between are lost to stream triggers, which start again on the new stream"
+                ))
+            } else {
+                f.field.strip_prefix("gsi.").map(|index| format!(
+                    "index {index} changes ({from} → {to}): it is deleted and built again, and queries on it fail until the new one is ACTIVE"
+                ))
+            }
+        })
+        .collect()
+}
+
 /// The properties a published version captures; the rest (tags, reserved
 /// concurrency) applies to the function whatever the version.
 pub fn is_versioned(field: &str) -> bool {
@@ -252,7 +379,93 @@ fn versioned(props: &Props) -> Props {
         .collect()
 }
 
+/// Between a logical id and the old physical name in the key of a replaced resource.
+const REPLACED: &str = "#replaced:";
+
+/// The state key of a replaced resource's old record, until the delete phase deals with it.
+pub fn replaced_key(id: &str, old_physical: &str) -> LogicalId {
+    format!("{id}{REPLACED}{old_physical}")
+}
+
+/// The logical id a state key is the old half of a replacement of (see `set_aside_replaced`).
+pub fn replaced_of(key: &str) -> Option<&str> {
+    key.split_once(REPLACED).map(|(id, _)| id)
+}
+
+/// A resource whose physical name changes under the same logical id (a queue switched
+/// to FIFO gets `.fifo`, a role renamed) cannot be updated: it is a replacement. The new
+/// one is made under the logical id, and the old record is set aside under its own key
+/// (`replaced_key`), so that the delete phase treats it as a dropped resource (deleted,
+/// or kept and listed when it holds data) and a deploy killed in between still knows it.
+/// Works for every kind; returns how many were set aside.
+pub fn set_aside_replaced(state: &mut State, desired: &[Resource]) -> usize {
+    let mut n = 0;
+    for r in desired {
+        // A rename given up before the old one was deleted: the old record comes back.
+        let back = state.resources.remove(&replaced_key(&r.id, &r.physical));
+        let renamed = state
+            .resources
+            .get(&r.id)
+            .is_some_and(|rec| rec.physical != r.physical);
+        if let Some(rec) = renamed.then(|| state.resources.remove(&r.id)).flatten() {
+            state
+                .resources
+                .insert(replaced_key(&r.id, &rec.physical), rec);
+            n += 1;
+        }
+        if let Some(rec) = back {
+            state.resources.entry(r.id.clone()).or_insert(rec);
+        }
+    }
+    n
+}
+
+/// What AWS says `live` points at wins over the state: a run killed between its
+/// UpdateAlias and the next state save left the state behind. Corrects the state's
+/// `live` of every function whose alias was read; returns the corrections, in words.
+pub fn relearn_aliases(state: &mut State, live: &Live) -> Vec<String> {
+    let mut out = Vec::new();
+    for (id, rec) in state.resources.iter_mut() {
+        let Some(Some(at)) = live.alias.get(id).filter(|_| rec.kind == Kind::Function) else {
+            continue;
+        };
+        if rec.live.as_ref() != Some(at) {
+            out.push(format!(
+                "the `live` alias of {} points at version {at}, the state said {}: recorded as AWS says",
+                rec.physical,
+                rec.live.as_deref().unwrap_or("none")
+            ));
+            rec.live = Some(at.clone());
+        }
+    }
+    out
+}
+
+/// Which rollback pins a deploy releases besides those of changed functions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Unpin {
+    #[default]
+    None,
+    All,
+    Only(Vec<String>),
+}
+
+impl Unpin {
+    fn releases(&self, function: &str) -> bool {
+        match self {
+            Unpin::None => false,
+            Unpin::All => true,
+            Unpin::Only(names) => names.iter().any(|n| n == function),
+        }
+    }
+}
+
 pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
+    plan_with(desired, state, live, &Unpin::None)
+}
+
+/// The plan, releasing the rollback pins `unpin` names.
+pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin) -> Plan {
     let mut changes = Vec::new();
     let mut conflicts = Vec::new();
     for r in desired {
@@ -315,6 +528,11 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                 r.kind.noun(),
             ));
         }
+        let disrupted = if action == Action::Update {
+            disruptions(r.kind, &fields)
+        } else {
+            Vec::new()
+        };
         let mut change = Change {
             id: r.id.clone(),
             kind: r.kind,
@@ -336,6 +554,15 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
                         "retain"
                     }
                 }),
+            pinned: None,
+            unpin: false,
+            disruptions: disrupted,
+            replaces: state
+                .resources
+                .iter()
+                .find(|(key, _)| replaced_of(key) == Some(r.id.as_str()))
+                .map(|(_, old)| old.physical.clone()),
+            replaced_by: None,
         };
         if let Spec::Function(f) = &r.spec {
             let version = recorded.and_then(|rec| rec.version.clone());
@@ -352,7 +579,20 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             if alias_drifted {
                 change.drift.push("alias live".into());
             }
-            change.move_alias = change.publish || alias.is_none() || alias != version;
+            // A rollback's pin holds until the function changes or `--unpin` releases it.
+            let pinned = recorded
+                .filter(|rec| rec.pinned)
+                .and_then(|rec| rec.live.clone());
+            match pinned {
+                Some(at) if !change.publish && !unpin.releases(&r.function) => {
+                    change.move_alias = alias.as_ref() != Some(&at);
+                    change.pinned = Some(at);
+                }
+                _ => {
+                    change.unpin = recorded.is_some_and(|rec| rec.pinned);
+                    change.move_alias = change.publish || alias.is_none() || alias != version;
+                }
+            }
             let recorded_pc = recorded.and_then(|rec| rec.provisioned);
             // A function or alias recreated after a manual deletion lost its provisioned concurrency too.
             let recreated = action == Action::Create || alias.is_none();
@@ -407,6 +647,16 @@ pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
             provisioned: None,
             adopt: false,
             deletion_policy: None,
+            replaces: None,
+            pinned: None,
+            unpin: false,
+            disruptions: Vec::new(),
+            replaced_by: replaced_of(id).and_then(|of| {
+                desired
+                    .iter()
+                    .find(|r| r.id == of)
+                    .map(|r| r.physical.clone())
+            }),
         });
     }
     Plan { changes, conflicts }
@@ -449,6 +699,7 @@ mod tests {
                     version: function.then(|| "1".into()),
                     live: function.then(|| "1".into()),
                     provisioned: None,
+                    pinned: false,
                     delete_with_data: false,
                 },
             );
@@ -695,5 +946,187 @@ mod tests {
             .unwrap();
         assert_eq!(m.action, Action::Update);
         assert!(m.fields.iter().any(|f| f.field == "source"));
+    }
+
+    #[test]
+    fn a_physical_name_change_is_a_replacement_the_old_one_going_like_a_dropped_one() {
+        let yaml = |fifo: bool| {
+            format!("service: shop\nprovider: {{ name: aws }}\nfunctions:\n  f:\n    handler: f\n    events: [{{ sqs: q }}]\nresources:\n  queues:\n    q: {{ fifo: {fifo}, deadLetter: {{ maxReceiveCount: 2 }} }}\n")
+        };
+        let (mut state, mut live) = deployed(&setup(&yaml(false)));
+        let after = setup(&yaml(true));
+        // The queue, its dead-letter queue and its trigger change names; nothing else does.
+        assert_eq!(set_aside_replaced(&mut state, &after), 3);
+        assert!(state.resources.contains_key("queue/q#replaced:shop-dev-q"));
+        assert!(state
+            .resources
+            .contains_key("queue/q-dlq#replaced:shop-dev-q-dlq"));
+        for r in &after {
+            if !state.resources.contains_key(&r.id) {
+                live.props.insert(r.id.clone(), None);
+            }
+        }
+        for (key, rec) in &state.resources {
+            live.props.insert(key.clone(), Some(rec.props.clone()));
+        }
+        let p = plan(&after, &state, &live);
+        let q = p.changes.iter().find(|c| c.id == "queue/q").unwrap();
+        assert_eq!(q.action, Action::Create);
+        assert_eq!(q.replaces.as_deref(), Some("shop-dev-q"));
+        let old = p
+            .changes
+            .iter()
+            .find(|c| c.id == "queue/q#replaced:shop-dev-q")
+            .unwrap();
+        assert_eq!(old.action, Action::Delete);
+        assert_eq!(old.replaced_by.as_deref(), Some("shop-dev-q.fifo"));
+        // Old halves go in deletion order: the old trigger first, the old queues last.
+        let deleted: Vec<&str> = p
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| c.physical.as_str())
+            .collect();
+        assert_eq!(deleted.len(), 3);
+        assert!(deleted[0].starts_with("shop-dev-q → "), "{deleted:?}");
+        let text = p.render();
+        let row = text
+            .lines()
+            .find(|l| l.contains(" shop-dev-q.fifo "))
+            .unwrap();
+        assert!(row.starts_with("-/+ "), "{text}");
+        assert!(
+            row.contains("replaces shop-dev-q (the name changes)"),
+            "{text}"
+        );
+        assert!(text.contains("3 to replace, 0 to delete"), "{text}");
+        assert_eq!(p.count(Action::Delete), 3);
+        // Nothing renamed: nothing set aside.
+        let (mut fresh, _) = deployed(&after);
+        assert_eq!(set_aside_replaced(&mut fresh, &after), 0);
+        // A rename given up before the deploy ran: the old records come back, nothing is deleted.
+        let before = setup(&yaml(false));
+        assert_eq!(set_aside_replaced(&mut state, &before), 0);
+        assert_eq!(state.resources["queue/q"].physical, "shop-dev-q");
+        assert!(state.resources.keys().all(|k| replaced_of(k).is_none()));
+        assert_eq!(
+            plan(&before, &state, &deployed(&before).1).count(Action::Delete),
+            0
+        );
+    }
+
+    #[test]
+    fn a_new_stream_view_or_a_rebuilt_index_is_disruptive_and_said_in_words() {
+        let yaml = |stream: &str, index: &str, billing: &str| {
+            format!("service: shop\nprovider: {{ name: aws }}\nfunctions:\n  f: {{ handler: f }}\nresources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n      {stream}\n      {billing}\n      globalSecondaryIndexes:\n        - {{ name: byOwner, partitionKey: {{ name: {index}, type: S }} }}\n")
+        };
+        let (state, live) = deployed(&setup(&yaml("stream: NEW_IMAGE", "owner", "")));
+        let changed = setup(&yaml("stream: NEW_AND_OLD_IMAGES", "team", ""));
+        let p = plan(&changed, &state, &live);
+        let d = p.disruptions();
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].starts_with("DynamoDB table shop-dev-t: index byOwner changes (owner:S - ALL → team:S - ALL): it is deleted and built again"), "{d:?}");
+        assert!(
+            d[1].contains("the stream's view type changes (NEW_IMAGE → NEW_AND_OLD_IMAGES)"),
+            "{d:?}"
+        );
+        assert!(d[1].contains("lost"), "{d:?}");
+        let text = p.render();
+        assert!(text.contains("DISRUPTIVE: index byOwner changes"), "{text}");
+        assert!(text.contains("`--allow-disruption`"), "{text}");
+        // Settings DynamoDB changes without loss are not: a stream turned on or off, billing.
+        let calm = setup(&yaml(
+            "",
+            "owner",
+            "billingMode: PROVISIONED\n      capacity: { read: 1, write: 1 }",
+        ));
+        let p = plan(&calm, &state, &live);
+        assert!(p.has_changes());
+        assert!(p.disruptions().is_empty(), "{:?}", p.disruptions());
+    }
+
+    const TWO: &str = "service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n  g: { handler: g }\n";
+
+    /// Deployed twice (version 2 newest), then rolled back: `live` at 1, pinned.
+    fn rolled_back(resources: &[Resource]) -> (State, Live) {
+        let (mut state, live) = deployed(resources);
+        for rec in state.resources.values_mut() {
+            if rec.kind == Kind::Function {
+                rec.version = Some("2".into());
+                rec.pinned = true;
+            }
+        }
+        (state, live)
+    }
+
+    fn change<'a>(p: &'a Plan, id: &str) -> &'a Change {
+        p.changes.iter().find(|c| c.id == id).unwrap()
+    }
+
+    #[test]
+    fn a_rollback_pin_holds_until_the_function_changes_or_is_unpinned() {
+        let resources = setup(TWO);
+        let (state, live) = rolled_back(&resources);
+        let p = plan(&resources, &state, &live);
+        assert!(!p.has_changes(), "{p:?}");
+        assert_eq!(change(&p, "function/g").pinned.as_deref(), Some("1"));
+        assert!(p.render().contains("pinned by rollback"), "{}", p.render());
+        assert!(p.render().contains("f at version 1, g at version 1"));
+
+        // f changes: its pin goes and it moves; g stays.
+        let changed = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, memorySize: 512 }\n  g: { handler: g }\n");
+        let p = plan(&changed, &state, &live);
+        let f = change(&p, "function/f");
+        assert!(
+            f.unpin && f.publish && f.move_alias && f.pinned.is_none(),
+            "{f:?}"
+        );
+        let g = change(&p, "function/g");
+        assert!(!g.move_alias && !g.unpin && g.pinned.is_some(), "{g:?}");
+        assert!(p.render().contains("g at version 1"));
+
+        // --unpin g moves g to its newest version; --unpin moves both.
+        let p = plan_with(&resources, &state, &live, &Unpin::Only(vec!["g".into()]));
+        let g = change(&p, "function/g");
+        assert!(g.unpin && g.move_alias && !g.publish, "{g:?}");
+        assert!(change(&p, "function/f").pinned.is_some());
+        let p = plan_with(&resources, &state, &live, &Unpin::All);
+        assert!(p
+            .changes
+            .iter()
+            .filter(|c| c.kind == Kind::Function)
+            .all(|c| c.unpin && c.move_alias));
+        assert!(p.render().contains("rollback pin released"));
+
+        // Without a pin, the same state moves both forward (what rollback used to be undone by).
+        let mut unpinned = state.clone();
+        unpinned
+            .resources
+            .values_mut()
+            .for_each(|r| r.pinned = false);
+        let p = plan(&resources, &unpinned, &live);
+        assert!(p
+            .changes
+            .iter()
+            .filter(|c| c.kind == Kind::Function)
+            .all(|c| c.move_alias));
+    }
+
+    #[test]
+    fn the_state_learns_where_aws_says_live_points() {
+        let resources = setup(ONE);
+        let (mut state, mut live) = deployed(&resources);
+        // A run killed after UpdateAlias(2), before saving: the state says 1.
+        state.resources.get_mut("function/f").unwrap().version = Some("2".into());
+        live.alias.insert("function/f".into(), Some("2".into()));
+        let learned = relearn_aliases(&mut state, &live);
+        assert_eq!(learned.len(), 1);
+        assert!(
+            learned[0].contains("points at version 2, the state said 1"),
+            "{learned:?}"
+        );
+        assert_eq!(state.resources["function/f"].live.as_deref(), Some("2"));
+        assert!(!plan(&resources, &state, &live).has_changes());
+        assert!(relearn_aliases(&mut state, &live).is_empty());
     }
 }

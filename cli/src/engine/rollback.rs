@@ -123,11 +123,23 @@ async fn rollback_locked(
     else {
         anyhow::bail!("{svc}/{} was never deployed", service.stage);
     };
-    let current: BTreeMap<String, String> = state
+    // Where `live` points as AWS says (a run killed before its state save left the state behind).
+    let reads = state
         .resources
-        .values()
-        .filter(|r| r.kind == Kind::Function)
-        .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
+        .iter()
+        .filter(|(id, r)| r.kind == Kind::Function && super::plan::replaced_of(id).is_none())
+        .map(|(_, r)| async move {
+            let alias = lambda_function::read_alias(aws, &r.physical, LIVE_ALIAS).await?;
+            anyhow::Ok(
+                alias
+                    .or_else(|| r.live.clone())
+                    .map(|v| (r.function.clone(), v)),
+            )
+        });
+    let current: BTreeMap<String, String> = futures::future::try_join_all(reads)
+        .await?
+        .into_iter()
+        .flatten()
         .collect();
     let target = pick_target(&state.deployments, to, &current)?.clone();
     let problems = incompatibilities(&target, &current);
@@ -159,6 +171,24 @@ async fn rollback_locked(
         &lock::Holder::me(command).describe(),
     );
     journal.update(|s| {
+        // What rollback moved stays there until the function changes or `--unpin`;
+        // recorded before any alias moves, so a rollback killed half-way is pinned too.
+        for (function, version) in &current {
+            if let Some(r) = s
+                .resources
+                .get_mut(&model::logical_id(Kind::Function, function))
+            {
+                r.live = Some(version.clone());
+            }
+        }
+        for (function, _, _, _) in &moves {
+            if let Some(r) = s
+                .resources
+                .get_mut(&model::logical_id(Kind::Function, function))
+            {
+                r.pinned = true;
+            }
+        }
         s.deployments.push(DeploymentRecord {
             id: format!("{}-{}", now().replace([':', '-'], ""), std::process::id()),
             started: now(),

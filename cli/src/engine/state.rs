@@ -54,6 +54,10 @@ pub struct Recorded {
     /// Functions: provisioned concurrency on the alias.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioned: Option<u32>,
+    /// Functions: `rollback` moved `live` back to the version `live` records; deploys leave
+    /// it there until the function's code or configuration changes, or `--unpin`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
     /// Data resources: `deletionPolicy: delete` (else deletion keeps them unless forced).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete_with_data: bool,
@@ -244,6 +248,11 @@ impl Journal {
         }
         self.saved.store(version, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The ETag of the state as this run last wrote or read it.
+    pub async fn etag(&self) -> Option<String> {
+        self.io.lock().await.clone()
     }
 
     /// Deletes the state object (`remove`), only the version this run wrote or read.

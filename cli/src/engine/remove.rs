@@ -1,0 +1,276 @@
+//! `remove`: delete everything the service owns in a stage, triggers first, keeping
+//! data resources unless allowed; it also finds, by their tags and names, what a deploy
+//! died before recording (or what a lost state no longer lists).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::state::{Journal, Recorded};
+use super::{
+    connect, dag, deletion_steps, failed, live, load_state, lock, log_prefixes, under_lock,
+    Progress, DEFAULT_CONCURRENCY,
+};
+use crate::cloud::{
+    self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping, http_api,
+    iam_role, lambda_function, log_group, s3_bucket, schedule_rule, sqs_queue, state_machine, Aws,
+    CallSummary,
+};
+use crate::manifest::{Event, Service};
+use crate::model::{self, Kind};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveReport {
+    pub service: String,
+    pub stage: String,
+    pub removed: Vec<String>,
+    /// Kept with their data: tables, and buckets and queues holding data, without `--force`.
+    pub retained: Vec<String>,
+    pub api_calls: CallSummary,
+}
+
+/// Deletes everything the service owns in this stage (the deployment bucket stays),
+/// except data resources that must be kept.
+pub async fn remove(
+    service: &Service,
+    lock_timeout: Duration,
+    command: &str,
+    force: bool,
+    progress: Progress<'_>,
+) -> anyhow::Result<RemoveReport> {
+    let (aws, bucket) = connect(service).await?;
+    let svc = &service.manifest.service;
+    deployment_bucket::ensure(&aws, &bucket).await?;
+    let (removed, retained) = under_lock(
+        &aws,
+        &bucket,
+        service,
+        command,
+        lock_timeout,
+        remove_locked(&aws, &bucket, service, command, force, progress),
+    )
+    .await?;
+    Ok(RemoveReport {
+        service: svc.clone(),
+        stage: service.stage.clone(),
+        removed,
+        retained,
+        api_calls: aws.calls.summary(),
+    })
+}
+
+async fn remove_locked(
+    aws: &Aws,
+    bucket: &str,
+    service: &Service,
+    command: &str,
+    force: bool,
+    progress: Progress<'_>,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let svc = &service.manifest.service;
+    let (state, etag) = load_state(aws, bucket, service).await?;
+    let mut targets: BTreeMap<String, Recorded> = state.resources.clone();
+    let found = |kind: Kind, physical: String, function: &str| Recorded {
+        kind,
+        function: function.to_string(),
+        physical,
+        arn: String::new(),
+        props: Default::default(),
+        version: None,
+        live: None,
+        provisioned: None,
+        pinned: false,
+        delete_with_data: false,
+    };
+    // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.
+    let owner: BTreeMap<String, String> = [
+        (model::TAG_SERVICE.to_string(), svc.clone()),
+        (model::TAG_STAGE.to_string(), service.stage.clone()),
+    ]
+    .into();
+    for key in service.manifest.functions.keys() {
+        let name = service.function_name(key);
+        if let Some(f) = lambda_function::read(aws, &name).await? {
+            if model::same_owner(|t| f.tags.get(t), |t| owner.get(t)) {
+                targets
+                    .entry(model::logical_id(Kind::Function, key))
+                    .or_insert_with(|| found(Kind::Function, name.clone(), key));
+            }
+        }
+        if let Some(r) = iam_role::read(aws, &name).await? {
+            if model::same_owner(|t| r.tags.get(t), |t| owner.get(t)) {
+                targets
+                    .entry(model::logical_id(Kind::Role, key))
+                    .or_insert_with(|| found(Kind::Role, name.clone(), key));
+            }
+        }
+    }
+    let groups = log_group::read_prefix(aws, &log_prefixes(service)[0]).await?;
+    for key in service.manifest.functions.keys() {
+        let group = format!("/aws/lambda/{}", service.function_name(key));
+        if groups.contains_key(&group) {
+            targets
+                .entry(model::logical_id(Kind::LogGroup, key))
+                .or_insert_with(|| found(Kind::LogGroup, group, key));
+        }
+    }
+    // The manifest's own tables, buckets, queues, state machines and HTTP API, if tagged ours.
+    let url_base = cloud::queue_url_base(&aws.target);
+    let cx = model::Context {
+        account: &aws.account,
+        region: &aws.target.region,
+        partition: aws.partition(),
+        env_salt: "",
+        queue_url_base: &url_base,
+    };
+    let names = model::Names::new(service, &cx);
+    let r = &service.manifest.resources;
+    let mut candidates: Vec<(Kind, String, String)> = Vec::new();
+    candidates.extend(
+        r.tables
+            .keys()
+            .map(|n| (Kind::Table, n.clone(), names.table(n))),
+    );
+    candidates.extend(
+        r.buckets
+            .keys()
+            .map(|n| (Kind::Bucket, n.clone(), names.bucket(n))),
+    );
+    for (n, q) in &r.queues {
+        candidates.push((Kind::Queue, n.clone(), names.queue(n)));
+        if q.dead_letter.is_some() {
+            candidates.push((Kind::Queue, format!("{n}-dlq"), names.dead_letter_queue(n)));
+        }
+    }
+    candidates.extend(
+        r.state_machines
+            .keys()
+            .map(|n| (Kind::StateMachine, n.clone(), names.state_machine(n))),
+    );
+    for (kind, name, physical) in candidates {
+        let id = model::logical_id(kind, &name);
+        if targets.contains_key(&id) {
+            continue;
+        }
+        let props = match kind {
+            Kind::Table => dynamodb_table::read(aws, &physical).await?.map(|t| t.props),
+            Kind::Bucket => s3_bucket::read(aws, &physical).await?,
+            Kind::Queue => sqs_queue::read(aws, &physical).await?,
+            _ => state_machine::read(aws, &physical).await?,
+        };
+        let ours = props
+            .is_some_and(|p| model::same_owner(|t| p.get(&format!("tags.{t}")), |t| owner.get(t)));
+        if ours {
+            targets.insert(id, found(kind, physical, ""));
+        }
+    }
+    // Its triggers, by their names and tags: the HTTP API (its routes go with it), schedule
+    // rules, bucket notifications, and every mapping on a function's alias (a mapping
+    // outlives its function, so a lost state must not lose it).
+    let owned =
+        |p: &model::Props| model::same_owner(|t| p.get(&format!("tags.{t}")), |t| owner.get(t));
+    if !targets.values().any(|r| r.kind == Kind::HttpApi) {
+        if let Some(api) = http_api::read(aws, &names.http_api()).await? {
+            if owned(&api.props) {
+                let mut rec = found(Kind::HttpApi, names.http_api(), "");
+                rec.arn = http_api::arn(aws, &api.id);
+                targets.insert(model::logical_id(Kind::HttpApi, "api"), rec);
+            }
+        }
+    }
+    let known: Vec<String> = targets.values().map(|r| r.arn.clone()).collect();
+    for (key, f) in &service.manifest.functions {
+        let mut schedules = 0;
+        for event in &f.events {
+            match event {
+                Event::Schedule(_) => {
+                    let id = model::logical_id(Kind::Rule, &format!("{key}.{schedules}"));
+                    let rule = names.schedule_rule(key, schedules);
+                    schedules += 1;
+                    if targets.contains_key(&id) {
+                        continue;
+                    }
+                    if schedule_rule::read(aws, &rule)
+                        .await?
+                        .is_some_and(|p| owned(&p))
+                    {
+                        targets.insert(id, found(Kind::Rule, rule, key));
+                    }
+                }
+                Event::S3(e) => {
+                    let id = model::logical_id(Kind::BucketNotification, &e.bucket);
+                    let bucket = names.bucket(&e.bucket);
+                    if !targets.contains_key(&id)
+                        && bucket_notification::read(aws, &bucket).await?.is_some()
+                    {
+                        targets.insert(id, found(Kind::BucketNotification, bucket, key));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let function = service.function_name(key);
+        for (uuid, source) in event_source_mapping::list_for(aws, &names.alias_arn(key)).await? {
+            if known.iter().any(|arn| live::mapping_uuid(arn) == uuid) {
+                continue;
+            }
+            let mut rec = found(
+                Kind::EventSourceMapping,
+                format!(
+                    "{} → {function}:{}",
+                    source.rsplit(':').next().unwrap_or(&source),
+                    model::LIVE_ALIAS
+                ),
+                key,
+            );
+            rec.arn = format!(
+                "{}:lambda:{}:{}:event-source-mapping:{uuid}",
+                aws.partition(),
+                aws.target.region,
+                aws.account
+            );
+            targets.insert(
+                model::logical_id(Kind::EventSourceMapping, &format!("{key}.{uuid}")),
+                rec,
+            );
+        }
+    }
+    // The manifest being removed has the last word on what may go with its data.
+    for (id, rec) in targets.iter_mut() {
+        if let Some(delete) = model::deletes_with_data(&service.manifest, id) {
+            rec.delete_with_data = delete;
+        }
+    }
+    let journal = Journal::new(state, bucket, etag, &lock::Holder::me(command).describe());
+    let retained = std::sync::Mutex::new(Vec::new());
+    let gone: Vec<(String, Recorded)> = targets.into_iter().collect();
+    let failures = dag::run(
+        deletion_steps(aws, &gone, force, &journal, &retained),
+        DEFAULT_CONCURRENCY,
+        |id, took| {
+            if let Some((_, rec)) = gone.iter().find(|(g, _)| g == id) {
+                progress(&format!(
+                    "  - {} {} ({})",
+                    rec.kind.noun(),
+                    rec.physical,
+                    crate::build::seconds(took)
+                ));
+            }
+        },
+    )
+    .await;
+    if !failures.is_empty() {
+        return Err(failed("remove failed; run it again to finish", failures));
+    }
+    // The state goes too; the bucket's versioning keeps its history.
+    journal.delete(aws).await?;
+    let retained = retained.into_inner().unwrap_or_default();
+    let removed = gone
+        .iter()
+        .map(|(_, rec)| format!("{} {}", rec.kind.noun(), rec.physical))
+        .filter(|r| !retained.iter().any(|k| k.starts_with(r.as_str())))
+        .collect();
+    Ok((removed, retained))
+}
