@@ -116,7 +116,6 @@ fn new_state(service: &Service, aws: &Aws) -> State {
         stage: service.stage.clone(),
         region: aws.target.region.clone(),
         account: aws.account.clone(),
-        salt: state::new_salt(),
         ..State::default()
     }
 }
@@ -242,11 +241,12 @@ async fn deploy_locked(
         .await?
         .unwrap_or_else(|| new_state(service, aws));
     let url_base = cloud::queue_url_base(&aws.target);
+    let env_key = model::EnvKey::random()?;
     let cx = model::Context {
         account: &aws.account,
         region: &aws.target.region,
         partition: aws.partition(),
-        env_salt: &state.salt,
+        env_key: Some(&env_key),
         queue_url_base: &url_base,
     };
     for w in model::state_machine_warnings(service, &model::Names::new(service, &cx)) {
@@ -265,6 +265,7 @@ async fn deploy_locked(
         aws,
         &desired,
         &state,
+        &env_key,
         &log_prefixes(service),
         api_id.as_deref(),
         opts.concurrency,
@@ -701,7 +702,7 @@ async fn apply_change(
     if let Some(id) = recorded_api_id(journal) {
         fill_api_id(std::slice::from_mut(&mut r), &id);
     }
-    let props = r.props();
+    let props = model::recordable(r.props());
     let r = &r;
     journal.update(|s| {
         let previous = s.resources.get(&r.id).cloned();
@@ -1045,7 +1046,7 @@ async fn remove_locked(
         account: &aws.account,
         region: &aws.target.region,
         partition: aws.partition(),
-        env_salt: "",
+        env_key: None,
         queue_url_base: &url_base,
     };
     let names = model::Names::new(service, &cx);

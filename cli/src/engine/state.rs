@@ -23,9 +23,8 @@ pub struct State {
     pub stage: String,
     pub region: String,
     pub account: String,
-    /// Salts the fingerprints of environment values (see `model::fingerprint`).
-    #[serde(default)]
-    pub salt: String,
+    // No salt or key for environment fingerprints: the state keeps none (see `model::EnvKey`);
+    // the `salt` of older states is dropped when they are next written.
     pub resources: BTreeMap<LogicalId, Recorded>,
     pub deployments: Vec<DeploymentRecord>,
 }
@@ -69,15 +68,6 @@ pub struct DeploymentRecord {
     pub functions: BTreeMap<String, String>,
     /// The functions that got a new version.
     pub changed: Vec<String>,
-}
-
-/// 16 random bytes, hex.
-pub fn new_salt() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where a service's state and lock live in the deployment bucket.

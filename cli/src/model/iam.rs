@@ -517,7 +517,7 @@ mod tests {
         account: "123456789012",
         region: "eu-west-1",
         partition: "arn:aws",
-        env_salt: "salt",
+        env_key: Some(&super::super::EnvKey::fixed(7)),
         queue_url_base: "https://sqs.eu-west-1.amazonaws.com",
     };
 

@@ -1,0 +1,133 @@
+//! What sls-rs keeps out of sight and leaves alone, against the emulator through
+//! the real binary: secret values in the state and the output, the roles' trust,
+//! and the settings other tools put on the service's resources.
+
+mod support;
+
+use support::fixture::{aws, mutating, Fixture};
+
+/// The state object as stored in the deployment bucket.
+async fn state_text(aws: &sls_rs::cloud::Aws, f: &Fixture) -> String {
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let key = sls_rs::engine::state::state_key(&f.service, "test");
+    let out = aws
+        .s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    String::from_utf8(out.body.collect().await.unwrap().to_vec()).unwrap()
+}
+
+/// Every way a stored hash of `value` could be checked offline: the value itself, its
+/// sha256 (plain, and salted as older sls-rs did with any salt the state carries).
+fn assert_no_trace(text: &str, value: &str) {
+    assert!(!text.contains(value), "the value is in:\n{text}");
+    let state: serde_json::Value = serde_json::from_str(text).unwrap();
+    let salt = state["salt"].as_str().unwrap_or_default();
+    for candidate in [
+        value.to_string(),
+        format!("\0{value}"),
+        format!("{salt}\0{value}"),
+        format!("{salt}{value}"),
+    ] {
+        let hash = sls_rs::build::sha256_hex(candidate.as_bytes());
+        assert!(
+            !text.contains(&hash[..32]),
+            "a hash of the value is in:\n{text}"
+        );
+    }
+    assert!(state.get("salt").is_none(), "{text}");
+    assert!(
+        !text.contains("\"env."),
+        "environment fingerprints are in:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_state_holds_nothing_a_dictionary_attack_could_check() {
+    const V1: &str = "correct-horse-battery-staple-1";
+    const V2: &str = "correct-horse-battery-staple-2";
+    let with = |v: &str| {
+        format!("  api:\n    handler: api\n    environment:\n      DB_PASSWORD: {{ value: {v}, secret: true }}\n      MODE: plain\n")
+    };
+    let f = Fixture::new("nofingerprint", &with(V1));
+    let aws = aws().await;
+    f.deploy();
+    assert_no_trace(&state_text(&aws, &f).await, V1);
+
+    // The next run has another key, yet an unchanged value is unchanged.
+    let again = f.deploy();
+    assert_eq!(mutating(&again), Vec::<String>::new(), "{again}");
+
+    // A new value is seen, deployed and published; still no trace of either value.
+    f.write(&with(V2), &[]);
+    let report = f.deploy();
+    assert_eq!(
+        mutating(&report),
+        [
+            "lambda:UpdateFunctionConfiguration",
+            "lambda:PublishVersion",
+            "lambda:UpdateAlias"
+        ],
+        "{report}"
+    );
+    let text = state_text(&aws, &f).await;
+    assert_no_trace(&text, V1);
+    assert_no_trace(&text, V2);
+    let live = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(f.name("api"))
+        .qualifier("live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        live.environment.unwrap().variables.unwrap()["DB_PASSWORD"],
+        V2
+    );
+
+    // A console edit of the value is drift (against the published version), repaired.
+    aws.lambda
+        .update_function_configuration()
+        .function_name(f.name("api"))
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .variables("DB_PASSWORD", "edited-in-the-console")
+                .variables("MODE", "plain")
+                .variables("LOG_LEVEL", "info")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut cmd = f.command(&["plan", "--json"]);
+    let (out, stdout, stderr) = support::run(&mut cmd);
+    assert!(out.status.success(), "{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains(V2) && !text.contains("edited-in-the-console"),
+            "{text}"
+        );
+    }
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let change = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "function/api")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        change["drift"],
+        serde_json::json!(["env.DB_PASSWORD"]),
+        "{change}"
+    );
+    assert_eq!(change["action"], "update");
+    f.deploy();
+    assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+    assert_no_trace(&state_text(&aws, &f).await, V2);
+}
