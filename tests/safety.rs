@@ -131,3 +131,53 @@ async fn the_state_holds_nothing_a_dictionary_attack_could_check() {
     assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
     assert_no_trace(&state_text(&aws, &f).await, V2);
 }
+
+#[tokio::test]
+async fn a_secret_bound_for_another_field_is_refused_and_shown_nowhere() {
+    const VALUE: &str = "sk_live_correct-horse-battery-staple";
+    let clean = "  report:\n    handler: report\n    environment:\n      API_TOKEN: ${env:SLS_RS_SAFETY_TOKEN, unset}\n    events:\n      - schedule: rate(1 day)\n";
+    let f = Fixture::new("secretelsewhere", clean);
+    let aws = aws().await;
+    f.deploy();
+    let before = state_text(&aws, &f).await;
+
+    // The same secret, through a variable, into a schedule's input, a description and a tag.
+    let manifest = std::fs::read_to_string(f.dir.join("serverless.yaml")).unwrap();
+    let leaky = manifest.replace(
+        clean,
+        "  report:\n    handler: report\n    description: 'token ${self:functions.report.environment.API_TOKEN}'\n    \
+         tags: { token: '${env:SLS_RS_SAFETY_TOKEN, unset}' }\n    environment:\n      API_TOKEN: ${env:SLS_RS_SAFETY_TOKEN, unset}\n    \
+         events:\n      - schedule: { rate: rate(1 day), input: { token: '${self:functions.report.environment.API_TOKEN}' } }\n",
+    );
+    assert_ne!(leaky, manifest);
+    std::fs::write(f.dir.join("serverless.yaml"), &leaky).unwrap();
+    for command in [&["plan", "--json"][..], &["deploy", "--json"][..]] {
+        let mut cmd = f.command(command);
+        cmd.env("SLS_RS_SAFETY_TOKEN", VALUE);
+        let (out, stdout, stderr) = support::run(&mut cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command:?}:\n{stdout}\n{stderr}"
+        );
+        for text in [&stdout, &stderr] {
+            assert!(
+                !text.contains(VALUE),
+                "{command:?} shows the secret:\n{text}"
+            );
+        }
+        for key in [
+            "functions.report.description",
+            "functions.report.tags.token",
+            "functions.report.events[0].schedule.input.token",
+        ] {
+            assert!(
+                stdout.contains(key) || stderr.contains(key),
+                "{command:?} does not name {key}:\n{stdout}\n{stderr}"
+            );
+        }
+    }
+    let after = state_text(&aws, &f).await;
+    assert!(!after.contains(VALUE));
+    assert_eq!(before, after, "nothing was touched");
+}
