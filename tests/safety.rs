@@ -181,3 +181,56 @@ async fn a_secret_bound_for_another_field_is_refused_and_shown_nowhere() {
     assert!(!after.contains(VALUE));
     assert_eq!(before, after, "nothing was touched");
 }
+
+#[tokio::test]
+async fn a_state_machine_role_trusts_only_its_own_state_machine() {
+    let manifest = "  a: { handler: a }\nresources:\n  stateMachines:\n    flow:\n      definition: { StartAt: A, States: { A: { Type: Task, Resource: '${fn:a}', End: true } } }\n";
+    let f = Fixture::new("trust", manifest);
+    let aws = aws().await;
+    f.deploy();
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(format!("{}-test-flow-states", f.service))
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let trust = sls_rs::cloud::iam_role::decode_policy(&role.assume_role_policy_document.unwrap());
+    let machine = format!(
+        "arn:aws:states:us-east-1:{}:stateMachine:{}-test-flow",
+        aws.account, f.service
+    );
+    assert_eq!(
+        trust["Statement"][0]["Condition"],
+        serde_json::json!({
+            "StringEquals": { "aws:SourceAccount": aws.account },
+            "ArnLike": { "aws:SourceArn": machine }
+        }),
+        "{trust:#}"
+    );
+    // The state machine that role serves is the one deployed under that ARN.
+    let described = aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.role_arn, role.arn);
+    // Lambda's roles keep the plain trust Lambda can always satisfy.
+    let lambda_role = aws
+        .iam
+        .get_role()
+        .role_name(f.name("a"))
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let trust =
+        sls_rs::cloud::iam_role::decode_policy(&lambda_role.assume_role_policy_document.unwrap());
+    assert_eq!(trust, sls_rs::model::lambda_trust_policy());
+    assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+}

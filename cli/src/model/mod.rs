@@ -923,7 +923,7 @@ pub fn desired(
             Kind::Role,
             role.clone(),
             Spec::Role(RoleSpec {
-                trust: states_trust_policy(),
+                trust: states_trust_policy(cx.account, &names.state_machine_arn(name)),
                 policy: state_machine_policy(&names, &sm.definition, tracing),
                 tags: tags.clone(),
             }),
