@@ -28,8 +28,9 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
     let versioning = match s3.get_bucket_versioning().bucket(name).send().await {
         Ok(v) => v.status,
         Err(e) if has_code(&e, NO_SUCH_BUCKET) => return Ok(None),
-        // moto answers under another XML root that the SDK cannot parse; read the status from it.
-        Err(e) if super::is_empty_answer(&e) => {
+        // moto answers under another XML root that the SDK cannot parse; read the status from it
+        // (on an emulator only: from AWS that is an error).
+        Err(e) if super::is_empty_answer(aws, &e) => {
             let body = e
                 .raw_response()
                 .and_then(|r| r.body().bytes())
