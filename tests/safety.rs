@@ -234,3 +234,113 @@ async fn a_state_machine_role_trusts_only_its_own_state_machine() {
     assert_eq!(trust, sls_rs::model::lambda_trust_policy());
     assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
 }
+
+/// The bucket's lifecycle rules: (id, expiry days, prefix).
+async fn lifecycle_rules(aws: &sls_rs::cloud::Aws, bucket: &str) -> Vec<(String, i32, String)> {
+    match aws
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let mut rules: Vec<(String, i32, String)> = out
+                .rules()
+                .iter()
+                .map(|r| {
+                    (
+                        r.id().unwrap_or_default().to_string(),
+                        r.expiration().and_then(|e| e.days()).unwrap_or_default(),
+                        r.filter()
+                            .and_then(|f| f.prefix())
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                })
+                .collect();
+            rules.sort();
+            rules
+        }
+        Err(_) => vec![],
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_rules_other_tools_added_survive_deploys() {
+    use aws_sdk_s3::types::{
+        BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+        LifecycleRuleFilter,
+    };
+    let with = |lifecycle: &str| {
+        format!("  a: {{ handler: a }}\nresources:\n  buckets:\n    files: {{ {lifecycle}deletionPolicy: delete }}\n")
+    };
+    let f = Fixture::new(
+        "lifecycle",
+        &with("lifecycle: { expireAfterDays: 30, prefix: tmp/ }, "),
+    );
+    let aws = aws().await;
+    f.deploy();
+    let bucket = format!("{}-test-files-{}-us-east-1", f.service, aws.account);
+
+    // Another tool adds its rule beside ours, writing the configuration whole as S3 wants.
+    let mut rules = aws
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .rules
+        .unwrap_or_default();
+    rules.push(
+        LifecycleRule::builder()
+            .id("archive-logs")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("logs/").build())
+            .expiration(LifecycleExpiration::builder().days(365).build())
+            .build()
+            .unwrap(),
+    );
+    aws.s3
+        .put_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .set_rules(Some(rules))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let foreign = ("archive-logs".to_string(), 365, "logs/".to_string());
+    // Not ours, so not drift: nothing to do.
+    assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+
+    // Our expiry changes; theirs stays.
+    f.write(
+        &with("lifecycle: { expireAfterDays: 7, prefix: tmp/ }, "),
+        &[],
+    );
+    let report = f.deploy();
+    assert_eq!(
+        mutating(&report),
+        ["s3:PutBucketLifecycleConfiguration"],
+        "{report}"
+    );
+    assert_eq!(
+        lifecycle_rules(&aws, &bucket).await,
+        [
+            foreign.clone(),
+            ("sls-rs-expiry".to_string(), 7, "tmp/".to_string())
+        ]
+    );
+
+    // Our expiry goes; theirs stays.
+    f.write(&with(""), &[]);
+    f.deploy();
+    assert_eq!(lifecycle_rules(&aws, &bucket).await, [foreign]);
+    assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+    f.json(&["remove"]);
+}
