@@ -223,13 +223,16 @@ async fn leftovers(
     let functions = sls_rs::cloud::lambda_function::list_names(aws, &prefix)
         .await
         .unwrap();
+    // Every page: a shared emulator holds more roles than one page lists.
     let roles: Vec<String> = aws
         .iam
         .list_roles()
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .unwrap()
-        .roles
         .into_iter()
         .map(|r| r.role_name)
         .filter(|n| n.starts_with(&prefix))

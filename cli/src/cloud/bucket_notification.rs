@@ -32,7 +32,7 @@ async fn current(aws: &Aws, bucket: &str) -> anyhow::Result<Option<NotificationC
                 .build(),
         )),
         Err(e) if has_code(&e, &["NoSuchBucket"]) => Ok(None),
-        Err(e) if super::is_empty_answer(&e) => {
+        Err(e) if super::is_empty_answer(aws, &e) => {
             Ok(Some(NotificationConfiguration::builder().build()))
         }
         Err(e) => Err(aws_error(

@@ -23,7 +23,7 @@ use crate::model::{same_owner, FunctionSpec, Props};
 #[derive(Debug, Clone)]
 pub struct FunctionLive {
     pub arn: String,
-    /// Everything but the environment, which the caller fingerprints with the state's salt.
+    /// Everything but the environment, which the caller fingerprints with the run's key.
     pub props: Props,
     pub env: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
@@ -416,6 +416,43 @@ pub async fn read_alias(aws: &Aws, name: &str, alias: &str) -> anyhow::Result<Op
         Err(e) => Err(aws_error(
             &format!("reading alias {alias} of Lambda function ({name})"),
             "lambda:GetAlias",
+            e,
+        )),
+    }
+}
+
+/// The environment of a published version (immutable once published); `None` when the
+/// version is gone.
+pub async fn read_version_environment(
+    aws: &Aws,
+    name: &str,
+    version: &str,
+) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    aws.lambda_rate.acquire().await;
+    match aws
+        .lambda
+        .get_function_configuration()
+        .function_name(name)
+        .qualifier(version)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(
+            out.environment
+                .and_then(|e| e.variables)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        )),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error(
+            &format!("reading version {version} of Lambda function ({name})"),
+            "lambda:GetFunctionConfiguration",
             e,
         )),
     }

@@ -153,6 +153,21 @@ impl Aws {
         })
     }
 
+    /// Clients that never reach the network, around a given (mocked) S3 client.
+    #[cfg(test)]
+    pub fn with_s3(s3: aws_sdk_s3::Client, endpoint: Option<&str>) -> Aws {
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .build(),
+        );
+        Aws {
+            s3,
+            ..Aws::with_lambda(lambda, endpoint)
+        }
+    }
+
     /// Clients that never reach the network, around a given (mocked) Lambda client.
     #[cfg(test)]
     pub fn with_lambda(lambda: aws_sdk_lambda::Client, endpoint: Option<&str>) -> Aws {
@@ -368,11 +383,101 @@ where
     }
 }
 
-/// An S3 "get" answered 200 with a body the SDK cannot parse: moto writes an empty
-/// configuration (versioning never set, no notifications) under another XML root.
+/// An S3 "get" answered 200 with a body the SDK cannot parse, on an emulator: moto
+/// writes an empty configuration (versioning never set, no notifications) under
+/// another XML root. From AWS such an answer is an error like any other, never
+/// read as "no configuration".
 pub fn is_empty_answer<E>(
+    aws: &Aws,
     err: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> bool {
-    err.raw_response()
-        .is_some_and(|r| r.status().as_u16() == 200)
+    aws.is_emulator()
+        && err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 200)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Emulator-only leniency, against mocked S3 answers: the same answer is read
+    //! one way from an emulator and is an error from AWS.
+    use super::*;
+    use aws_sdk_s3::operation::get_bucket_cors::GetBucketCorsOutput;
+    use aws_sdk_s3::operation::get_bucket_encryption::GetBucketEncryptionOutput;
+    use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationOutput;
+    use aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingOutput;
+    use aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput;
+    use aws_sdk_s3::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    const EMULATOR: Option<&str> = Some("http://127.0.0.1:5000");
+
+    /// What moto sends for a configuration never set: 200, under a root the SDK does not expect.
+    fn garbage_200() -> Response {
+        Response::new(
+            StatusCode::try_from(200).unwrap(),
+            SdkBody::from("<NotAConfiguration><Status>Enabled</Status></NotAConfiguration"),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_200_is_no_notification_on_an_emulator_and_an_error_on_aws() {
+        let get =
+            mock!(Client::get_bucket_notification_configuration).then_http_response(garbage_200);
+        let emulator = Aws::with_s3(mock_client!(aws_sdk_s3, [&get]), EMULATOR);
+        assert_eq!(
+            bucket_notification::read(&emulator, "b").await.unwrap(),
+            None
+        );
+
+        let get =
+            mock!(Client::get_bucket_notification_configuration).then_http_response(garbage_200);
+        let aws = Aws::with_s3(mock_client!(aws_sdk_s3, [&get]), None);
+        let err = bucket_notification::read(&aws, "b").await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("bucket notification (b) (s3:GetBucketNotificationConfiguration): "),
+            "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_200_for_versioning_is_read_on_an_emulator_and_an_error_on_aws() {
+        let versioning = mock!(Client::get_bucket_versioning).then_http_response(garbage_200);
+        let encryption = mock!(Client::get_bucket_encryption)
+            .then_output(|| GetBucketEncryptionOutput::builder().build());
+        let public = mock!(Client::get_public_access_block)
+            .then_output(|| GetPublicAccessBlockOutput::builder().build());
+        let cors =
+            mock!(Client::get_bucket_cors).then_output(|| GetBucketCorsOutput::builder().build());
+        let lifecycle = mock!(Client::get_bucket_lifecycle_configuration)
+            .then_output(|| GetBucketLifecycleConfigurationOutput::builder().build());
+        let tags = mock!(Client::get_bucket_tagging).then_output(|| {
+            GetBucketTaggingOutput::builder()
+                .set_tag_set(Some(vec![]))
+                .build()
+                .unwrap()
+        });
+        let emulator = Aws::with_s3(
+            mock_client!(
+                aws_sdk_s3,
+                RuleMode::MatchAny,
+                [&versioning, &encryption, &public, &cors, &lifecycle, &tags]
+            ),
+            EMULATOR,
+        );
+        let props = s3_bucket::read(&emulator, "b").await.unwrap().unwrap();
+        assert_eq!(props["versioning"], "on");
+
+        let versioning = mock!(Client::get_bucket_versioning).then_http_response(garbage_200);
+        let aws = Aws::with_s3(mock_client!(aws_sdk_s3, [&versioning]), None);
+        let err = s3_bucket::read(&aws, "b").await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("S3 bucket (b) (s3:GetBucketVersioning): "),
+            "{err:#}"
+        );
+    }
 }

@@ -17,6 +17,8 @@ use crate::model::{cors_text, lifecycle_text, tag_props, BucketSpec, Props};
 
 const NO_SUCH_BUCKET: &[&str] = &["NoSuchBucket", "NotFound", "404"];
 const LIFECYCLE_RULE_ID: &str = "sls-rs-expiry";
+/// The lifecycle rules sls-rs writes carry this ID prefix; any other rule is someone else's.
+const OUR_RULE_PREFIX: &str = "sls-rs-";
 
 fn what(name: &str) -> String {
     format!("S3 bucket ({name})")
@@ -28,8 +30,9 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
     let versioning = match s3.get_bucket_versioning().bucket(name).send().await {
         Ok(v) => v.status,
         Err(e) if has_code(&e, NO_SUCH_BUCKET) => return Ok(None),
-        // moto answers under another XML root that the SDK cannot parse; read the status from it.
-        Err(e) if super::is_empty_answer(&e) => {
+        // moto answers under another XML root that the SDK cannot parse; read the status from it
+        // (on an emulator only: from AWS that is an error).
+        Err(e) if super::is_empty_answer(aws, &e) => {
             let body = e
                 .raw_response()
                 .and_then(|r| r.body().bytes())
@@ -296,45 +299,105 @@ pub async fn update(aws: &Aws, name: &str, spec: &BucketSpec, c: &Changed) -> an
         }
     }
     if changed(c, "lifecycle") {
-        match &def.lifecycle {
-            None => {
-                s3.delete_bucket_lifecycle()
-                    .bucket(name)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&what(name), "s3:DeleteBucketLifecycle", e))?;
-            }
-            Some(l) => {
-                let rule = LifecycleRule::builder()
-                    .id(LIFECYCLE_RULE_ID)
-                    .status(ExpirationStatus::Enabled)
-                    .filter(
-                        LifecycleRuleFilter::builder()
-                            .prefix(l.prefix.clone().unwrap_or_default())
-                            .build(),
-                    )
-                    .expiration(
-                        LifecycleExpiration::builder()
-                            .days(i32::try_from(l.expire_after_days).unwrap_or(i32::MAX))
-                            .build(),
-                    )
-                    .build()
-                    .expect("lifecycle rule fields are set");
-                s3.put_bucket_lifecycle_configuration()
-                    .bucket(name)
-                    .lifecycle_configuration(
-                        BucketLifecycleConfiguration::builder()
-                            .rules(rule)
-                            .build()
-                            .expect("rules are set"),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&what(name), "s3:PutBucketLifecycleConfiguration", e))?;
-            }
-        }
+        write_lifecycle(aws, name, def.lifecycle.as_ref()).await?;
     }
     Ok(())
+}
+
+/// Sets sls-rs's expiry rule and keeps every other lifecycle rule: S3 takes the
+/// configuration whole, and rules that other tools or the console added (archiving,
+/// aborting multipart uploads…) apply independently of ours, so they are read and
+/// written back. (CORS is different, and written whole from the manifest: S3 answers a
+/// browser with the first rule that matches its origin and method, so a rule kept
+/// beside ours would change what the manifest's rules allow.)
+async fn write_lifecycle(
+    aws: &Aws,
+    name: &str,
+    ours: Option<&crate::manifest::Lifecycle>,
+) -> anyhow::Result<()> {
+    let s3 = &aws.s3;
+    let (existing, min_size) = match s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(name)
+        .send()
+        .await
+    {
+        Ok(out) => (
+            out.rules().to_vec(),
+            out.transition_default_minimum_object_size().cloned(),
+        ),
+        Err(e) if has_code(&e, &["NoSuchLifecycleConfiguration"]) => (vec![], None),
+        Err(e) => {
+            return Err(aws_error(
+                &what(name),
+                "s3:GetBucketLifecycleConfiguration",
+                e,
+            ))
+        }
+    };
+    let had_rules = !existing.is_empty();
+    let mut rules: Vec<LifecycleRule> = existing
+        .into_iter()
+        .filter(|r| !r.id().is_some_and(|id| id.starts_with(OUR_RULE_PREFIX)))
+        .collect();
+    if let Some(l) = ours {
+        rules.push(
+            LifecycleRule::builder()
+                .id(LIFECYCLE_RULE_ID)
+                .status(ExpirationStatus::Enabled)
+                .filter(
+                    LifecycleRuleFilter::builder()
+                        .prefix(l.prefix.clone().unwrap_or_default())
+                        .build(),
+                )
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .days(i32::try_from(l.expire_after_days).unwrap_or(i32::MAX))
+                        .build(),
+                )
+                .build()
+                .expect("lifecycle rule fields are set"),
+        );
+    }
+    if rules.is_empty() {
+        if had_rules {
+            s3.delete_bucket_lifecycle()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| aws_error(&what(name), "s3:DeleteBucketLifecycle", e))?;
+        }
+        return Ok(());
+    }
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(name)
+        .set_transition_default_minimum_object_size(min_size)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .set_rules(Some(rules))
+                .build()
+                .expect("rules are set"),
+        )
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "s3:PutBucketLifecycleConfiguration", e))?;
+    Ok(())
+}
+
+/// Whether the bucket holds any object or object version.
+pub async fn has_objects(aws: &Aws, name: &str) -> anyhow::Result<bool> {
+    match aws
+        .s3
+        .list_object_versions()
+        .bucket(name)
+        .max_keys(1)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(!out.versions().is_empty() || !out.delete_markers().is_empty()),
+        Err(e) if has_code(&e, NO_SUCH_BUCKET) => Ok(false),
+        Err(e) => Err(aws_error(&what(name), "s3:ListObjectVersions", e)),
+    }
 }
 
 /// Deletes every object version and delete marker (for `--force` or `deletionPolicy: delete`).

@@ -30,7 +30,7 @@ fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
                 account: &account,
                 region: &target.region,
                 partition: cloud::partition(&target.region),
-                env_salt: "",
+                env_key: None,
                 queue_url_base: &queue_url_base,
             };
             let names = model::Names::new(service, &cx);

@@ -33,7 +33,7 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
         account: &account,
         region: &target.region,
         partition: cloud::partition(&target.region),
-        env_salt: "",
+        env_key: None,
         queue_url_base: &queue_base,
     };
     let all = model::policies(&service, &cx);

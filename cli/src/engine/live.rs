@@ -41,6 +41,7 @@ pub async fn read(
     aws: &Aws,
     desired: &[Resource],
     state: &State,
+    env_key: &model::EnvKey,
     log_prefixes: &[String],
     api_id: Option<&str>,
     concurrency: usize,
@@ -79,7 +80,9 @@ pub async fn read(
                 .or(recorded.map(|r| r.physical.clone()))
                 .unwrap_or_default();
             let spec = resource.map(|r| &r.spec);
-            let found: (Option<Props>, Option<Option<String>>) = match kind {
+            // Props, the `live` alias (functions), the published version's environment (functions).
+            type Found = (Option<Props>, Option<Option<String>>, Option<Props>);
+            let found: Found = match kind {
                 Kind::Role => {
                     let role = iam_role::read(aws, &physical).await?;
                     (
@@ -91,6 +94,7 @@ pub async fn read(
                             )
                         }),
                         None,
+                        None,
                     )
                 }
                 Kind::LogGroup => (
@@ -98,31 +102,48 @@ pub async fn read(
                         .get(&physical)
                         .map(|days| model::log_group_props(*days, &Default::default())),
                     None,
+                    None,
                 ),
                 Kind::Function => match lambda_function::read(aws, &physical).await? {
-                    Some(f) => (
-                        Some(with_env(f.props, &f.env, &state.salt)),
-                        Some(lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?),
-                    ),
-                    None => (None, Some(None)),
+                    Some(f) => {
+                        // What sls-rs last published, since the state keeps no trace of the values.
+                        let published = match recorded.and_then(|r| r.version.as_deref()) {
+                            Some(v) => {
+                                lambda_function::read_version_environment(aws, &physical, v).await?
+                            }
+                            None => None,
+                        };
+                        (
+                            Some(with_env(f.props, &f.env, env_key)),
+                            Some(lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?),
+                            published.map(|env| with_env(Props::new(), &env, env_key)),
+                        )
+                    }
+                    None => (None, Some(None), None),
                 },
                 Kind::Table => (
                     dynamodb_table::read(aws, &physical).await?.map(|t| t.props),
                     None,
+                    None,
                 ),
-                Kind::Bucket => (s3_bucket::read(aws, &physical).await?, None),
-                Kind::Queue => (sqs_queue::read(aws, &physical).await?, None),
-                Kind::StateMachine => (state_machine::read(aws, &physical).await?, None),
-                Kind::HttpApi => (http_api::read(aws, &physical).await?.map(|a| a.props), None),
-                Kind::Route => (routes.get(&physical).map(|r| r.props.clone()), None),
-                Kind::Permission => (lambda_permission::read(aws, &physical).await?, None),
-                Kind::Rule => (schedule_rule::read(aws, &physical).await?, None),
+                Kind::Bucket => (s3_bucket::read(aws, &physical).await?, None, None),
+                Kind::Queue => (sqs_queue::read(aws, &physical).await?, None, None),
+                Kind::StateMachine => (state_machine::read(aws, &physical).await?, None, None),
+                Kind::HttpApi => (
+                    http_api::read(aws, &physical).await?.map(|a| a.props),
+                    None,
+                    None,
+                ),
+                Kind::Route => (routes.get(&physical).map(|r| r.props.clone()), None, None),
+                Kind::Permission => (lambda_permission::read(aws, &physical).await?, None, None),
+                Kind::Rule => (schedule_rule::read(aws, &physical).await?, None, None),
                 Kind::BucketNotification => {
-                    (bucket_notification::read(aws, &physical).await?, None)
+                    (bucket_notification::read(aws, &physical).await?, None, None)
                 }
                 Kind::EventSourceMapping => match spec {
                     Some(Spec::EventSourceMapping(m)) => (
                         event_source_mapping::read(aws, m).await?.map(|l| l.props),
+                        None,
                         None,
                     ),
                     // Dropped from the manifest: only whether it still exists matters.
@@ -131,6 +152,7 @@ pub async fn read(
                         let exists = event_source_mapping::exists(aws, uuid).await?;
                         (
                             exists.then(|| recorded.map(|r| r.props.clone()).unwrap_or_default()),
+                            None,
                             None,
                         )
                     }
@@ -144,9 +166,12 @@ pub async fn read(
         .try_collect()
         .await?;
     let mut live = Live::default();
-    for (id, (props, alias)) in results {
+    for (id, (props, alias, published)) in results {
         if let Some(alias) = alias {
             live.alias.insert(id.clone(), alias);
+        }
+        if let Some(env) = published {
+            live.published_env.insert(id.clone(), env);
         }
         live.props.insert(id, props);
     }
@@ -161,10 +186,10 @@ pub fn mapping_uuid(arn: &str) -> &str {
 fn with_env(
     mut props: Props,
     env: &std::collections::BTreeMap<String, String>,
-    salt: &str,
+    key: &model::EnvKey,
 ) -> Props {
     for (k, value) in env {
-        props.insert(format!("env.{k}"), model::fingerprint(salt, value));
+        props.insert(format!("env.{k}"), model::fingerprint(key, value));
     }
     props
 }

@@ -179,7 +179,6 @@ fn new_state(service: &Service, aws: &Aws) -> State {
         stage: service.stage.clone(),
         region: aws.target.region.clone(),
         account: aws.account.clone(),
-        salt: state::new_salt(),
         ..State::default()
     }
 }
@@ -303,11 +302,12 @@ async fn deploy_locked(
     let (mut state, mut etag) = load_state(aws, bucket, service).await?;
     let writer = lock::Holder::me(&opts.command).describe();
     let url_base = cloud::queue_url_base(&aws.target);
+    let env_key = model::EnvKey::random()?;
     let cx = model::Context {
         account: &aws.account,
         region: &aws.target.region,
         partition: aws.partition(),
-        env_salt: &state.salt,
+        env_key: Some(&env_key),
         queue_url_base: &url_base,
     };
     for w in model::state_machine_warnings(service, &model::Names::new(service, &cx)) {
@@ -328,6 +328,7 @@ async fn deploy_locked(
         aws,
         &desired,
         &state,
+        &env_key,
         &log_prefixes(service),
         api_id.as_deref(),
         opts.concurrency,
@@ -805,7 +806,7 @@ async fn apply_change(
     if let Some(id) = recorded_api_id(journal) {
         fill_api_id(std::slice::from_mut(&mut r), &id);
     }
-    let props = r.props();
+    let props = model::recordable(r.props());
     let r = &r;
     journal.update(|s| {
         let previous = s.resources.get(&r.id).cloned();

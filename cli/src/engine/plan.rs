@@ -101,6 +101,10 @@ pub struct Live {
     pub props: BTreeMap<LogicalId, Option<Props>>,
     /// Functions: the version the `live` alias points at (`None`: no alias).
     pub alias: BTreeMap<LogicalId, Option<String>>,
+    /// Functions: the environment of the version the state records, fingerprinted like the
+    /// desired one. It stands in for the recorded environment, which the state does not keep
+    /// (see `model::EnvKey`).
+    pub published_env: BTreeMap<LogicalId, Props>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -460,6 +464,14 @@ impl Unpin {
     }
 }
 
+/// What sls-rs last wrote: the state's properties, with the environment of the
+/// published version in place of any fingerprint an older state kept.
+fn recorded_props(rec: &super::state::Recorded, published_env: Option<&Props>) -> Props {
+    let mut props = crate::model::recordable(rec.props.clone());
+    props.extend(published_env.cloned().unwrap_or_default());
+    props
+}
+
 pub fn plan(desired: &[Resource], state: &State, live: &Live) -> Plan {
     plan_with(desired, state, live, &Unpin::None)
 }
@@ -471,6 +483,7 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
     for r in desired {
         let want = r.props();
         let recorded = state.resources.get(&r.id);
+        let recorded_props = recorded.map(|rec| recorded_props(rec, live.published_env.get(&r.id)));
         let live_props = live.props.get(&r.id).cloned().flatten();
         // Something live that the state does not know is adopted only when its tags say it is ours
         // (a deploy died before recording it); anything else is someone else's.
@@ -490,13 +503,10 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
         let (action, fields, drift) = match &live_props {
             None => (Action::Create, diff(&Props::new(), &want), Vec::new()),
             Some(have) => {
-                let have = comparable(have, &want, recorded.map(|r| &r.props));
+                let have = comparable(have, &want, recorded_props.as_ref());
                 let fields = diff(&have, &want);
-                let drift = match recorded {
-                    Some(rec) => diff(&rec.props, &have)
-                        .into_iter()
-                        .map(|f| f.field)
-                        .collect(),
+                let drift = match &recorded_props {
+                    Some(rec) => diff(rec, &have).into_iter().map(|f| f.field).collect(),
                     None => Vec::new(),
                 };
                 (
@@ -569,7 +579,9 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             // The state records a function only once its version is published: recorded
             // versioned properties that differ from the manifest mean a deploy died between
             // updating $LATEST and publishing, even when $LATEST already matches.
-            let unpublished = recorded.is_some_and(|rec| versioned(&rec.props) != versioned(&want));
+            let unpublished = recorded_props
+                .as_ref()
+                .is_some_and(|rec| versioned(rec) != versioned(&want));
             change.publish = action == Action::Create
                 || change.fields.iter().any(|f| is_versioned(&f.field))
                 || unpublished
@@ -674,7 +686,7 @@ mod tests {
             account: "123456789012",
             region: "us-east-1",
             partition: "arn:aws",
-            env_salt: "salt",
+            env_key: Some(&crate::model::EnvKey::fixed(7)),
             queue_url_base: "https://sqs.us-east-1.amazonaws.com",
         };
         desired(&s, &crate::model::tests::package_for(&s), &s.dir, &cx).unwrap()
@@ -695,7 +707,7 @@ mod tests {
                     function: r.function.clone(),
                     physical: r.physical.clone(),
                     arn: String::new(),
-                    props: r.props(),
+                    props: crate::model::recordable(r.props()),
                     version: function.then(|| "1".into()),
                     live: function.then(|| "1".into()),
                     provisioned: None,
@@ -706,6 +718,7 @@ mod tests {
             live.props.insert(r.id.clone(), Some(r.props()));
             if function {
                 live.alias.insert(r.id.clone(), Some("1".into()));
+                live.published_env.insert(r.id.clone(), env_of(&r.props()));
             }
         }
         (state, live)
@@ -836,6 +849,67 @@ mod tests {
         // Once recorded, it is quiet again.
         state.resources.get_mut("function/f").unwrap().props = changed[2].props();
         assert!(!plan(&changed, &state, &live).has_changes());
+    }
+
+    fn env_of(props: &Props) -> Props {
+        props
+            .iter()
+            .filter(|(k, _)| k.starts_with("env."))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    const WITH_TOKEN: &str = "service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, environment: { TOKEN: old } }\n";
+
+    #[test]
+    fn an_environment_change_is_compared_with_the_published_version_not_the_state() {
+        let (state, mut live) = deployed(&setup(WITH_TOKEN));
+        assert!(
+            !state.resources["function/f"]
+                .props
+                .keys()
+                .any(|k| k.starts_with("env.")),
+            "the state keeps no environment fingerprint"
+        );
+        let changed = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, environment: { TOKEN: new } }\n");
+        // Unchanged manifest: quiet.
+        assert!(!plan(&setup(WITH_TOKEN), &state, &live).has_changes());
+        // A new value: an update and a new version, and no drift.
+        let p = plan(&changed, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.action, Action::Update);
+        assert!(f.publish && f.drift.is_empty(), "{f:?}");
+        // A deploy killed between updating $LATEST and publishing: $LATEST has the new value,
+        // the published version the old one, so the next deploy publishes.
+        live.props
+            .insert("function/f".into(), Some(changed[2].props()));
+        let p = plan(&changed, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert!(f.publish && f.move_alias && f.fields.is_empty(), "{f:?}");
+        // Once published, quiet again.
+        live.published_env
+            .insert("function/f".into(), env_of(&changed[2].props()));
+        assert!(!plan(&changed, &state, &live).has_changes());
+        // Changed in the console: drift, repaired towards the manifest.
+        live.props
+            .insert("function/f".into(), Some(setup(WITH_TOKEN)[2].props()));
+        let p = plan(&changed, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.drift, ["env.TOKEN"]);
+        assert_eq!(f.action, Action::Update);
+    }
+
+    #[test]
+    fn an_older_state_with_fingerprints_is_read_without_them() {
+        let resources = setup(WITH_TOKEN);
+        let (mut state, live) = deployed(&resources);
+        state
+            .resources
+            .get_mut("function/f")
+            .unwrap()
+            .props
+            .insert("env.TOKEN".into(), "sha256:0123456789abcdef".into());
+        assert!(!plan(&resources, &state, &live).has_changes());
     }
 
     #[test]

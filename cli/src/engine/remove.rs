@@ -122,7 +122,7 @@ async fn remove_locked(
         account: &aws.account,
         region: &aws.target.region,
         partition: aws.partition(),
-        env_salt: "",
+        env_key: None,
         queue_url_base: &url_base,
     };
     let names = model::Names::new(service, &cx);

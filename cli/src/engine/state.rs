@@ -24,9 +24,8 @@ pub struct State {
     pub stage: String,
     pub region: String,
     pub account: String,
-    /// Salts the fingerprints of environment values (see `model::fingerprint`).
-    #[serde(default)]
-    pub salt: String,
+    // No salt or key for environment fingerprints: the state keeps none (see `model::EnvKey`);
+    // the `salt` of older states is dropped when they are next written.
     /// The run that wrote this state last (`who@host (pid, command)`), named when
     /// another run's write is refused because this one changed the state meanwhile.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -80,18 +79,12 @@ pub struct DeploymentRecord {
     pub changed: Vec<String>,
 }
 
-/// 16 random bytes, hex.
-pub fn new_salt() -> String {
-    random_hex(16)
-}
-
-/// `n` random bytes from the kernel, hex. Where `/dev/urandom` cannot be read,
-/// a hash of the time, the process and the thread: unique, if not secret.
+/// `n` random bytes from the operating system, hex. Where it has none to give,
+/// a hash of the time, the process and the thread: unique (all a run token
+/// needs), if not secret.
 pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
-    let read = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
-    if read.is_err() {
+    if getrandom::getrandom(&mut bytes).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())

@@ -291,6 +291,42 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_is_refused_anywhere_but_environment() {
+        // Through a variable, into a tag and a state machine definition.
+        let yaml = format!("{MINIMAL}    environment:\n      DSN: {{ value: 'postgres://u:p@h/db', secret: true }}\n    tags: {{ dsn: '${{self:functions.hello.environment.DSN.value}}' }}\nresources:\n  stateMachines:\n    flow:\n      definition: {{ StartAt: A, States: {{ A: {{ Type: Pass, Result: 'postgres://u:p@h/db', End: true }} }} }}\n");
+        let err = load(&yaml).unwrap_err();
+        let found: Vec<(usize, String)> = err
+            .diagnostics
+            .iter()
+            .map(|d| {
+                (
+                    d.mark.line,
+                    d.path.as_ref().map(ToString::to_string).unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (9, "functions.hello.tags.dsn".to_string()),
+                (
+                    13,
+                    "resources.stateMachines.flow.definition.States.A.Result".to_string()
+                )
+            ],
+            "{err}"
+        );
+        assert!(err
+            .diagnostics
+            .iter()
+            .all(|d| d.message.contains("`DSN`") && !d.message.contains("postgres://")));
+        // In `custom`, for variables to read, and in every environment, it is where it belongs;
+        // a short value is not looked for, and a plain ${env:} name is fine anywhere.
+        let yaml = format!("custom:\n  dsn: ${{env:DB_PASSWORD, 'postgres://u:p@h/db'}}\n{MINIMAL}    description: 'prod ${{env:REGION_NAME, x}}'\n    environment:\n      DSN: ${{self:custom.dsn}}\n      PASSWORD: prod\n");
+        load(&yaml).unwrap();
+    }
+
+    #[test]
     fn secrets_are_masked_when_shown() {
         let yaml = format!("{MINIMAL}    environment:\n      STRIPE_TOKEN: sk_live_1\n      DSN: {{ value: 'postgres://u:p@h/db', secret: true }}\n      LEVEL: info\n");
         let s = load(&yaml).unwrap();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 
 use super::diagnostic::Diagnostic;
-use super::node::{KeyPath, Node};
+use super::node::{KeyPath, Node, PathSeg, Value};
 use super::schema::*;
 use super::suggest::did_you_mean;
 use super::vars::{ResourceRef, RESOURCE_KINDS};
@@ -113,12 +113,65 @@ pub fn validate(m: &Manifest, cx: &Context) -> Vec<Diagnostic> {
     }
     v.resources(m, cx);
     v.references(m, cx.refs);
+    v.secrets_elsewhere(m);
     v.diags
+}
+
+/// Secret values shorter than this are not looked for outside `environment`: a
+/// short value (`prod`, `1`) turns up in names by chance, and is no real secret.
+const SECRET_MIN_LEN: usize = 8;
+
+/// The sections whose values are never sent anywhere but a function's environment
+/// (`custom` holds values for variables to read).
+fn holds_secrets(path: &[PathSeg]) -> bool {
+    let key = |i: usize| match path.get(i) {
+        Some(PathSeg::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    match key(0) {
+        Some("custom") => true,
+        Some("provider") => key(1) == Some("environment"),
+        Some("stages") | Some("functions") => key(2) == Some("environment"),
+        _ => false,
+    }
+}
+
+/// The names `${env:NAME…}` expressions in `text` read.
+fn env_names(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices("${env:").map(move |(i, m)| {
+        let rest = text[i + m.len()..].trim_start();
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        &rest[..end]
+    })
 }
 
 struct Checker<'a> {
     tree: &'a Node,
     diags: Vec<Diagnostic>,
+}
+
+/// Calls `visit` on every node with its path, depth first; `visit` returns whether to go inside.
+fn walk(node: &Node, path: &KeyPath, visit: &mut dyn FnMut(&Node, &KeyPath) -> bool) {
+    if !visit(node, path) {
+        return;
+    }
+    match &node.value {
+        Value::Map(entries) => {
+            for (k, v) in entries {
+                if let Some(k) = k.as_str() {
+                    walk(v, &path.key(k), visit);
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, &path.index(i), visit);
+            }
+        }
+        Value::Scalar { .. } => {}
+    }
 }
 
 /// Whether a stage name can be part of AWS resource names.
@@ -148,6 +201,57 @@ fn is_name(s: &str, extra: &[char]) -> bool {
 }
 
 impl Checker<'_> {
+    /// A secret may go into a function's environment and nowhere else. Elsewhere it
+    /// would be sent to AWS in clear where far more principals can read it than a
+    /// function's configuration (a schedule's input, a description, tags, a state
+    /// machine's definition), shown in the plan's field changes, and kept in the
+    /// state, so it is refused here rather than masked after the fact.
+    /// Secret: an environment value marked `secret: true` or named like a credential,
+    /// and any `${env:NAME}` whose NAME looks like a credential.
+    fn secrets_elsewhere(&mut self, m: &Manifest) {
+        let envs = std::iter::once(&m.provider.environment)
+            .chain(m.stages.values().map(|s| &s.environment))
+            .chain(m.functions.values().map(|f| &f.environment));
+        let secrets: Vec<(&str, &str)> = envs
+            .flat_map(|env| env.iter())
+            .filter(|(_, v)| v.secret && v.value.len() >= SECRET_MIN_LEN)
+            .map(|(k, v)| (k.as_str(), v.value.as_str()))
+            .collect();
+        let mut found = Vec::new();
+        walk(self.tree, &KeyPath::root(), &mut |node, path| {
+            if holds_secrets(&path.0) {
+                return false;
+            }
+            if let Some(name) = node
+                .origin
+                .as_deref()
+                .into_iter()
+                .flat_map(env_names)
+                .find(|n| looks_secret(n))
+            {
+                found.push((
+                    path.clone(),
+                    format!("`${{env:{name}}}`, a secret by its name,"),
+                ));
+            } else if let Some(text) = node.as_str() {
+                if let Some((name, _)) = secrets.iter().find(|(_, v)| text.contains(v)) {
+                    found.push((
+                        path.clone(),
+                        format!("the value of the secret environment variable `{name}`"),
+                    ));
+                }
+            }
+            true
+        });
+        for (path, what) in found {
+            self.value(
+                &path,
+                format!("{what} is used outside `environment`; sls-rs keeps secrets out of sight only in a function's environment"),
+                Some("pass it to the function through `environment` and read it there; a schedule's input, a description, tags and definitions are readable by anyone who can list them"),
+            );
+        }
+    }
+
     /// A problem with the value at `path` (the caret goes under the value).
     fn value(&mut self, path: &KeyPath, message: String, help: Option<&str>) {
         let (mark, width) = match self.tree.locate(&path.0) {

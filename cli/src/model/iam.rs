@@ -13,6 +13,15 @@ use crate::manifest::{
 pub const INLINE_POLICY_NAME: &str = "sls-rs";
 
 /// Only Lambda may assume a function's role.
+///
+/// No `aws:SourceArn`/`aws:SourceAccount` condition here, unlike the state machines'
+/// roles: Lambda documents `aws:SourceArn` only for policies where the function is
+/// the target, not for the execution role's trust, and a condition Lambda does not
+/// satisfy when it assumes the role (to run the function, poll a queue or stream,
+/// or validate the role at CreateFunction) breaks the function. The confused deputy
+/// is closed another way: Lambda uses this role only for a function that someone
+/// with `iam:PassRole` on it in this account created, and roles cannot be passed
+/// across accounts.
 pub fn lambda_trust_policy() -> Value {
     json!({
         "Version": "2012-10-17",
@@ -285,11 +294,21 @@ pub fn wildcard_warnings(service: &Service) -> Vec<String> {
         .collect()
 }
 
-/// Only Step Functions may assume a state machine's role.
-pub fn states_trust_policy() -> Value {
+/// Only Step Functions may assume a state machine's role, and only for that state
+/// machine of this account: AWS's guard against the confused deputy (another
+/// account's state machine made to act with this role).
+pub fn states_trust_policy(account: &str, state_machine_arn: &str) -> Value {
     json!({
         "Version": "2012-10-17",
-        "Statement": [{ "Effect": "Allow", "Principal": { "Service": "states.amazonaws.com" }, "Action": "sts:AssumeRole" }]
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "states.amazonaws.com" },
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": { "aws:SourceAccount": account },
+                "ArnLike": { "aws:SourceArn": state_machine_arn }
+            }
+        }]
     })
 }
 
@@ -517,9 +536,33 @@ mod tests {
         account: "123456789012",
         region: "eu-west-1",
         partition: "arn:aws",
-        env_salt: "salt",
+        env_key: Some(&super::super::EnvKey::fixed(7)),
         queue_url_base: "https://sqs.eu-west-1.amazonaws.com",
     };
+
+    #[test]
+    fn a_state_machine_role_trusts_only_its_state_machine_in_this_account() {
+        let s =
+            service("service: shop\nprovider: { name: aws }\nfunctions: { f: { handler: f } }\n");
+        let names = Names::new(&s, &CX);
+        let trust = states_trust_policy(CX.account, &names.state_machine_arn("flow"));
+        assert_eq!(
+            trust["Statement"],
+            json!([{
+                "Effect": "Allow",
+                "Principal": { "Service": "states.amazonaws.com" },
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": { "aws:SourceAccount": "123456789012" },
+                    "ArnLike": { "aws:SourceArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:shop-dev-flow" }
+                }
+            }])
+        );
+        // Lambda's execution role carries no condition Lambda would not satisfy.
+        assert!(lambda_trust_policy()["Statement"][0]
+            .get("Condition")
+            .is_none());
+    }
 
     fn policy_of(yaml: &str, function: &str, tracing: bool) -> Value {
         let s = service(yaml);

@@ -348,8 +348,8 @@ pub struct FunctionSpec {
     pub architecture: Architecture,
     pub description: String,
     pub environment: BTreeMap<String, String>,
-    /// The state's salt for environment fingerprints.
-    pub env_salt: String,
+    /// This run's key for environment fingerprints.
+    pub env_key: EnvKey,
     pub tags: BTreeMap<String, String>,
     pub tracing: bool,
     pub reserved_concurrency: Option<u32>,
@@ -373,14 +373,65 @@ pub fn artifact_key(sha256: &str) -> String {
     format!("artifacts/{sha256}.zip")
 }
 
-/// Environment values are never stored or shown: a hash tells a change. It is
-/// salted with a random value kept in the (private) state, so a stored hash
-/// cannot be tested against a list of likely passwords.
-pub fn fingerprint(salt: &str, value: &str) -> String {
-    format!(
-        "sha256:{}",
-        &build::sha256_hex(format!("{salt}\0{value}").as_bytes())[..32]
-    )
+/// The key that fingerprints environment values for one run of sls-rs: 32
+/// random bytes, made when the run starts and never written anywhere.
+///
+/// Why no stored salt or key: the state sits in S3, readable by whoever can
+/// read the deployment bucket, and a hash of a value kept there (salted or
+/// keyed with something kept beside it) can be checked offline against a list
+/// of likely passwords. A key that two machines deploying the same stage would
+/// share has to live somewhere both can read, which for sls-rs is that same
+/// bucket. So the state keeps no value-derived trace at all: the plan
+/// compares the desired environment with the live function's (read back with
+/// GetFunction, as for drift) and with the version sls-rs last published (the
+/// state records its number; a published version's configuration is
+/// immutable), each fingerprinted in memory with this run's key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnvKey([u8; 32]);
+
+impl EnvKey {
+    /// A fresh key from the operating system's random source; an error, never
+    /// a predictable key, when there is none.
+    pub fn random() -> anyhow::Result<EnvKey> {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the operating system's random source to key environment fingerprints: {e}"
+            )
+        })?;
+        Ok(EnvKey(key))
+    }
+
+    #[cfg(test)]
+    pub const fn fixed(byte: u8) -> EnvKey {
+        EnvKey([byte; 32])
+    }
+}
+
+impl std::fmt::Debug for EnvKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvKey(…)")
+    }
+}
+
+/// Environment values are never stored or shown: an HMAC-SHA256 under this
+/// run's key tells a change within the run (see `EnvKey`).
+pub fn fingerprint(key: &EnvKey, value: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key.0).expect("HMAC takes any key");
+    mac.update(value.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("hmac-sha256:{}", &hex[..32])
+}
+
+/// What of a resource's properties the state may keep: everything but the
+/// environment fingerprints, which mean nothing beyond the run that made them.
+pub fn recordable(props: Props) -> Props {
+    props
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("env."))
+        .collect()
 }
 
 impl Resource {
@@ -459,7 +510,7 @@ impl FunctionSpec {
         );
         p.insert("code".into(), self.code.sha256.clone());
         for (k, v) in &self.environment {
-            p.insert(format!("env.{k}"), fingerprint(&self.env_salt, v));
+            p.insert(format!("env.{k}"), fingerprint(&self.env_key, v));
         }
         tag_props(&mut p, &self.tags);
         p
@@ -472,8 +523,9 @@ pub struct Context<'a> {
     pub region: &'a str,
     /// The S3 partition-aware prefix of ARNs, `arn:aws`.
     pub partition: &'a str,
-    /// The state's salt for environment fingerprints.
-    pub env_salt: &'a str,
+    /// This run's key for environment fingerprints (never stored); `None` where no
+    /// function's desired configuration is made (names and policies only).
+    pub env_key: Option<&'a EnvKey>,
     /// Where queue URLs start: `https://sqs.REGION.amazonaws.com`, or the emulator's endpoint.
     pub queue_url_base: &'a str,
 }
@@ -487,6 +539,9 @@ pub fn desired(
     cx: &Context,
 ) -> anyhow::Result<Vec<Resource>> {
     let m = &service.manifest;
+    let env_key = cx
+        .env_key
+        .ok_or_else(|| anyhow::anyhow!("a deploy's context needs an environment key"))?;
     let names = Names::new(service, cx);
     let mut out = Vec::new();
     let base_tags = |own: &indexmap::IndexMap<String, String>| {
@@ -647,7 +702,7 @@ pub fn desired(
                 architecture: service.architecture(f),
                 description: f.description.clone().unwrap_or_default(),
                 environment,
-                env_salt: cx.env_salt.to_string(),
+                env_key: env_key.clone(),
                 tags: tags.clone(),
                 tracing,
                 reserved_concurrency: f.reserved_concurrency,
@@ -868,7 +923,7 @@ pub fn desired(
             Kind::Role,
             role.clone(),
             Spec::Role(RoleSpec {
-                trust: states_trust_policy(),
+                trust: states_trust_policy(cx.account, &names.state_machine_arn(name)),
                 policy: state_machine_policy(&names, &sm.definition, tracing),
                 tags: tags.clone(),
             }),
@@ -1054,7 +1109,7 @@ pub(crate) mod tests {
         account: "123456789012",
         region: "us-east-1",
         partition: "arn:aws",
-        env_salt: "salt",
+        env_key: Some(&EnvKey::fixed(7)),
         queue_url_base: "https://sqs.us-east-1.amazonaws.com",
     };
 
@@ -1103,8 +1158,33 @@ pub(crate) mod tests {
         let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  f:\n    handler: f\n    environment: { TOKEN: { value: hunter2, secret: true } }\n");
         let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
         let props = resources[2].props();
-        assert!(props["env.TOKEN"].starts_with("sha256:"));
+        assert!(props["env.TOKEN"].starts_with("hmac-sha256:"));
         assert!(!format!("{props:?}").contains("hunter2"));
+        assert!(recordable(props).keys().all(|k| !k.starts_with("env.")));
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_per_run_and_tell_values_apart() {
+        let (a, b) = (EnvKey::fixed(1), EnvKey::fixed(2));
+        assert_eq!(fingerprint(&a, "hunter2"), fingerprint(&a, "hunter2"));
+        assert_ne!(fingerprint(&a, "hunter2"), fingerprint(&a, "hunter3"));
+        // Another key (another run) gives another fingerprint: nothing to check offline.
+        assert_ne!(fingerprint(&a, "hunter2"), fingerprint(&b, "hunter2"));
+        // HMAC-SHA256 (RFC 4231 test case 2), truncated to 128 bits.
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"Jefe").unwrap();
+        mac.update(b"what do ya want for nothing?");
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(hex.starts_with("5bdcc146bf60754e6a042426089575c7"));
+        assert_eq!(format!("{a:?}"), "EnvKey(…)");
+        let (r1, r2) = (EnvKey::random().unwrap(), EnvKey::random().unwrap());
+        assert_ne!(r1, r2);
+        assert_ne!(r1, EnvKey::fixed(0));
     }
 
     const SERVICE: &str = "service: shop\nprovider: { name: aws }\nfunctions:\n  api:\n    handler: api\n    events:\n      - httpApi: GET /items/{id}\n      - httpApi: '*'\n      - s3: { bucket: uploads, prefix: in/ }\n      - schedule: rate(1 hour)\n      - schedule: { rate: 'cron(0 2 * * ? *)', enabled: false }\n      - sqs: { queue: jobs, batchSize: 5 }\n      - stream: { table: todos }\n    permissions:\n      - { table: todos, access: read }\n      - { queue: jobs, access: send }\n      - { stateMachine: flow, access: start }\nresources:\n  tables:\n    todos: { partitionKey: { name: id, type: S }, stream: NEW_IMAGE }\n    scratch: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n  buckets:\n    uploads: {}\n  queues:\n    jobs: { deadLetter: { maxReceiveCount: 3 }, fifo: true }\n  stateMachines:\n    flow:\n      definition: { StartAt: A, States: { A: { Type: Task, Resource: '${fn:api}', End: true } } }\n";
