@@ -1122,3 +1122,301 @@ async fn unlock_wants_force_while_the_holder_renews_its_lock() {
     assert!(lock_object(&aws, &f).await.is_none());
     f.json(&["remove"]);
 }
+
+/// S3 as another AWS account of the emulator sees it (moto: credentials of a role
+/// assumed in account 111111111111 act in that account).
+async fn other_account_s3() -> aws_sdk_s3::Client {
+    let config = support::emulator().sdk_config().await;
+    let creds = sls_rs::cloud::sts(&config)
+        .assume_role()
+        .role_arn("arn:aws:iam::111111111111:role/someone-else")
+        .role_session_name("squatter")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let creds = aws_sdk_s3::config::Credentials::new(
+        creds.access_key_id,
+        creds.secret_access_key,
+        Some(creds.session_token),
+        None,
+        "other-account",
+    );
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Points the fixture at a deployment bucket of its own (`provider.deploymentBucket`).
+fn use_deployment_bucket(f: &Fixture, bucket: &str) {
+    let path = f.dir.join("serverless.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "provider:\n  name: aws\n",
+        &format!("provider:\n  name: aws\n  deploymentBucket: {{ name: {bucket} }}\n"),
+        1,
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test]
+async fn a_deployment_bucket_another_account_created_first_is_refused_untouched() {
+    let f = Fixture::new("squat", "  a: { handler: a }\n");
+    let bucket = format!("{}-deploys", f.service);
+    use_deployment_bucket(&f, &bucket);
+    // Someone else creates the predictable name first and plants a state that
+    // would have the next deploy delete real tables.
+    let theirs = other_account_s3().await;
+    theirs.create_bucket().bucket(&bucket).send().await.unwrap();
+    let planted = format!(
+        r#"{{"format":1,"service":"{}","stage":"test","region":"us-east-1","account":"123456789012","resources":{{}},"deployments":[]}}"#,
+        f.service
+    );
+    let key = format!("services/{}/test/state.json", f.service);
+    theirs
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(planted.clone().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    for args in [&["deploy"][..], &["plan"][..], &["remove"][..]] {
+        let (out, _, stderr) = support::run(&mut f.command(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the deployment bucket {bucket} exists but does not belong to account 123456789012"
+            )) && stderr.contains("provider.deploymentBucket"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let aws = aws().await;
+    assert!(
+        aws.lambda
+            .get_function()
+            .function_name(f.name("a"))
+            .send()
+            .await
+            .is_err(),
+        "nothing was deployed"
+    );
+    let objects = theirs
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objects.key_count(), Some(1), "nothing was written there");
+    let tags = theirs.get_bucket_tagging().bucket(&bucket).send().await;
+    assert!(
+        tags.is_err(),
+        "their bucket was not hardened or tagged by us"
+    );
+}
+
+#[tokio::test]
+async fn a_service_bucket_name_another_account_holds_is_neither_adopted_nor_changed() {
+    let f = Fixture::new("squatbucket", "  a: { handler: a }\n");
+    f.deploy();
+    let name = format!("{}-test-uploads-123456789012-us-east-1", f.service);
+    // Tagged as if it were ours: adoption by tags alone would take it over.
+    let theirs = other_account_s3().await;
+    theirs.create_bucket().bucket(&name).send().await.unwrap();
+    theirs
+        .put_bucket_tagging()
+        .bucket(&name)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("sls-rs:service")
+                        .value(&f.service)
+                        .build()
+                        .unwrap(),
+                )
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("sls-rs:stage")
+                        .value("test")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let path = f.dir.join("serverless.yaml");
+    let text =
+        std::fs::read_to_string(&path).unwrap() + "resources:\n  buckets:\n    uploads: {}\n";
+    std::fs::write(&path, text).unwrap();
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "S3 bucket {name} exists but does not belong to account"
+        )),
+        "{stderr}"
+    );
+    let versioning = theirs
+        .get_bucket_versioning()
+        .bucket(&name)
+        .send()
+        .await
+        .ok()
+        .and_then(|v| v.status);
+    assert!(versioning.is_none(), "their bucket was not changed");
+    f.write("  a: { handler: a }\n", &[]);
+    f.json(&["remove"]);
+}
+
+#[tokio::test]
+async fn a_deployment_bucket_left_unhardened_is_hardened_by_the_next_run_keeping_other_rules() {
+    let f = Fixture::new("harden", "  a: { handler: a }\n");
+    let bucket = format!("{}-deploys", f.service);
+    use_deployment_bucket(&f, &bucket);
+    // A run died right after CreateBucket; another tool added a lifecycle rule since.
+    let aws = aws().await;
+    aws.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let foreign = aws_sdk_s3::types::LifecycleRule::builder()
+        .id("archive-logs")
+        .status(aws_sdk_s3::types::ExpirationStatus::Enabled)
+        .filter(
+            aws_sdk_s3::types::LifecycleRuleFilter::builder()
+                .prefix("logs/")
+                .build(),
+        )
+        .expiration(
+            aws_sdk_s3::types::LifecycleExpiration::builder()
+                .days(400)
+                .build(),
+        )
+        .build()
+        .unwrap();
+    aws.s3
+        .put_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .lifecycle_configuration(
+            aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                .rules(foreign)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+    // moto answers GetBucketVersioning under an XML root the SDK refuses: read the body.
+    let versioning = match aws.s3.get_bucket_versioning().bucket(&bucket).send().await {
+        Ok(v) => format!("{:?}", v.status),
+        Err(e) => format!("{e:?}"),
+    };
+    assert!(versioning.contains("Enabled"), "{versioning}");
+    let block = aws
+        .s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .public_access_block_configuration
+        .unwrap();
+    assert_eq!(block.block_public_acls, Some(true));
+    assert_eq!(block.restrict_public_buckets, Some(true));
+    let sse = aws
+        .s3
+        .get_bucket_encryption()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(format!("{sse:?}").contains("Aes256"), "{sse:?}");
+    let rules: Vec<String> = aws
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .rules()
+        .iter()
+        .filter_map(|r| r.id().map(str::to_string))
+        .collect();
+    assert!(rules.contains(&"archive-logs".to_string()), "{rules:?}");
+    assert!(
+        rules.contains(&"sls-rs-noncurrent-versions".to_string()),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"sls-rs-unreferenced-artifacts".to_string()),
+        "{rules:?}"
+    );
+    let tags = aws
+        .s3
+        .get_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tag_set()
+        .iter()
+        .any(|t| t.key() == "sls-rs:hardened" && t.value() == "1"));
+    f.json(&["remove"]);
+}
+
+#[tokio::test]
+async fn every_s3_request_names_the_expected_bucket_owner() {
+    let log = std::env::temp_dir().join(format!("{}.log", support::unique_service("owner")));
+    let log_arg = log.display().to_string();
+    let proxy = support::Proxy::start(&["--log", &log_arg]);
+    let f = Fixture::new("ownerhdr", "  a: { handler: a }\n");
+    let functions = "  a: { handler: a }\n";
+    f.write_at(functions, &[], &proxy.endpoint);
+    let path = f.dir.join("serverless.yaml");
+    let text = std::fs::read_to_string(&path).unwrap()
+        + "resources:\n  buckets:\n    files: { versioning: true }\n";
+    std::fs::write(&path, text).unwrap();
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert!(out.status.success(), "{stderr}");
+    let (out, _, stderr) = support::run(&mut f.command(&["remove", "--force"]));
+    assert!(out.status.success(), "{stderr}");
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let buckets = [
+        "/sls-rs-deployments-123456789012-us-east-1".to_string(),
+        format!("/{}-test-files-", f.service),
+    ];
+    let s3: Vec<&str> = lines
+        .lines()
+        .filter(|l| {
+            buckets.iter().any(|b| {
+                l.split(' ')
+                    .nth(1)
+                    .is_some_and(|p| p.starts_with(b.as_str()))
+            })
+        })
+        .collect();
+    assert!(s3.len() > 10, "{lines}");
+    // CreateBucket (`PUT /name` or `PUT /name/`, no query) takes no owner.
+    let create = |l: &str| {
+        let path = l.split(['\t', ' ']).nth(1).unwrap_or_default();
+        l.starts_with("PUT ")
+            && !path.contains('?')
+            && path.trim_matches('/').split('/').count() == 1
+    };
+    let missing: Vec<&&str> = s3
+        .iter()
+        .filter(|l| !create(l) && !l.ends_with("\t123456789012"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "S3 requests without the owner: {missing:#?}"
+    );
+}

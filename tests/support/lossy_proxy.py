@@ -3,7 +3,7 @@ each request can be delayed, and the answer to the first copy of chosen writes
 is lost after the emulator processed it (the client sees a 500, as when a
 connection drops on the way back), so the client's retry meets its own write.
 
-Usage: lossy_proxy.py TARGET_URL [--delay-ms N] [--lose REGEX]
+Usage: lossy_proxy.py TARGET_URL [--delay-ms N] [--lose REGEX] [--log FILE --log-header NAME]
 Prints the port it listens on (127.0.0.1), then serves until killed.
 --lose: PUT/POST/DELETE requests whose path matches REGEX lose the answer of
 their first copy (a retry, same method, path and body, gets the real answer).
@@ -27,6 +27,8 @@ def main():
     ap.add_argument("--delay-ms", type=int, default=0)
     ap.add_argument("--lose", default=None)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--log", default=None, help="append 'METHOD PATH QUERY<TAB>HEADER-VALUE' per request")
+    ap.add_argument("--log-header", default="x-amz-expected-bucket-owner")
     args = ap.parse_args()
     target = urllib.parse.urlparse(args.target)
     lose = re.compile(args.lose) if args.lose else None
@@ -57,6 +59,9 @@ def main():
             data = self.body()
             if args.verbose:
                 print(self.command, self.path, len(data), file=sys.stderr, flush=True)
+            if args.log:
+                with lock, open(args.log, "a") as log:
+                    log.write(f"{self.command} {self.path}\t{self.headers.get(args.log_header, '')}\n")
             if args.delay_ms:
                 time.sleep(args.delay_ms / 1000)
             conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)

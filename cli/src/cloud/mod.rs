@@ -407,6 +407,7 @@ mod tests {
     use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::GetBucketLifecycleConfigurationOutput;
     use aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingOutput;
     use aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput;
+    use aws_sdk_s3::operation::list_buckets::ListBucketsOutput;
     use aws_sdk_s3::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_runtime_api::http::{Response, StatusCode};
@@ -460,11 +461,24 @@ mod tests {
                 .build()
                 .unwrap()
         });
+        let owned = mock!(Client::list_buckets).then_output(|| {
+            ListBucketsOutput::builder()
+                .buckets(aws_sdk_s3::types::Bucket::builder().name("b").build())
+                .build()
+        });
         let emulator = Aws::with_s3(
             mock_client!(
                 aws_sdk_s3,
                 RuleMode::MatchAny,
-                [&versioning, &encryption, &public, &cors, &lifecycle, &tags]
+                [
+                    &versioning,
+                    &owned,
+                    &encryption,
+                    &public,
+                    &cors,
+                    &lifecycle,
+                    &tags
+                ]
             ),
             EMULATOR,
         );

@@ -24,6 +24,13 @@ fn what(name: &str) -> String {
     format!("S3 bucket ({name})")
 }
 
+fn not_ours(aws: &Aws, name: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "S3 bucket {name} exists but does not belong to account {}: sls-rs neither adopts nor changes it\n  = help: bucket names are global; rename the bucket in serverless.yaml (its name is `{{service}}-{{stage}}-{{name}}-{{account}}-{{region}}`)",
+        aws.account
+    )
+}
+
 /// Reads a bucket's configuration; `None` when it does not exist.
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
     let s3 = &aws.s3;
@@ -41,8 +48,17 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
             body.contains("<Status>Enabled</Status>")
                 .then_some(BucketVersioningStatus::Enabled)
         }
+        // x-amz-expected-bucket-owner does not match: another account has the name.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+            return Err(not_ours(aws, name))
+        }
         Err(e) => return Err(aws_error(&what(name), "s3:GetBucketVersioning", e)),
     };
+    // Bucket names are global: one that exists is ours only if this account owns it
+    // (emulators ignore the expected-owner header), however it is tagged.
+    if !super::deployment_bucket::owns(&aws.s3, name).await? {
+        return Err(not_ours(aws, name));
+    }
     let mut p = Props::new();
     let on = |b: bool| if b { "on" } else { "off" }.to_string();
     p.insert(

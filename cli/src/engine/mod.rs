@@ -149,7 +149,10 @@ async fn under_lock<T>(
 /// Connects to the stage's AWS (or emulator) and finds the deployment bucket.
 async fn connect(service: &Service) -> anyhow::Result<(Aws, String)> {
     let aws = Aws::connect(&Target::of(service)).await?;
-    let bucket = deployment_bucket::name(&aws.account, &aws.target.region);
+    let bucket = match &service.manifest.provider.deployment_bucket {
+        Some(b) => b.name.clone(),
+        None => deployment_bucket::name(&aws.account, &aws.target.region),
+    };
     Ok((aws, bucket))
 }
 
@@ -225,7 +228,9 @@ pub async fn deploy(
         crate::ui::warn(w);
     }
     // A dry run changes nothing, not even by creating the bucket (a missing one reads as no state).
-    if !opts.dry_run {
+    if opts.dry_run {
+        deployment_bucket::exists(&aws, &bucket).await?;
+    } else {
         deployment_bucket::ensure(&aws, &bucket).await?;
     }
     let work = deploy_locked(

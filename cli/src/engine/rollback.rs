@@ -99,6 +99,7 @@ pub async fn rollback(
     progress: Progress<'_>,
 ) -> anyhow::Result<RollbackReport> {
     let (aws, bucket) = connect(service).await?;
+    crate::cloud::deployment_bucket::ensure(&aws, &bucket).await?;
     super::under_lock(
         &aws,
         &bucket,

@@ -64,6 +64,21 @@ pub struct Provider {
     /// The service's HTTP API (created when a function has an `httpApi` event).
     #[serde(default, skip_serializing_if = "HttpApiSettings::is_empty")]
     pub http_api: HttpApiSettings,
+    /// Where the state and the artifacts live; default `sls-rs-deployments-{account}-{region}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_bucket: Option<DeploymentBucket>,
+    /// How many deployments the state remembers (rollback targets); default 50. Lambda
+    /// versions none of them, no alias and no provisioned concurrency uses are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_history: Option<u32>,
+}
+
+/// `provider.deploymentBucket`, as Serverless Framework spells it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeploymentBucket {
+    /// A bucket of this account (created, versioned, private and encrypted if missing).
+    pub name: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -76,6 +76,23 @@ pub struct Context<'a> {
     pub region_from_flag: bool,
 }
 
+/// S3's naming rules for a bucket sls-rs is given by name.
+fn check_bucket_name(name: &str) -> Result<(), &'static str> {
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !(3..=BUCKET_NAME_MAX).contains(&name.len()) {
+        Err("it must be 3 to 63 characters long")
+    } else if !name.chars().all(ok_char) {
+        Err("only lowercase letters, digits, dots and hyphens are allowed")
+    } else if !edge(name.chars().next()) || !edge(name.chars().last()) {
+        Err("it must start and end with a letter or digit")
+    } else if name.contains("..") {
+        Err("two dots in a row are not allowed")
+    } else {
+        Ok(())
+    }
+}
+
 pub fn validate(m: &Manifest, cx: &Context) -> Vec<Diagnostic> {
     let mut v = Checker {
         tree: cx.tree,
@@ -336,6 +353,22 @@ impl Checker<'_> {
         self.retention(p.log_retention_in_days, &path.key("logRetentionInDays"));
         self.environment(&p.environment, &path.key("environment"));
         self.tags(&p.tags, &path.key("tags"));
+        self.range(
+            p.deployment_history,
+            &path.key("deploymentHistory"),
+            1,
+            1000,
+            "deployments",
+        );
+        if let Some(b) = &p.deployment_bucket {
+            if let Err(why) = check_bucket_name(&b.name) {
+                self.value(
+                    &path.key("deploymentBucket").key("name"),
+                    format!("`{}` is not a valid S3 bucket name: {why}", b.name),
+                    Some("3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"),
+                );
+            }
+        }
     }
 
     fn retention(&mut self, days: Option<u32>, path: &KeyPath) {
