@@ -321,7 +321,7 @@ async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or
             "after a kill at step {kill_after}:\n{stderr}"
         );
         assert!(
-            stderr.contains("taking over the lock of a process that is gone"),
+            stderr.contains("took over the lock of a process that is gone"),
             "{stderr}"
         );
         let report = f.deploy();
@@ -1419,4 +1419,78 @@ async fn every_s3_request_names_the_expected_bucket_owner() {
         missing.is_empty(),
         "S3 requests without the owner: {missing:#?}"
     );
+}
+
+#[tokio::test]
+async fn versions_no_remembered_deployment_uses_are_deleted_and_the_history_is_bounded() {
+    let f = Fixture::new("prune", "  a: { handler: a }\n");
+    let history = |f: &Fixture| {
+        let path = f.dir.join("serverless.yaml");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "provider:\n  name: aws\n",
+            "provider:\n  name: aws\n  deploymentHistory: 2\n",
+            1,
+        );
+        std::fs::write(path, text).unwrap();
+    };
+    // moto numbers a version after the count it holds: nothing is published after a deletion here.
+    let mut reports = Vec::new();
+    for memory in [128, 160, 192] {
+        f.write(
+            &format!("  a: {{ handler: a, memorySize: {memory} }}\n"),
+            &[],
+        );
+        history(&f);
+        let (out, stdout, stderr) = support::run(
+            f.command(&["deploy", "--json"])
+                .env("SLS_RS_EMULATOR_PRUNE", "1"),
+        );
+        assert!(out.status.success(), "{stderr}");
+        reports.push(serde_json::from_str::<Value>(&stdout).unwrap());
+    }
+    let pruned = |r: &Value| -> Vec<String> {
+        r["plan"]["prune"]
+            .as_array()
+            .map(|p| {
+                p.iter()
+                    .map(|v| v["version"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(pruned(&reports[1]), Vec::<String>::new());
+    assert_eq!(pruned(&reports[2]), ["1"]);
+    assert!(
+        mutating(&reports[2]).contains(&"lambda:DeleteFunction".to_string()),
+        "the deletion is counted among the deploy's calls"
+    );
+    // Without the switch, an emulator keeps every version.
+    f.write("  a: { handler: a, memorySize: 192 }\n", &[]);
+    history(&f);
+    let (out, stdout, _) = support::run(&mut f.command(&["plan", "--json"]));
+    assert!(out.status.success());
+    assert!(!stdout.contains("\"prune\""), "{stdout}");
+    let aws = aws().await;
+    let versions: Vec<String> = aws
+        .lambda
+        .list_versions_by_function()
+        .function_name(f.name("a"))
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .iter()
+        .filter_map(|v| v.version.clone())
+        .collect();
+    assert_eq!(versions, ["$LATEST", "2", "3"]);
+    let state = state_object(&aws, &f).await;
+    assert_eq!(state["deployments"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        state["resources"]["function/a"]["versions"],
+        serde_json::json!(["2", "3"])
+    );
+    // The remembered deployment before the last can still be rolled back to.
+    let back = f.json(&["rollback"]);
+    assert_eq!(back["moved"]["a"], serde_json::json!(["3", "2"]));
+    f.json(&["remove"]);
 }

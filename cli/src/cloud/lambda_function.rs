@@ -595,6 +595,39 @@ pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Deletes one published version. `false` when Lambda keeps it because an alias
+/// still points at it (ResourceConflictException); a missing one is already gone.
+pub async fn delete_version(aws: &Aws, name: &str, version: &str) -> anyhow::Result<bool> {
+    aws.lambda_rate.acquire().await;
+    match aws
+        .lambda
+        .delete_function()
+        .function_name(name)
+        .qualifier(version)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(true)
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_conflict_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(aws_error(
+            &format!("deleting version {version} of Lambda function ({name})"),
+            "lambda:DeleteFunction",
+            e,
+        )),
+    }
+}
+
 /// The names of the account's functions starting with a prefix (for checks and `remove`).
 pub async fn list_names(aws: &Aws, prefix: &str) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();

@@ -352,7 +352,10 @@ async fn deploy_locked(
         journal.save(aws).await?;
         etag = journal.etag().await;
     }
-    let plan = plan::plan_with(&desired, &state, &live, &opts.unpin);
+    let mut plan = plan::plan_with(&desired, &state, &live, &opts.unpin);
+    if prunes_versions(aws) {
+        plan.prune = state.prunable(history(service));
+    }
     if !plan.conflicts.is_empty() && !opts.dry_run {
         anyhow::bail!("{}\nnothing was changed", plan.render());
     }
@@ -415,7 +418,7 @@ async fn deploy_locked(
         functions: before,
         changed: Vec::new(),
     };
-    state.deployments.push(record);
+    state.remember(record, history(service));
     let journal = Journal::new(state, bucket, etag, &writer);
     journal.save(aws).await?;
 
@@ -596,6 +599,11 @@ async fn deploy_locked(
             failures,
         ));
     }
+    // Phase 5: versions nothing can roll back to any more; a failure here is a warning.
+    for w in prune_versions(aws, &plan.prune, &journal, opts.concurrency).await {
+        crate::ui::warn(&w);
+        warnings.push(w);
+    }
     // The API's URL is known unless this deploy made the API.
     let endpoint = match api_endpoint {
         Some(url) => Some(url),
@@ -603,6 +611,65 @@ async fn deploy_locked(
     };
     let retained = retained.into_inner().unwrap_or_default();
     Ok((plan, uploads, Some(record), retained, endpoint))
+}
+
+/// How many deployments the state remembers.
+fn history(service: &Service) -> usize {
+    service
+        .manifest
+        .provider
+        .deployment_history
+        .map_or(state::DEFAULT_HISTORY, |n| n as usize)
+}
+
+/// moto numbers a new version after the count of versions it holds, so deleting old
+/// ones makes it hand out a number again: on an emulator versions are kept, unless
+/// `SLS_RS_EMULATOR_PRUNE=1` (for the test of pruning, which publishes nothing after).
+fn prunes_versions(aws: &Aws) -> bool {
+    !aws.is_emulator() || std::env::var_os("SLS_RS_EMULATOR_PRUNE").is_some_and(|v| v == "1")
+}
+
+/// Deletes the versions the plan found unneeded and forgets them; returns warnings.
+async fn prune_versions(
+    aws: &Aws,
+    prune: &[state::Prunable],
+    journal: &Journal,
+    concurrency: usize,
+) -> Vec<String> {
+    let results: Vec<(&state::Prunable, anyhow::Result<bool>)> = stream::iter(prune)
+        .map(|p| async move {
+            (
+                p,
+                lambda_function::delete_version(aws, &p.physical, &p.version).await,
+            )
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut warnings = Vec::new();
+    journal.update(|s| {
+        for (p, result) in &results {
+            match result {
+                Ok(true) => {
+                    if let Some(rec) = s
+                        .resources
+                        .get_mut(&model::logical_id(Kind::Function, &p.function))
+                    {
+                        rec.versions.retain(|v| v != &p.version);
+                    }
+                }
+                Ok(false) => warnings.push(format!(
+                    "version {} of {} is kept: an alias still points at it",
+                    p.version, p.physical
+                )),
+                Err(e) => warnings.push(format!("{e:#}")),
+            }
+        }
+    });
+    if let Err(e) = journal.save(aws).await {
+        warnings.push(format!("could not record the deleted versions: {e:#}"));
+    }
+    warnings
 }
 
 /// The URL of an HTTP API this deploy made.
@@ -815,6 +882,13 @@ async fn apply_change(
     let r = &r;
     journal.update(|s| {
         let previous = s.resources.get(&r.id).cloned();
+        let versions = match &version {
+            Some(v) => state::with_version(s, previous.as_ref(), v),
+            None => previous
+                .as_ref()
+                .map(|p| p.versions.clone())
+                .unwrap_or_default(),
+        };
         let entry = Recorded {
             kind: r.kind,
             function: r.function.clone(),
@@ -826,6 +900,7 @@ async fn apply_change(
             pinned: previous.as_ref().is_some_and(|p| p.pinned),
             provisioned: previous.and_then(|p| p.provisioned),
             delete_with_data: r.delete_with_data,
+            versions,
         };
         s.resources.insert(r.id.clone(), entry);
     });

@@ -114,6 +114,9 @@ pub struct Plan {
     /// deploy stops before touching anything.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<String>,
+    /// Lambda versions nothing needs (see `State::prunable`), deleted once the deploy succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune: Vec<super::state::Prunable>,
 }
 
 impl Plan {
@@ -259,7 +262,34 @@ impl Plan {
         } else {
             String::new()
         };
-        format!("{}{summary}{pinned}{warning}", crate::ui::table(&rows))
+        format!(
+            "{}{summary}{pinned}{warning}{}",
+            crate::ui::table(&rows),
+            self.render_prune()
+        )
+    }
+
+    /// `then 3 old Lambda versions deleted (…): a 1, 2; b 4`, or nothing.
+    fn render_prune(&self) -> String {
+        if self.prune.is_empty() {
+            return String::new();
+        }
+        let mut by_function: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for p in &self.prune {
+            by_function
+                .entry(p.function.as_str())
+                .or_default()
+                .push(p.version.as_str());
+        }
+        let list: Vec<String> = by_function
+            .iter()
+            .map(|(f, v)| format!("{f} {}", v.join(", ")))
+            .collect();
+        format!(
+            "\nthen {} old Lambda version(s) deleted (no alias and none of the remembered deployments uses them; one DeleteFunction each): {}",
+            self.prune.len(),
+            list.join("; ")
+        )
     }
 
     pub fn has_changes(&self) -> bool {
@@ -671,7 +701,11 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             }),
         });
     }
-    Plan { changes, conflicts }
+    Plan {
+        changes,
+        conflicts,
+        prune: vec![],
+    }
 }
 
 #[cfg(test)]
@@ -713,6 +747,7 @@ mod tests {
                     provisioned: None,
                     pinned: false,
                     delete_with_data: false,
+                    versions: vec![],
                 },
             );
             live.props.insert(r.id.clone(), Some(r.props()));

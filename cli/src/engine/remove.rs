@@ -83,6 +83,7 @@ async fn remove_locked(
         provisioned: None,
         pinned: false,
         delete_with_data: false,
+        versions: vec![],
     };
     // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.
     let owner: BTreeMap<String, String> = [

@@ -190,16 +190,19 @@ async fn rollback_locked(
                 r.pinned = true;
             }
         }
-        s.deployments.push(DeploymentRecord {
-            id: format!("{}-{}", now().replace([':', '-'], ""), std::process::id()),
-            started: now(),
-            finished: None,
-            who: lock::Holder::me(command).who,
-            command: command.to_string(),
-            status: "in progress".into(),
-            functions: current.clone(),
-            changed: Vec::new(),
-        })
+        s.remember(
+            DeploymentRecord {
+                id: format!("{}-{}", now().replace([':', '-'], ""), std::process::id()),
+                started: now(),
+                finished: None,
+                who: lock::Holder::me(command).who,
+                command: command.to_string(),
+                status: "in progress".into(),
+                functions: current.clone(),
+                changed: Vec::new(),
+            },
+            super::history(service),
+        )
     });
     journal.save(aws).await?;
     let steps = moves.iter().map(|(function, physical, _, version)| {

@@ -60,6 +60,9 @@ pub struct Recorded {
     /// Data resources: `deletionPolicy: delete` (else deletion keeps them unless forced).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete_with_data: bool,
+    /// Functions: every version sls-rs published and has not deleted yet, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,6 +102,83 @@ pub fn random_hex(n: usize) -> String {
         return digest.chars().cycle().take(n * 2).collect();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deployments the state remembers unless `provider.deploymentHistory` says otherwise.
+pub const DEFAULT_HISTORY: usize = 50;
+
+/// A Lambda version nothing needs any more: deleted after a successful deploy.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Prunable {
+    pub function: String,
+    pub physical: String,
+    pub version: String,
+}
+
+impl State {
+    /// Adds a deployment record, forgetting the oldest beyond `keep`.
+    pub fn remember(&mut self, record: DeploymentRecord, keep: usize) {
+        self.deployments.push(record);
+        let excess = self.deployments.len().saturating_sub(keep.max(1));
+        self.deployments.drain(..excess);
+    }
+
+    /// The versions sls-rs published that no alias points at (provisioned concurrency
+    /// is on the alias), that are no function's newest, and that none of the
+    /// deployments kept after one more is remembered (the last `keep - 1`) records:
+    /// nothing can roll back to them. Lambda's 75 GB code storage per region would
+    /// otherwise fill with every version ever published.
+    pub fn prunable(&self, keep: usize) -> Vec<Prunable> {
+        let kept = &self.deployments[self.deployments.len().saturating_sub(keep.max(1) - 1)..];
+        let mut out = Vec::new();
+        for rec in self.resources.values().filter(|r| r.kind == Kind::Function) {
+            let needed = |v: &String| {
+                rec.live.as_ref() == Some(v)
+                    || rec.version.as_ref() == Some(v)
+                    || kept
+                        .iter()
+                        .any(|d| d.functions.get(&rec.function) == Some(v))
+            };
+            out.extend(
+                rec.versions
+                    .iter()
+                    .filter(|v| !needed(v))
+                    .map(|v| Prunable {
+                        function: rec.function.clone(),
+                        physical: rec.physical.clone(),
+                        version: v.clone(),
+                    }),
+            );
+        }
+        out
+    }
+}
+
+/// The versions a function record knows after publishing `new`. A state written
+/// before versions were tracked learns the ones its history and aliases name.
+pub fn with_version(state: &State, previous: Option<&Recorded>, new: &str) -> Vec<String> {
+    let mut versions = previous.map(|p| p.versions.clone()).unwrap_or_default();
+    if versions.is_empty() {
+        if let Some(p) = previous {
+            let named = state
+                .deployments
+                .iter()
+                .filter_map(|d| d.functions.get(&p.function))
+                .chain(p.live.iter())
+                .chain(p.version.iter());
+            for v in named {
+                if !versions.contains(v) {
+                    versions.push(v.clone());
+                }
+            }
+            versions.sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+        }
+    }
+    if !versions.iter().any(|v| v == new) {
+        versions.push(new.to_string());
+    }
+    versions
 }
 
 /// Where a service's state and lock live in the deployment bucket.
@@ -262,5 +342,82 @@ impl Journal {
             .into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, a: &str) -> DeploymentRecord {
+        DeploymentRecord {
+            id: id.into(),
+            started: String::new(),
+            finished: None,
+            who: String::new(),
+            command: String::new(),
+            status: "succeeded".into(),
+            functions: [("a".to_string(), a.to_string())].into(),
+            changed: vec![],
+        }
+    }
+
+    fn function(versions: &[&str], live: &str, newest: &str) -> Recorded {
+        Recorded {
+            kind: Kind::Function,
+            function: "a".into(),
+            physical: "svc-dev-a".into(),
+            arn: String::new(),
+            props: Props::new(),
+            version: Some(newest.into()),
+            live: Some(live.into()),
+            provisioned: None,
+            pinned: false,
+            delete_with_data: false,
+            versions: versions.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_history_keeps_the_last_n_deployments() {
+        let mut s = State::default();
+        for i in 1..=5 {
+            s.remember(record(&format!("d{i}"), &i.to_string()), 3);
+        }
+        let ids: Vec<&str> = s.deployments.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["d3", "d4", "d5"]);
+    }
+
+    #[test]
+    fn only_versions_nothing_can_roll_back_to_are_prunable() {
+        let mut s = State {
+            deployments: vec![record("d1", "1"), record("d2", "3"), record("d3", "4")],
+            ..State::default()
+        };
+        // 5 was published by a deploy that failed before cutover; 6 is the newest.
+        s.resources.insert(
+            "function/a".into(),
+            function(&["1", "2", "3", "4", "5", "6"], "4", "6"),
+        );
+        let versions =
+            |keep| -> Vec<String> { s.prunable(keep).into_iter().map(|p| p.version).collect() };
+        // Keeping 3 after one more: d2 and d3 stay (3 and 4), live is 4, newest 6.
+        assert_eq!(versions(3), ["1", "2", "5"]);
+        // Keeping 1: only the next deployment, which records what is live.
+        assert_eq!(versions(1), ["1", "2", "3", "5"]);
+        assert_eq!(versions(50), ["2", "5"]);
+    }
+
+    #[test]
+    fn a_state_from_before_version_tracking_learns_the_versions_it_names() {
+        let s = State {
+            deployments: vec![record("d1", "1"), record("d2", "2")],
+            ..State::default()
+        };
+        let previous = function(&[], "2", "3");
+        assert_eq!(with_version(&s, Some(&previous), "4"), ["1", "2", "3", "4"]);
+        assert_eq!(with_version(&s, None, "1"), ["1"]);
+        let tracked = function(&["7"], "7", "7");
+        assert_eq!(with_version(&s, Some(&tracked), "8"), ["7", "8"]);
     }
 }
