@@ -1012,6 +1012,23 @@ async fn delete_resource(
     retained: &std::sync::Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
     let physical = rec.physical.as_str();
+    // A role replaced by its region-unique successor may still serve another region's
+    // deployment of the stage (IAM is global): that deployment's next deploy replaces it.
+    let shared = match rec.kind {
+        Kind::Role if plan::replaced_of(id).is_some() => iam_role::read(aws, physical)
+            .await?
+            .and_then(|r| iam_role::other_region(&r.policy?, &aws.target.region)),
+        _ => None,
+    };
+    if let Some(region) = shared {
+        retained.lock().expect("retained list").push(format!(
+            "IAM role {physical} (its policy names {region}: the stage's deployment there still uses it; deploying there replaces it)"
+        ));
+        journal.update(|s| {
+            s.resources.remove(id);
+        });
+        return journal.save(aws).await;
+    }
     let allowed = force || rec.delete_with_data;
     let deleted = match rec.kind {
         Kind::Table if !allowed => cloud::Deleted::KeptNotEmpty,
