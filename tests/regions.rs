@@ -23,7 +23,10 @@ async fn aws_in(region: &str) -> Aws {
 }
 
 /// The role's inline policy as IAM holds it, and its tags.
-async fn role(aws: &Aws, name: &str) -> Option<(Value, std::collections::BTreeMap<String, String>)> {
+async fn role(
+    aws: &Aws,
+    name: &str,
+) -> Option<(Value, std::collections::BTreeMap<String, String>)> {
     iam_role::read(aws, name)
         .await
         .unwrap()
@@ -84,7 +87,9 @@ async fn two_regions_of_one_stage_each_keep_their_own_roles_and_removing_one_lea
     );
     assert!(role(&east, &west_role).await.is_none());
     assert!(function_role(&west, &f.name("a")).await.is_none());
-    let (after, _) = role(&east, &east_role).await.expect("us-east-1 keeps its role");
+    let (after, _) = role(&east, &east_role)
+        .await
+        .expect("us-east-1 keeps its role");
     assert_eq!(after, east_policy, "untouched, with its own region's ARNs");
     assert_eq!(
         function_role(&east, &f.name("a")).await,
@@ -214,7 +219,10 @@ async fn a_role_deployed_under_its_old_name_is_replaced_the_old_one_deleted_afte
     assert!(at("iam:CreateRole") < at("lambda:UpdateFunctionConfiguration"));
     assert!(at("lambda:UpdateFunctionConfiguration") < at("lambda:UpdateAlias"));
     assert!(at("lambda:UpdateAlias") < at("iam:DeleteRole"), "{calls:?}");
-    assert!(role(&aws, &legacy).await.is_none(), "the old role is deleted");
+    assert!(
+        role(&aws, &legacy).await.is_none(),
+        "the old role is deleted"
+    );
     let (now, tags) = role(&aws, &f.role("a")).await.unwrap();
     assert_eq!(now, policy);
     assert_eq!(tags["sls-rs:region"], "us-east-1");

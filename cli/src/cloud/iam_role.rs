@@ -277,7 +277,10 @@ mod tests {
             {"Action": "xray:PutTraceSegments", "Resource": "*"}
         ]});
         assert_eq!(other_region(&policy, "us-east-1"), None);
-        assert_eq!(other_region(&policy, "eu-west-1").as_deref(), Some("us-east-1"));
+        assert_eq!(
+            other_region(&policy, "eu-west-1").as_deref(),
+            Some("us-east-1")
+        );
     }
 
     #[test]

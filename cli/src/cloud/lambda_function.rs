@@ -144,8 +144,7 @@ fn is_role_propagation<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
     err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> bool {
     err.as_service_error()
-        .and_then(|e| e.message())
-        .is_some_and(|m| m.contains("cannot be assumed by Lambda"))
+        .is_some_and(super::is_iam_propagation)
 }
 
 /// How long to keep retrying a role that is not assumable yet, and how often.

@@ -815,7 +815,8 @@ mod tests {
         role.retain(|k, _| !k.starts_with("tags."));
         let p = plan(&resources, &State::default(), &live);
         assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
-        assert!(p.conflicts[0].starts_with("IAM role shop-dev-f-us-east-1 exists and is not this service's"));
+        assert!(p.conflicts[0]
+            .starts_with("IAM role shop-dev-f-us-east-1 exists and is not this service's"));
         // Ours (tagged) but unrecorded, as after a crash: adopted, no conflict.
         let (_, live) = deployed(&resources);
         assert!(plan(&resources, &State::default(), &live)
@@ -834,7 +835,10 @@ mod tests {
         // Untagged with a region (made by something else, or by hand): not ours either.
         let role = live.props.get_mut("role/f").unwrap().as_mut().unwrap();
         role.remove("tags.sls-rs:region");
-        assert_eq!(plan(&resources, &State::default(), &live).conflicts.len(), 1);
+        assert_eq!(
+            plan(&resources, &State::default(), &live).conflicts.len(),
+            1
+        );
     }
 
     #[test]

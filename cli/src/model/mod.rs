@@ -1119,6 +1119,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// The spec of one plain function `f` of service `shop`.
+    pub(crate) fn function_spec() -> FunctionSpec {
+        let s =
+            service("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        resources
+            .into_iter()
+            .find_map(|r| match r.spec {
+                Spec::Function(f) => Some(*f),
+                _ => None,
+            })
+            .unwrap()
+    }
+
     const CX: Context = Context {
         account: "123456789012",
         region: "us-east-1",
@@ -1149,8 +1163,7 @@ pub(crate) mod tests {
         assert_eq!(resources[2].physical, "shop-dev-checkout");
         assert_eq!((f.memory, f.timeout), (256, 9));
         assert_eq!(
-            f.role_arn,
-            "arn:aws:iam::123456789012:role/shop-dev-checkout-us-east-1",
+            f.role_arn, "arn:aws:iam::123456789012:role/shop-dev-checkout-us-east-1",
             "IAM is global: the role carries the region"
         );
         assert_eq!(resources[0].physical, "shop-dev-checkout-us-east-1");
