@@ -144,16 +144,17 @@ pub async fn create(aws: &Aws, name: &str, spec: &RoleSpec) -> anyhow::Result<St
             ))
         }
     };
-    put_policy(aws, name, spec).await?;
+    put_policy(aws, name, &spec.policy).await?;
     Ok(arn)
 }
 
-pub async fn put_policy(aws: &Aws, name: &str, spec: &RoleSpec) -> anyhow::Result<()> {
+/// Writes the role's one inline policy.
+pub async fn put_policy(aws: &Aws, name: &str, policy: &Value) -> anyhow::Result<()> {
     aws.iam
         .put_role_policy()
         .role_name(name)
         .policy_name(INLINE_POLICY_NAME)
-        .policy_document(spec.policy.to_string())
+        .policy_document(policy.to_string())
         .send()
         .await
         .map_err(|e| {

@@ -11,6 +11,7 @@ pub mod interrupt;
 mod live;
 pub mod lock;
 pub mod plan;
+mod policy;
 mod remove;
 mod rollback;
 pub mod state;
@@ -415,6 +416,10 @@ async fn deploy_locked(
         functions: before,
         changed: Vec::new(),
     };
+    // Until cutover the versions live now run with the policies they ran with.
+    let in_force = policy::in_force(&state);
+    state.policies.set(&record.id, &in_force);
+    let deployment_id = record.id.clone();
     state.deployments.push(record);
     let journal = Journal::new(state, bucket, etag, &writer);
     journal.save(aws).await?;
@@ -443,7 +448,8 @@ async fn deploy_locked(
                 dag::Step {
                     id: c.id.clone(),
                     deps: r.depends_on.clone(),
-                    run: Box::pin(apply_change(aws, bucket, r, c, &journal)) as BoxFuture<_>,
+                    run: Box::pin(apply_change(aws, bucket, r, c, &journal, &in_force))
+                        as BoxFuture<_>,
                 }
             })
             .collect::<Vec<_>>()
@@ -551,6 +557,9 @@ async fn deploy_locked(
             failures,
         ));
     }
+    // The new versions are live: so are the new policies (narrowed once triggers are wired).
+    let new_policies = policy::desired(&desired);
+    journal.update(|s| s.policies.set(&deployment_id, &new_policies));
 
     // Phase 3: triggers, now that every `live` alias they target exists.
     let failures = dag::run(apply_phase(Phase::Wire), opts.concurrency, |id, took| {
@@ -562,6 +571,14 @@ async fn deploy_locked(
         return Err(failed(
             "deploy failed while wiring triggers: the new versions are live; `sls-rs deploy` again finishes it",
             failures,
+        ));
+    }
+
+    let narrowed = policy::narrow(aws, &plan, &desired, &in_force, progress).await;
+    if let Err(e) = narrowed {
+        close_failed(aws, &journal).await;
+        return Err(e.context(
+            "narrowing role policies after cutover failed; `sls-rs deploy` again finishes it",
         ));
     }
 
@@ -688,6 +705,8 @@ async fn finish(aws: &Aws, journal: &Journal, status: &str) -> anyhow::Result<De
             .filter(|r| r.kind == Kind::Function)
             .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
             .collect();
+        let ids: Vec<String> = s.deployments.iter().map(|d| d.id.clone()).collect();
+        s.policies.prune(&ids);
         if let Some(d) = s.deployments.last_mut() {
             d.status = status.into();
             d.finished = Some(now());
@@ -758,6 +777,7 @@ async fn apply_change(
     r: &Resource,
     c: &Change,
     journal: &Journal,
+    in_force: &policy::Policies,
 ) -> anyhow::Result<()> {
     let mut version = None;
     let arn = match &r.spec {
@@ -768,7 +788,13 @@ async fn apply_change(
                     iam_role::update_trust(aws, &r.physical, spec).await?;
                 }
                 if changed(c, "policy") {
-                    iam_role::put_policy(aws, &r.physical, spec).await?;
+                    // The old versions keep what they use until cutover; narrowed after it.
+                    let (doc, warning) =
+                        policy::while_old_versions_serve(in_force.get(&r.physical), &spec.policy);
+                    if let Some(w) = warning {
+                        crate::ui::warn(&format!("IAM role {}: {w}", r.physical));
+                    }
+                    iam_role::put_policy(aws, &r.physical, &doc).await?;
                 }
                 if changed(c, "tags.") {
                     iam_role::set_tags(aws, &r.physical, spec, &dropped_tags(c)).await?;
