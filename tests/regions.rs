@@ -172,6 +172,24 @@ async fn a_role_deployed_under_its_old_name_is_replaced_the_old_one_deleted_afte
         .send()
         .await
         .unwrap();
+    // Version 2 runs under the old role, live, as a deployment recorded it.
+    let v2 = aws
+        .lambda
+        .publish_version()
+        .function_name(f.name("a"))
+        .send()
+        .await
+        .unwrap()
+        .version
+        .unwrap();
+    aws.lambda
+        .update_alias()
+        .function_name(f.name("a"))
+        .name("live")
+        .function_version(&v2)
+        .send()
+        .await
+        .unwrap();
     iam_role::delete(&aws, &f.role("a")).await.unwrap();
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
     let key = sls_rs::engine::state::state_key(&f.service, "test");
@@ -191,6 +209,15 @@ async fn a_role_deployed_under_its_old_name_is_replaced_the_old_one_deleted_afte
         .unwrap()
         .remove("tags.sls-rs:region");
     state["resources"]["function/a"]["props"]["role"] = legacy_arn.clone().into();
+    state["resources"]["function/a"]["version"] = v2.clone().into();
+    state["resources"]["function/a"]["live"] = v2.clone().into();
+    let mut old_deployment = state["deployments"][0].clone();
+    old_deployment["id"] = "20260101T000000Z-1".into();
+    old_deployment["functions"]["a"] = v2.clone().into();
+    state["deployments"]
+        .as_array_mut()
+        .unwrap()
+        .push(old_deployment);
     aws.s3
         .put_object()
         .bucket(&bucket)
@@ -231,4 +258,19 @@ async fn a_role_deployed_under_its_old_name_is_replaced_the_old_one_deleted_afte
         Some(format!("arn:aws:iam::{}:role/{}", aws.account, f.role("a")))
     );
     assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+
+    // Back to the version that ran under the deleted role: refused, nothing moves.
+    let live = support::fixture::alias_version(&aws, &f.name("a")).await;
+    let (out, _, stderr) = support::run(&mut f.command(&["rollback"]));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "version {v2} of function `a` runs under IAM role {legacy}, which no longer exists"
+        )) && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        support::fixture::alias_version(&aws, &f.name("a")).await,
+        live
+    );
 }

@@ -427,6 +427,26 @@ pub async fn read_version_environment(
     name: &str,
     version: &str,
 ) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    Ok(read_version(aws, name, version).await?.map(|cfg| {
+        cfg.environment
+            .and_then(|e| e.variables)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }))
+}
+
+/// The role ARN a published version runs under; `None` when the version is gone.
+pub async fn version_role(aws: &Aws, name: &str, version: &str) -> anyhow::Result<Option<String>> {
+    Ok(read_version(aws, name, version).await?.and_then(|cfg| cfg.role))
+}
+
+/// A published version's configuration; `None` when the version is gone.
+async fn read_version(
+    aws: &Aws,
+    name: &str,
+    version: &str,
+) -> anyhow::Result<Option<aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput>> {
     aws.lambda_rate.acquire().await;
     match aws
         .lambda
@@ -436,13 +456,7 @@ pub async fn read_version_environment(
         .send()
         .await
     {
-        Ok(out) => Ok(Some(
-            out.environment
-                .and_then(|e| e.variables)
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-        )),
+        Ok(out) => Ok(Some(out)),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>

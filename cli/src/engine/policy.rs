@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::plan::{Action, Plan};
 use super::state::State;
 use super::Progress;
-use crate::cloud::{iam_role, Aws};
+use crate::cloud::{iam_role, lambda_function, Aws};
 use crate::model::{Kind, Resource, Spec};
 
 /// IAM's limit on a role's inline policies, in characters (whitespace excluded).
@@ -168,6 +168,27 @@ pub fn to_restore(state: &State, target: &str) -> Result<Vec<(String, Value, Val
     } else {
         Err(problems)
     }
+}
+
+/// The versions a rollback would make live whose role no longer exists (a role
+/// of the older region-less name, replaced and deleted since): they could not run.
+pub async fn roles_gone(
+    aws: &Aws,
+    moves: &[(String, String, String)],
+) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for (function, physical, version) in moves {
+        let Some(arn) = lambda_function::version_role(aws, physical, version).await? else {
+            continue;
+        };
+        let role = arn.rsplit('/').next().unwrap_or(&arn);
+        if iam_role::read(aws, role).await?.is_none() {
+            problems.push(format!(
+                "version {version} of function `{function}` runs under IAM role {role}, which no longer exists (roles got region-unique names since)"
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// Before a rollback moves the aliases: each role holds what both versions use.

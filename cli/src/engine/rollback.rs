@@ -148,6 +148,15 @@ async fn rollback_locked(
         problems.extend(p);
         vec![]
     });
+    if problems.is_empty() {
+        let targets: Vec<(String, String, String)> = target
+            .functions
+            .iter()
+            .filter(|(f, v)| current.get(*f) != Some(*v))
+            .map(|(f, v)| (f.clone(), service.function_name(f), v.clone()))
+            .collect();
+        problems.extend(super::policy::roles_gone(aws, &targets).await?);
+    }
     if !problems.is_empty() {
         anyhow::bail!(
             "cannot roll back to {}: {}\nnothing was changed; deploy the manifest you want instead",
