@@ -438,7 +438,9 @@ pub async fn read_version_environment(
 
 /// The role ARN a published version runs under; `None` when the version is gone.
 pub async fn version_role(aws: &Aws, name: &str, version: &str) -> anyhow::Result<Option<String>> {
-    Ok(read_version(aws, name, version).await?.and_then(|cfg| cfg.role))
+    Ok(read_version(aws, name, version)
+        .await?
+        .and_then(|cfg| cfg.role))
 }
 
 /// A published version's configuration; `None` when the version is gone.
@@ -446,7 +448,9 @@ async fn read_version(
     aws: &Aws,
     name: &str,
     version: &str,
-) -> anyhow::Result<Option<aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput>> {
+) -> anyhow::Result<
+    Option<aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput>,
+> {
     aws.lambda_rate.acquire().await;
     match aws
         .lambda

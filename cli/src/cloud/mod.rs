@@ -571,7 +571,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tests {
+mod iam_retry_tests {
     //! Which IAM errors are waited out, against mocked Lambda answers: no emulator gives them.
     use super::*;
     use aws_sdk_lambda::operation::create_event_source_mapping::{

@@ -862,7 +862,10 @@ mod tests {
         let p = plan(&resources, &state, &live);
         assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
         let role = p.changes.iter().find(|c| c.id == "role/f").unwrap();
-        assert_eq!((role.action, role.physical.as_str()), (Action::Create, "shop-dev-f-us-east-1"));
+        assert_eq!(
+            (role.action, role.physical.as_str()),
+            (Action::Create, "shop-dev-f-us-east-1")
+        );
         assert_eq!(role.replaces.as_deref(), Some("shop-dev-f"));
         let old = p.changes.iter().find(|c| c.id == key).unwrap();
         assert_eq!(old.action, Action::Delete);

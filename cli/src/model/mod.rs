@@ -49,7 +49,6 @@ pub fn same_owner<'a, 'b>(
         && (b(TAG_REGION).is_none() || a(TAG_REGION) == b(TAG_REGION))
 }
 
-
 /// `role/hello`, `logGroup/hello`, `function/hello`: stable across deploys, keys of the state.
 pub type LogicalId = String;
 
