@@ -36,7 +36,7 @@ async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_change
     assert_eq!(cfg.runtime.unwrap().as_str(), "provided.al2023");
     assert_eq!(
         cfg.role.as_deref(),
-        Some(format!("arn:aws:iam::{}:role/{name}", aws.account).as_str())
+        Some(format!("arn:aws:iam::{}:role/{}", aws.account, f.role("hello")).as_str())
     );
     assert_eq!(cfg.tracing_config.unwrap().mode.unwrap().as_str(), "Active");
     let env = cfg.environment.unwrap().variables.unwrap();
@@ -59,7 +59,7 @@ async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_change
     let role = aws
         .iam
         .get_role()
-        .role_name(&name)
+        .role_name(f.role("hello"))
         .send()
         .await
         .unwrap()
@@ -72,7 +72,7 @@ async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_change
     let policy = aws
         .iam
         .get_role_policy()
-        .role_name(&name)
+        .role_name(f.role("hello"))
         .policy_name("sls-rs")
         .send()
         .await
@@ -264,7 +264,7 @@ async fn a_function_dropped_from_the_manifest_is_deleted_with_its_role_and_log_g
     assert_eq!(deleted, ["function/gone", "logGroup/gone", "role/gone"]);
     let (functions, roles, groups) = leftovers(&aws().await, &f).await;
     assert_eq!(functions, [f.name("keep")]);
-    assert_eq!(roles, [f.name("keep")]);
+    assert_eq!(roles, [f.role("keep")]);
     assert_eq!(groups, [format!("/aws/lambda/{}", f.name("keep"))]);
 }
 
@@ -514,7 +514,7 @@ async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
     let trust = serde_json::to_string(&sls_rs::model::lambda_trust_policy()).unwrap();
     aws.iam
         .create_role()
-        .role_name(f.name("b"))
+        .role_name(f.role("b"))
         .assume_role_policy_document(trust)
         .send()
         .await
@@ -527,7 +527,7 @@ async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
     assert!(
         stderr.contains(&format!(
             "IAM role {} exists and is not this service's",
-            f.name("b")
+            f.role("b")
         )),
         "{stderr}"
     );
@@ -535,7 +535,7 @@ async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
     assert!(
         aws.iam
             .get_role_policy()
-            .role_name(f.name("b"))
+            .role_name(f.role("b"))
             .policy_name("sls-rs")
             .send()
             .await
@@ -556,7 +556,7 @@ async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
     // traffic stays on version 1 and the state records the deployment as failed.
     aws.iam
         .delete_role()
-        .role_name(f.name("b"))
+        .role_name(f.role("b"))
         .send()
         .await
         .unwrap();

@@ -244,7 +244,7 @@ async fn tables_buckets_and_queues_are_deployed_updated_in_place_repaired_and_ke
     let role = aws
         .iam
         .get_role_policy()
-        .role_name(f.name("api"))
+        .role_name(f.role("api"))
         .policy_name("sls-rs")
         .send()
         .await
@@ -741,7 +741,7 @@ async fn a_state_machine_calls_live_aliases_with_its_own_role_logs_and_tracing()
         group.contains(&format!("/aws/vendedlogs/states/{}-test-flow", f.service)),
         "{group}"
     );
-    let role = format!("{}-test-flow-states", f.service);
+    let role = format!("{}-test-flow-states-us-east-1", f.service);
     assert!(sm.role_arn().ends_with(&role));
     let doc = aws
         .iam

@@ -191,7 +191,7 @@ async fn a_state_machine_role_trusts_only_its_own_state_machine() {
     let role = aws
         .iam
         .get_role()
-        .role_name(format!("{}-test-flow-states", f.service))
+        .role_name(format!("{}-test-flow-states-us-east-1", f.service))
         .send()
         .await
         .unwrap()
@@ -223,7 +223,7 @@ async fn a_state_machine_role_trusts_only_its_own_state_machine() {
     let lambda_role = aws
         .iam
         .get_role()
-        .role_name(f.name("a"))
+        .role_name(f.role("a"))
         .send()
         .await
         .unwrap()

@@ -81,6 +81,11 @@ impl Fixture {
         format!("{}-test-{function}", self.service)
     }
 
+    /// A function's role in the emulator's region: IAM is global, so it carries the region.
+    pub fn role(&self, function: &str) -> String {
+        format!("{}-{}", self.name(function), super::REGION)
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = super::sls_rs();
         cmd.args(args).arg("-c").arg(&self.dir);

@@ -144,8 +144,7 @@ fn is_role_propagation<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
     err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> bool {
     err.as_service_error()
-        .and_then(|e| e.message())
-        .is_some_and(|m| m.contains("cannot be assumed by Lambda"))
+        .is_some_and(super::is_iam_propagation)
 }
 
 /// How long to keep retrying a role that is not assumable yet, and how often.
@@ -428,6 +427,30 @@ pub async fn read_version_environment(
     name: &str,
     version: &str,
 ) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    Ok(read_version(aws, name, version).await?.map(|cfg| {
+        cfg.environment
+            .and_then(|e| e.variables)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }))
+}
+
+/// The role ARN a published version runs under; `None` when the version is gone.
+pub async fn version_role(aws: &Aws, name: &str, version: &str) -> anyhow::Result<Option<String>> {
+    Ok(read_version(aws, name, version)
+        .await?
+        .and_then(|cfg| cfg.role))
+}
+
+/// A published version's configuration; `None` when the version is gone.
+async fn read_version(
+    aws: &Aws,
+    name: &str,
+    version: &str,
+) -> anyhow::Result<
+    Option<aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput>,
+> {
     aws.lambda_rate.acquire().await;
     match aws
         .lambda
@@ -437,13 +460,7 @@ pub async fn read_version_environment(
         .send()
         .await
     {
-        Ok(out) => Ok(Some(
-            out.environment
-                .and_then(|e| e.variables)
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-        )),
+        Ok(out) => Ok(Some(out)),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>

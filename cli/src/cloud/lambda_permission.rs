@@ -18,10 +18,35 @@ fn what(physical: &str) -> String {
     format!("invoke permission ({physical})")
 }
 
-/// The statement as it is; `None` when the function, its alias or the statement is missing.
-pub async fn read(aws: &Aws, physical: &str) -> anyhow::Result<Option<Props>> {
-    let Some((function, sid)) = parse(physical) else {
-        return Ok(None);
+/// Statement ids of one trigger: `{base}` (as written before ids carried a hash)
+/// or `{base}__{8 hex digits}`. No base ends so (they end in a bucket name, which
+/// has no `_`, in `-schedule[-N]`, or in `http-api`).
+fn is_of(sid: &str, base: &str) -> bool {
+    sid == base
+        || sid
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix("__"))
+            .is_some_and(|hash| hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The statement id for this content: a change of source is a new statement,
+/// added before the old one goes, so the trigger is never without one.
+pub fn statement_id(spec: &PermissionSpec) -> String {
+    let content = format!(
+        "{}\0{}\0{}",
+        spec.principal,
+        spec.source_arn,
+        spec.source_account.as_deref().unwrap_or_default()
+    );
+    let hash = crate::build::sha256_hex(content.as_bytes());
+    format!("{}__{}", spec.statement_id, &hash[..8])
+}
+
+/// The statements of one trigger in the alias's resource policy; empty when the
+/// function, its alias or the policy is missing.
+async fn statements(aws: &Aws, physical: &str) -> anyhow::Result<Vec<Value>> {
+    let Some((function, base)) = parse(physical) else {
+        return Ok(vec![]);
     };
     let policy = match aws
         .lambda
@@ -32,16 +57,22 @@ pub async fn read(aws: &Aws, physical: &str) -> anyhow::Result<Option<Props>> {
         .await
     {
         Ok(out) => out.policy.unwrap_or_default(),
-        Err(e) if has_code(&e, NOT_FOUND) => return Ok(None),
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(vec![]),
         Err(e) => return Err(aws_error(&what(physical), "lambda:GetPolicy", e)),
     };
     let policy: Value = serde_json::from_str(&policy).unwrap_or(Value::Null);
-    let Some(statement) = policy["Statement"]
+    Ok(policy["Statement"]
         .as_array()
-        .and_then(|s| s.iter().find(|s| s["Sid"] == sid))
-    else {
-        return Ok(None);
-    };
+        .map(|all| {
+            all.iter()
+                .filter(|s| s["Sid"].as_str().is_some_and(|sid| is_of(sid, base)))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn props(statement: &Value) -> Props {
     let principal = match &statement["Principal"] {
         Value::String(s) => s.clone(),
         p => p["Service"].as_str().unwrap_or_default().to_string(),
@@ -63,46 +94,187 @@ pub async fn read(aws: &Aws, physical: &str) -> anyhow::Result<Option<Props>> {
             .unwrap_or("any")
             .to_string(),
     );
+    p
+}
+
+/// The statement as it is; `None` when the function, its alias or the statement is missing.
+/// Two statements for one trigger (a deploy died between adding the new one and removing
+/// the old) read as `extraStatements`, which the plan then removes.
+pub async fn read(aws: &Aws, physical: &str) -> anyhow::Result<Option<Props>> {
+    let found = statements(aws, physical).await?;
+    let Some(last) = found.last() else {
+        return Ok(None);
+    };
+    let mut p = props(last);
+    if found.len() > 1 {
+        p.insert("extraStatements".into(), (found.len() - 1).to_string());
+    }
     Ok(Some(p))
 }
 
-/// Adds the statement, replacing one of the same id.
+/// Makes the trigger's statement the spec's: adds it under its content's id
+/// first, then removes the trigger's other statements, so the source keeps a
+/// statement throughout. One function's permission writes run one at a time
+/// (Lambda refuses concurrent changes to one policy).
 pub async fn put(aws: &Aws, physical: &str, spec: &PermissionSpec) -> anyhow::Result<()> {
-    if read(aws, physical).await?.is_some() {
-        delete(aws, physical).await?;
-    }
-    aws.lambda_rate.acquire().await;
-    aws.lambda
-        .add_permission()
-        .function_name(&spec.function_name)
-        .qualifier(LIVE_ALIAS)
-        .statement_id(&spec.statement_id)
-        .action("lambda:InvokeFunction")
-        .principal(&spec.principal)
-        .source_arn(&spec.source_arn)
-        .set_source_account(spec.source_account.clone())
-        .send()
+    let sid = statement_id(spec);
+    let lock = aws.policy_lock(&spec.function_name);
+    let _writing = lock.lock().await;
+    let existing = statements(aws, physical).await?;
+    if !existing.iter().any(|s| s["Sid"] == sid.as_str()) {
+        super::retry_on_conflict(
+            || {
+                aws.lambda
+                    .add_permission()
+                    .function_name(&spec.function_name)
+                    .qualifier(LIVE_ALIAS)
+                    .statement_id(&sid)
+                    .action("lambda:InvokeFunction")
+                    .principal(&spec.principal)
+                    .source_arn(&spec.source_arn)
+                    .set_source_account(spec.source_account.clone())
+                    .send()
+            },
+            &aws.lambda_rate,
+        )
         .await
         .map_err(|e| aws_error(&what(physical), "lambda:AddPermission", e))?;
+    }
+    for old in existing
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .filter(|s| *s != sid)
+    {
+        remove(aws, &spec.function_name, old, physical).await?;
+    }
     Ok(())
 }
 
-pub async fn delete(aws: &Aws, physical: &str) -> anyhow::Result<()> {
-    let Some((function, sid)) = parse(physical) else {
-        return Ok(());
-    };
-    aws.lambda_rate.acquire().await;
-    match aws
-        .lambda
-        .remove_permission()
-        .function_name(function)
-        .qualifier(LIVE_ALIAS)
-        .statement_id(sid)
-        .send()
-        .await
-    {
+async fn remove(aws: &Aws, function: &str, sid: &str, physical: &str) -> anyhow::Result<()> {
+    let removed = super::retry_on_conflict(
+        || {
+            aws.lambda
+                .remove_permission()
+                .function_name(function)
+                .qualifier(LIVE_ALIAS)
+                .statement_id(sid)
+                .send()
+        },
+        &aws.lambda_rate,
+    )
+    .await;
+    match removed {
         Ok(_) => Ok(()),
         Err(e) if has_code(&e, NOT_FOUND) => Ok(()),
         Err(e) => Err(aws_error(&what(physical), "lambda:RemovePermission", e)),
+    }
+}
+
+/// Removes every statement of the trigger.
+pub async fn delete(aws: &Aws, physical: &str) -> anyhow::Result<()> {
+    let Some((function, _)) = parse(physical) else {
+        return Ok(());
+    };
+    let lock = aws.policy_lock(function);
+    let _writing = lock.lock().await;
+    for statement in statements(aws, physical).await? {
+        if let Some(sid) = statement["Sid"].as_str() {
+            remove(aws, function, sid, physical).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Conflicts on one function's policy, against mocked answers: moto never reports them.
+    use super::*;
+    use aws_sdk_lambda::operation::add_permission::{AddPermissionError, AddPermissionOutput};
+    use aws_sdk_lambda::operation::get_policy::GetPolicyOutput;
+    use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
+    use aws_sdk_lambda::types::error::ResourceConflictException;
+    use aws_sdk_lambda::Client;
+    use aws_smithy_mocks::{mock, mock_client};
+
+    fn spec() -> PermissionSpec {
+        PermissionSpec {
+            function_name: "shop-dev-f".into(),
+            statement_id: "sls-rs-shop-dev-f-schedule".into(),
+            principal: "events.amazonaws.com".into(),
+            source_arn: "arn:aws:events:us-east-1:123456789012:rule/shop-dev-f-schedule".into(),
+            source_account: None,
+        }
+    }
+
+    fn conflict(message: &'static str) -> impl Fn() -> AddPermissionError {
+        move || {
+            AddPermissionError::ResourceConflictException(
+                ResourceConflictException::builder()
+                    .message(message)
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("ResourceConflictException")
+                            .message(message)
+                            .build(),
+                    )
+                    .build(),
+            )
+        }
+    }
+
+    const PHYSICAL: &str = "shop-dev-f:live#sls-rs-shop-dev-f-schedule";
+
+    #[tokio::test(start_paused = true)]
+    async fn a_conflicting_update_in_progress_is_retried_and_the_old_statement_removed_after() {
+        // The statement as an older deploy wrote it, under the bare id, with another source.
+        let get = mock!(Client::get_policy).then_output(|| {
+            GetPolicyOutput::builder()
+                .policy(r#"{"Statement":[{"Sid":"sls-rs-shop-dev-f-schedule","Principal":{"Service":"events.amazonaws.com"},"Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:events:us-east-1:123456789012:rule/old"}}},{"Sid":"sls-rs-shop-dev-f-schedule-2__0badc0de"}]}"#)
+                .build()
+        });
+        let add = mock!(Client::add_permission)
+            .match_requests(|r| r.statement_id() == Some(statement_id(&spec()).as_str()))
+            .sequence()
+            .error(conflict("The operation cannot be performed at this time. An update is in progress for resource: arn:aws:lambda:us-east-1:123456789012:function:shop-dev-f"))
+            .times(2)
+            .output(|| AddPermissionOutput::builder().build())
+            .build();
+        let remove = mock!(Client::remove_permission)
+            .match_requests(|r| r.statement_id() == Some("sls-rs-shop-dev-f-schedule"))
+            .then_output(|| RemovePermissionOutput::builder().build());
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get, &add, &remove]), None);
+        put(&aws, PHYSICAL, &spec()).await.unwrap();
+        assert_eq!(add.num_calls(), 3, "two conflicts, then added");
+        // Only this trigger's old statement goes, not another trigger's whose id starts alike.
+        assert_eq!(remove.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_statement_id_that_already_exists_is_not_waited_for() {
+        let get = mock!(Client::get_policy).then_output(|| GetPolicyOutput::builder().build());
+        let add = mock!(Client::add_permission).then_error(conflict(
+            "The statement id (sls-rs-x) provided already exists. Please provide a new statement id, or remove the existing statement.",
+        ));
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get, &add]), None);
+        let err = put(&aws, PHYSICAL, &spec()).await.unwrap_err().to_string();
+        assert_eq!(add.num_calls(), 1);
+        assert!(
+            err.contains("lambda:AddPermission") && err.contains("already exists"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_statement_id_carries_its_content() {
+        let a = statement_id(&spec());
+        let mut other = spec();
+        other.source_arn.push('x');
+        assert_ne!(a, statement_id(&other));
+        assert!(a.starts_with("sls-rs-shop-dev-f-schedule__"));
+        assert!(is_of(&a, "sls-rs-shop-dev-f-schedule"));
+        assert!(!is_of(
+            "sls-rs-shop-dev-f-schedule-2__0badc0de",
+            "sls-rs-shop-dev-f-schedule"
+        ));
     }
 }

@@ -67,7 +67,12 @@ pub struct Aws {
     pub clock: state_store::ServerClock,
     /// Paces Lambda control-plane calls (not against an emulator).
     pub lambda_rate: RateLimit,
+    /// One lock per function: writes to one function's resource policy run one at a time.
+    policy_locks: PolicyLocks,
 }
+
+type PolicyLocks =
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>;
 
 impl Aws {
     /// Builds the clients and asks STS which account they act in.
@@ -150,6 +155,7 @@ impl Aws {
             state_calls,
             clock,
             lambda_rate: RateLimit::per_second(limit),
+            policy_locks: Default::default(),
         })
     }
 
@@ -211,7 +217,19 @@ impl Aws {
             state_calls: CallLog::default(),
             clock: Default::default(),
             lambda_rate: RateLimit::per_second(0),
+            policy_locks: Default::default(),
         }
+    }
+
+    /// The lock of one function's resource policy: AddPermission and RemovePermission
+    /// on one function conflict when they overlap.
+    pub fn policy_lock(&self, function: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.policy_locks
+            .lock()
+            .expect("policy locks")
+            .entry(function.to_string())
+            .or_default()
+            .clone()
     }
 
     /// An emulator stage: APIs it lacks are warnings, not errors.
@@ -326,6 +344,13 @@ pub fn aws_error<E: std::error::Error + Send + Sync + 'static>(
     err: E,
 ) -> anyhow::Error {
     let detail = aws_sdk_sts::error::DisplayErrorContext(&err).to_string();
+    let denied = ["AccessDenied", "AccessDeniedException"]
+        .iter()
+        .any(|c| detail.contains(c))
+        && detail.contains("is not authorized to perform");
+    if denied {
+        return anyhow::anyhow!("{resource} ({operation}): {detail}\n  the credentials sls-rs runs with may not call {operation}; grant it to them");
+    }
     anyhow::anyhow!("{resource} ({operation}): {detail}")
 }
 
@@ -353,14 +378,30 @@ pub fn dropped_tags(c: &Changed, now: &std::collections::BTreeMap<String, String
         .collect()
 }
 
+/// What AWS says when the role handed to it (a function's, a state machine's) is
+/// not usable yet because IAM has not propagated it: the only errors worth waiting for.
+const ROLE_NOT_READY: &[&str] = &[
+    // Lambda CreateFunction / UpdateFunctionConfiguration (InvalidParameterValueException).
+    "cannot be assumed by Lambda",
+    // Lambda CreateEventSourceMapping: "The provided execution role does not have permissions to call ReceiveMessage on SQS".
+    "execution role does not have permissions to call",
+    // Step Functions: "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."
+    "authorized to assume the provided role",
+];
+
 /// IAM is eventually consistent: a role (or a policy) written a moment ago may not
-/// be usable by another service yet. Its error messages say so in words only.
-fn is_iam_propagation<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(err: &E) -> bool {
-    err.message().is_some_and(|m| {
-        m.contains("assume")
-            || m.contains("execution role does not have permissions")
-            || m.contains("is not authorized to perform")
-    })
+/// be usable by another service yet. Its error messages say so in words only. The
+/// deployer's own missing permission ("User: arn:… is not authorized to perform:
+/// lambda:CreateFunction") is no such thing: waiting would not grant it.
+pub(crate) fn is_iam_propagation<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(
+    err: &E,
+) -> bool {
+    let Some(message) = err.message() else {
+        return false;
+    };
+    let callers_own =
+        message.starts_with("User: ") || message.contains("is not authorized to perform");
+    !callers_own && ROLE_NOT_READY.iter().any(|p| message.contains(p))
 }
 
 /// Runs `call`, retrying with backoff for up to 90 s while IAM has not propagated.
@@ -377,6 +418,39 @@ where
             Err(e) if is_iam_propagation(&e) && std::time::Instant::now() < deadline => {
                 pause(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(8));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a change refused because another change to the same resource is in progress is retried.
+const CONFLICT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Lambda refuses a change while another one to the same function is in progress
+/// (`ResourceConflictException`). A statement id that "already exists" is a
+/// conflict too, but no wait resolves it.
+fn is_conflict<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(err: &E) -> bool {
+    err.code() == Some("ResourceConflictException")
+        && !err.message().is_some_and(|m| m.contains("already exists"))
+}
+
+/// Runs `call` (paced by `rate`), retrying with backoff until `CONFLICT_DEADLINE`
+/// while AWS answers that another change is in progress.
+pub async fn retry_on_conflict<T, E, F, Fut>(mut call: F, rate: &RateLimit) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    let deadline = std::time::Instant::now() + CONFLICT_DEADLINE;
+    let mut delay = std::time::Duration::from_millis(200);
+    loop {
+        rate.acquire().await;
+        match call().await {
+            Err(e) if is_conflict(&e) && std::time::Instant::now() < deadline => {
+                pause(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
             }
             other => return other,
         }
@@ -493,5 +567,102 @@ mod tests {
                 .starts_with("S3 bucket (b) (s3:GetBucketVersioning): "),
             "{err:#}"
         );
+    }
+}
+
+#[cfg(test)]
+mod iam_retry_tests {
+    //! Which IAM errors are waited out, against mocked Lambda answers: no emulator gives them.
+    use super::*;
+    use aws_sdk_lambda::operation::create_event_source_mapping::{
+        CreateEventSourceMappingError, CreateEventSourceMappingOutput,
+    };
+    use aws_sdk_lambda::operation::create_function::CreateFunctionError;
+    use aws_sdk_lambda::types::error::InvalidParameterValueException;
+    use aws_sdk_lambda::Client;
+    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn denied(action: &str) -> ErrorMetadata {
+        ErrorMetadata::builder()
+            .code("AccessDeniedException")
+            .message(format!("User: arn:aws:iam::123456789012:user/ci is not authorized to perform: {action} on resource: arn:aws:lambda:us-east-1:123456789012:function:f"))
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deployers_own_missing_permission_fails_at_once_naming_the_action() {
+        let create = mock!(Client::create_event_source_mapping).then_error(|| {
+            CreateEventSourceMappingError::generic(denied("lambda:CreateEventSourceMapping"))
+        });
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&create]), None);
+        let result =
+            retry_until_assumable(|| aws.lambda.create_event_source_mapping().send()).await;
+        assert!(result.is_err());
+        assert_eq!(
+            create.num_calls(),
+            1,
+            "no retry of the caller's own AccessDenied"
+        );
+
+        let create = mock!(Client::create_function)
+            .then_error(|| CreateFunctionError::generic(denied("lambda:CreateFunction")));
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&create]), None);
+        let spec = crate::model::tests::function_spec();
+        let err = crate::cloud::lambda_function::create(&aws, "f", &spec, "bucket")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(create.num_calls(), 1);
+        assert!(
+            err.contains("(lambda:CreateFunction)")
+                && err.contains("is not authorized to perform: lambda:CreateFunction")
+                && err.contains("may not call lambda:CreateFunction"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_role_not_usable_yet_is_retried_until_it_is() {
+        let create = mock!(Client::create_event_source_mapping)
+            .sequence()
+            .error(|| {
+                CreateEventSourceMappingError::InvalidParameterValueException(
+                    InvalidParameterValueException::builder()
+                        .meta(
+                            ErrorMetadata::builder()
+                                .code("InvalidParameterValueException")
+                                .message("The provided execution role does not have permissions to call ReceiveMessage on SQS")
+                                .build(),
+                        )
+                        .build(),
+                )
+            })
+            .times(2)
+            .output(|| CreateEventSourceMappingOutput::builder().uuid("u").build())
+            .build();
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&create]), None);
+        let out = retry_until_assumable(|| aws.lambda.create_event_source_mapping().send())
+            .await
+            .unwrap();
+        assert_eq!(out.uuid(), Some("u"));
+        assert_eq!(create.num_calls(), 3);
+    }
+
+    #[test]
+    fn only_errors_about_the_role_handed_over_are_propagation() {
+        let is = |code: &str, message: &str| {
+            is_iam_propagation(&ErrorMetadata::builder().code(code).message(message).build())
+        };
+        assert!(is(
+            "InvalidParameterValueException",
+            "The role defined for the function cannot be assumed by Lambda."
+        ));
+        assert!(is("AccessDeniedException", "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."));
+        assert!(!is(
+            "AccessDeniedException",
+            "User: arn:aws:sts::1:assumed-role/ci/x is not authorized to perform: iam:PassRole on resource: r"
+        ));
+        assert!(!is("ValidationException", "1 validation error detected"));
     }
 }

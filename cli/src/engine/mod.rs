@@ -11,6 +11,7 @@ pub mod interrupt;
 mod live;
 pub mod lock;
 pub mod plan;
+mod policy;
 mod remove;
 mod rollback;
 pub mod state;
@@ -418,6 +419,10 @@ async fn deploy_locked(
         functions: before,
         changed: Vec::new(),
     };
+    // Until cutover the versions live now run with the policies they ran with.
+    let in_force = policy::in_force(&state);
+    state.policies.set(&record.id, &in_force);
+    let deployment_id = record.id.clone();
     state.remember(record, history(service));
     let journal = Journal::new(state, bucket, etag, &writer);
     journal.save(aws).await?;
@@ -446,7 +451,8 @@ async fn deploy_locked(
                 dag::Step {
                     id: c.id.clone(),
                     deps: r.depends_on.clone(),
-                    run: Box::pin(apply_change(aws, bucket, r, c, &journal)) as BoxFuture<_>,
+                    run: Box::pin(apply_change(aws, bucket, r, c, &journal, &in_force))
+                        as BoxFuture<_>,
                 }
             })
             .collect::<Vec<_>>()
@@ -554,6 +560,9 @@ async fn deploy_locked(
             failures,
         ));
     }
+    // The new versions are live: so are the new policies (narrowed once triggers are wired).
+    let new_policies = policy::desired(&desired);
+    journal.update(|s| s.policies.set(&deployment_id, &new_policies));
 
     // Phase 3: triggers, now that every `live` alias they target exists.
     let failures = dag::run(apply_phase(Phase::Wire), opts.concurrency, |id, took| {
@@ -565,6 +574,14 @@ async fn deploy_locked(
         return Err(failed(
             "deploy failed while wiring triggers: the new versions are live; `sls-rs deploy` again finishes it",
             failures,
+        ));
+    }
+
+    let narrowed = policy::narrow(aws, &plan, &desired, &in_force, progress).await;
+    if let Err(e) = narrowed {
+        close_failed(aws, &journal).await;
+        return Err(e.context(
+            "narrowing role policies after cutover failed; `sls-rs deploy` again finishes it",
         ));
     }
 
@@ -755,6 +772,8 @@ async fn finish(aws: &Aws, journal: &Journal, status: &str) -> anyhow::Result<De
             .filter(|r| r.kind == Kind::Function)
             .filter_map(|r| Some((r.function.clone(), r.live.clone()?)))
             .collect();
+        let ids: Vec<String> = s.deployments.iter().map(|d| d.id.clone()).collect();
+        s.policies.prune(&ids);
         if let Some(d) = s.deployments.last_mut() {
             d.status = status.into();
             d.finished = Some(now());
@@ -825,6 +844,7 @@ async fn apply_change(
     r: &Resource,
     c: &Change,
     journal: &Journal,
+    in_force: &policy::Policies,
 ) -> anyhow::Result<()> {
     let mut version = None;
     let arn = match &r.spec {
@@ -835,7 +855,13 @@ async fn apply_change(
                     iam_role::update_trust(aws, &r.physical, spec).await?;
                 }
                 if changed(c, "policy") {
-                    iam_role::put_policy(aws, &r.physical, spec).await?;
+                    // The old versions keep what they use until cutover; narrowed after it.
+                    let (doc, warning) =
+                        policy::while_old_versions_serve(in_force.get(&r.physical), &spec.policy);
+                    if let Some(w) = warning {
+                        crate::ui::warn(&format!("IAM role {}: {w}", r.physical));
+                    }
+                    iam_role::put_policy(aws, &r.physical, &doc).await?;
                 }
                 if changed(c, "tags.") {
                     iam_role::set_tags(aws, &r.physical, spec, &dropped_tags(c)).await?;
@@ -1087,6 +1113,23 @@ async fn delete_resource(
     retained: &std::sync::Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
     let physical = rec.physical.as_str();
+    // A role replaced by its region-unique successor may still serve another region's
+    // deployment of the stage (IAM is global): that deployment's next deploy replaces it.
+    let shared = match rec.kind {
+        Kind::Role if plan::replaced_of(id).is_some() => iam_role::read(aws, physical)
+            .await?
+            .and_then(|r| iam_role::other_region(&r.policy?, &aws.target.region)),
+        _ => None,
+    };
+    if let Some(region) = shared {
+        retained.lock().expect("retained list").push(format!(
+            "IAM role {physical} (its policy names {region}: the stage's deployment there still uses it; deploying there replaces it)"
+        ));
+        journal.update(|s| {
+            s.resources.remove(id);
+        });
+        return journal.save(aws).await;
+    }
     let allowed = force || rec.delete_with_data;
     let deleted = match rec.kind {
         Kind::Table if !allowed => cloud::Deleted::KeptNotEmpty,

@@ -850,12 +850,65 @@ mod tests {
         role.retain(|k, _| !k.starts_with("tags."));
         let p = plan(&resources, &State::default(), &live);
         assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
-        assert!(p.conflicts[0].starts_with("IAM role shop-dev-f exists and is not this service's"));
+        assert!(p.conflicts[0]
+            .starts_with("IAM role shop-dev-f-us-east-1 exists and is not this service's"));
         // Ours (tagged) but unrecorded, as after a crash: adopted, no conflict.
         let (_, live) = deployed(&resources);
         assert!(plan(&resources, &State::default(), &live)
             .conflicts
             .is_empty());
+    }
+
+    #[test]
+    fn a_role_of_the_same_stage_in_another_region_is_not_adopted() {
+        let resources = setup(ONE);
+        let (_, mut live) = deployed(&resources);
+        let role = live.props.get_mut("role/f").unwrap().as_mut().unwrap();
+        role.insert("tags.sls-rs:region".into(), "eu-west-1".into());
+        let p = plan(&resources, &State::default(), &live);
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        // Untagged with a region (made by something else, or by hand): not ours either.
+        let role = live.props.get_mut("role/f").unwrap().as_mut().unwrap();
+        role.remove("tags.sls-rs:region");
+        assert_eq!(
+            plan(&resources, &State::default(), &live).conflicts.len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_role_recorded_under_its_region_less_name_is_replaced() {
+        let resources = setup(ONE);
+        let (mut state, mut live) = deployed(&resources);
+        // As deployed before role names carried the region.
+        let old = state.resources.get_mut("role/f").unwrap();
+        old.physical = "shop-dev-f".into();
+        old.props.remove("tags.sls-rs:region");
+        let old_arn = "arn:aws:iam::123456789012:role/shop-dev-f".to_string();
+        let function = state.resources.get_mut("function/f").unwrap();
+        function.props.insert("role".into(), old_arn.clone());
+        let function = live.props.get_mut("function/f").unwrap().as_mut().unwrap();
+        function.insert("role".into(), old_arn);
+        assert_eq!(set_aside_replaced(&mut state, &resources), 1);
+        live.props.insert("role/f".into(), None);
+        let key = "role/f#replaced:shop-dev-f";
+        live.props
+            .insert(key.into(), Some(state.resources[key].props.clone()));
+        let p = plan(&resources, &state, &live);
+        assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+        let role = p.changes.iter().find(|c| c.id == "role/f").unwrap();
+        assert_eq!(
+            (role.action, role.physical.as_str()),
+            (Action::Create, "shop-dev-f-us-east-1")
+        );
+        assert_eq!(role.replaces.as_deref(), Some("shop-dev-f"));
+        let old = p.changes.iter().find(|c| c.id == key).unwrap();
+        assert_eq!(old.action, Action::Delete);
+        // The function moves to the new role: a configuration change and a new version.
+        let function = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert!(function.publish);
+        assert!(function.fields.iter().any(|f| f.field == "role"
+            && f.to.as_deref() == Some("arn:aws:iam::123456789012:role/shop-dev-f-us-east-1")));
     }
 
     #[test]

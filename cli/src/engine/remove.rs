@@ -17,7 +17,7 @@ use crate::cloud::{
     iam_role, lambda_function, log_group, s3_bucket, schedule_rule, sqs_queue, state_machine, Aws,
     CallSummary,
 };
-use crate::manifest::{Event, Service};
+use crate::manifest::{self, Event, Service};
 use crate::model::{self, Kind};
 
 #[derive(Debug, Serialize)]
@@ -100,11 +100,30 @@ async fn remove_locked(
                     .or_insert_with(|| found(Kind::Function, name.clone(), key));
             }
         }
-        if let Some(r) = iam_role::read(aws, &name).await? {
-            if model::same_owner(|t| r.tags.get(t), |t| owner.get(t)) {
+    }
+    // Roles by their region-unique names, ours only when their tags name this region too (IAM is global).
+    let mut role_owner = owner.clone();
+    role_owner.insert(model::TAG_REGION.into(), aws.target.region.clone());
+    let region = &aws.target.region;
+    let mut roles: Vec<(String, String, &str)> = service
+        .manifest
+        .functions
+        .keys()
+        .map(|key| {
+            let role = manifest::role_name(svc, &service.stage, key, region);
+            (key.clone(), role, key.as_str())
+        })
+        .collect();
+    roles.extend(service.manifest.resources.state_machines.keys().map(|n| {
+        let role = manifest::state_machine_role_name(svc, &service.stage, n, region);
+        (format!("stateMachine.{n}"), role, "")
+    }));
+    for (name, role, function) in roles {
+        if let Some(r) = iam_role::read(aws, &role).await? {
+            if model::same_owner(|t| r.tags.get(t), |t| role_owner.get(t)) {
                 targets
-                    .entry(model::logical_id(Kind::Role, key))
-                    .or_insert_with(|| found(Kind::Role, name.clone(), key));
+                    .entry(model::logical_id(Kind::Role, &name))
+                    .or_insert_with(|| found(Kind::Role, role, function));
             }
         }
     }

@@ -143,7 +143,20 @@ async fn rollback_locked(
         .flatten()
         .collect();
     let target = pick_target(&state.deployments, to, &current)?.clone();
-    let problems = incompatibilities(&target, &current);
+    let mut problems = incompatibilities(&target, &current);
+    let restore = super::policy::to_restore(&state, &target.id).unwrap_or_else(|p| {
+        problems.extend(p);
+        vec![]
+    });
+    if problems.is_empty() {
+        let targets: Vec<(String, String, String)> = target
+            .functions
+            .iter()
+            .filter(|(f, v)| current.get(*f) != Some(*v))
+            .map(|(f, v)| (f.clone(), service.function_name(f), v.clone()))
+            .collect();
+        problems.extend(super::policy::roles_gone(aws, &targets).await?);
+    }
     if !problems.is_empty() {
         anyhow::bail!(
             "cannot roll back to {}: {}\nnothing was changed; deploy the manifest you want instead",
@@ -205,6 +218,11 @@ async fn rollback_locked(
         )
     });
     journal.save(aws).await?;
+    // Both versions' permissions while the aliases move; the target's after.
+    if let Err(e) = super::policy::widen_for_rollback(aws, &restore).await {
+        super::close_failed(aws, &journal).await;
+        return Err(e.context("rollback failed before moving any alias"));
+    }
     let steps = moves.iter().map(|(function, physical, _, version)| {
         let journal = &journal;
         dag::Step {
@@ -233,12 +251,19 @@ async fn rollback_locked(
         }
     })
     .await;
-    let status = if failures.is_empty() {
+    let restored = if failures.is_empty() {
+        super::policy::finish_rollback(aws, &journal, &restore).await
+    } else {
+        Ok(())
+    };
+    let status = if failures.is_empty() && restored.is_ok() {
         "succeeded"
     } else {
         "failed"
     };
     let record = super::finish(aws, &journal, status).await?;
+    restored
+        .map_err(|e| e.context("the aliases moved back, but restoring the role policies failed"))?;
     if !failures.is_empty() {
         return Err(failed(
             "rollback failed part-way; run it again to finish",

@@ -32,6 +32,12 @@ pub struct State {
     pub written_by: String,
     pub resources: BTreeMap<LogicalId, Recorded>,
     pub deployments: Vec<DeploymentRecord>,
+    /// The role policies each deployment's versions run with (see `engine::policy`).
+    #[serde(
+        default,
+        skip_serializing_if = "super::policy::PolicyHistory::is_empty"
+    )]
+    pub policies: super::policy::PolicyHistory,
 }
 
 /// One resource sls-rs created, as it was when last written.

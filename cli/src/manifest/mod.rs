@@ -17,7 +17,9 @@ pub use diagnostic::{Diagnostic, ManifestError};
 pub use node::{KeyPath, Mark};
 pub use schema::*;
 pub use suggest::did_you_mean;
-pub use validate::{bucket_name, check_schedule, physical_name};
+pub use validate::{
+    bucket_name, check_schedule, physical_name, role_name, state_machine_role_name,
+};
 pub use vars::{ResourceRef, VarContext};
 
 use crate::error::UsageError;

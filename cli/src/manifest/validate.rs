@@ -60,6 +60,17 @@ pub fn physical_name(service: &str, stage: &str, name: &str) -> String {
     format!("{service}-{stage}-{name}")
 }
 
+/// IAM is global: a function's role carries the region, so the same stage
+/// deployed to two regions has two roles, each with its own region's ARNs.
+pub fn role_name(service: &str, stage: &str, function: &str, region: &str) -> String {
+    format!("{}-{region}", physical_name(service, stage, function))
+}
+
+/// The role Step Functions assumes for one state machine, region-unique like a function's.
+pub fn state_machine_role_name(service: &str, stage: &str, name: &str, region: &str) -> String {
+    format!("{}-states-{region}", physical_name(service, stage, name))
+}
+
 /// Buckets are global across accounts, so their names also carry the account id
 /// (12 digits) and the region, and S3 wants them lowercase.
 pub fn bucket_name(service: &str, stage: &str, name: &str, account: &str, region: &str) -> String {
@@ -454,6 +465,15 @@ impl Checker<'_> {
                 ),
                 Some(&help),
             );
+        } else {
+            let role = role_name(&m.service, cx.stage, name, cx.region);
+            if role.len() > ROLE_NAME_MAX {
+                self.key(
+                    path,
+                    format!("the function's IAM role, `{role}`, would be {} characters long; IAM allows {ROLE_NAME_MAX}", role.len()),
+                    Some("IAM roles are global, so the name carries the region; shorten the service, stage or function name"),
+                );
+            }
         }
         if !is_name(&f.handler, &['-', '_']) {
             self.value(
@@ -931,12 +951,12 @@ impl Checker<'_> {
                 STATE_MACHINE_NAME_MAX,
                 "Step Functions state machine",
             );
-            let role = format!("{}-states", physical_name(&m.service, cx.stage, name));
+            let role = state_machine_role_name(&m.service, cx.stage, name, cx.region);
             if is_name(name, &['-', '_']) && role.len() > ROLE_NAME_MAX {
                 self.key(
                     &p,
                     format!("the state machine's IAM role, `{role}`, would be {} characters long; IAM allows {ROLE_NAME_MAX}", role.len()),
-                    Some("shorten the service, stage or state machine name"),
+                    Some("IAM roles are global, so the name carries the region; shorten the service, stage or state machine name"),
                 );
             }
             let def = &sm.definition;

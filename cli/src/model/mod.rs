@@ -31,8 +31,12 @@ pub const LIVE_ALIAS: &str = "live";
 /// Tags that mark a resource as sls-rs's, so a crashed deploy can adopt it safely.
 pub const TAG_SERVICE: &str = "sls-rs:service";
 pub const TAG_STAGE: &str = "sls-rs:stage";
+/// On global resources (IAM roles): the region whose deployment owns it.
+pub const TAG_REGION: &str = "sls-rs:region";
 
-/// Whether two resources' tags name the same service and stage: how sls-rs
+/// Whether resource `a`'s tags name the same owner as the wanted tags `b`: the
+/// same service and stage, and the same region when `b` names one (roles: IAM is
+/// global, so the same stage in another region is another owner). How sls-rs
 /// tells a resource of its own (left by a deploy that died before recording it)
 /// from someone else's of the same name.
 pub fn same_owner<'a, 'b>(
@@ -42,6 +46,7 @@ pub fn same_owner<'a, 'b>(
     [TAG_SERVICE, TAG_STAGE]
         .iter()
         .all(|t| a(t).is_some() && a(t) == b(t))
+        && (b(TAG_REGION).is_none() || a(TAG_REGION) == b(TAG_REGION))
 }
 
 /// `role/hello`, `logGroup/hello`, `function/hello`: stable across deploys, keys of the state.
@@ -656,16 +661,17 @@ pub fn desired(
         let log_id = logical_id(Kind::LogGroup, key);
         let function_id = logical_id(Kind::Function, key);
         let tags = base_tags(&f.tags);
+        let role = names.function_role(key);
 
         push(
             role_id.clone(),
             key,
             Kind::Role,
-            name.clone(),
+            role.clone(),
             Spec::Role(RoleSpec {
                 trust: lambda_trust_policy(),
                 policy: function_policy(&names, f, &log_group, tracing),
-                tags: tags.clone(),
+                tags: role_tags(&tags, cx.region),
             }),
             vec![],
         );
@@ -692,8 +698,8 @@ pub fn desired(
             Kind::Function,
             name.clone(),
             Spec::Function(Box::new(FunctionSpec {
-                role_name: name.clone(),
-                role_arn: names.role_arn(&name),
+                role_name: role.clone(),
+                role_arn: names.role_arn(&role),
                 memory: f
                     .memory_size
                     .or(m.provider.memory_size)
@@ -925,7 +931,7 @@ pub fn desired(
             Spec::Role(RoleSpec {
                 trust: states_trust_policy(cx.account, &names.state_machine_arn(name)),
                 policy: state_machine_policy(&names, &sm.definition, tracing),
-                tags: tags.clone(),
+                tags: role_tags(&tags, cx.region),
             }),
             vec![],
         );
@@ -1020,6 +1026,13 @@ pub fn policies(service: &Service, cx: &Context) -> serde_json::Value {
 /// Stands for the HTTP API's id in a permission's source ARN until the API exists.
 pub const HTTP_API_ID: &str = "{apiId}";
 
+/// A role's tags: the resource tags and the region (IAM is global, see `same_owner`).
+fn role_tags(tags: &BTreeMap<String, String>, region: &str) -> BTreeMap<String, String> {
+    let mut tags = tags.clone();
+    tags.insert(TAG_REGION.into(), region.into());
+    tags
+}
+
 fn role_id_of(key: &str) -> LogicalId {
     logical_id(Kind::Role, key)
 }
@@ -1105,6 +1118,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// The spec of one plain function `f` of service `shop`.
+    pub(crate) fn function_spec() -> FunctionSpec {
+        let s =
+            service("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        resources
+            .into_iter()
+            .find_map(|r| match r.spec {
+                Spec::Function(f) => Some(*f),
+                _ => None,
+            })
+            .unwrap()
+    }
+
     const CX: Context = Context {
         account: "123456789012",
         region: "us-east-1",
@@ -1135,9 +1162,14 @@ pub(crate) mod tests {
         assert_eq!(resources[2].physical, "shop-dev-checkout");
         assert_eq!((f.memory, f.timeout), (256, 9));
         assert_eq!(
-            f.role_arn,
-            "arn:aws:iam::123456789012:role/shop-dev-checkout"
+            f.role_arn, "arn:aws:iam::123456789012:role/shop-dev-checkout-us-east-1",
+            "IAM is global: the role carries the region"
         );
+        assert_eq!(resources[0].physical, "shop-dev-checkout-us-east-1");
+        let Spec::Role(role) = &resources[0].spec else {
+            panic!()
+        };
+        assert_eq!(role.tags[TAG_REGION], "us-east-1");
         assert_eq!(f.environment.len(), 2);
         assert_eq!(f.tags["team"], "core");
         assert_eq!(f.tags[TAG_SERVICE], "shop");

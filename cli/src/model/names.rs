@@ -3,7 +3,7 @@
 //! `${table:…}`-style references always agree.
 
 use crate::manifest::Service;
-use crate::manifest::{bucket_name, physical_name};
+use crate::manifest::{bucket_name, physical_name, role_name, state_machine_role_name};
 
 use super::{Context, LIVE_ALIAS};
 
@@ -42,6 +42,16 @@ impl<'a> Names<'a> {
     /// What every trigger and caller targets: `…:function:NAME:live`.
     pub fn alias_arn(&self, key: &str) -> String {
         format!("{}:{LIVE_ALIAS}", self.function_arn(key))
+    }
+
+    /// A function's role: `{service}-{stage}-{function}-{region}` (IAM is global).
+    pub fn function_role(&self, key: &str) -> String {
+        role_name(
+            &self.service.manifest.service,
+            &self.service.stage,
+            key,
+            self.cx.region,
+        )
     }
 
     pub fn role_arn(&self, role: &str) -> String {
@@ -125,9 +135,14 @@ impl<'a> Names<'a> {
         )
     }
 
-    /// The role Step Functions assumes for one state machine.
+    /// The role Step Functions assumes for one state machine: `{…}-states-{region}` (IAM is global).
     pub fn state_machine_role(&self, name: &str) -> String {
-        format!("{}-states", self.physical(name))
+        state_machine_role_name(
+            &self.service.manifest.service,
+            &self.service.stage,
+            name,
+            self.cx.region,
+        )
     }
 
     /// Step Functions needs its log groups under `/aws/vendedlogs/` to stay within
