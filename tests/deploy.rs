@@ -223,20 +223,29 @@ async fn leftovers(
     let functions = sls_rs::cloud::lambda_function::list_names(aws, &prefix)
         .await
         .unwrap();
-    // Every page: a shared emulator holds more roles than one page lists.
-    let roles: Vec<String> = aws
-        .iam
-        .list_roles()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.role_name)
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    // Every page: a shared emulator holds more roles than one page lists. Its pages are
+    // offsets, so roles other tests delete meanwhile can shift one: list until two agree.
+    let mut roles: Vec<String> = Vec::new();
+    for attempt in 0..5 {
+        let mut listed: Vec<String> = aws
+            .iam
+            .list_roles()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.role_name)
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        listed.sort();
+        if attempt > 0 && listed == roles {
+            break;
+        }
+        roles = listed;
+    }
     let groups = sls_rs::cloud::log_group::read_prefix(aws, &format!("/aws/lambda/{prefix}"))
         .await
         .unwrap()
@@ -835,6 +844,44 @@ async fn logs_tail_follows_new_events_once_each_and_stops_on_ctrl_c() {
 }
 
 #[tokio::test]
+async fn a_renewal_defeats_a_takeover_that_judged_the_lock_before_it() {
+    use sls_rs::engine::lock;
+    let aws = aws().await;
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    sls_rs::cloud::deployment_bucket::ensure(&aws, &bucket)
+        .await
+        .unwrap();
+    let service = support::unique_service("renew");
+    let me = lock::Holder::me("sls-rs deploy");
+    let lease = lock::acquire(&aws, &bucket, &service, "test", &me, Duration::ZERO)
+        .await
+        .unwrap();
+    // Another run reads the lock (and would judge it stale), then ours renews it.
+    let seen = lock::read(&aws, &bucket, &service, "test")
+        .await
+        .unwrap()
+        .unwrap();
+    lease.renew(&aws).await.unwrap();
+    assert!(
+        !lock::remove(&aws, &bucket, &service, "test", &seen)
+            .await
+            .unwrap(),
+        "a renewed lock has another ETag: the other run's conditional write fails"
+    );
+    let now = lock::read(&aws, &bucket, &service, "test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.holder.token, me.token);
+    assert_eq!(now.holder.beat, 1);
+    lease.release(&aws).await.unwrap();
+    assert!(lock::read(&aws, &bucket, &service, "test")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
 async fn a_run_releases_only_its_own_lock() {
     use sls_rs::engine::lock;
     let aws = aws().await;
@@ -946,8 +993,8 @@ async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
     let racer = |boot: &str| {
         let mut cmd = f.command(&["deploy", "--lock-timeout", "0s", "--json"]);
         cmd.env("SLS_RS_BOOT_ID", boot)
-            .env("SLS_RS_LOCK_STALE_AFTER", "1s")
-            .env("SLS_RS_LOCK_HEARTBEAT", "100ms")
+            .env("SLS_RS_LOCK_STALE_AFTER", "3s")
+            .env("SLS_RS_LOCK_HEARTBEAT", "200ms")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         cmd.spawn().unwrap()
@@ -967,8 +1014,8 @@ async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
             &format!("  a: {{ handler: a, memorySize: {} }}\n", 130 + round),
             &[],
         );
-        // S3 dates objects to the second: after 2.1 s the lock is older than 1 s by S3's clock.
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // S3 dates objects to the second: after 4.1 s the lock is older than 3 s by S3's clock.
+        tokio::time::sleep(Duration::from_millis(4100)).await;
         let (one, two) = (racer("boot-one"), racer("boot-two"));
         let mut applied = 0;
         let mut refused = Vec::new();
@@ -1013,7 +1060,7 @@ async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
     f.write_at(&functions, &[], &proxy.endpoint);
     let mut child = f
         .command(&["deploy", "--concurrency", "1"])
-        .env("SLS_RS_LOCK_STALE_AFTER", "1s")
+        .env("SLS_RS_LOCK_STALE_AFTER", "3s")
         .env("SLS_RS_LOCK_HEARTBEAT", "200ms")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -1029,9 +1076,9 @@ async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
     }
     assert!(line.contains("created"), "the deploy got going: {seen}");
     // Longer than the stale limit: a renewed lock is not stale, so a second run must wait.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let mut second = f.command(&["deploy", "--lock-timeout", "0s"]);
-    second.env("SLS_RS_LOCK_STALE_AFTER", "1s");
+    second.env("SLS_RS_LOCK_STALE_AFTER", "3s");
     let (out, _, stderr) = support::run(&mut second);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is locked by"), "{stderr}");
@@ -1044,7 +1091,10 @@ async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{rest}");
-    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(
+        rest.contains("error: interrupted: the steps in flight finished, the state is saved and the lock released"),
+        "{rest}"
+    );
 
     let aws = aws().await;
     assert!(
@@ -1086,6 +1136,25 @@ async fn a_state_written_by_another_run_meanwhile_is_never_overwritten() {
     let journal = Journal::new(stale, &bucket, Some(etag), "me@here");
     journal.update(|s| s.deployments.clear());
     let err = journal.save(&aws).await.unwrap_err().to_string();
+    // A save of ours whose answer (and every retry) was lost left our state in S3: the
+    // next save recognises it by the run's token and goes on.
+    let (current, etag) = state::load_for_update(&aws, &bucket, &f.service, "test")
+        .await
+        .unwrap()
+        .unwrap();
+    let mine = Journal::new(current, &bucket, Some(etag), "me@here");
+    let mut landed = mine.snapshot();
+    landed.written_by = "me@here (a save whose answer was lost)".into();
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(state::state_key(&f.service, "test"))
+        .body(serde_json::to_vec(&landed).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    mine.update(|s| s.written_by = "me@here".into());
+    mine.save(&aws).await.unwrap();
     assert!(
         err.contains("was changed by") && err.contains("`sls-rs deploy"),
         "{err}"
@@ -1107,9 +1176,10 @@ async fn unlock_wants_force_while_the_holder_renews_its_lock() {
     let aws = aws().await;
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
     let me = lock::Holder::me("sls-rs deploy");
-    let _lease = lock::acquire(&aws, &bucket, &f.service, "test", &me, Duration::ZERO)
+    let lease = lock::acquire(&aws, &bucket, &f.service, "test", &me, Duration::ZERO)
         .await
         .unwrap();
+    lease.renew(&aws).await.unwrap();
     let (out, _, stderr) = support::run(&mut f.command(&["unlock"]));
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

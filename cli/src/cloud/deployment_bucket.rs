@@ -84,8 +84,16 @@ async fn look(aws: &Aws, bucket: &str) -> anyhow::Result<Seen> {
         }
         Err(e) if has_code(&e, &["NoSuchTagSet"]) => Ok(Seen::Unhardened(vec![])),
         Err(e) if has_code(&e, &["NoSuchBucket"]) => Ok(Seen::Missing),
-        // x-amz-expected-bucket-owner does not match: another account's bucket.
+        // x-amz-expected-bucket-owner does not match (another account's bucket), or the
+        // deploying identity may not read the bucket's tags: the account's list tells.
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+            if owns(&aws.state_s3, bucket).await? {
+                return Err(aws_error(
+                    &format!("reading deployment bucket ({bucket})"),
+                    "s3:GetBucketTagging",
+                    e,
+                ));
+            }
             Err(not_ours(aws, bucket))
         }
         Err(e) => Err(aws_error(
@@ -397,7 +405,14 @@ mod tests {
                 ),
             )
         });
-        let aws = with_state_s3(mock_client!(aws_sdk_s3, [&denied]));
+        let listed = mock!(Client::list_buckets).then_output(|| {
+            aws_sdk_s3::operation::list_buckets::ListBucketsOutput::builder().build()
+        });
+        let aws = with_state_s3(mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&denied, &listed]
+        ));
         let err = ensure(&aws, "sls-rs-deployments-123456789012-us-east-1")
             .await
             .unwrap_err();
@@ -406,6 +421,35 @@ mod tests {
         assert!(
             text.contains("sls-rs-deployments-123456789012-us-east-1 exists but does not belong to account 123456789012")
                 && text.contains("provider.deploymentBucket"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bucket_of_ours_the_identity_may_not_read_names_the_missing_permission() {
+        let denied = mock!(Client::get_bucket_tagging).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                aws_smithy_types::body::SdkBody::from(
+                    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                ),
+            )
+        });
+        let listed = mock!(Client::list_buckets).then_output(|| {
+            aws_sdk_s3::operation::list_buckets::ListBucketsOutput::builder()
+                .buckets(aws_sdk_s3::types::Bucket::builder().name("mine").build())
+                .build()
+        });
+        let aws = with_state_s3(mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&denied, &listed]
+        ));
+        let err = ensure(&aws, "mine").await.unwrap_err();
+        assert!(err.downcast_ref::<NotOurs>().is_none(), "{err:#}");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("s3:GetBucketTagging") && text.contains("AccessDenied"),
             "{text}"
         );
     }

@@ -212,22 +212,6 @@ pub async fn set_tags(
     Ok(())
 }
 
-/// A region other than `region` that the role's policy names in an ARN: a role
-/// of the time before role names carried the region may serve that region's
-/// deployment too, so it must not be deleted from this one.
-pub fn other_region(policy: &Value, region: &str) -> Option<String> {
-    match policy {
-        Value::String(s) => s
-            .split(':')
-            .nth(3)
-            .filter(|r| s.starts_with("arn:") && !r.is_empty() && *r != region && *r != "*")
-            .map(str::to_string),
-        Value::Array(items) => items.iter().find_map(|v| other_region(v, region)),
-        Value::Object(map) => map.values().find_map(|v| other_region(v, region)),
-        _ => None,
-    }
-}
-
 /// Deletes the role and its inline policy; a missing one is already deleted.
 pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
     match aws
@@ -268,21 +252,7 @@ pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{decode_policy, other_region};
-
-    #[test]
-    fn a_policy_naming_another_regions_arns_is_found() {
-        let policy = serde_json::json!({"Statement": [
-            {"Action": "logs:PutLogEvents", "Resource": ["arn:aws:logs:us-east-1:1:log-group:/aws/lambda/f:*"]},
-            {"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
-            {"Action": "xray:PutTraceSegments", "Resource": "*"}
-        ]});
-        assert_eq!(other_region(&policy, "us-east-1"), None);
-        assert_eq!(
-            other_region(&policy, "eu-west-1").as_deref(),
-            Some("us-east-1")
-        );
-    }
+    use super::decode_policy;
 
     #[test]
     fn policies_decode_from_iams_url_encoding_or_plain_json() {

@@ -24,11 +24,24 @@ fn what(name: &str) -> String {
     format!("S3 bucket ({name})")
 }
 
+/// A bucket of the service's name exists, owned by another account.
+#[derive(Debug)]
+pub struct NotOurs(pub String, pub String);
+
+impl std::fmt::Display for NotOurs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "S3 bucket {} exists but does not belong to account {}: sls-rs neither adopts nor changes it\n  = help: bucket names are global; rename the bucket in serverless.yaml (its name is `{{service}}-{{stage}}-{{name}}-{{account}}-{{region}}`)",
+            self.0, self.1
+        )
+    }
+}
+
+impl std::error::Error for NotOurs {}
+
 fn not_ours(aws: &Aws, name: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "S3 bucket {name} exists but does not belong to account {}: sls-rs neither adopts nor changes it\n  = help: bucket names are global; rename the bucket in serverless.yaml (its name is `{{service}}-{{stage}}-{{name}}-{{account}}-{{region}}`)",
-        aws.account
-    )
+    NotOurs(name.to_string(), aws.account.clone()).into()
 }
 
 /// Reads a bucket's configuration; `None` when it does not exist.
@@ -48,9 +61,13 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
             body.contains("<Status>Enabled</Status>")
                 .then_some(BucketVersioningStatus::Enabled)
         }
-        // x-amz-expected-bucket-owner does not match: another account has the name.
+        // x-amz-expected-bucket-owner does not match (another account has the name),
+        // or the deploying identity may not read the bucket's versioning.
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
-            return Err(not_ours(aws, name))
+            if super::deployment_bucket::owns(&aws.s3, name).await? {
+                return Err(aws_error(&what(name), "s3:GetBucketVersioning", e));
+            }
+            return Err(not_ours(aws, name));
         }
         Err(e) => return Err(aws_error(&what(name), "s3:GetBucketVersioning", e)),
     };

@@ -141,9 +141,15 @@ pub async fn get(aws: &Aws, bucket: &str, key: &str) -> anyhow::Result<Option<Ob
 }
 
 /// 412 Precondition Failed; 409 when a concurrent conditional write is in flight;
-/// 404 for `If-Match` on an object that is gone.
-fn is_condition_failed(status: Option<u16>) -> bool {
-    matches!(status, Some(412 | 409 | 404))
+/// 404 NoSuchKey for `If-Match` on an object that is gone (NoSuchBucket is an error).
+fn is_condition_failed<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    match err.raw_response().map(|r| r.status().as_u16()) {
+        Some(412 | 409) => true,
+        Some(404) => err.as_service_error().and_then(|e| e.code()) != Some("NoSuchBucket"),
+        _ => false,
+    }
 }
 
 /// Writes an object if what is there is what `expect` says.
@@ -167,7 +173,7 @@ pub async fn put(
     };
     match request.send().await {
         Ok(out) => Ok(Outcome::Written(etag_of(out.e_tag()))),
-        Err(e) if is_condition_failed(e.raw_response().map(|r| r.status().as_u16())) => {
+        Err(e) if is_condition_failed(&e) => {
             // Our own write whose answer was lost reads back byte for byte.
             match get(aws, bucket, key).await? {
                 Some(now) if now.bytes == bytes => Ok(Outcome::Written(now.etag)),
@@ -195,10 +201,13 @@ pub async fn delete_if(aws: &Aws, bucket: &str, key: &str, etag: &str) -> anyhow
         .await
     {
         Ok(_) => Ok(true),
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(true),
-        Err(e) if is_condition_failed(e.raw_response().map(|r| r.status().as_u16())) => {
-            Ok(get(aws, bucket, key).await?.is_none())
+        Err(e)
+            if e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+                && is_condition_failed(&e) =>
+        {
+            Ok(true)
         }
+        Err(e) if is_condition_failed(&e) => Ok(get(aws, bucket, key).await?.is_none()),
         Err(e) => Err(aws_error(
             &format!("deleting s3://{bucket}/{key}"),
             "s3:DeleteObject",

@@ -57,6 +57,10 @@ pub struct Holder {
     /// Random, one per run: the run's own lock is the one carrying its token.
     #[serde(default)]
     pub token: String,
+    /// Renewals so far: every write of the lock has other bytes, hence another ETag,
+    /// so a takeover's `If-Match` on the ETag it judged stale fails after any renewal.
+    #[serde(default)]
+    pub beat: u64,
     pub command: String,
     pub since: String,
     pub since_epoch: u64,
@@ -86,6 +90,7 @@ impl Holder {
                 .unwrap_or_else(|_| read_trimmed("/proc/sys/kernel/random/boot_id")),
             machine_id: read_trimmed("/etc/machine-id"),
             token: crate::engine::state::random_hex(16),
+            beat: 0,
             command: command.to_string(),
             since: humantime::format_rfc3339_seconds(now).to_string(),
             since_epoch: now
@@ -130,6 +135,7 @@ impl Holder {
             boot_id: String::new(),
             machine_id: String::new(),
             token: String::new(),
+            beat: 0,
             command: String::from_utf8_lossy(bytes).chars().take(200).collect(),
             since: "?".into(),
             since_epoch: 0,
@@ -221,7 +227,8 @@ pub struct Lease {
     bucket: String,
     key: String,
     pub me: Holder,
-    etag: tokio::sync::Mutex<String>,
+    /// The ETag of the lock as this run last wrote it, and the renewals so far.
+    etag: tokio::sync::Mutex<(String, u64)>,
 }
 
 /// The lock was taken over by another run while this one held it.
@@ -257,14 +264,21 @@ pub async fn acquire(
         bucket: bucket.to_string(),
         key: key.clone(),
         me: me.clone(),
-        etag: tokio::sync::Mutex::new(etag),
+        etag: tokio::sync::Mutex::new((etag, 0)),
     };
     loop {
         let seen = match state_store::put(aws, bucket, &key, body.clone(), Expect::Absent).await? {
             Outcome::Written(etag) => return Ok(lease(etag)),
-            Outcome::Conflict(Some(object)) => Seen::of(object),
-            // Released between our write and our read: try again at once.
-            Outcome::Conflict(None) => continue,
+            Outcome::Conflict(Some(object)) => Some(Seen::of(object)),
+            // Released between our write and our read: try again.
+            Outcome::Conflict(None) => None,
+        };
+        let Some(seen) = seen else {
+            if Instant::now() >= deadline || super::interrupt::requested().is_some() {
+                anyhow::bail!("the lock of {service}/{stage} kept changing hands; try again");
+            }
+            crate::cloud::pause(Duration::from_millis(200)).await;
+            continue;
         };
         if seen.holder.token == me.token && !me.token.is_empty() {
             return Ok(lease(seen.etag));
@@ -303,13 +317,22 @@ pub async fn acquire(
 }
 
 impl Lease {
-    /// Rewrites the lock (same holder, same token) so S3 dates it now.
+    /// Rewrites the lock (same holder and token, the next beat) so S3 dates it now.
     pub async fn renew(&self, aws: &Aws) -> anyhow::Result<()> {
-        let mut etag = self.etag.lock().await;
-        let body = serde_json::to_vec(&self.me)?;
-        match state_store::put(aws, &self.bucket, &self.key, body, Expect::Etag(&etag)).await? {
+        let mut last = self.etag.lock().await;
+        let me = Holder {
+            beat: last.1 + 1,
+            ..self.me.clone()
+        };
+        let body = serde_json::to_vec(&me)?;
+        match state_store::put(aws, &self.bucket, &self.key, body, Expect::Etag(&last.0)).await? {
             Outcome::Written(new) => {
-                *etag = new;
+                *last = (new, me.beat);
+                Ok(())
+            }
+            // A renewal whose answer was lost, then retried, reads back as ours.
+            Outcome::Conflict(Some(o)) if Seen::of(o.clone()).holder.token == self.me.token => {
+                *last = (o.etag, me.beat);
                 Ok(())
             }
             Outcome::Conflict(other) => Err(LockLost {
@@ -321,8 +344,8 @@ impl Lease {
 
     /// Removes the lock if it is still this run's; another run's lock is left to it.
     pub async fn release(&self, aws: &Aws) -> anyhow::Result<()> {
-        let etag = self.etag.lock().await;
-        if state_store::delete_if(aws, &self.bucket, &self.key, &etag).await? {
+        let last = self.etag.lock().await;
+        if state_store::delete_if(aws, &self.bucket, &self.key, &last.0).await? {
             return Ok(());
         }
         // The ETag we know may be stale if a renewal's answer was lost: the token tells.
@@ -374,6 +397,9 @@ mod tests {
         Holder {
             boot_id: boot.into(),
             pid,
+            host: "runner".into(),
+            pid_ns: "pid:[4026531836]".into(),
+            machine_id: "m".into(),
             ..Holder::me("sls-rs deploy")
         }
     }

@@ -577,6 +577,11 @@ async fn deploy_locked(
         ));
     }
 
+    // Asked to stop (a signal, a lost lock): the rest is for the next deploy.
+    if interrupt::requested().is_some() {
+        close_failed(aws, &journal).await;
+        anyhow::bail!("stopped after wiring triggers: the new versions are live; roles still hold the old and new policies and dropped resources are still there; `sls-rs deploy` again finishes it");
+    }
     let narrowed = policy::narrow(aws, &plan, &desired, &in_force, progress).await;
     if let Err(e) = narrowed {
         close_failed(aws, &journal).await;
@@ -616,8 +621,14 @@ async fn deploy_locked(
             failures,
         ));
     }
-    // Phase 5: versions nothing can roll back to any more; a failure here is a warning.
-    for w in prune_versions(aws, &plan.prune, &journal, opts.concurrency).await {
+    // Phase 5: versions nothing can roll back to any more; a failure here is a warning,
+    // and a run asked to stop leaves them to the next deploy.
+    let prune = if interrupt::requested().is_some() {
+        &[][..]
+    } else {
+        &plan.prune[..]
+    };
+    for w in prune_versions(aws, prune, &journal, opts.concurrency).await {
         crate::ui::warn(&w);
         warnings.push(w);
     }
@@ -653,6 +664,9 @@ async fn prune_versions(
     journal: &Journal,
     concurrency: usize,
 ) -> Vec<String> {
+    if prune.is_empty() {
+        return vec![];
+    }
     let results: Vec<(&state::Prunable, anyhow::Result<bool>)> = stream::iter(prune)
         .map(|p| async move {
             (
@@ -1113,22 +1127,21 @@ async fn delete_resource(
     retained: &std::sync::Mutex<Vec<String>>,
 ) -> anyhow::Result<()> {
     let physical = rec.physical.as_str();
-    // A role replaced by its region-unique successor may still serve another region's
-    // deployment of the stage (IAM is global): that deployment's next deploy replaces it.
-    let shared = match rec.kind {
-        Kind::Role if plan::replaced_of(id).is_some() => iam_role::read(aws, physical)
-            .await?
-            .and_then(|r| iam_role::other_region(&r.policy?, &aws.target.region)),
-        _ => None,
-    };
-    if let Some(region) = shared {
-        retained.lock().expect("retained list").push(format!(
-            "IAM role {physical} (its policy names {region}: the stage's deployment there still uses it; deploying there replaces it)"
-        ));
-        journal.update(|s| {
-            s.resources.remove(id);
-        });
-        return journal.save(aws).await;
+    // A role without the region tag dates from before role names carried the region:
+    // IAM is global, so the stage's deployment in another region may run under it
+    // (its policy only names the region that deployed last). It is never deleted here.
+    if rec.kind == Kind::Role {
+        if let Some(role) = iam_role::read(aws, physical).await? {
+            if !role.tags.contains_key(model::TAG_REGION) {
+                retained.lock().expect("retained list").push(format!(
+                    "IAM role {physical} (it predates region-unique role names, so this stage's deployment in another region may still run under it; delete it once every region is deployed with this sls-rs)"
+                ));
+                journal.update(|s| {
+                    s.resources.remove(id);
+                });
+                return journal.save(aws).await;
+            }
+        }
     }
     let allowed = force || rec.delete_with_data;
     let deleted = match rec.kind {

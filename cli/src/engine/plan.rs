@@ -459,6 +459,16 @@ pub fn set_aside_replaced(state: &mut State, desired: &[Resource]) -> usize {
 /// `live` of every function whose alias was read; returns the corrections, in words.
 pub fn relearn_aliases(state: &mut State, live: &Live) -> Vec<String> {
     let mut out = Vec::new();
+    // Only a run of ours that died can have moved an alias without recording it, and it
+    // leaves its deployment record open. Otherwise an alias elsewhere is drift: the plan
+    // reports it and moves it back (and a rollback pin stays where rollback put it).
+    if state
+        .deployments
+        .last()
+        .is_none_or(|d| d.status != "in progress")
+    {
+        return out;
+    }
     for (id, rec) in state.resources.iter_mut() {
         let Some(Some(at)) = live.alias.get(id).filter(|_| rec.kind == Kind::Function) else {
             continue;
@@ -1281,6 +1291,24 @@ mod tests {
         // A run killed after UpdateAlias(2), before saving: the state says 1.
         state.resources.get_mut("function/f").unwrap().version = Some("2".into());
         live.alias.insert("function/f".into(), Some("2".into()));
+        // With no run that died, that is a console edit: the plan reports it as drift.
+        assert!(relearn_aliases(&mut state.clone(), &live).is_empty());
+        assert!(plan(&resources, &state, &live)
+            .changes
+            .iter()
+            .any(|c| c.kind == Kind::Function && c.drift.contains(&"alias live".to_string())));
+        state
+            .deployments
+            .push(crate::engine::state::DeploymentRecord {
+                id: "d".into(),
+                started: String::new(),
+                finished: None,
+                who: String::new(),
+                command: String::new(),
+                status: "in progress".into(),
+                functions: Default::default(),
+                changed: vec![],
+            });
         let learned = relearn_aliases(&mut state, &live);
         assert_eq!(learned.len(), 1);
         assert!(

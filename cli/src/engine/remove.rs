@@ -176,7 +176,11 @@ async fn remove_locked(
         }
         let props = match kind {
             Kind::Table => dynamodb_table::read(aws, &physical).await?.map(|t| t.props),
-            Kind::Bucket => s3_bucket::read(aws, &physical).await?,
+            // A name another account holds is not the service's: nothing to remove there.
+            Kind::Bucket => match s3_bucket::read(aws, &physical).await {
+                Err(e) if e.downcast_ref::<s3_bucket::NotOurs>().is_some() => None,
+                other => other?,
+            },
             Kind::Queue => sqs_queue::read(aws, &physical).await?,
             _ => state_machine::read(aws, &physical).await?,
         };

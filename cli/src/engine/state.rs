@@ -30,6 +30,10 @@ pub struct State {
     /// another run's write is refused because this one changed the state meanwhile.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub written_by: String,
+    /// Random, one per run: a state carrying this run's token was written by this run,
+    /// even when the answer to that write never arrived.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub writer_token: String,
     pub resources: BTreeMap<LogicalId, Recorded>,
     pub deployments: Vec<DeploymentRecord>,
     /// The role policies each deployment's versions run with (see `engine::policy`).
@@ -138,7 +142,13 @@ impl State {
     pub fn prunable(&self, keep: usize) -> Vec<Prunable> {
         let kept = &self.deployments[self.deployments.len().saturating_sub(keep.max(1) - 1)..];
         let mut out = Vec::new();
-        for rec in self.resources.values().filter(|r| r.kind == Kind::Function) {
+        // The old half of a replaced function goes with its function in the delete phase.
+        let functions = self
+            .resources
+            .iter()
+            .filter(|(id, r)| r.kind == Kind::Function && super::plan::replaced_of(id).is_none())
+            .map(|(_, r)| r);
+        for rec in functions {
             let needed = |v: &String| {
                 rec.live.as_ref() == Some(v)
                     || rec.version.as_ref() == Some(v)
@@ -272,6 +282,7 @@ impl Journal {
     pub fn new(mut state: State, bucket: &str, etag: Option<String>, writer: &str) -> Self {
         let key = state_key(&state.service, &state.stage);
         state.written_by = writer.to_string();
+        state.writer_token = random_hex(16);
         Journal {
             state: Arc::new(Mutex::new(state)),
             changes: Arc::new(AtomicU64::new(0)),
@@ -306,23 +317,37 @@ impl Journal {
                 self.changes.load(Ordering::SeqCst),
             )
         };
-        let expect = match etag.as_deref() {
-            Some(e) => Expect::Etag(e),
-            None => Expect::Absent,
-        };
-        match state_store::put(aws, &self.bucket, &self.key, bytes, expect).await? {
-            Outcome::Written(new) => *etag = Some(new),
-            Outcome::Conflict(other) => {
-                let other = other.map(|o| {
-                    parse(&o.bytes, &self.bucket, &self.key)
-                        .map(|s| s.written_by)
-                        .unwrap_or_default()
-                });
-                return Err(StateConflict {
-                    key: format!("s3://{}/{}", self.bucket, self.key),
-                    other,
+        let token = self.state.lock().expect("state lock").writer_token.clone();
+        // At most twice: a second time after finding our own earlier write in place.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let expect = match etag.as_deref() {
+                Some(e) => Expect::Etag(e),
+                None => Expect::Absent,
+            };
+            match state_store::put(aws, &self.bucket, &self.key, bytes.clone(), expect).await? {
+                Outcome::Written(new) => {
+                    *etag = Some(new);
+                    break;
                 }
-                .into());
+                Outcome::Conflict(other) => {
+                    let theirs = other
+                        .as_ref()
+                        .and_then(|o| parse(&o.bytes, &self.bucket, &self.key).ok());
+                    // A save whose answer was lost (and whose retries failed too) left our own state there.
+                    if let (Some(o), Some(s)) = (&other, &theirs) {
+                        if s.writer_token == token && attempts == 1 {
+                            *etag = Some(o.etag.clone());
+                            continue;
+                        }
+                    }
+                    return Err(StateConflict {
+                        key: format!("s3://{}/{}", self.bucket, self.key),
+                        other: other.map(|_| theirs.map(|s| s.written_by).unwrap_or_default()),
+                    }
+                    .into());
+                }
             }
         }
         self.saved.store(version, Ordering::SeqCst);
