@@ -358,20 +358,12 @@ async fn the_state_records_the_live_version_aws_reports() {
     f.write(A, &[("a", "v2")]);
     f.deploy();
     // As a kill right after UpdateAlias(2) leaves it: AWS at 2, the state still at 1.
-    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
-    let key = sls_rs::engine::state::state_key(&f.service, "test");
     let mut state = state_of(&aws, &f).await;
     state.resources.get_mut("function/a").unwrap().live = Some("1".into());
     // The killed run's record is still open.
     state.deployments.last_mut().unwrap().status = "in progress".into();
-    aws.s3
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(serde_json::to_vec(&state).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    support::fixture::put_stage_object(&aws, &f, "state.json", serde_json::to_vec(&state).unwrap())
+        .await;
 
     let (out, _, stderr) = support::run(&mut f.command(&["plan"]));
     assert!(out.status.success(), "{stderr}");
@@ -397,14 +389,8 @@ async fn the_state_records_the_live_version_aws_reports() {
 
     // Moved behind sls-rs's back again: rollback starts from what AWS says (2 → 1), not the state.
     state.resources.get_mut("function/a").unwrap().live = Some("1".into());
-    aws.s3
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(serde_json::to_vec(&state).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    support::fixture::put_stage_object(&aws, &f, "state.json", serde_json::to_vec(&state).unwrap())
+        .await;
     let back = f.json(&["rollback"]);
     assert_eq!(back["moved"]["a"], serde_json::json!(["2", "1"]), "{back}");
     assert_eq!(

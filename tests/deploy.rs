@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use support::fixture::{alias_version, aws, mutating, Fixture};
+use support::fixture::{alias_version, aws, mutating, stage_object, Fixture};
 
 #[tokio::test]
 async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_changes_nothing() {
@@ -926,31 +926,12 @@ async fn a_run_releases_only_its_own_lock() {
 
 /// The lock object of a fixture's stage, as the SDK reads it.
 async fn lock_object(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Option<Value> {
-    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
-    let got = aws
-        .s3
-        .get_object()
-        .bucket(bucket)
-        .key(format!("services/{}/test/lock.json", f.service))
-        .send()
-        .await
-        .ok()?;
-    let bytes = got.body.collect().await.unwrap().into_bytes();
-    Some(serde_json::from_slice(&bytes).unwrap())
+    let text = stage_object(aws, f, "lock.json").await?;
+    Some(serde_json::from_str(&text).unwrap())
 }
 
 async fn state_object(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Value {
-    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
-    let got = aws
-        .s3
-        .get_object()
-        .bucket(bucket)
-        .key(format!("services/{}/test/state.json", f.service))
-        .send()
-        .await
-        .unwrap();
-    let bytes = got.body.collect().await.unwrap().into_bytes();
-    serde_json::from_slice(&bytes).unwrap()
+    serde_json::from_str(&stage_object(aws, f, "state.json").await.expect("a state")).unwrap()
 }
 
 #[tokio::test]

@@ -191,18 +191,12 @@ async fn a_role_deployed_under_its_old_name_is_replaced_and_the_old_one_kept_for
         .await
         .unwrap();
     iam_role::delete(&aws, &f.role("a")).await.unwrap();
-    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
-    let key = sls_rs::engine::state::state_key(&f.service, "test");
-    let got = aws
-        .s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
-    let mut state: Value =
-        serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
+    let mut state: Value = serde_json::from_str(
+        &support::fixture::stage_object(&aws, &f, "state.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     state["resources"]["role/a"]["physical"] = legacy.clone().into();
     state["resources"]["role/a"]["props"]
         .as_object_mut()
@@ -218,14 +212,8 @@ async fn a_role_deployed_under_its_old_name_is_replaced_and_the_old_one_kept_for
         .as_array_mut()
         .unwrap()
         .push(old_deployment);
-    aws.s3
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(serde_json::to_vec(&state).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    support::fixture::put_stage_object(&aws, &f, "state.json", serde_json::to_vec(&state).unwrap())
+        .await;
 
     let (out, human, _) = support::run(&mut f.command(&["plan"]));
     assert!(out.status.success());

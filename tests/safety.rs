@@ -8,17 +8,9 @@ use support::fixture::{aws, mutating, Fixture};
 
 /// The state object as stored in the deployment bucket.
 async fn state_text(aws: &sls_rs::cloud::Aws, f: &Fixture) -> String {
-    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
-    let key = sls_rs::engine::state::state_key(&f.service, "test");
-    let out = aws
-        .s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
+    support::fixture::stage_object(aws, f, "state.json")
         .await
-        .unwrap();
-    String::from_utf8(out.body.collect().await.unwrap().to_vec()).unwrap()
+        .expect("a state")
 }
 
 /// Every way a stored hash of `value` could be checked offline: the value itself, its

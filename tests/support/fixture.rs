@@ -137,3 +137,32 @@ pub async fn alias_version(aws: &sls_rs::cloud::Aws, function: &str) -> Option<S
         .ok()
         .and_then(|a| a.function_version)
 }
+
+/// An object of the fixture's stage in the deployment bucket (`state.json`,
+/// `lock.json`), as stored; `None` when there is none.
+pub async fn stage_object(aws: &sls_rs::cloud::Aws, f: &Fixture, name: &str) -> Option<String> {
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    let got = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(format!("services/{}/test/{name}", f.service))
+        .send()
+        .await
+        .ok()?;
+    let bytes = got.body.collect().await.unwrap().into_bytes();
+    Some(String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// Replaces an object of the fixture's stage, as a crash or another tool would leave it.
+pub async fn put_stage_object(aws: &sls_rs::cloud::Aws, f: &Fixture, name: &str, body: Vec<u8>) {
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
+    aws.s3
+        .put_object()
+        .bucket(bucket)
+        .key(format!("services/{}/test/{name}", f.service))
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+}
