@@ -292,29 +292,6 @@ async fn remove_leaves_nothing_of_the_service() {
     assert_eq!(f.json(&["remove"])["removed"].as_array().unwrap().len(), 0);
 }
 
-/// Starts a deploy and SIGKILLs it after it reported `steps` completed steps.
-fn deploy_killed_after(f: &Fixture, steps: usize) {
-    let mut child = f
-        .command(&["deploy"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut seen = 0;
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        if line.starts_with("  + ") || line.starts_with("  ~ ") || line.starts_with("  → ") {
-            seen += 1;
-        }
-        if seen >= steps {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 #[tokio::test]
 async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or_duplicates() {
     let functions =
@@ -322,7 +299,7 @@ async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or
     let aws = aws().await;
     for kill_after in [1, 5, 11, 14] {
         let f = Fixture::new(&format!("kill{kill_after}"), functions);
-        deploy_killed_after(&f, kill_after);
+        f.deploy_killed_after(kill_after);
         // The killed process's lock names a pid that no longer runs on this host: the next deploy takes it over.
         let (out, _, stderr) = support::run(&mut f.command(&["deploy", "--lock-timeout", "0s"]));
         assert!(
@@ -379,7 +356,7 @@ async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or
     let f = Fixture::new("killupdate", "  a: { handler: a }\n");
     f.deploy();
     f.write("  a: { handler: a, memorySize: 256 }\n", &[("a", "v2")]);
-    deploy_killed_after(&f, 1);
+    f.deploy_killed_after(1);
     f.deploy();
     let live = aws
         .lambda

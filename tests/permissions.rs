@@ -110,30 +110,6 @@ fn actions(policy: &Value) -> Vec<String> {
     out
 }
 
-/// Starts a deploy and SIGKILLs it once it reported `steps` completed steps.
-fn deploy_killed_after(f: &Fixture, steps: usize) {
-    use std::io::{BufRead, BufReader};
-    let mut child = f
-        .command(&["deploy"])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut seen = 0;
-    for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        if line.starts_with("  + ") || line.starts_with("  ~ ") || line.starts_with("  → ") {
-            seen += 1;
-        }
-        if seen >= steps {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 const GRANT: &str = "  a:\n    handler: a\n    permissions:\n      - { table: t, access: ACCESS }\nresources:\n  tables:\n    t: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n";
 
 #[tokio::test]
@@ -150,7 +126,7 @@ async fn a_changed_grant_is_the_union_until_cutover_then_the_new_one_and_rollbac
     // A deploy that changes the grant and the code, stopped after phase 1 wrote the role:
     // version 1 is still live and keeps what it uses, next to what version 2 will need.
     f.write(&GRANT.replace("ACCESS", "write"), &[("a", "v2")]);
-    deploy_killed_after(&f, 1);
+    f.deploy_killed_after(1);
     assert_eq!(
         support::fixture::alias_version(&aws, &f.name("a"))
             .await

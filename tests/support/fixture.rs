@@ -110,6 +110,30 @@ impl Fixture {
     pub fn deploy(&self) -> Value {
         self.json(&["deploy"])
     }
+
+    /// Starts a deploy and SIGKILLs it once it reported `steps` completed steps.
+    pub fn deploy_killed_after(&self, steps: usize) {
+        use std::io::{BufRead, BufReader};
+        let mut child = self
+            .command(&["deploy"])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut seen = 0;
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            if line.starts_with("  + ") || line.starts_with("  ~ ") || line.starts_with("  → ") {
+                seen += 1;
+            }
+            if seen >= steps {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
 
 pub fn mutating(report: &Value) -> Vec<String> {

@@ -368,6 +368,16 @@ mod tests {
     use aws_sdk_s3::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
+    /// What S3 answers when `x-amz-expected-bucket-owner` does not match, or a permission is missing.
+    fn access_denied() -> aws_smithy_runtime_api::http::Response {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+            ),
+        )
+    }
+
     fn with_state_s3(client: Client) -> Aws {
         Aws {
             state_s3: client.clone(),
@@ -397,14 +407,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bucket_aws_refuses_for_the_expected_owner_is_named_as_not_ours() {
-        let denied = mock!(Client::get_bucket_tagging).then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
-                ),
-            )
-        });
+        let denied = mock!(Client::get_bucket_tagging).then_http_response(access_denied);
         let listed = mock!(Client::list_buckets).then_output(|| {
             aws_sdk_s3::operation::list_buckets::ListBucketsOutput::builder().build()
         });
@@ -427,14 +430,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bucket_of_ours_the_identity_may_not_read_names_the_missing_permission() {
-        let denied = mock!(Client::get_bucket_tagging).then_http_response(|| {
-            aws_smithy_runtime_api::http::Response::new(
-                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
-                aws_smithy_types::body::SdkBody::from(
-                    "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
-                ),
-            )
-        });
+        let denied = mock!(Client::get_bucket_tagging).then_http_response(access_denied);
         let listed = mock!(Client::list_buckets).then_output(|| {
             aws_sdk_s3::operation::list_buckets::ListBucketsOutput::builder()
                 .buckets(aws_sdk_s3::types::Bucket::builder().name("mine").build())

@@ -1299,16 +1299,11 @@ mod tests {
             .any(|c| c.kind == Kind::Function && c.drift.contains(&"alias live".to_string())));
         state
             .deployments
-            .push(crate::engine::state::DeploymentRecord {
-                id: "d".into(),
-                started: String::new(),
-                finished: None,
-                who: String::new(),
-                command: String::new(),
-                status: "in progress".into(),
-                functions: Default::default(),
-                changed: vec![],
-            });
+            .push(crate::engine::state::DeploymentRecord::sample(
+                "d",
+                "in progress",
+                &[],
+            ));
         let learned = relearn_aliases(&mut state, &live);
         assert_eq!(learned.len(), 1);
         assert!(

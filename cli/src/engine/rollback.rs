@@ -287,19 +287,7 @@ mod tests {
     use super::*;
 
     fn record(id: &str, status: &str, functions: &[(&str, &str)]) -> DeploymentRecord {
-        DeploymentRecord {
-            id: id.into(),
-            started: String::new(),
-            finished: None,
-            who: String::new(),
-            command: String::new(),
-            status: status.into(),
-            functions: functions
-                .iter()
-                .map(|(f, v)| (f.to_string(), v.to_string()))
-                .collect(),
-            changed: vec![],
-        }
+        DeploymentRecord::sample(id, status, functions)
     }
 
     #[test]

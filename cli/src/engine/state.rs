@@ -114,6 +114,26 @@ pub fn random_hex(n: usize) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+#[cfg(test)]
+impl DeploymentRecord {
+    /// A record for tests: its id, status and the version of each function.
+    pub fn sample(id: &str, status: &str, functions: &[(&str, &str)]) -> Self {
+        DeploymentRecord {
+            id: id.into(),
+            started: String::new(),
+            finished: None,
+            who: String::new(),
+            command: String::new(),
+            status: status.into(),
+            functions: functions
+                .iter()
+                .map(|(f, v)| (f.to_string(), v.to_string()))
+                .collect(),
+            changed: vec![],
+        }
+    }
+}
+
 /// Deployments the state remembers unless `provider.deploymentHistory` says otherwise.
 pub const DEFAULT_HISTORY: usize = 50;
 
@@ -381,16 +401,7 @@ mod tests {
     use super::*;
 
     fn record(id: &str, a: &str) -> DeploymentRecord {
-        DeploymentRecord {
-            id: id.into(),
-            started: String::new(),
-            finished: None,
-            who: String::new(),
-            command: String::new(),
-            status: "succeeded".into(),
-            functions: [("a".to_string(), a.to_string())].into(),
-            changed: vec![],
-        }
+        DeploymentRecord::sample(id, "succeeded", &[("a", a)])
     }
 
     fn function(versions: &[&str], live: &str, newest: &str) -> Recorded {
