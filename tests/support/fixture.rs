@@ -34,6 +34,52 @@ impl Fixture {
             "service: {}\nprovider:\n  name: aws\n  stage: test\n  memorySize: 128\n  timeout: 3\n  logRetentionInDays: 7\n  tracing: {{ lambda: true }}\n  environment: {{ LOG_LEVEL: info }}\n  tags: {{ team: core }}\nstages:\n  test:\n    endpoint: {endpoint}\nfunctions:\n{functions}",
             self.service
         );
+        self.write_text(&manifest, code);
+    }
+
+    /// examples/NAME as a fixture: its manifest under a unique service name, for
+    /// stage `test` at `endpoint`, with fake artifacts for its functions.
+    pub fn example(test: &str, example: &str, endpoint: &str) -> Fixture {
+        let service = super::unique_service(test);
+        let dir = std::env::temp_dir().join(&service);
+        std::fs::create_dir_all(dir.join(".sls-rs")).unwrap();
+        let f = Fixture { dir, service };
+        f.write_example(example, endpoint, &[]);
+        f
+    }
+
+    /// Rewrites an example's manifest for this fixture (see `example`).
+    pub fn write_example(&self, example: &str, endpoint: &str, code: &[(&str, &str)]) {
+        let path = super::repo_root()
+            .join("examples")
+            .join(example)
+            .join("serverless.yaml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        for (from, to) in [
+            (
+                format!("service: {example}\n"),
+                format!("service: {}\n", self.service),
+            ),
+            ("stage: ${opt:stage, 'local'}".into(), "stage: test".into()),
+            ("\n  local:\n".into(), "\n  test:\n".into()),
+            (
+                "${env:SLS_RS_ENDPOINT, 'http://127.0.0.1:5000'}".into(),
+                endpoint.into(),
+            ),
+        ] {
+            assert!(
+                text.contains(&from),
+                "{} no longer has `{from}`",
+                path.display()
+            );
+            text = text.replacen(&from, &to, 1);
+        }
+        self.write_text(&text, code);
+    }
+
+    /// Writes `manifest` and a package of fake artifacts for its functions; `code`
+    /// gives some functions other artifact bytes.
+    pub fn write_text(&self, manifest: &str, code: &[(&str, &str)]) {
         std::fs::write(self.dir.join("serverless.yaml"), manifest).unwrap();
         let env = |_: &str| None;
         let opts = sls_rs::manifest::LoadOptions {
@@ -189,4 +235,186 @@ pub async fn put_stage_object(aws: &sls_rs::cloud::Aws, f: &Fixture, name: &str,
         .send()
         .await
         .unwrap();
+}
+
+/// Every resource in the emulator named for the fixture's stage (`{service}-test-…`),
+/// as `kind:physical` with the kinds and physical names the state records, and each
+/// event source mapping on its functions as `eventSourceMapping:{queue or table} → {function}:live`
+/// (listed once per mapping, so a duplicate shows twice), and the stage's HTTP API. Read straight from the emulator.
+pub async fn live_resources(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Vec<String> {
+    let prefix = format!("{}-test-", f.service);
+    let mut found = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = aws
+            .lambda
+            .list_functions()
+            .set_marker(marker)
+            .send()
+            .await
+            .unwrap();
+        for name in page.functions().iter().filter_map(|f| f.function_name()) {
+            if !name.starts_with(&prefix) {
+                continue;
+            }
+            found.push(format!("function:{name}"));
+        }
+        marker = page.next_marker().map(str::to_string);
+        if marker.is_none() {
+            break;
+        }
+    }
+    // Every mapping, matched by its function's ARN: emulators filter by the exact
+    // string the mapping was created with.
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .into_paginator()
+        .items()
+        .send();
+    let mappings: Vec<_> = mappings.collect::<Result<Vec<_>, _>>().await.unwrap();
+    for m in mappings {
+        let function = m.function_arn().unwrap_or_default();
+        let Some(name) = function.split(":function:").nth(1) else {
+            continue;
+        };
+        let name = name.split(':').next().unwrap_or(name);
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let source = m.event_source_arn().unwrap_or_default();
+        // A table's stream ARN: …:table/NAME/stream/…; a queue's: …:NAME.
+        let source = match source.split_once(":table/") {
+            Some((_, rest)) => format!("{} stream", rest.split('/').next().unwrap_or(rest)),
+            None => source.rsplit(':').next().unwrap_or(source).to_string(),
+        };
+        found.push(format!("eventSourceMapping:{source} → {name}:live"));
+    }
+    let roles = aws.iam.list_roles().into_paginator().items().send();
+    let roles: Vec<_> = roles.collect::<Result<Vec<_>, _>>().await.unwrap();
+    found.extend(
+        roles
+            .iter()
+            .map(|r| r.role_name())
+            .filter(|n| n.starts_with(&prefix))
+            .map(|n| format!("role:{n}")),
+    );
+    let queues = aws
+        .sqs
+        .list_queues()
+        .queue_name_prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        queues
+            .queue_urls()
+            .iter()
+            .map(|u| format!("queue:{}", u.rsplit('/').next().unwrap_or(u))),
+    );
+    for group_prefix in [
+        format!("/aws/lambda/{prefix}"),
+        format!("/aws/vendedlogs/states/{prefix}"),
+    ] {
+        let groups = aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(group_prefix)
+            .send()
+            .await
+            .unwrap();
+        found.extend(
+            groups
+                .log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name())
+                .map(|n| format!("logGroup:{n}")),
+        );
+    }
+    let machines = aws.sfn.list_state_machines().send().await.unwrap();
+    found.extend(
+        machines
+            .state_machines()
+            .iter()
+            .map(|m| m.name())
+            .filter(|n| n.starts_with(&prefix))
+            .map(|n| format!("stateMachine:{n}")),
+    );
+    let tables = aws.dynamodb.list_tables().send().await.unwrap();
+    found.extend(
+        tables
+            .table_names()
+            .iter()
+            .filter(|n| n.starts_with(&prefix))
+            .map(|n| format!("table:{n}")),
+    );
+    let buckets = aws.s3.list_buckets().send().await.unwrap();
+    found.extend(
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|n| n.starts_with(&prefix))
+            .map(|n| format!("bucket:{n}")),
+    );
+    let rules = aws
+        .events
+        .list_rules()
+        .name_prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    found.extend(
+        rules
+            .rules()
+            .iter()
+            .filter_map(|r| r.name())
+            .map(|n| format!("rule:{n}")),
+    );
+    let apis = aws.apigw.get_apis().send().await.unwrap();
+    found.extend(
+        apis.items()
+            .iter()
+            .filter_map(|a| a.name())
+            // A stage's one API is named for the stage: `{service}-test`.
+            .filter(|n| n.starts_with(prefix.trim_end_matches('-')))
+            .map(|n| format!("httpApi:{n}")),
+    );
+    found.sort();
+    found
+}
+
+/// The resources of `live_resources`' kinds that the fixture's state records, in its form.
+pub async fn recorded_resources(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Vec<String> {
+    const LISTED: &[&str] = &[
+        "function",
+        "eventSourceMapping",
+        "role",
+        "queue",
+        "logGroup",
+        "stateMachine",
+        "table",
+        "bucket",
+        "rule",
+        "httpApi",
+    ];
+    let Some(state) = stage_object(aws, f, "state.json").await else {
+        return Vec::new();
+    };
+    let state: Value = serde_json::from_str(&state).unwrap();
+    let mut recorded: Vec<String> = state["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| LISTED.contains(&r["kind"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["kind"].as_str().unwrap(),
+                r["physical"].as_str().unwrap()
+            )
+        })
+        .collect();
+    recorded.sort();
+    recorded
 }
