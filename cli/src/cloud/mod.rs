@@ -424,6 +424,30 @@ where
     }
 }
 
+/// Runs `call` again with backoff (0.5 s doubling to 8 s) while `retryable` says its
+/// error is one that time resolves, until `deadline` has passed; then returns its answer.
+pub async fn retry_while<T, E, F, Fut>(
+    deadline: std::time::Duration,
+    retryable: impl Fn(&E) -> bool,
+    mut call: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + deadline;
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(e) if retryable(&e) && tokio::time::Instant::now() < deadline => {
+                pause(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(8));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// How long a change refused because another change to the same resource is in progress is retried.
 const CONFLICT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 

@@ -130,6 +130,9 @@ fn settable(spec: &QueueSpec) -> HashMap<QueueAttributeName, String> {
     a
 }
 
+/// How long a deleted queue's name stays refused (AWS: 60 s), with a margin.
+const QUEUE_NAME_REUSE: std::time::Duration = std::time::Duration::from_secs(75);
+
 pub async fn create(aws: &Aws, name: &str, spec: &QueueSpec) -> anyhow::Result<String> {
     let mut attrs = settable(spec);
     if spec.dead_letter.is_none() {
@@ -138,14 +141,23 @@ pub async fn create(aws: &Aws, name: &str, spec: &QueueSpec) -> anyhow::Result<S
     if spec.fifo {
         attrs.insert(QueueAttributeName::FifoQueue, "true".into());
     }
-    aws.sqs
-        .create_queue()
-        .queue_name(name)
-        .set_attributes(Some(attrs))
-        .set_tags(Some(spec.tags.clone().into_iter().collect()))
-        .send()
-        .await
-        .map_err(|e| aws_error(&format!("creating {}", what(name)), "sqs:CreateQueue", e))?;
+    // SQS refuses a name deleted less than 60 s ago (a replaced or re-created queue):
+    // waiting is the only way through, and it ends.
+    let recently_deleted = |e: &aws_sdk_sqs::error::SdkError<_, _>| {
+        e.as_service_error().is_some_and(
+            aws_sdk_sqs::operation::create_queue::CreateQueueError::is_queue_deleted_recently,
+        )
+    };
+    super::retry_while(QUEUE_NAME_REUSE, recently_deleted, || {
+        aws.sqs
+            .create_queue()
+            .queue_name(name)
+            .set_attributes(Some(attrs.clone()))
+            .set_tags(Some(spec.tags.clone().into_iter().collect()))
+            .send()
+    })
+    .await
+    .map_err(|e| aws_error(&format!("creating {}", what(name)), "sqs:CreateQueue", e))?;
     Ok(arn(aws, name))
 }
 
@@ -236,5 +248,84 @@ pub async fn delete(aws: &Aws, name: &str, with_messages: bool) -> anyhow::Resul
             "sqs:DeleteQueue",
             e,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! SQS's refusal of a recently deleted name, which no emulator gives.
+    use super::*;
+    use aws_sdk_sqs::operation::create_queue::{CreateQueueError, CreateQueueOutput};
+    use aws_sdk_sqs::types::error::QueueDeletedRecently;
+    use aws_smithy_mocks::{mock, mock_client};
+
+    fn deleted_recently() -> CreateQueueError {
+        CreateQueueError::QueueDeletedRecently(
+            QueueDeletedRecently::builder()
+                .message("You must wait 60 seconds after deleting a queue before you can create another with the same name.")
+                .build(),
+        )
+    }
+
+    fn spec() -> QueueSpec {
+        QueueSpec {
+            visibility_timeout: Some(30),
+            retention: None,
+            fifo: false,
+            dead_letter: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn aws_with(sqs: aws_sdk_sqs::Client) -> Aws {
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .build(),
+        );
+        Aws {
+            sqs,
+            ..Aws::with_lambda(lambda, None)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_name_deleted_moments_ago_is_created_once_sqs_allows_it() {
+        let create = mock!(aws_sdk_sqs::Client::create_queue)
+            .sequence()
+            .error(deleted_recently)
+            .times(4)
+            .output(|| CreateQueueOutput::builder().queue_url("u").build())
+            .build();
+        let aws = aws_with(mock_client!(aws_sdk_sqs, [&create]));
+        let started = tokio::time::Instant::now();
+        let arn = create_queue(&aws).await.unwrap();
+        assert_eq!(arn, "arn:aws:sqs:us-east-1:123456789012:q");
+        assert_eq!(create.num_calls(), 5);
+        assert!(
+            started.elapsed() < QUEUE_NAME_REUSE,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sqs_refusing_the_name_past_its_minute_is_an_error_naming_it() {
+        let create = mock!(aws_sdk_sqs::Client::create_queue)
+            .sequence()
+            .error(deleted_recently)
+            .repeatedly()
+            .build();
+        let aws = aws_with(mock_client!(aws_sdk_sqs, [&create]));
+        let err = create_queue(&aws).await.unwrap_err().to_string();
+        assert!(
+            err.contains("(sqs:CreateQueue)") && err.contains("You must wait 60 seconds"),
+            "{err}"
+        );
+    }
+
+    async fn create_queue(aws: &Aws) -> anyhow::Result<String> {
+        create(aws, "q", &spec()).await
     }
 }
