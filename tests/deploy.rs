@@ -491,6 +491,61 @@ fn info_shows_versions_and_the_last_deployment() {
     );
 }
 
+/// A service pointed at the emulator the way most tools are, by the SDK's
+/// `AWS_ENDPOINT_URL` and no `endpoint:` key, is an emulator stage like any other:
+/// the missing provisioned-concurrency API is a warning, not a failed deploy.
+#[test]
+fn aws_endpoint_url_alone_makes_an_emulator_stage() {
+    let f = Fixture::new("envurl", "");
+    f.write_without_endpoint("  a: { handler: a, provisionedConcurrency: 1 }\n");
+    let mut cmd = f.command(&["deploy"]);
+    cmd.env("AWS_ENDPOINT_URL", &support::emulator().endpoint)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let (out, stdout, stderr) = support::run(cmd.arg("--json"));
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
+    assert!(
+        report["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("provisioned concurrency is not implemented by this emulator")),
+        "{report}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the endpoint {} does not implement it",
+            support::emulator().endpoint
+        )),
+        "{stderr}"
+    );
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>` sends each service to its own endpoint: here every
+/// service sls-rs calls is named (so it is an emulator stage, credentials are
+/// dummies), while `AWS_ENDPOINT_URL` points where nothing answers.
+#[test]
+fn per_service_endpoint_variables_win_over_aws_endpoint_url() {
+    let f = Fixture::new("svcurl", "");
+    f.write_without_endpoint("  a: { handler: a, provisionedConcurrency: 1 }\n");
+    let mut cmd = f.command(&["deploy"]);
+    cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    for svc in sls_rs::cloud::Svc::CALLED {
+        cmd.env(svc.env_var(), &support::emulator().endpoint);
+    }
+    let (out, stdout, stderr) = support::run(cmd.arg("--json"));
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
+    assert!(
+        stderr.contains("provisioned concurrency of") && stderr.contains("skipped"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
     let f = Fixture::new("cutover", "  a: { handler: a }\n");

@@ -30,8 +30,22 @@ impl Fixture {
 
     /// `write`, for a stage whose endpoint is `endpoint` (a proxy in front of the emulator).
     pub fn write_at(&self, functions: &str, code: &[(&str, &str)], endpoint: &str) {
+        self.write_manifest(
+            functions,
+            code,
+            &format!("stages:\n  test:\n    endpoint: {endpoint}\n"),
+        )
+    }
+
+    /// `write`, without an `endpoint:`: where calls go is up to the environment
+    /// (`AWS_ENDPOINT_URL`, …), which the caller sets on the command.
+    pub fn write_without_endpoint(&self, functions: &str) {
+        self.write_manifest(functions, &[], "")
+    }
+
+    fn write_manifest(&self, functions: &str, code: &[(&str, &str)], stages: &str) {
         let manifest = format!(
-            "service: {}\nprovider:\n  name: aws\n  stage: test\n  memorySize: 128\n  timeout: 3\n  logRetentionInDays: 7\n  tracing: {{ lambda: true }}\n  environment: {{ LOG_LEVEL: info }}\n  tags: {{ team: core }}\nstages:\n  test:\n    endpoint: {endpoint}\nfunctions:\n{functions}",
+            "service: {}\nprovider:\n  name: aws\n  stage: test\n  memorySize: 128\n  timeout: 3\n  logRetentionInDays: 7\n  tracing: {{ lambda: true }}\n  environment: {{ LOG_LEVEL: info }}\n  tags: {{ team: core }}\n{stages}functions:\n{functions}",
             self.service
         );
         self.write_text(&manifest, code);

@@ -15,7 +15,7 @@ use aws_sdk_lambda::types::{
 use base64::Engine as _;
 use tokio::time::Instant;
 
-use super::{aws_error, Aws};
+use super::{aws_error, emulator, Aws, Svc};
 use crate::manifest::Architecture;
 use crate::model::{same_owner, FunctionSpec, Props};
 
@@ -534,8 +534,6 @@ pub async fn set_provisioned_concurrency(
 ) -> anyhow::Result<Applied> {
     aws.lambda_rate.acquire().await;
     let what = format!("provisioned concurrency of Lambda function ({name}:{alias})");
-    // moto answers 404 with an HTML page: the API does not exist there.
-    let unsupported = |status: Option<u16>| aws.is_emulator() && status == Some(404);
     match instances {
         Some(n) => {
             let sent = aws
@@ -548,9 +546,7 @@ pub async fn set_provisioned_concurrency(
                 .await;
             match sent {
                 Ok(_) => Ok(Applied::Done),
-                Err(e) if unsupported(e.raw_response().map(|r| r.status().as_u16())) => {
-                    Ok(Applied::Unsupported)
-                }
+                Err(e) if emulator::lacks_api(aws, Svc::Lambda, &e) => Ok(Applied::Unsupported),
                 Err(e) => Err(aws_error(
                     &what,
                     "lambda:PutProvisionedConcurrencyConfig",
@@ -574,9 +570,7 @@ pub async fn set_provisioned_concurrency(
                 {
                     Ok(Applied::Done)
                 }
-                Err(e) if unsupported(e.raw_response().map(|r| r.status().as_u16())) => {
-                    Ok(Applied::Unsupported)
-                }
+                Err(e) if emulator::lacks_api(aws, Svc::Lambda, &e) => Ok(Applied::Unsupported),
                 Err(e) => Err(aws_error(
                     &what,
                     "lambda:DeleteProvisionedConcurrencyConfig",
@@ -824,6 +818,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("provisioned concurrency of Lambda function (f:live) (lambda:PutProvisionedConcurrencyConfig): "), "{err}");
+    }
+
+    /// An emulator (or a proxy in front of one) that implements the API: its own
+    /// not-found is an error like AWS's, never "unsupported".
+    #[tokio::test]
+    async fn an_emulators_typed_404_is_an_error_not_a_missing_api() {
+        let typed_404 = || {
+            Response::new(
+                StatusCode::try_from(404).unwrap(),
+                SdkBody::from(
+                    r#"{"Type":"User","Message":"Function not found: arn:aws:lambda:us-east-1:123456789012:function:f:live"}"#,
+                ),
+            )
+        };
+        let put = mock!(Client::put_provisioned_concurrency_config).then_http_response(move || {
+            let mut r = typed_404();
+            r.headers_mut()
+                .insert("x-amzn-errortype", "ResourceNotFoundException");
+            r
+        });
+        let emulator = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, [&put]),
+            Some("http://127.0.0.1:5000"),
+        );
+        let err = set_provisioned_concurrency(&emulator, "f", "live", Some(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Function not found"), "{err}");
     }
 
     #[tokio::test]

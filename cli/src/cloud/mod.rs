@@ -6,6 +6,8 @@ pub mod bucket_notification;
 mod calls;
 pub mod deployment_bucket;
 pub mod dynamodb_table;
+pub mod emulator;
+pub mod endpoint;
 pub mod event_source_mapping;
 mod expected_owner;
 pub mod http_api;
@@ -30,6 +32,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
 
 pub use calls::{is_read_only, CallLog, CallSummary};
+pub use endpoint::{Endpoints, Svc};
 pub use rate::RateLimit;
 
 use crate::manifest::Service;
@@ -49,6 +52,8 @@ const LAMBDA_REQUESTS_PER_SECOND: u32 = 15;
 /// Every client a deploy uses, built from one configuration, each counting its calls.
 pub struct Aws {
     pub target: Target,
+    /// Where each service's calls go (an emulator, or AWS).
+    pub endpoints: Endpoints,
     pub account: String,
     pub s3: aws_sdk_s3::Client,
     /// S3 for the state and the lock only: its calls are bookkeeping, counted apart.
@@ -82,12 +87,17 @@ impl Aws {
     }
 
     pub async fn from_config(target: &Target, config: &SdkConfig) -> anyhow::Result<Aws> {
+        let endpoints = Endpoints::resolve(config);
         let (calls, state_calls) = (CallLog::default(), CallLog::default());
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(config)
-                .interceptor(calls.clone())
-                .build(),
-        );
+        // Each client at its service's resolved endpoint, so where calls go is what `endpoints` says.
+        macro_rules! client {
+            ($sdk:ident, $svc:expr) => {{
+                let mut builder = $sdk::config::Builder::from(config);
+                builder.set_endpoint_url(endpoints.of($svc).map(str::to_string));
+                $sdk::Client::from_conf(builder.interceptor(calls.clone()).build())
+            }};
+        }
+        let sts = client!(aws_sdk_sts, Svc::Sts);
         let identity = sts
             .get_caller_identity()
             .send()
@@ -98,11 +108,9 @@ impl Aws {
             .map(str::to_string)
             .ok_or_else(|| anyhow::anyhow!("sts:GetCallerIdentity returned no account id"))?;
         let clock = state_store::ServerClock::default();
-        let path_style = config.endpoint_url().is_some();
         // Every bucket sls-rs touches must be this account's own.
         let s3_config = || {
-            aws_sdk_s3::config::Builder::from(config)
-                .force_path_style(path_style)
+            s3_builder(config, &endpoints)
                 .interceptor(expected_owner::ExpectedOwner(account.clone()))
         };
         let s3 = aws_sdk_s3::Client::from_conf(s3_config().interceptor(calls.clone()).build());
@@ -112,34 +120,27 @@ impl Aws {
                 .interceptor(clock.clone())
                 .build(),
         );
-        macro_rules! client {
-            ($sdk:ident) => {
-                $sdk::Client::from_conf(
-                    $sdk::config::Builder::from(config)
-                        .interceptor(calls.clone())
-                        .build(),
-                )
-            };
-        }
         let (iam, lambda, logs) = (
-            client!(aws_sdk_iam),
-            client!(aws_sdk_lambda),
-            client!(aws_sdk_cloudwatchlogs),
+            client!(aws_sdk_iam, Svc::Iam),
+            client!(aws_sdk_lambda, Svc::Lambda),
+            client!(aws_sdk_cloudwatchlogs, Svc::Logs),
         );
         let (dynamodb, sqs, sfn, events, apigw) = (
-            client!(aws_sdk_dynamodb),
-            client!(aws_sdk_sqs),
-            client!(aws_sdk_sfn),
-            client!(aws_sdk_eventbridge),
-            client!(aws_sdk_apigatewayv2),
+            client!(aws_sdk_dynamodb, Svc::DynamoDb),
+            client!(aws_sdk_sqs, Svc::Sqs),
+            client!(aws_sdk_sfn, Svc::StepFunctions),
+            client!(aws_sdk_eventbridge, Svc::EventBridge),
+            client!(aws_sdk_apigatewayv2, Svc::HttpApi),
         );
-        let limit = if target.endpoint.is_some() {
+        // Lambda's control-plane quota is AWS's: an emulator is not paced.
+        let limit = if endpoints.of(Svc::Lambda).is_some() {
             0
         } else {
             LAMBDA_REQUESTS_PER_SECOND
         };
         Ok(Aws {
             target: target.clone(),
+            endpoints,
             account,
             s3,
             state_s3,
@@ -202,6 +203,7 @@ impl Aws {
                 endpoint: endpoint.map(str::to_string),
                 profile: None,
             },
+            endpoints: Endpoints::everywhere(endpoint),
             account: "123456789012".into(),
             s3: aws_sdk_s3::Client::from_conf(conf.clone()),
             state_s3: aws_sdk_s3::Client::from_conf(conf),
@@ -232,9 +234,15 @@ impl Aws {
             .clone()
     }
 
-    /// An emulator stage: APIs it lacks are warnings, not errors.
+    /// Whether any service goes to an emulator (a stage's `endpoint:`, `AWS_ENDPOINT_URL`, …).
+    /// Never a reason to skip a call: see [`emulator::lacks_api`].
     pub fn is_emulator(&self) -> bool {
-        self.target.endpoint.is_some()
+        self.endpoints.any()
+    }
+
+    /// Whether this service's calls go to an emulator.
+    pub fn emulates(&self, svc: Svc) -> bool {
+        self.endpoints.of(svc).is_some()
     }
 
     /// `arn:aws`, or the partition of China and GovCloud regions.
@@ -254,21 +262,20 @@ pub fn partition(region: &str) -> &'static str {
 }
 
 /// Where queue URLs start: SQS's regional endpoint, or the emulator's.
-pub fn queue_url_base(target: &Target) -> String {
-    match &target.endpoint {
+pub fn queue_url_base(region: &str, endpoints: &Endpoints) -> String {
+    match endpoints.of(Svc::Sqs) {
         Some(endpoint) => endpoint.trim_end_matches('/').to_string(),
-        None if target.region.starts_with("cn-") => {
-            format!("https://sqs.{}.amazonaws.com.cn", target.region)
-        }
-        None => format!("https://sqs.{}.amazonaws.com", target.region),
+        None if region.starts_with("cn-") => format!("https://sqs.{region}.amazonaws.com.cn"),
+        None => format!("https://sqs.{region}.amazonaws.com"),
     }
 }
 
-/// Where a run's AWS calls go.
+/// Where a run's AWS calls go, as the stage says (the environment and profile
+/// add to it: [`Endpoints::resolve`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     pub region: String,
-    /// An endpoint override: a local emulator (moto, LocalStack).
+    /// The stage's `endpoint:`: every service at a local emulator (moto, LocalStack).
     pub endpoint: Option<String>,
     pub profile: Option<String>,
 }
@@ -285,6 +292,13 @@ impl Target {
 
 /// Loads the shared SDK configuration for a target.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
+    load(target).await.0
+}
+
+/// The shared SDK configuration for a target and where each service's calls go.
+/// When every service goes to an emulator and no credentials are configured,
+/// dummy ones are supplied (emulators accept any key).
+pub async fn load(target: &Target) -> (SdkConfig, Endpoints) {
     // Throttling (and other transient errors) are retried by the SDK with backoff.
     let retry = RetryConfig::standard()
         .with_max_attempts(8)
@@ -297,26 +311,40 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
     }
     if let Some(endpoint) = &target.endpoint {
         loader = loader.endpoint_url(endpoint);
-        // Emulators accept any key; without one configured, don't make the user export fake ones.
-        if target.profile.is_none() && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader.credentials_provider(Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "sls-rs-emulator",
-            ));
-        }
     }
-    loader.load().await
+    let mut config = loader.load().await;
+    if let Some(endpoint) = &target.endpoint {
+        config = endpoint::stage_wins(config, endpoint);
+    }
+    let endpoints = Endpoints::resolve(&config);
+    // Emulators accept any key; without one configured, don't make the user export
+    // fake ones. Not when some service goes to AWS: that needs the real ones.
+    let configured = target.profile.is_some()
+        || std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        || std::env::var_os("AWS_PROFILE").is_some();
+    if !endpoints.all() || configured {
+        return (config, endpoints);
+    }
+    let dummy = Credentials::new("test", "test", None, None, "sls-rs-emulator");
+    let config = config
+        .into_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(dummy))
+        .build();
+    (config, endpoints)
 }
 
-/// An S3 client; against an endpoint override it addresses buckets by path,
-/// since emulators do not serve bucket subdomains.
+/// S3's configuration at its resolved endpoint; against an emulator it addresses
+/// buckets by path, since emulators do not serve bucket subdomains.
+fn s3_builder(config: &SdkConfig, endpoints: &Endpoints) -> aws_sdk_s3::config::Builder {
+    let endpoint = endpoints.of(Svc::S3);
+    let mut builder = aws_sdk_s3::config::Builder::from(config);
+    builder.set_endpoint_url(endpoint.map(str::to_string));
+    builder.force_path_style(endpoint.is_some())
+}
+
+/// An S3 client at the configuration's S3 endpoint (path-style on an emulator).
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let builder =
-        aws_sdk_s3::config::Builder::from(config).force_path_style(config.endpoint_url().is_some());
-    aws_sdk_s3::Client::from_conf(builder.build())
+    aws_sdk_s3::Client::from_conf(s3_builder(config, &Endpoints::resolve(config)).build())
 }
 
 pub fn sts(config: &SdkConfig) -> aws_sdk_sts::Client {
@@ -489,7 +517,7 @@ pub fn is_empty_answer<E>(
     aws: &Aws,
     err: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> bool {
-    aws.is_emulator()
+    aws.emulates(Svc::S3)
         && err
             .raw_response()
             .is_some_and(|r| r.status().as_u16() == 200)

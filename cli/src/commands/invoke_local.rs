@@ -15,17 +15,19 @@ use crate::{model, ui};
 
 /// The environment the deployed function gets (its own values, references and the
 /// names of the resources it is granted, which need the stage's account id), plus
-/// the emulator on an emulator stage.
+/// the emulator's endpoints when sls-rs's own calls go to one.
 fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
     let f = &service.manifest.functions[function];
     let target = cloud::Target::of(service);
-    let account = super::block_on(async {
-        let config = cloud::sdk_config(&target).await;
-        tokio::time::timeout(Duration::from_secs(5), cloud::account_id(&config)).await
+    let (endpoints, account) = super::block_on(async {
+        let (config, endpoints) = cloud::load(&target).await;
+        let account =
+            tokio::time::timeout(Duration::from_secs(5), cloud::account_id(&config)).await;
+        (endpoints, account)
     });
     let mut env: BTreeMap<String, String> = match account {
         Ok(Ok(account)) => {
-            let queue_url_base = cloud::queue_url_base(&target);
+            let queue_url_base = cloud::queue_url_base(&target.region, &endpoints);
             let cx = model::Context {
                 account: &account,
                 region: &target.region,
@@ -61,8 +63,8 @@ fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
     };
     env.insert("AWS_REGION".into(), service.region.clone());
     env.insert("AWS_DEFAULT_REGION".into(), service.region.clone());
-    if let Some(endpoint) = &service.endpoint {
-        env.insert("AWS_ENDPOINT_URL".into(), endpoint.clone());
+    env.extend(endpoints.sdk_env());
+    if endpoints.all() {
         env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
         env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
     }

@@ -22,13 +22,15 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
         super::check_function(&service, f)?;
     }
     let target = Target::of(&service);
-    let account = match args.account {
-        Some(a) => a,
-        None => {
-            super::block_on(async { cloud::account_id(&cloud::sdk_config(&target).await).await })?
-        }
-    };
-    let queue_base = cloud::queue_url_base(&target);
+    let (account, endpoints) = super::block_on(async {
+        let (config, endpoints) = cloud::load(&target).await;
+        let account = match args.account {
+            Some(a) => a,
+            None => cloud::account_id(&config).await?,
+        };
+        anyhow::Ok((account, endpoints))
+    })?;
+    let queue_base = cloud::queue_url_base(&target.region, &endpoints);
     let cx = model::Context {
         account: &account,
         region: &target.region,

@@ -307,7 +307,7 @@ async fn deploy_locked(
 ) -> anyhow::Result<Applied> {
     let (mut state, mut etag) = load_state(aws, bucket, service).await?;
     let writer = lock::Holder::me(&opts.command).describe();
-    let url_base = cloud::queue_url_base(&aws.target);
+    let url_base = cloud::queue_url_base(&aws.target.region, &aws.endpoints);
     let env_key = model::EnvKey::random()?;
     let cx = model::Context {
         account: &aws.account,
@@ -522,14 +522,17 @@ async fn deploy_locked(
         close_failed(aws, &journal).await;
         return Err(failed("deploy failed during cutover: some `live` aliases moved; `sls-rs deploy` again finishes it", failures));
     }
+    // Set when the endpoint answered that it does not implement provisioned concurrency.
+    let pc_unsupported = std::sync::atomic::AtomicBool::new(false);
     let pc_steps = plan.changes.iter().filter_map(|c| c.provisioned.map(|n| (c, n))).map(|(c, n)| {
-        let journal = &journal;
+        let (journal, pc_unsupported) = (&journal, &pc_unsupported);
         dag::Step {
             id: format!("provisioned/{}", c.function),
             deps: vec![],
             run: Box::pin(async move {
                 if lambda_function::set_provisioned_concurrency(aws, &c.physical, LIVE_ALIAS, n).await? == lambda_function::Applied::Unsupported {
-                    let endpoint = aws.target.endpoint.as_deref().unwrap_or_default();
+                    pc_unsupported.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let endpoint = aws.endpoints.of(cloud::Svc::Lambda).unwrap_or_default();
                     crate::ui::warn(&format!("provisioned concurrency of {} skipped: the endpoint {endpoint} does not implement it", c.physical));
                 }
                 journal.update(|s| {
@@ -545,7 +548,7 @@ async fn deploy_locked(
         progress(&format!("  ~ set {id} ({})", crate::build::seconds(took)))
     })
     .await;
-    if aws.is_emulator()
+    if pc_unsupported.into_inner()
         && plan
             .changes
             .iter()
@@ -654,7 +657,8 @@ fn history(service: &Service) -> usize {
 /// ones makes it hand out a number again: on an emulator versions are kept, unless
 /// `SLS_RS_EMULATOR_PRUNE=1` (for the test of pruning, which publishes nothing after).
 fn prunes_versions(aws: &Aws) -> bool {
-    !aws.is_emulator() || std::env::var_os("SLS_RS_EMULATOR_PRUNE").is_some_and(|v| v == "1")
+    !aws.emulates(cloud::Svc::Lambda)
+        || std::env::var_os("SLS_RS_EMULATOR_PRUNE").is_some_and(|v| v == "1")
 }
 
 /// Deletes the versions the plan found unneeded and forgets them; returns warnings.

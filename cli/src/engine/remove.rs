@@ -137,7 +137,7 @@ async fn remove_locked(
         }
     }
     // The manifest's own tables, buckets, queues, state machines and HTTP API, if tagged ours.
-    let url_base = cloud::queue_url_base(&aws.target);
+    let url_base = cloud::queue_url_base(&aws.target.region, &aws.endpoints);
     let cx = model::Context {
         account: &aws.account,
         region: &aws.target.region,
