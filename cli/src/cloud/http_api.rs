@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType};
 
-use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
+use super::{aws_error, changed, dropped_tags, emulator, has_code, Aws, Changed, Svc};
 use crate::manifest::CorsRule;
 use crate::model::{
     http_cors_text, tag_props, HttpApiSpec, Props, RouteSpec, HTTP_API_STAGE, PAYLOAD_FORMAT,
@@ -57,13 +57,12 @@ pub async fn endpoint_of(aws: &Aws, id: &str) -> anyhow::Result<Option<String>> 
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
     let mut token = None;
     loop {
-        let page = aws
-            .apigw
-            .get_apis()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error(&what(name), "apigateway:GetApis", e))?;
+        let page = match aws.apigw.get_apis().set_next_token(token).send().await {
+            Ok(page) => page,
+            // An emulator without API Gateway v2 (LocalStack's free plan) holds no HTTP API.
+            Err(e) if emulator::lacks_api(aws, Svc::HttpApi, &e) => return Ok(None),
+            Err(e) => return Err(aws_error(&what(name), "apigateway:GetApis", e)),
+        };
         if let Some(api) = page.items().iter().find(|a| a.name() == Some(name)) {
             let mut p = Props::new();
             let cors = api.cors_configuration().map(|c| CorsRule {
