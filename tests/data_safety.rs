@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::Svc;
+
 use serde_json::Value;
 use sls_rs::cloud::{s3_bucket, sqs_queue, Deleted};
 use support::fixture::{alias_version, aws, Fixture};
@@ -53,6 +55,9 @@ async fn send(aws: &sls_rs::cloud::Aws, queue: &str, body: &str) {
 /// delete) is never destroyed by an unforced delete: S3 refuses, the bucket is kept.
 #[tokio::test]
 async fn an_unforced_delete_never_destroys_objects_that_arrived_after_the_check() {
+    if !support::needs(&[Svc::Lambda, Svc::Sqs]) {
+        return;
+    }
     let f = Fixture::new(
         "emptyrace",
         "  f: { handler: f }\nresources:\n  buckets:\n    b: {}\n  queues:\n    q: {}\n",
@@ -146,6 +151,9 @@ fn orders(fifo: bool) -> String {
 /// resources: the old queue holding a message is kept and listed, the rest deleted.
 #[tokio::test]
 async fn a_queue_switched_to_fifo_is_replaced_and_the_old_one_kept_while_it_holds_messages() {
+    if !support::needs(&[Svc::Lambda, Svc::Sqs]) {
+        return;
+    }
     let f = Fixture::new("fifoswitch", &orders(false));
     let aws = aws().await;
     f.deploy();
@@ -215,6 +223,9 @@ async fn a_queue_switched_to_fifo_is_replaced_and_the_old_one_kept_while_it_hold
 #[tokio::test]
 async fn an_empty_queue_switched_to_fifo_is_replaced_and_the_old_one_and_its_dead_letter_queue_deleted(
 ) {
+    if !support::needs(&[Svc::Lambda, Svc::Sqs]) {
+        return;
+    }
     let f = Fixture::new("fifoempty", &orders(false));
     let aws = aws().await;
     f.deploy();
@@ -254,6 +265,9 @@ async fn index_key(aws: &sls_rs::cloud::Aws, table: &str) -> String {
 /// see the plan's tests; moto cannot enable a table's stream a second time.)
 #[tokio::test]
 async fn a_disruptive_table_change_needs_allow_disruption() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb]) {
+        return;
+    }
     let manifest = |key: &str| {
         format!("  f: {{ handler: f }}\nresources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n      globalSecondaryIndexes:\n        - {{ name: byOwner, partitionKey: {{ name: {key}, type: S }} }}\n")
     };
@@ -290,6 +304,9 @@ async fn a_disruptive_table_change_needs_allow_disruption() {
 /// their rolled-back version until `--unpin`.
 #[tokio::test]
 async fn a_rollback_pins_what_it_moved_until_the_function_changes_or_unpin() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     const AB: &str = "  a: { handler: a }\n  b: { handler: b }\n";
     let f = Fixture::new("pins", AB);
     let aws = aws().await;
@@ -351,6 +368,9 @@ async fn a_rollback_pins_what_it_moved_until_the_function_changes_or_unpin() {
 /// the next deploy records what AWS says, and rollback goes back from there.
 #[tokio::test]
 async fn the_state_records_the_live_version_aws_reports() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     const A: &str = "  a: { handler: a }\n";
     let f = Fixture::new("aliasread", A);
     let aws = aws().await;
@@ -404,6 +424,9 @@ async fn the_state_records_the_live_version_aws_reports() {
 /// function) and the notifications on a bucket it keeps.
 #[tokio::test]
 async fn remove_after_a_lost_state_finds_every_trigger() {
+    if !support::needs(&[Svc::Lambda, Svc::HttpApi, Svc::Sqs]) {
+        return;
+    }
     let manifest = "  f:\n    handler: f\n    events:\n      - httpApi: GET /items\n      - schedule: { rate: rate(5 minutes) }\n      - sqs: jobs\n      - s3: { bucket: uploads, events: ['s3:ObjectCreated:*'] }\nresources:\n  buckets:\n    uploads: {}\n  queues:\n    jobs: {}\n";
     let f = Fixture::new("lostremove", manifest);
     let aws = aws().await;

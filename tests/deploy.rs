@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::Svc;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,6 +16,9 @@ use support::fixture::{alias_version, aws, mutating, stage_object, Fixture};
 
 #[tokio::test]
 async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_changes_nothing() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("create", "  hello:\n    handler: hello\n    memorySize: 256\n    environment: { GREETING: hi }\n    reservedConcurrency: 5\n");
     let report = f.deploy();
     assert_eq!(report["deployment"]["status"], "succeeded");
@@ -118,6 +123,9 @@ async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_change
 
 #[tokio::test]
 async fn one_change_touches_one_function() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("change", "  a: { handler: a }\n  b: { handler: b }\n");
     f.deploy();
 
@@ -174,6 +182,9 @@ async fn one_change_touches_one_function() {
 
 #[tokio::test]
 async fn a_console_edit_is_shown_as_drift_and_repaired() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("drift", "  hello: { handler: hello, timeout: 10 }\n");
     f.deploy();
     let aws = aws().await;
@@ -256,6 +267,9 @@ async fn leftovers(
 
 #[tokio::test]
 async fn a_function_dropped_from_the_manifest_is_deleted_with_its_role_and_log_group() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new(
         "drop",
         "  keep: { handler: keep }\n  gone: { handler: gone }\n",
@@ -279,6 +293,9 @@ async fn a_function_dropped_from_the_manifest_is_deleted_with_its_role_and_log_g
 
 #[tokio::test]
 async fn remove_leaves_nothing_of_the_service() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("remove", "  a: { handler: a }\n  b: { handler: b }\n");
     f.deploy();
     let report = f.json(&["remove"]);
@@ -294,6 +311,9 @@ async fn remove_leaves_nothing_of_the_service() {
 
 #[tokio::test]
 async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or_duplicates() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let functions =
         "  a: { handler: a }\n  b: { handler: b }\n  c: { handler: c }\n  d: { handler: d }\n";
     let aws = aws().await;
@@ -387,6 +407,9 @@ async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or
 
 #[tokio::test]
 async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("lock", "  a: { handler: a }\n");
     f.deploy();
     // Someone else's deploy holds the lock.
@@ -469,6 +492,9 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
 
 #[test]
 fn info_shows_versions_and_the_last_deployment() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("info", "  a: { handler: a, provisionedConcurrency: 1 }\n");
     let report = f.deploy();
     // moto has no provisioned-concurrency API: a warning, not a failure.
@@ -496,6 +522,9 @@ fn info_shows_versions_and_the_last_deployment() {
 /// the missing provisioned-concurrency API is a warning, not a failed deploy.
 #[test]
 fn aws_endpoint_url_alone_makes_an_emulator_stage() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("envurl", "");
     f.write_without_endpoint("  a: { handler: a, provisionedConcurrency: 1 }\n");
     let mut cmd = f.command(&["deploy"]);
@@ -527,6 +556,9 @@ fn aws_endpoint_url_alone_makes_an_emulator_stage() {
 /// dummies), while `AWS_ENDPOINT_URL` points where nothing answers.
 #[test]
 fn per_service_endpoint_variables_win_over_aws_endpoint_url() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("svcurl", "");
     f.write_without_endpoint("  a: { handler: a, provisionedConcurrency: 1 }\n");
     let mut cmd = f.command(&["deploy"]);
@@ -548,6 +580,9 @@ fn per_service_endpoint_variables_win_over_aws_endpoint_url() {
 
 #[tokio::test]
 async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("cutover", "  a: { handler: a }\n");
     f.deploy();
     // Another tool owns the role name the new function needs: creating it must fail.
@@ -626,6 +661,9 @@ async fn a_deploy_that_fails_before_cutover_leaves_every_alias_where_it_was() {
 
 #[tokio::test]
 async fn rollback_moves_every_alias_to_an_earlier_deployment_and_back() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("rollback", "  a: { handler: a }\n  b: { handler: b }\n");
     let v1 = f.deploy();
     f.write(
@@ -688,6 +726,9 @@ async fn rollback_moves_every_alias_to_an_earlier_deployment_and_back() {
 
 #[test]
 fn invoke_calls_the_live_alias_and_prints_the_response() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("invoke", "  echo: { handler: echo }\n");
     f.deploy();
     // moto runs no code: it echoes the event back, which is enough to see the call made.
@@ -704,6 +745,9 @@ fn invoke_calls_the_live_alias_and_prints_the_response() {
 
 #[tokio::test]
 async fn logs_interleave_functions_in_time_with_filters_and_a_window() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     use aws_sdk_cloudwatchlogs::types::InputLogEvent;
     let f = Fixture::new(
         "logs",
@@ -824,6 +868,9 @@ async fn logs_interleave_functions_in_time_with_filters_and_a_window() {
 
 #[tokio::test]
 async fn logs_tail_follows_new_events_once_each_and_stops_on_ctrl_c() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     use aws_sdk_cloudwatchlogs::types::InputLogEvent;
     let f = Fixture::new("tail", "  api: { handler: api }\n");
     f.deploy();
@@ -877,6 +924,9 @@ async fn logs_tail_follows_new_events_once_each_and_stops_on_ctrl_c() {
 
 #[tokio::test]
 async fn a_renewal_defeats_a_takeover_that_judged_the_lock_before_it() {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
+        return;
+    }
     use sls_rs::engine::lock;
     let aws = aws().await;
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
@@ -915,6 +965,9 @@ async fn a_renewal_defeats_a_takeover_that_judged_the_lock_before_it() {
 
 #[tokio::test]
 async fn a_run_releases_only_its_own_lock() {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
+        return;
+    }
     use sls_rs::engine::lock;
     let aws = aws().await;
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
@@ -968,6 +1021,9 @@ async fn state_object(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Value {
 
 #[tokio::test]
 async fn lock_and_state_writes_whose_answer_is_lost_are_recognised_as_the_runs_own() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     // Every lock and state write reaches the emulator, then its answer is lost: the
     // SDK's retry meets its own write as a 412.
     let proxy = support::Proxy::start(&["--lose", "/services/"]);
@@ -998,6 +1054,9 @@ async fn lock_and_state_writes_whose_answer_is_lost_are_recognised_as_the_runs_o
 
 #[tokio::test]
 async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("race", "  a: { handler: a }\n");
     f.deploy();
     let aws = aws().await;
@@ -1064,6 +1123,9 @@ async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
 
 #[tokio::test]
 async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     // 80 ms a request and one step at a time: the deploy runs for several seconds.
     let proxy = support::Proxy::start(&["--delay-ms", "80"]);
     let functions: String = (0..12)
@@ -1134,6 +1196,9 @@ async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
 
 #[tokio::test]
 async fn a_state_written_by_another_run_meanwhile_is_never_overwritten() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     use sls_rs::engine::state::{self, Journal};
     let f = Fixture::new("statecas", "  a: { handler: a }\n");
     f.deploy();
@@ -1183,6 +1248,9 @@ async fn a_state_written_by_another_run_meanwhile_is_never_overwritten() {
 
 #[tokio::test]
 async fn unlock_wants_force_while_the_holder_renews_its_lock() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     use sls_rs::engine::lock;
     let f = Fixture::new("unlockforce", "  a: { handler: a }\n");
     f.deploy();
@@ -1247,6 +1315,9 @@ fn use_deployment_bucket(f: &Fixture, bucket: &str) {
 
 #[tokio::test]
 async fn a_deployment_bucket_another_account_created_first_is_refused_untouched() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb]) {
+        return;
+    }
     let f = Fixture::new("squat", "  a: { handler: a }\n");
     let bucket = format!("{}-deploys", f.service);
     use_deployment_bucket(&f, &bucket);
@@ -1304,6 +1375,9 @@ async fn a_deployment_bucket_another_account_created_first_is_refused_untouched(
 
 #[tokio::test]
 async fn a_service_bucket_name_another_account_holds_is_neither_adopted_nor_changed() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("squatbucket", "  a: { handler: a }\n");
     f.deploy();
     let name = format!("{}-test-uploads-123456789012-us-east-1", f.service);
@@ -1361,7 +1435,10 @@ async fn a_service_bucket_name_another_account_holds_is_neither_adopted_nor_chan
 
 #[tokio::test]
 async fn a_deployment_bucket_left_unhardened_is_hardened_by_the_next_run_keeping_other_rules() {
-    let f = Fixture::new("harden", "  a: { handler: a }\n");
+    if !support::needs(&[Svc::S3, Svc::Iam, Svc::Logs]) {
+        return;
+    }
+    let f = Fixture::new("harden", "resources:\n  buckets:\n    b: {}\n");
     let bucket = format!("{}-deploys", f.service);
     use_deployment_bucket(&f, &bucket);
     // A run died right after CreateBucket; another tool added a lifecycle rule since.
@@ -1457,6 +1534,9 @@ async fn a_deployment_bucket_left_unhardened_is_hardened_by_the_next_run_keeping
 
 #[tokio::test]
 async fn every_s3_request_names_the_expected_bucket_owner() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let log = std::env::temp_dir().join(format!("{}.log", support::unique_service("owner")));
     let log_arg = log.display().to_string();
     let proxy = support::Proxy::start(&["--log", &log_arg]);
@@ -1506,6 +1586,9 @@ async fn every_s3_request_names_the_expected_bucket_owner() {
 
 #[tokio::test]
 async fn versions_no_remembered_deployment_uses_are_deleted_and_the_history_is_bounded() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("prune", "  a: { handler: a }\n");
     let history = |f: &Fixture| {
         let path = f.dir.join("serverless.yaml");

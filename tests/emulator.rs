@@ -3,10 +3,15 @@
 
 mod support;
 
+use support::Svc;
+
 use aws_sdk_s3::primitives::ByteStream;
 
 #[tokio::test]
 async fn sts_names_the_account_and_s3_round_trips_with_conditional_writes() {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
+        return;
+    }
     let emulator = support::emulator();
     let config = emulator.sdk_config().await;
 
@@ -77,6 +82,9 @@ async fn sts_names_the_account_and_s3_round_trips_with_conditional_writes() {
 
 #[tokio::test]
 async fn a_failed_call_names_the_resource_operation_and_aws_message() {
+    if !support::needs(&[Svc::S3]) {
+        return;
+    }
     let config = support::emulator().sdk_config().await;
     let s3 = sls_rs::cloud::s3(&config);
     let bucket = support::unique_service("missing");
@@ -101,6 +109,9 @@ async fn a_failed_call_names_the_resource_operation_and_aws_message() {
 
 #[tokio::test]
 async fn every_call_is_counted_and_told_read_from_write() {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
+        return;
+    }
     let emulator = support::emulator();
     let aws = sls_rs::cloud::Aws::connect(&emulator.target())
         .await

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Svc;
+
 use serde_json::Value;
 
 use support::fixture::{aws, mutating, Fixture};
@@ -27,6 +29,9 @@ async fn statements(aws: &sls_rs::cloud::Aws, function: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_changed_trigger_permission_is_added_before_the_old_one_goes() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb]) {
+        return;
+    }
     let f = Fixture::new(
         "permswap",
         "  tick:\n    handler: tick\n    events:\n      - schedule: rate(5 minutes)\n",
@@ -115,6 +120,9 @@ const GRANT: &str = "  a:\n    handler: a\n    permissions:\n      - { table: t,
 #[tokio::test]
 async fn a_changed_grant_is_the_union_until_cutover_then_the_new_one_and_rollback_restores_the_old()
 {
+    if !support::needs(&[Svc::Lambda, Svc::Sqs]) {
+        return;
+    }
     let f = Fixture::new("grants", &GRANT.replace("ACCESS", "read"));
     f.deploy();
     let aws = aws().await;

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::Svc;
+
 use serde_json::Value;
 
 use sls_rs::cloud::{iam_role, Aws, Target};
@@ -45,6 +47,9 @@ async fn function_role(aws: &Aws, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn two_regions_of_one_stage_each_keep_their_own_roles_and_removing_one_leaves_the_other() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb]) {
+        return;
+    }
     let f = Fixture::new("regions", SERVICE);
     let (east, west) = (aws().await, aws_in(OTHER).await);
     f.deploy();
@@ -102,6 +107,9 @@ async fn two_regions_of_one_stage_each_keep_their_own_roles_and_removing_one_lea
 
 #[tokio::test]
 async fn a_remove_that_lost_its_state_finds_only_its_own_regions_role() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("regionlost", "  a: { handler: a }\n");
     let east = aws().await;
     f.deploy();
@@ -132,6 +140,9 @@ async fn a_remove_that_lost_its_state_finds_only_its_own_regions_role() {
 
 #[tokio::test]
 async fn a_role_deployed_under_its_old_name_is_replaced_and_the_old_one_kept_for_other_regions() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     let f = Fixture::new("rolename", SERVICE);
     let aws = aws().await;
     f.deploy();

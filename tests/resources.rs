@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::Svc;
+
 use serde_json::Value;
 use support::fixture::{aws, mutating, Fixture};
 
@@ -47,6 +49,9 @@ const DATA: &str = "  api:\n    handler: api\n    permissions:\n      - { table:
 
 #[tokio::test]
 async fn tables_buckets_and_queues_are_deployed_updated_in_place_repaired_and_kept() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb, Svc::Sqs]) {
+        return;
+    }
     let f = Fixture::new("data", DATA);
     let aws = aws().await;
     let report = f.deploy();
@@ -412,6 +417,9 @@ async fn tables_buckets_and_queues_are_deployed_updated_in_place_repaired_and_ke
 
 #[tokio::test]
 async fn a_dropped_table_is_kept_unless_its_deletion_policy_says_delete() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb, Svc::HttpApi, Svc::Sqs]) {
+        return;
+    }
     let tables = "resources:\n  tables:\n    keep: { partitionKey: { name: id, type: S } }\n    scratch: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n";
     let f = Fixture::new("drop", &format!("  f: {{ handler: f }}\n{tables}"));
     let aws = aws().await;
@@ -449,6 +457,9 @@ const EVENTS: &str = "  api:\n    handler: api\n    events:\n      - httpApi: GE
 
 #[tokio::test]
 async fn every_trigger_targets_the_live_alias_and_is_updated_in_place() {
+    if !support::needs(&[Svc::Lambda, Svc::HttpApi, Svc::Sqs]) {
+        return;
+    }
     let f = Fixture::new("events", EVENTS);
     let aws = aws().await;
     let report = f.deploy();
@@ -708,6 +719,9 @@ async fn every_trigger_targets_the_live_alias_and_is_updated_in_place() {
 
 #[tokio::test]
 async fn a_state_machine_calls_live_aliases_with_its_own_role_logs_and_tracing() {
+    if !support::needs(&[Svc::Lambda, Svc::StepFunctions]) {
+        return;
+    }
     let machine = "  a: { handler: a }\n  b: { handler: b }\nresources:\n  stateMachines:\n    flow:\n      type: EXPRESS\n      definition:\n        StartAt: A\n        States:\n          A: { Type: Task, Resource: '${fn:a}', End: true }\n";
     let f = Fixture::new("states", machine);
     let aws = aws().await;
@@ -792,6 +806,15 @@ async fn a_state_machine_calls_live_aliases_with_its_own_role_logs_and_tracing()
 /// redeploys with no change, and is removed with its data.
 #[test]
 fn every_example_deploys_and_redeploys_without_changes() {
+    if !support::needs(&[
+        Svc::Lambda,
+        Svc::DynamoDb,
+        Svc::HttpApi,
+        Svc::Sqs,
+        Svc::StepFunctions,
+    ]) {
+        return;
+    }
     let root = support::repo_root();
     let endpoint = &support::emulator().endpoint;
     let mut examples: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("examples"))
@@ -850,6 +873,9 @@ fn every_example_deploys_and_redeploys_without_changes() {
 
 #[tokio::test]
 async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb, Svc::Sqs, Svc::StepFunctions]) {
+        return;
+    }
     let manifest = "  worker:\n    handler: worker\n    timeout: 10\n    events:\n      - sqs: { queue: jobs, batchSize: 5 }\n      - schedule: rate(1 hour)\n      - s3: { bucket: uploads, prefix: in/ }\nresources:\n  tables:\n    todos: { partitionKey: { name: id, type: S }, pointInTimeRecovery: true, deletionPolicy: delete }\n  buckets:\n    uploads: { cors: [{ allowedOrigins: ['*'], allowedMethods: [GET] }], deletionPolicy: delete }\n  queues:\n    jobs: { visibilityTimeout: 30 }\n  stateMachines:\n    flow:\n      definition: { StartAt: A, States: { A: { Type: Task, Resource: '${fn:worker}', End: true } } }\n";
     let f = Fixture::new("drift", manifest);
     let aws = aws().await;
@@ -993,6 +1019,9 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
 
 #[tokio::test]
 async fn a_table_switches_billing_renames_its_ttl_and_changes_its_deletion_policy_in_place() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb]) {
+        return;
+    }
     let table_yaml = |billing: &str, ttl: &str, policy: &str| {
         format!("  f: {{ handler: f }}\nresources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n{billing}      ttl: {ttl}\n      deletionPolicy: {policy}\n      globalSecondaryIndexes: [{{ name: byOwner, partitionKey: {{ name: owner, type: S }} }}]\n")
     };
@@ -1064,6 +1093,9 @@ async fn a_table_switches_billing_renames_its_ttl_and_changes_its_deletion_polic
 
 #[tokio::test]
 async fn remove_finds_data_resources_a_deploy_died_before_recording() {
+    if !support::needs(&[Svc::Lambda, Svc::DynamoDb, Svc::Sqs]) {
+        return;
+    }
     let manifest = "  f: { handler: f }\nresources:\n  tables:\n    t: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n  queues:\n    q: { deadLetter: { maxReceiveCount: 2 } }\n";
     let f = Fixture::new("orphans", manifest);
     let aws = aws().await;

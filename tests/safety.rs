@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::Svc;
+
 use support::fixture::{aws, mutating, Fixture};
 
 /// The state object as stored in the deployment bucket.
@@ -40,6 +42,9 @@ fn assert_no_trace(text: &str, value: &str) {
 
 #[tokio::test]
 async fn the_state_holds_nothing_a_dictionary_attack_could_check() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     const V1: &str = "correct-horse-battery-staple-1";
     const V2: &str = "correct-horse-battery-staple-2";
     let with = |v: &str| {
@@ -126,6 +131,9 @@ async fn the_state_holds_nothing_a_dictionary_attack_could_check() {
 
 #[tokio::test]
 async fn a_secret_bound_for_another_field_is_refused_and_shown_nowhere() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     const VALUE: &str = "sk_live_correct-horse-battery-staple";
     let clean = "  report:\n    handler: report\n    environment:\n      API_TOKEN: ${env:SLS_RS_SAFETY_TOKEN, unset}\n    events:\n      - schedule: rate(1 day)\n";
     let f = Fixture::new("secretelsewhere", clean);
@@ -176,6 +184,9 @@ async fn a_secret_bound_for_another_field_is_refused_and_shown_nowhere() {
 
 #[tokio::test]
 async fn a_state_machine_role_trusts_only_its_own_state_machine() {
+    if !support::needs(&[Svc::Lambda, Svc::StepFunctions]) {
+        return;
+    }
     let manifest = "  a: { handler: a }\nresources:\n  stateMachines:\n    flow:\n      definition: { StartAt: A, States: { A: { Type: Task, Resource: '${fn:a}', End: true } } }\n";
     let f = Fixture::new("trust", manifest);
     let aws = aws().await;
@@ -260,12 +271,15 @@ async fn lifecycle_rules(aws: &sls_rs::cloud::Aws, bucket: &str) -> Vec<(String,
 
 #[tokio::test]
 async fn lifecycle_rules_other_tools_added_survive_deploys() {
+    if !support::needs(&[Svc::S3, Svc::Iam, Svc::Logs]) {
+        return;
+    }
     use aws_sdk_s3::types::{
         BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
         LifecycleRuleFilter,
     };
     let with = |lifecycle: &str| {
-        format!("  a: {{ handler: a }}\nresources:\n  buckets:\n    files: {{ {lifecycle}deletionPolicy: delete }}\n")
+        format!("resources:\n  buckets:\n    files: {{ {lifecycle}deletionPolicy: delete }}\n")
     };
     let f = Fixture::new(
         "lifecycle",

@@ -106,6 +106,99 @@ pub fn emulator() -> &'static Emulator {
     })
 }
 
+pub use sls_rs::cloud::emulator::Emulator as Kind;
+pub use sls_rs::cloud::Svc;
+
+/// Names the emulator at `SLS_RS_TEST_ENDPOINT` (`moto` or `localstack`); probed when unset.
+pub const KIND_VAR: &str = "SLS_RS_TEST_EMULATOR";
+/// A file each emulator-facing test appends one line to: ran or skipped, on which emulator.
+pub const REPORT_VAR: &str = "SLS_RS_TEST_REPORT";
+
+/// Which emulator the tests talk to: `SLS_RS_TEST_EMULATOR`, else LocalStack if
+/// it answers `/_localstack/health`, else moto.
+pub fn kind() -> Kind {
+    static KIND: OnceLock<Kind> = OnceLock::new();
+    *KIND.get_or_init(|| {
+        if let Ok(name) = std::env::var(KIND_VAR) {
+            return Kind::from_name(&name)
+                .unwrap_or_else(|| panic!("{KIND_VAR}={name}: want moto or localstack"));
+        }
+        if http_get(&emulator().endpoint, "/_localstack/health").contains("\"services\"") {
+            Kind::LocalStack
+        } else {
+            Kind::Moto
+        }
+    })
+}
+
+/// A plain HTTP/1.0 GET on the emulator; the whole answer, or "" when it fails.
+fn http_get(endpoint: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let host = endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
+    let Some(addr) = host.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return String::new();
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut answer = String::new();
+    if write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").is_ok() {
+        let _ = stream.read_to_string(&mut answer);
+    }
+    answer
+}
+
+/// The first call of every emulator-facing test: the services it needs. On an
+/// emulator that lacks one (LocalStack without Docker: Lambda, DynamoDB, API
+/// Gateway v2, X-Ray) the test returns at once; either way the outcome is
+/// recorded in `$SLS_RS_TEST_REPORT` for scripts/test's summary.
+///
+/// ```ignore
+/// if !support::needs(&[Svc::S3, Svc::Sqs]) { return; }
+/// ```
+#[must_use]
+pub fn needs(services: &[Svc]) -> bool {
+    let kind = kind();
+    let missing: Vec<&str> = services
+        .iter()
+        .filter(|s| !kind.serves(**s))
+        .map(|s| s.name())
+        .collect();
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let line = if missing.is_empty() {
+        format!(
+            "{}\tran\t{}::{test}\t\n",
+            kind.name(),
+            env!("CARGO_CRATE_NAME")
+        )
+    } else {
+        eprintln!("skipped on {}: needs {}", kind.name(), missing.join(", "));
+        format!(
+            "{}\tskipped\t{}::{test}\t{}\n",
+            kind.name(),
+            env!("CARGO_CRATE_NAME"),
+            missing.join(",")
+        )
+    };
+    if let Some(path) = std::env::var_os(REPORT_VAR) {
+        use std::io::Write;
+        // One write per line, in append mode: lines of parallel tests do not interleave.
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("the test report file opens");
+        file.write_all(line.as_bytes())
+            .expect("the test report is written");
+    }
+    missing.is_empty()
+}
+
 /// A service name no other test (or earlier run against the same emulator) uses,
 /// so tests can share one emulator without resetting it.
 pub fn unique_service(test: &str) -> String {
