@@ -221,7 +221,11 @@ pub async fn delete_if(aws: &Aws, bucket: &str, key: &str, etag: &str) -> anyhow
                     .send()
                     .await
                     .map_err(|e| {
-                        aws_error(&format!("deleting s3://{bucket}/{key}"), "s3:DeleteObject", e)
+                        aws_error(
+                            &format!("deleting s3://{bucket}/{key}"),
+                            "s3:DeleteObject",
+                            e,
+                        )
                     })?;
                 Ok(true)
             }
