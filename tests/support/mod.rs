@@ -177,7 +177,11 @@ pub fn needs(services: &[Svc]) -> bool {
             env!("CARGO_CRATE_NAME")
         )
     } else {
-        eprintln!("skipped on {}: needs {}", kind.name(), missing.join(", "));
+        // Shown with the test's output (`--nocapture`): why it did nothing here.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped on {}: needs {}", kind.name(), missing.join(", "));
+        }
         format!(
             "{}\tskipped\t{}::{test}\t{}\n",
             kind.name(),
