@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::Svc;
+
 use serde_json::Value;
 use support::fixture::{self, Fixture};
 
@@ -118,6 +120,15 @@ fn every_example_through(test: &str, flags: &[&str]) {
 
 #[test]
 fn without_the_layer() {
+    if !support::needs(&[
+        Svc::Lambda,
+        Svc::DynamoDb,
+        Svc::HttpApi,
+        Svc::Sqs,
+        Svc::StepFunctions,
+    ]) {
+        return;
+    }
     std::thread::scope(|s| {
         for example in EXAMPLES {
             s.spawn(move || cycle("plain", example, &support::emulator().endpoint));
@@ -127,5 +138,14 @@ fn without_the_layer() {
 
 #[test]
 fn losing_the_first_answer_of_every_write() {
+    if !support::needs(&[
+        Svc::Lambda,
+        Svc::DynamoDb,
+        Svc::HttpApi,
+        Svc::Sqs,
+        Svc::StepFunctions,
+    ]) {
+        return;
+    }
     every_example_through("lose", &["--lose", "."]);
 }
