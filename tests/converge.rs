@@ -109,7 +109,7 @@ fn cycle(test: &str, example: &str, endpoint: &str) {
 /// Every example's cycle, side by side, through one layer started with `flags`.
 fn every_example_through(test: &str, flags: &[&str]) {
     let _ = SCALE;
-    let layer = support::Proxy::start(flags);
+    let layer = support::Realism::start(flags);
     std::thread::scope(|s| {
         for example in EXAMPLES {
             let endpoint = layer.endpoint.clone();

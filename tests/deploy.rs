@@ -1026,7 +1026,7 @@ async fn lock_and_state_writes_whose_answer_is_lost_are_recognised_as_the_runs_o
     }
     // Every lock and state write reaches the emulator, then its answer is lost: the
     // SDK's retry meets its own write as a 412.
-    let proxy = support::Proxy::start(&["--lose", "/services/"]);
+    let proxy = support::Realism::start(&["--lose", "/services/"]);
     let f = Fixture::new("lostanswer", "  a: { handler: a }\n");
     f.write_at("  a: { handler: a }\n", &[], &proxy.endpoint);
     for memory in [128, 256, 512] {
@@ -1127,7 +1127,7 @@ async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
         return;
     }
     // 80 ms a request and one step at a time: the deploy runs for several seconds.
-    let proxy = support::Proxy::start(&["--delay-ms", "80"]);
+    let proxy = support::Realism::start(&["--delay-ms", "80"]);
     let functions: String = (0..12)
         .map(|i| format!("  f{i}: {{ handler: f{i} }}\n"))
         .collect();
@@ -1539,7 +1539,12 @@ async fn every_s3_request_names_the_expected_bucket_owner() {
     }
     let log = std::env::temp_dir().join(format!("{}.log", support::unique_service("owner")));
     let log_arg = log.display().to_string();
-    let proxy = support::Proxy::start(&["--log", &log_arg]);
+    let proxy = support::Realism::start(&[
+        "--log",
+        &log_arg,
+        "--log-header",
+        "x-amz-expected-bucket-owner",
+    ]);
     let f = Fixture::new("ownerhdr", "  a: { handler: a }\n");
     let functions = "  a: { handler: a }\n";
     f.write_at(functions, &[], &proxy.endpoint);
@@ -1551,7 +1556,21 @@ async fn every_s3_request_names_the_expected_bucket_owner() {
     assert!(out.status.success(), "{stderr}");
     let (out, _, stderr) = support::run(&mut f.command(&["remove", "--force"]));
     assert!(out.status.success(), "{stderr}");
-    let lines = std::fs::read_to_string(&log).unwrap();
+    // One JSON line per request; read as `METHOD PATH<TAB>OWNER`.
+    let lines: String = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            format!(
+                "{} {}\t{}\n",
+                field("method"),
+                field("path"),
+                field("header")
+            )
+        })
+        .collect();
     let buckets = [
         "/sls-rs-deployments-123456789012-us-east-1".to_string(),
         format!("/{}-test-files-", f.service),

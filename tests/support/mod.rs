@@ -221,36 +221,56 @@ pub fn unique_service(test: &str) -> String {
     .to_ascii_lowercase()
 }
 
-/// `tests/support/lossy_proxy.py` in front of the emulator: delays requests and
-/// loses the answer of the first copy of chosen writes. Killed when dropped.
-pub struct Proxy {
+/// `tests/support/realism.py` in front of the emulator: answers the way AWS does
+/// where the emulator does not (throttling, IAM delay, asynchronous states,
+/// faults, latency, lost answers), each behaviour switched on by its flag
+/// (see localstack/README.md, "The realism layer"). Killed when dropped.
+pub struct Realism {
     child: std::process::Child,
     pub endpoint: String,
 }
 
-impl Proxy {
-    pub fn start(args: &[&str]) -> Proxy {
+impl Realism {
+    pub fn start(args: &[&str]) -> Realism {
         use std::io::BufRead;
-        let script = repo_root().join("tests/support/lossy_proxy.py");
+        let script = repo_root().join("tests/support/realism.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(&emulator().endpoint)
             .args(args)
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("python3 runs the proxy");
+            .expect("python3 runs the realism layer");
         let mut port = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut port)
             .unwrap();
-        Proxy {
+        assert!(
+            !port.trim().is_empty(),
+            "the realism layer did not start with {args:?}"
+        );
+        Realism {
             child,
             endpoint: format!("http://127.0.0.1:{}", port.trim()),
         }
     }
+
+    /// The layer's counters (`GET /__realism/stats`): requests per service and
+    /// outcome, per operation, throttled per service, and the seed.
+    pub fn stats(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut conn = TcpStream::connect(addr).expect("the realism layer answers");
+        conn.write_all(b"GET /__realism/stats HTTP/1.0\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        let body = answer.split_once("\r\n\r\n").expect("an HTTP answer").1;
+        serde_json::from_str(body).expect("JSON stats")
+    }
 }
 
-impl Drop for Proxy {
+impl Drop for Realism {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
