@@ -40,13 +40,30 @@ async fn raw(layer: &Realism) -> SdkConfig {
         .build()
 }
 
-/// What a refused call answered: HTTP status, code, message, request id, and the typed error.
+/// What a refused call answered: HTTP status, code, message, and the typed error.
 struct Refusal<E> {
     status: u16,
     code: String,
     message: String,
-    request_id: Option<String>,
     err: E,
+}
+
+impl<E: Debug> Refusal<E> {
+    /// Asserts the HTTP status and AWS's error code.
+    fn is(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code.as_str()),
+            (status, code),
+            "{:?}",
+            self.err
+        );
+    }
+
+    /// Asserts the HTTP status, AWS's error code and message.
+    fn says(&self, status: u16, code: &str, message: &str) {
+        self.is(status, code);
+        assert_eq!(self.message, message);
+    }
 }
 
 fn refusal<T: Debug, E: ProvideErrorMetadata + RequestId + Debug>(
@@ -57,16 +74,26 @@ fn refusal<T: Debug, E: ProvideErrorMetadata + RequestId + Debug>(
         Err(SdkError::ServiceError(ctx)) => {
             let status = ctx.raw().status().as_u16();
             let err = ctx.into_err();
+            // Every answer, refusals included, names its request.
+            assert!(err.request_id().is_some(), "no request id: {err:?}");
             Refusal {
                 status,
                 code: err.code().unwrap_or_default().to_string(),
                 message: err.message().unwrap_or_default().to_string(),
-                request_id: err.request_id().map(str::to_string),
                 err,
             }
         }
         Err(other) => panic!("expected a service error, got {other:?}"),
     }
+}
+
+/// Sends one request twice in a row: the first must go through; the second's
+/// refusal is what the test looks at.
+macro_rules! second {
+    ($request:expr) => {{
+        $request.send().await.unwrap();
+        refusal($request.send().await)
+    }};
 }
 
 fn zip() -> Vec<u8> {
@@ -185,12 +212,10 @@ async fn over_the_rate_each_service_answers_its_own_throttling_error() {
     let config = raw(&layer).await;
 
     let lambda = aws_sdk_lambda::Client::new(&config);
-    lambda.list_functions().max_items(1).send().await.unwrap();
-    let r = refusal(lambda.list_functions().max_items(1).send().await);
-    assert_eq!(r.status, 429);
+    let r = second!(lambda.list_functions().max_items(1));
+    r.is(429, "TooManyRequestsException");
     assert!(r.err.is_too_many_requests_exception(), "{:?}", r.err);
     assert_eq!(r.message, "Rate exceeded");
-    assert!(r.request_id.is_some());
     let aws_sdk_lambda::operation::list_functions::ListFunctionsError::TooManyRequestsException(
         too_many,
     ) = &r.err
@@ -213,59 +238,26 @@ async fn over_the_rate_each_service_answers_its_own_throttling_error() {
     assert!(r.err.is_resource_not_found_exception(), "{:?}", r.err);
 
     let iam = aws_sdk_iam::Client::new(&config);
-    iam.list_roles().max_items(1).send().await.unwrap();
-    let r = refusal(iam.list_roles().max_items(1).send().await);
-    assert_eq!((r.status, r.code.as_str()), (400, "Throttling"));
-    assert!(r.request_id.is_some());
-
+    second!(iam.list_roles().max_items(1)).is(400, "Throttling");
     let sts = aws_sdk_sts::Client::new(&config);
-    sts.get_caller_identity().send().await.unwrap();
-    let r = refusal(sts.get_caller_identity().send().await);
-    assert_eq!((r.status, r.code.as_str()), (400, "Throttling"));
-
+    second!(sts.get_caller_identity()).is(400, "Throttling");
     let apigw = aws_sdk_apigatewayv2::Client::new(&config);
-    apigw.get_apis().send().await.unwrap();
-    let r = refusal(apigw.get_apis().send().await);
-    assert_eq!(r.status, 429);
+    let r = second!(apigw.get_apis());
+    r.is(429, "TooManyRequestsException");
     assert!(r.err.is_too_many_requests_exception(), "{:?}", r.err);
-    assert!(r.request_id.is_some());
-
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
-    dynamo.list_tables().limit(1).send().await.unwrap();
-    let r = refusal(dynamo.list_tables().limit(1).send().await);
-    assert_eq!((r.status, r.code.as_str()), (400, "ThrottlingException"));
-    assert!(r.request_id.is_some());
-
+    second!(dynamo.list_tables().limit(1)).is(400, "ThrottlingException");
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
-    logs.describe_log_groups().limit(1).send().await.unwrap();
-    let r = refusal(logs.describe_log_groups().limit(1).send().await);
-    assert_eq!((r.status, r.code.as_str()), (400, "ThrottlingException"));
-
+    second!(logs.describe_log_groups().limit(1)).is(400, "ThrottlingException");
     let sfn = aws_sdk_sfn::Client::new(&config);
-    sfn.list_state_machines()
-        .max_results(1)
-        .send()
-        .await
-        .unwrap();
-    let r = refusal(sfn.list_state_machines().max_results(1).send().await);
-    assert_eq!((r.status, r.code.as_str()), (400, "ThrottlingException"));
-
+    second!(sfn.list_state_machines().max_results(1)).is(400, "ThrottlingException");
     let events = aws_sdk_eventbridge::Client::new(&config);
-    events.list_rules().limit(1).send().await.unwrap();
-    let r = refusal(events.list_rules().limit(1).send().await);
-    assert_eq!((r.status, r.code.as_str()), (400, "ThrottlingException"));
-
+    second!(events.list_rules().limit(1)).is(400, "ThrottlingException");
     let sqs = aws_sdk_sqs::Client::new(&config);
-    sqs.list_queues().max_results(1).send().await.unwrap();
-    let r = refusal(sqs.list_queues().max_results(1).send().await);
-    assert_eq!((r.status, r.code.as_str()), (400, "RequestThrottled"));
+    let r = second!(sqs.list_queues().max_results(1));
+    r.is(400, "RequestThrottled");
     assert!(r.err.is_request_throttled(), "{:?}", r.err);
-
-    let s3 = cloud::s3(&config);
-    s3.list_buckets().send().await.unwrap();
-    let r = refusal(s3.list_buckets().send().await);
-    assert_eq!((r.status, r.code.as_str()), (503, "SlowDown"));
-    assert!(r.request_id.is_some());
+    second!(cloud::s3(&config).list_buckets()).is(503, "SlowDown");
 
     let stats = layer.stats();
     for service in SERVICES {
@@ -314,13 +306,12 @@ async fn a_recently_written_role_is_refused_until_the_iam_delay_has_passed() {
             .send()
             .await,
     );
-    assert_eq!(r.status, 400);
-    assert!(r.err.is_invalid_parameter_value_exception(), "{:?}", r.err);
-    assert_eq!(
-        r.message,
-        "The role defined for the function cannot be assumed by Lambda."
+    r.says(
+        400,
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
     );
-    assert!(r.request_id.is_some());
+    assert!(r.err.is_invalid_parameter_value_exception(), "{:?}", r.err);
 
     // An old role whose policy was just written: turning tracing on is refused.
     let old = quiet_role(&format!("{name}-old")).await;
@@ -375,7 +366,7 @@ async fn a_recently_written_role_is_refused_until_the_iam_delay_has_passed() {
             .send()
             .await,
     );
-    assert_eq!((r.status, r.code.as_str()), (400, "AccessDeniedException"));
+    r.is(400, "AccessDeniedException");
     assert!(r.message.starts_with(
         "Neither the global service principal states.amazonaws.com, nor the regional one is authorized"
     ));
@@ -433,13 +424,8 @@ async fn a_new_function_is_pending_and_an_update_in_progress_refuses_the_next_ch
             .send()
             .await,
     );
-    assert_eq!(r.status, 409);
+    r.says(409, "ResourceConflictException", "The operation cannot be performed at this time. The function is currently in the following state: Pending");
     assert!(r.err.is_resource_conflict_exception(), "{:?}", r.err);
-    assert_eq!(
-        r.message,
-        "The operation cannot be performed at this time. The function is currently in the following state: Pending"
-    );
-    assert!(r.request_id.is_some());
     let r = refusal(lambda.publish_version().function_name(&name).send().await);
     assert!(r.err.is_resource_conflict_exception(), "{:?}", r.err);
 
@@ -478,12 +464,8 @@ async fn a_new_function_is_pending_and_an_update_in_progress_refuses_the_next_ch
             .send()
             .await,
     );
-    assert_eq!(r.status, 409);
+    r.says(409, "ResourceConflictException", &format!("The operation cannot be performed at this time. An update is in progress for resource: {arn}"));
     assert!(r.err.is_resource_conflict_exception(), "{:?}", r.err);
-    assert_eq!(
-        r.message,
-        format!("The operation cannot be performed at this time. An update is in progress for resource: {arn}")
-    );
     let r = refusal(lambda.publish_version().function_name(&name).send().await);
     assert!(r.err.is_resource_conflict_exception(), "{:?}", r.err);
     eventually(Duration::from_secs(5), "Successful", || async {
@@ -527,10 +509,10 @@ async fn provisioned_concurrency_goes_in_progress_then_ready_or_failed_over_the_
     };
 
     let r = refusal(put("$LATEST", 1).await);
-    assert_eq!(r.status, 400);
+    r.is(400, "InvalidParameterValueException");
     assert!(r.err.is_invalid_parameter_value_exception(), "{:?}", r.err);
     let r = refusal(put("nope", 1).await);
-    assert_eq!(r.status, 404);
+    r.is(404, "ResourceNotFoundException");
     assert!(r.err.is_resource_not_found_exception(), "{:?}", r.err);
     let r = refusal(get("live").await);
     assert_eq!(r.status, 404);
@@ -540,7 +522,6 @@ async fn provisioned_concurrency_goes_in_progress_then_ready_or_failed_over_the_
         "{:?}",
         r.err
     );
-    assert!(r.request_id.is_some());
 
     let started = put("live", 6).await.unwrap();
     assert_eq!(started.status(), Some(&Pc::InProgress));
@@ -634,6 +615,23 @@ async fn without_flags_the_layer_still_serves_provisioned_concurrency_ready_at_o
     assert_eq!(got.allocated_provisioned_concurrent_executions(), Some(2));
 }
 
+type EsmError = SdkError<
+    aws_sdk_lambda::operation::get_event_source_mapping::GetEventSourceMappingError,
+    HttpResponse,
+>;
+
+async fn esm_state(lambda: &aws_sdk_lambda::Client, uuid: &str) -> Result<String, EsmError> {
+    let got = lambda.get_event_source_mapping().uuid(uuid).send().await?;
+    Ok(got.state().unwrap_or_default().to_string())
+}
+
+async fn esm_settles(lambda: &aws_sdk_lambda::Client, uuid: &str, want: &str) {
+    eventually(Duration::from_secs(5), want, || async {
+        esm_state(lambda, uuid).await.unwrap() == want
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
     let layer = Realism::start(&["--esm-transition", "0.6"]);
@@ -641,14 +639,6 @@ async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
     let name = unique_service("esm");
     quiet_function(&name).await;
     let queue = quiet_queue(&format!("{name}-q")).await;
-    let state = |uuid: String| {
-        let lambda = lambda.clone();
-        async move {
-            let got = lambda.get_event_source_mapping().uuid(uuid).send().await;
-            got.map(|m| m.state().unwrap_or_default().to_string())
-        }
-    };
-
     let created = lambda
         .create_event_source_mapping()
         .function_name(&name)
@@ -658,7 +648,7 @@ async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
         .unwrap();
     assert_eq!(created.state(), Some("Creating"));
     let uuid = created.uuid().unwrap().to_string();
-    assert_eq!(state(uuid.clone()).await.unwrap(), "Creating");
+    assert_eq!(esm_state(&lambda, &uuid).await.unwrap(), "Creating");
     let r = refusal(
         lambda
             .update_event_source_mapping()
@@ -667,7 +657,7 @@ async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
             .send()
             .await,
     );
-    assert_eq!(r.status, 400);
+    r.is(400, "ResourceInUseException");
     assert!(r.err.is_resource_in_use_exception(), "{:?}", r.err);
     let r = refusal(
         lambda
@@ -677,10 +667,7 @@ async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
             .await,
     );
     assert!(r.err.is_resource_in_use_exception(), "{:?}", r.err);
-    eventually(Duration::from_secs(5), "Enabled", || async {
-        state(uuid.clone()).await.unwrap() == "Enabled"
-    })
-    .await;
+    esm_settles(&lambda, &uuid, "Enabled").await;
 
     let updated = lambda
         .update_event_source_mapping()
@@ -690,10 +677,7 @@ async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
         .await
         .unwrap();
     assert_eq!(updated.state(), Some("Updating"));
-    eventually(Duration::from_secs(5), "Disabled", || async {
-        state(uuid.clone()).await.unwrap() == "Disabled"
-    })
-    .await;
+    esm_settles(&lambda, &uuid, "Disabled").await;
 
     let deleted = lambda
         .delete_event_source_mapping()
@@ -702,7 +686,7 @@ async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
         .await
         .unwrap();
     assert_eq!(deleted.state(), Some("Deleting"));
-    assert_eq!(state(uuid.clone()).await.unwrap(), "Deleting");
+    assert_eq!(esm_state(&lambda, &uuid).await.unwrap(), "Deleting");
     let listed = lambda
         .list_event_source_mappings()
         .function_name(&name)
@@ -714,10 +698,9 @@ async fn event_source_mappings_pass_through_creating_updating_and_deleting() {
         .iter()
         .any(|m| m.uuid() == Some(uuid.as_str()) && m.state() == Some("Deleting")));
     eventually(Duration::from_secs(5), "gone", || async {
-        match lambda.get_event_source_mapping().uuid(&uuid).send().await {
-            Ok(_) => false,
-            Err(e) => e.into_service_error().is_resource_not_found_exception(),
-        }
+        esm_state(&lambda, &uuid)
+            .await
+            .is_err_and(|e| e.into_service_error().is_resource_not_found_exception())
     })
     .await;
 }
@@ -734,14 +717,12 @@ async fn a_deleted_queues_name_is_refused_for_a_while() {
         .await
         .unwrap();
     let r = refusal(sqs.create_queue().queue_name(&name).send().await);
-    assert_eq!(r.status, 400);
+    r.is(400, "AWS.SimpleQueueService.QueueDeletedRecently");
     assert!(r.err.is_queue_deleted_recently(), "{:?}", r.err);
-    assert_eq!(r.code, "AWS.SimpleQueueService.QueueDeletedRecently");
     assert_eq!(
         r.message,
         "You must wait 1 seconds after deleting a queue before you can create another with the same name."
     );
-    assert!(r.request_id.is_some());
     let waited = eventually(Duration::from_secs(5), "the name free again", || async {
         sqs.create_queue().queue_name(&name).send().await.is_ok()
     })
@@ -816,7 +797,6 @@ async fn the_first_copy_of_a_write_is_processed_and_its_answer_lost() {
     let name = unique_service("lost");
     let r = refusal(sqs.create_queue().queue_name(&name).send().await);
     assert_eq!(r.status, 500);
-    assert!(r.request_id.is_some());
     // The emulator did create it; reads are never lost.
     sqs.get_queue_url().queue_name(&name).send().await.unwrap();
     // The retry (same request) gets the real answer.
