@@ -264,6 +264,10 @@ async fn over_the_rate_each_service_answers_its_own_throttling_error() {
         assert_eq!(stats["throttled"][service], 1, "{service}: {stats}");
     }
     assert_eq!(stats["operations"]["lambda.ListFunctions"], 2, "{stats}");
+    assert_eq!(
+        stats["by_operation"]["lambda.ListFunctions"]["throttled"], 1,
+        "{stats}"
+    );
     assert_eq!(stats["by_outcome"]["throttled"], 10, "{stats}");
     let lines: Vec<Value> = std::fs::read_to_string(&log)
         .unwrap()
@@ -356,6 +360,21 @@ async fn a_recently_written_role_is_refused_until_the_iam_delay_has_passed() {
         "The provided execution role does not have permissions to call ReceiveMessage on SQS"
     );
 
+    // Nor may that function turn tracing on (its role comes from the emulator).
+    let tracing = || {
+        lambda
+            .update_function_configuration()
+            .function_name(format!("{name}-c"))
+            .tracing_config(TracingConfig::builder().mode(TracingMode::Active).build())
+            .send()
+    };
+    let r = refusal(tracing().await);
+    assert!(
+        r.message.contains("PutTraceSegments on XRAY"),
+        "{:?}",
+        r.err
+    );
+
     // Step Functions cannot assume it either.
     let sfn = aws_sdk_sfn::Client::new(&config);
     let r = refusal(
@@ -393,7 +412,8 @@ async fn a_recently_written_role_is_refused_until_the_iam_delay_has_passed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(layer.stats()["by_outcome"]["iam-delay"], 4);
+    tracing().await.unwrap();
+    assert_eq!(layer.stats()["by_outcome"]["iam-delay"], 5);
 }
 
 #[tokio::test]

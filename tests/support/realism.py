@@ -90,6 +90,8 @@ JSON_NS = {
     "events": "",
 }
 
+XRAY_DENIED = "The provided execution role does not have permissions to call PutTraceSegments on XRAY"
+
 # Lambda error shapes whose message member is spelt `Message`.
 LAMBDA_CAPITAL_MESSAGE = {"ResourceInUseException", "ServiceException"}
 
@@ -425,7 +427,8 @@ class Layer:
         self.pc = {}  # (function, qualifier) -> config
         self.esm = {}  # uuid -> {"until", "state", "body"}
         self.deleted_queues = {}  # queue name -> monotonic time
-        self.stats = {"requests": 0, "by_outcome": {}, "by_service": {}, "operations": {}, "throttled": {}}
+        self.stats = {"requests": 0, "by_outcome": {}, "by_service": {}, "operations": {}, "by_operation": {},
+                      "throttled": {}}
         self.log = open(args.log, "a") if args.log else None
 
     # -- decisions -------------------------------------------------------
@@ -484,6 +487,8 @@ class Layer:
             per = s["by_service"].setdefault(req.service, {})
             per[answer.outcome] = per.get(answer.outcome, 0) + 1
             s["operations"][req.key] = s["operations"].get(req.key, 0) + 1
+            per = s["by_operation"].setdefault(req.key, {})
+            per[answer.outcome] = per.get(answer.outcome, 0) + 1
             if answer.outcome == "throttled":
                 s["throttled"][req.service] = s["throttled"].get(req.service, 0) + 1
         if self.log:
@@ -612,17 +617,27 @@ class Layer:
 
     def iam_refusal(self, req):
         body = req.json()
+        tracing = (body.get("TracingConfig") or {}).get("Mode") == "Active"
         role = role_name(body.get("Role"))
+        if not role and tracing and req.op == "UpdateFunctionConfiguration":
+            # Turning tracing on checks the function's current role's permissions.
+            with self.lock:
+                any_recent = any(self.recent(t, self.args.iam_delay) for t, _ in self.roles.values())
+            role = self.function_role(req, fn_name(req.segs[2])) if any_recent else None
+            with self.lock:
+                written = self.roles.get(role)
+            if written and written[1] and self.recent(written[0], self.args.iam_delay):
+                return error(req, 400, "InvalidParameterValueException", XRAY_DENIED, "iam-delay")
+            return None
         if not role:
             return None
         with self.lock:
             written = self.roles.get(role)
         if not written or not self.recent(written[0], self.args.iam_delay):
             return None
-        tracing = (body.get("TracingConfig") or {}).get("Mode") == "Active"
         message = "The role defined for the function cannot be assumed by Lambda."
         if tracing and written[1]:
-            message = "The provided execution role does not have permissions to call PutTraceSegments on XRAY"
+            message = XRAY_DENIED
         return error(req, 400, "InvalidParameterValueException", message, "iam-delay")
 
     def function_role(self, req, name):
