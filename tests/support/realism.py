@@ -34,6 +34,8 @@ import urllib.parse
 import uuid
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "expect"}
+# The layer's own answer line already carries these.
+OWN = {"server", "date"}
 
 # Defaults are AWS's. Durations are seconds (multiplied by --scale).
 DEFAULTS = {
@@ -469,7 +471,7 @@ class Layer:
             # A HEAD answer keeps the emulator's Content-Length (the size of what GET would send).
             keep = method == "HEAD"
             return Answer(resp.status, payload, [(k, v) for k, v in resp.getheaders()
-                                                 if k.lower() not in HOP and (keep or k.lower() != "content-length")])
+                                                 if k.lower() not in HOP | OWN and (keep or k.lower() != "content-length")])
         finally:
             conn.close()
 
