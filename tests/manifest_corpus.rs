@@ -151,3 +151,40 @@ fn several_problems_are_reported_together() {
     assert!(stderr.contains("serverless.yml:5:12"), "{stderr}");
     assert!(stderr.contains("has 2 problems"), "{stderr}");
 }
+
+/// Writes `text` as the serverless.yaml of a fresh directory and returns its path.
+fn manifest_file(test: &str, text: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(support::unique_service(test));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("serverless.yaml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn a_fallback_written_as_a_bare_address_is_resolved_not_deployed_as_text() {
+    let file = manifest_file(
+        "bare-fallback",
+        "service: todo\n\
+         custom:\n  tableName: todos-table\n\
+         provider:\n  name: aws\n  region: eu-west-1\n  environment:\n    TABLE: ${env:TABLE_NAME_UNSET_12, self:custom.tableName}\n    STAGE: ${opt:stage, self:provider.stage}\n    TEAM: ${opt:team, platform}\n\
+         \x20 iam:\n    role:\n      statements:\n        - Effect: Allow\n          Action: dynamodb:GetItem\n          Resource: arn:aws:dynamodb:${opt:region, self:provider.region}:123456789012:table/${self:custom.tableName}\n\
+         functions:\n  hello:\n    handler: hello\n",
+    );
+    let (out, stdout, stderr) = support::run(
+        support::sls_rs()
+            .args(["print", "--json", "-c"])
+            .arg(&file)
+            .env_remove("TABLE_NAME_UNSET_12"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let env = &doc["provider"]["environment"];
+    assert_eq!(env["TABLE"], "todos-table", "{stdout}");
+    assert_eq!(env["STAGE"], "dev", "{stdout}");
+    assert_eq!(env["TEAM"], "platform", "{stdout}");
+    assert_eq!(
+        doc["provider"]["iam"]["role"]["statements"][0]["Resource"][0],
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/todos-table"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod de;
 mod diagnostic;
+pub mod limits;
 mod node;
 mod schema;
 mod suggest;

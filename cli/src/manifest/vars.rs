@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use super::diagnostic::Diagnostic;
+use super::limits;
 use super::node::{KeyPath, Mark, Node, PathSeg, Value};
 use super::suggest::did_you_mean;
 
@@ -50,13 +51,7 @@ pub struct Resolution {
 
 /// Resolves every variable of the tree.
 pub fn resolve(root: &Node, ctx: &VarContext) -> Result<Resolution, Diagnostic> {
-    let mut r = Resolver {
-        root,
-        ctx,
-        memo: HashMap::new(),
-        stack: Vec::new(),
-        refs: Vec::new(),
-    };
+    let mut r = Resolver::new(root, ctx);
     let resolved = r.resolve_node(root, &KeyPath::root())?;
     Ok(Resolution {
         root: resolved,
@@ -66,14 +61,7 @@ pub fn resolve(root: &Node, ctx: &VarContext) -> Result<Resolution, Diagnostic> 
 
 /// The stage a run targets: `--stage`, else `provider.stage`, else `dev`.
 pub fn effective_stage(root: &Node, ctx: &VarContext) -> Result<String, Diagnostic> {
-    let mut r = Resolver {
-        root,
-        ctx,
-        memo: HashMap::new(),
-        stack: Vec::new(),
-        refs: Vec::new(),
-    };
-    r.stage()
+    Resolver::new(root, ctx).stage()
 }
 
 enum Part {
@@ -84,28 +72,62 @@ enum Part {
 struct Var {
     source: String,
     address: Vec<Part>,
-    fallback: Option<Fallback>,
+    /// Tried in turn when the variable has no value: `${env:A, env:B, 'x'}`.
+    fallbacks: Vec<Fallback>,
     /// The expression as written, for messages.
     text: String,
 }
 
 enum Fallback {
+    /// `'text'` or `"text"`: a string, whatever it looks like.
     Quoted(String),
+    /// `self:custom.x` or `${self:custom.x}`: another variable, skipped when it has no value either.
+    Var(Var),
+    /// Anything else (`dev`, `512`, `${a}-${b}`): the final default.
     Template(Vec<Part>),
+}
+
+/// The sources a fallback may name without `${}`, as Serverless Framework reads them.
+const BARE_SOURCES: &[&str] = &["self", "opt", "env", "sls", "aws"];
+
+/// A problem in the text of a variable expression.
+struct SyntaxError {
+    message: String,
+    help: Option<String>,
+}
+
+impl From<String> for SyntaxError {
+    fn from(message: String) -> Self {
+        SyntaxError {
+            message,
+            help: None,
+        }
+    }
 }
 
 struct TemplateParser<'s> {
     s: &'s str,
     i: usize,
+    /// `${` opened and not yet closed.
+    depth: usize,
 }
 
 impl<'s> TemplateParser<'s> {
+    fn new(s: &'s str) -> Self {
+        TemplateParser { s, i: 0, depth: 0 }
+    }
+
     fn rest(&self) -> &'s str {
         &self.s[self.i..]
     }
 
+    fn skip_whitespace(&mut self) {
+        let trimmed = self.rest().trim_start();
+        self.i = self.s.len() - trimmed.len();
+    }
+
     /// Literal text and `${…}` expressions up to one of `stops` (outside any expression) or the end.
-    fn parts(&mut self, stops: &[char]) -> Result<Vec<Part>, String> {
+    fn parts(&mut self, stops: &[char]) -> Result<Vec<Part>, SyntaxError> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         while let Some(c) = self.rest().chars().next() {
@@ -128,8 +150,30 @@ impl<'s> TemplateParser<'s> {
         Ok(parts)
     }
 
-    fn var(&mut self) -> Result<Var, String> {
+    /// Parts up to `stops`, without the whitespace before the stop.
+    fn trimmed_parts(&mut self, stops: &[char]) -> Result<Vec<Part>, SyntaxError> {
+        let mut parts = self.parts(stops)?;
+        if let Some(Part::Lit(last)) = parts.last_mut() {
+            let kept = last.trim_end().len();
+            last.truncate(kept);
+        }
+        Ok(parts)
+    }
+
+    fn var(&mut self) -> Result<Var, SyntaxError> {
         let start = self.i;
+        self.depth += 1;
+        if self.depth > limits::MAX_VARIABLE_NESTING {
+            return Err(SyntaxError {
+                message: format!(
+                    "variables are nested more than {} deep (`${{…${{…}}…}}`)",
+                    limits::MAX_VARIABLE_NESTING
+                ),
+                help: Some(
+                    "resolve the inner parts into `custom:` values first and refer to those".into(),
+                ),
+            });
+        }
         self.i += 2;
         let source: String = self
             .rest()
@@ -140,62 +184,107 @@ impl<'s> TemplateParser<'s> {
         if !self.rest().starts_with(':') {
             let shown: String = self.s[start..].chars().take(24).collect();
             return Err(if self.rest().starts_with('(') {
-                format!("`{shown}…`: the `{source}(…)` variable source is not supported")
+                let help = if source == "file" {
+                    "sls-rs reads one manifest: copy the values into `custom:` and refer to them with `${self:custom.KEY}` (`sls-rs migrate`, to come, will inline them)"
+                } else {
+                    "sls-rs resolves self, env, opt, sls, aws, and references to the service's own resources: fn, table, bucket, queue, stateMachine"
+                };
+                SyntaxError {
+                    message: format!(
+                        "`{shown}…`: the `{source}(…)` variable source is not supported"
+                    ),
+                    help: Some(help.into()),
+                }
             } else {
-                format!("`{shown}`: expected `${{source:address}}`, e.g. `${{self:custom.memory}}` or `${{env:NAME}}`")
+                format!("`{shown}`: expected `${{source:address}}`, e.g. `${{self:custom.memory}}` or `${{env:NAME}}`").into()
             });
         }
         self.i += 1;
         let address = self.parts(&[',', '}'])?;
-        let mut fallback = None;
-        if self.rest().starts_with(',') {
+        let mut fallbacks = Vec::new();
+        while self.rest().starts_with(',') {
             self.i += 1;
-            let trimmed = self.rest().trim_start();
-            self.i = self.s.len() - trimmed.len();
-            let quote = trimmed.chars().next().filter(|c| *c == '\'' || *c == '"');
-            fallback = Some(match quote {
-                Some(q) => {
-                    let body = &trimmed[1..];
-                    let end = body.find(q).ok_or_else(|| {
-                        format!(
-                            "unterminated quote in the default of `{}`",
-                            &self.s[start..]
-                        )
-                    })?;
-                    self.i += 1 + end + 1;
-                    let trimmed = self.rest().trim_start();
-                    self.i = self.s.len() - trimmed.len();
-                    Fallback::Quoted(body[..end].to_string())
-                }
-                None => {
-                    let mut parts = self.parts(&['}'])?;
-                    if let Some(Part::Lit(last)) = parts.last_mut() {
-                        let kept = last.trim_end().len();
-                        last.truncate(kept);
+            self.skip_whitespace();
+            let rest = self.rest();
+            if let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') {
+                let body = &rest[1..];
+                let end = body.find(q).ok_or_else(|| {
+                    format!(
+                        "unterminated quote in the default of `{}`",
+                        &self.s[start..]
+                    )
+                })?;
+                self.i += 1 + end + 1;
+                self.skip_whitespace();
+                fallbacks.push(Fallback::Quoted(body[..end].to_string()));
+            } else if let Some(source) = BARE_SOURCES
+                .iter()
+                .find(|s| rest.starts_with(**s) && rest[s.len()..].starts_with(':'))
+            {
+                // `self:provider.stage`: a variable written without `${}`.
+                let begin = self.i;
+                self.i += source.len() + 1;
+                let address = self.trimmed_parts(&[',', '}'])?;
+                let text = format!("${{{}}}", self.s[begin..self.i].trim_end());
+                self.skip_whitespace();
+                fallbacks.push(Fallback::Var(Var {
+                    source: source.to_string(),
+                    address,
+                    fallbacks: Vec::new(),
+                    text,
+                }));
+            } else {
+                let mut parts = self.trimmed_parts(&[',', '}'])?;
+                if self.rest().starts_with(',') {
+                    if let [Part::Var(_)] = parts.as_slice() {
+                        let Some(Part::Var(var)) = parts.pop() else {
+                            unreachable!()
+                        };
+                        fallbacks.push(Fallback::Var(var));
+                        continue;
                     }
-                    Fallback::Template(parts)
+                    // A plain default with commas in it: `${env:X, a, b}` is `a, b`.
+                    parts.extend(self.trimmed_parts(&['}'])?);
                 }
-            });
+                fallbacks.push(match parts.pop() {
+                    Some(Part::Var(var)) if parts.is_empty() => Fallback::Var(var),
+                    Some(last) => {
+                        parts.push(last);
+                        Fallback::Template(parts)
+                    }
+                    None => Fallback::Template(parts),
+                });
+                break;
+            }
         }
         if !self.rest().starts_with('}') {
-            return Err(format!("`{}`: missing the closing `}}`", &self.s[start..]));
+            return Err(format!("`{}`: missing the closing `}}`", &self.s[start..]).into());
         }
         self.i += 1;
+        self.depth -= 1;
         Ok(Var {
             source,
             address,
-            fallback,
+            fallbacks,
             text: self.s[start..self.i].to_string(),
         })
     }
 }
 
+/// A variable's value, or why it has none (said only if no fallback gives one).
+type Lookup = Result<Node, Diagnostic>;
+
 struct Resolver<'a> {
     root: &'a Node,
     ctx: &'a VarContext<'a>,
+    /// Values of scalars written with variables, by path.
     memo: HashMap<KeyPath, Node>,
-    /// Paths being resolved, outermost first: a path seen twice is a cycle.
+    /// Variables being resolved, outermost first: a path seen twice is a cycle.
     stack: Vec<KeyPath>,
+    /// Mappings, lists and variables in resolution at once (bounds the recursion).
+    depth: usize,
+    /// Values and text produced by variables so far (bounds the expansion).
+    produced: (usize, usize),
     refs: Vec<ResourceRef>,
 }
 
@@ -215,6 +304,45 @@ fn child<'n>(node: &'n Node, seg: &PathSeg) -> Option<&'n Node> {
     }
 }
 
+/// `child`, taking the value out of an owned node instead of copying it.
+fn take_child(node: Node, seg: &PathSeg) -> Result<Node, Node> {
+    match (seg, node.value) {
+        (PathSeg::Key(k), Value::Map(entries)) => {
+            let found = entries.iter().position(|(key, _)| key.as_str() == Some(k));
+            match found {
+                Some(i) => Ok(entries.into_iter().nth(i).expect("found").1),
+                None => Err(Node {
+                    value: Value::Map(entries),
+                    ..node
+                }),
+            }
+        }
+        (PathSeg::Index(i), Value::Seq(items)) if *i < items.len() => {
+            Ok(items.into_iter().nth(*i).expect("in range"))
+        }
+        (_, value) => Err(Node { value, ..node }),
+    }
+}
+
+/// Values, text bytes and nesting depth of a tree.
+fn measure(node: &Node) -> (usize, usize, usize) {
+    match &node.value {
+        Value::Scalar { text, .. } => (1, text.len(), 0),
+        Value::Seq(items) => items.iter().fold((1, 0, 1), |(n, b, d), item| {
+            let (n2, b2, d2) = measure(item);
+            (n + n2, b + b2, d.max(d2 + 1))
+        }),
+        Value::Map(entries) => entries.iter().fold((1, 0, 1), |(n, b, d), (k, v)| {
+            let (n2, b2, d2) = measure(v);
+            (
+                n + 1 + n2,
+                b + k.as_str().map_or(0, str::len) + b2,
+                d.max(d2 + 1),
+            )
+        }),
+    }
+}
+
 /// Where a `${self:…}` lookup stands: still in the written tree, or inside a
 /// value that a variable produced (already resolved).
 enum Cursor<'n> {
@@ -222,11 +350,89 @@ enum Cursor<'n> {
     Resolved(Node),
 }
 
-impl Resolver<'_> {
-    fn resolve_node(&mut self, node: &Node, path: &KeyPath) -> Result<Node, Diagnostic> {
-        if let Some(done) = self.memo.get(path) {
-            return Ok(done.clone());
+impl<'a> Resolver<'a> {
+    fn new(root: &'a Node, ctx: &'a VarContext<'a>) -> Self {
+        Resolver {
+            root,
+            ctx,
+            memo: HashMap::new(),
+            stack: Vec::new(),
+            depth: 0,
+            produced: (0, 0),
+            refs: Vec::new(),
         }
+    }
+
+    fn resolve_node(&mut self, node: &Node, path: &KeyPath) -> Result<Node, Diagnostic> {
+        if let Value::Scalar { text, plain } = &node.value {
+            if !text.contains("${") {
+                return Ok(node.clone());
+            }
+            if let Some(done) = self.memo.get(path) {
+                return Ok(done.clone());
+            }
+            return self.resolve_variable(node, text, *plain, path);
+        }
+        self.enter(node, path)?;
+        let result = self.resolve_children(node, path);
+        self.depth -= 1;
+        result
+    }
+
+    /// Counts one level of resolution, refusing to go past the limit (the recursion is bounded).
+    fn enter(&mut self, node: &Node, path: &KeyPath) -> Result<(), Diagnostic> {
+        if self.depth >= limits::MAX_RESOLUTION_DEPTH {
+            return Err(Diagnostic::at(
+                node.mark,
+                node.width,
+                format!(
+                    "variables refer through more than {} levels of values",
+                    limits::MAX_RESOLUTION_DEPTH
+                ),
+            )
+            .with_path(path.clone())
+            .with_help("a variable whose value is a variable whose value is a variable…: write the value itself somewhere along the chain"));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn resolve_children(&mut self, node: &Node, path: &KeyPath) -> Result<Node, Diagnostic> {
+        let value = match &node.value {
+            Value::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    out.push(self.resolve_node(item, &path.index(i))?);
+                }
+                Value::Seq(out)
+            }
+            Value::Map(entries) => {
+                let mut out = Vec::with_capacity(entries.len());
+                for (k, v) in entries {
+                    let child = match k.as_str() {
+                        Some(key) => path.key(key),
+                        None => path.clone(),
+                    };
+                    out.push((k.clone(), self.resolve_node(v, &child)?));
+                }
+                Value::Map(out)
+            }
+            Value::Scalar { .. } => node.value.clone(),
+        };
+        Ok(Node {
+            value,
+            ..node.clone()
+        })
+    }
+
+    /// A scalar written with variables: resolved once, checked for cycles and for size.
+    fn resolve_variable(
+        &mut self,
+        node: &Node,
+        text: &str,
+        plain: bool,
+        path: &KeyPath,
+    ) -> Result<Node, Diagnostic> {
         if let Some(pos) = self.stack.iter().position(|p| p == path) {
             let chain: Vec<String> = self.stack[pos..]
                 .iter()
@@ -241,41 +447,56 @@ impl Resolver<'_> {
             .with_path(path.clone())
             .with_help("a value cannot depend on itself; break the loop with a literal value"));
         }
+        self.enter(node, path)?;
         self.stack.push(path.clone());
-        let result = match &node.value {
-            Value::Scalar { text, plain } if text.contains("${") => {
-                self.resolve_scalar(node, text, *plain, path)
-            }
-            Value::Scalar { .. } => Ok(node.clone()),
-            Value::Seq(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    out.push(self.resolve_node(item, &path.index(i))?);
-                }
-                Ok(Node {
-                    value: Value::Seq(out),
-                    ..node.clone()
-                })
-            }
-            Value::Map(entries) => {
-                let mut out = Vec::with_capacity(entries.len());
-                for (k, v) in entries {
-                    let child = match k.as_str() {
-                        Some(key) => path.key(key),
-                        None => path.clone(),
-                    };
-                    out.push((k.clone(), self.resolve_node(v, &child)?));
-                }
-                Ok(Node {
-                    value: Value::Map(out),
-                    ..node.clone()
-                })
-            }
-        };
+        let result = self.resolve_scalar(node, text, plain, path);
         self.stack.pop();
+        self.depth -= 1;
         let resolved = result?;
+        self.charge(&resolved, path)?;
         self.memo.insert(path.clone(), resolved.clone());
         Ok(resolved)
+    }
+
+    /// Counts what a variable produced against the expansion limits.
+    fn charge(&mut self, out: &Node, path: &KeyPath) -> Result<(), Diagnostic> {
+        let (values, bytes, depth) = measure(out);
+        self.produced.0 += values;
+        self.produced.1 += bytes;
+        let fail = |message: String, help: &str| {
+            Err(Diagnostic::at(out.mark, out.width, message)
+                .with_path(path.clone())
+                .with_help(help))
+        };
+        if path.0.len() + depth > limits::MAX_NESTING {
+            return fail(
+                format!(
+                    "variables nest the manifest more than {} levels deep",
+                    limits::MAX_NESTING
+                ),
+                "a value that takes in a value that takes in a value…: write the inner values once",
+            );
+        }
+        let repeated = "variables that copy a large value many times (or double it) get here; refer to the value once";
+        if self.produced.0 > limits::MAX_VALUES {
+            return fail(
+                format!(
+                    "variables expand the manifest to more than {} values",
+                    limits::MAX_VALUES
+                ),
+                repeated,
+            );
+        }
+        if self.produced.1 > limits::MAX_TEXT_BYTES {
+            return fail(
+                format!(
+                    "variables expand the manifest to more than {} of text",
+                    limits::mib(limits::MAX_TEXT_BYTES)
+                ),
+                repeated,
+            );
+        }
+        Ok(())
     }
 
     fn resolve_scalar(
@@ -285,9 +506,14 @@ impl Resolver<'_> {
         plain: bool,
         path: &KeyPath,
     ) -> Result<Node, Diagnostic> {
-        let err = |msg: String| Diagnostic::at(node.mark, node.width, msg).with_path(path.clone());
-        let mut parser = TemplateParser { s: text, i: 0 };
-        let parts = parser.parts(&[]).map_err(err)?;
+        let mut parser = TemplateParser::new(text);
+        let parts = parser.parts(&[]).map_err(|e| {
+            let d = Diagnostic::at(node.mark, node.width, e.message).with_path(path.clone());
+            match e.help {
+                Some(help) => d.with_help(help),
+                None => d,
+            }
+        })?;
         if let [Part::Var(var)] = parts.as_slice() {
             // A value that is one variable takes the variable's type: a number stays a number, a mapping a mapping.
             let mut out = self.eval_var(var, node, path)?;
@@ -333,46 +559,102 @@ impl Resolver<'_> {
                     }
                 }
             }
+            if out.len() > limits::MAX_VALUE_BYTES {
+                return Err(Diagnostic::at(
+                    at.mark,
+                    at.width,
+                    format!(
+                        "the value is longer than {} once its variables are resolved",
+                        limits::mib(limits::MAX_VALUE_BYTES)
+                    ),
+                )
+                .with_path(path.clone())
+                .with_help("no AWS setting takes that much; a value that repeats another value (or doubles it) gets here"));
+            }
         }
         Ok(out)
     }
 
+    /// A variable's value, else its fallbacks', else the reason the last one had none.
     fn eval_var(&mut self, var: &Var, at: &Node, path: &KeyPath) -> Result<Node, Diagnostic> {
+        self.try_var(var, at, path)?
+    }
+
+    fn try_var(&mut self, var: &Var, at: &Node, path: &KeyPath) -> Result<Lookup, Diagnostic> {
+        let mut missing = match self.lookup(var, at, path)? {
+            Ok(node) => return Ok(Ok(node)),
+            Err(why) => why,
+        };
+        for fallback in &var.fallbacks {
+            match fallback {
+                Fallback::Quoted(s) => return Ok(Ok(Node::scalar(s.clone(), false, at.mark))),
+                Fallback::Template(parts) => {
+                    let text = self.eval_parts(parts, at, path)?;
+                    return Ok(Ok(Node::scalar(text, true, at.mark)));
+                }
+                Fallback::Var(inner) => match self.try_var(inner, at, path)? {
+                    Ok(node) => return Ok(Ok(node)),
+                    Err(why) => missing = why,
+                },
+            }
+        }
+        Ok(Err(missing))
+    }
+
+    /// The variable's own value, without its fallbacks.
+    fn lookup(&mut self, var: &Var, at: &Node, path: &KeyPath) -> Result<Lookup, Diagnostic> {
         let err = |msg: String| Diagnostic::at(at.mark, at.width, msg).with_path(path.clone());
         let address = self.eval_parts(&var.address, at, path)?;
         let address = address.trim();
-        let found: Option<Node> = match var.source.as_str() {
-            "self" => return self.lookup_self(address, var, at, path),
-            "env" => (self.ctx.env)(address).map(|v| Node::scalar(v, true, at.mark)),
-            "opt" => match address {
-                "stage" => self.ctx.opt_stage.map(|v| Node::scalar(v, false, at.mark)),
-                "region" => self.ctx.opt_region.map(|v| Node::scalar(v, false, at.mark)),
-                _ => {
-                    return Err(unknown_address(
-                        var,
-                        address,
-                        "`stage` and `region`",
-                        at,
-                        path,
-                    ))
-                }
-            },
+        let scalar = |v: String| Ok(Ok(Node::scalar(v, false, at.mark)));
+        match var.source.as_str() {
+            "self" => self.lookup_self(address, var, at, path),
+            "env" => Ok(match (self.ctx.env)(address) {
+                Some(v) => Ok(Node::scalar(v, true, at.mark)),
+                None => Err(err(format!(
+                    "`{}`: the environment variable `{address}` is not set",
+                    var.text
+                ))
+                .with_help(format!(
+                    "set it, or give a default: `${{env:{address}, some-default}}`"
+                ))),
+            }),
+            "opt" => {
+                let given = match address {
+                    "stage" => self.ctx.opt_stage,
+                    "region" => self.ctx.opt_region,
+                    _ => {
+                        return Ok(Err(err(format!(
+                            "`{}`: sls-rs has no `--{address}` flag",
+                            var.text
+                        ))
+                        .with_help(format!(
+                            "`${{opt:…}}` reads `--stage` and `--region`; give a default: `${{opt:{address}, some-default}}`"
+                        ))))
+                    }
+                };
+                Ok(match given {
+                    Some(v) => Ok(Node::scalar(v, false, at.mark)),
+                    None => Err(err(format!("`{}`: `--{address}` was not given", var.text))
+                        .with_help(format!(
+                        "pass `--{address}`, or give a default: `${{opt:{address}, some-default}}`"
+                    ))),
+                })
+            }
             "sls" => match address {
-                "stage" => Some(Node::scalar(self.stage()?, false, at.mark)),
-                _ => return Err(unknown_address(var, address, "only `stage`", at, path)),
+                "stage" => scalar(self.stage()?),
+                _ => Err(unknown_address(var, address, "only `stage`", at, path)),
             },
             "aws" => match address {
-                "region" => Some(Node::scalar(self.region()?, false, at.mark)),
-                "accountId" => Some(Node::scalar(var.text.clone(), false, at.mark)),
-                _ => {
-                    return Err(unknown_address(
-                        var,
-                        address,
-                        "`region` and `accountId`",
-                        at,
-                        path,
-                    ))
-                }
+                "region" => scalar(self.region()?),
+                "accountId" => scalar(var.text.clone()),
+                _ => Err(unknown_address(
+                    var,
+                    address,
+                    "`region` and `accountId`",
+                    at,
+                    path,
+                )),
             },
             kind if RESOURCE_KINDS.iter().any(|(k, _)| *k == kind) => {
                 let (name, attribute) = match address.split_once('.') {
@@ -387,11 +669,7 @@ impl Resolver<'_> {
                     mark: at.mark,
                     width: at.width,
                 });
-                Some(Node::scalar(
-                    format!("${{{kind}:{address}}}"),
-                    false,
-                    at.mark,
-                ))
+                scalar(format!("${{{kind}:{address}}}"))
             }
             other => {
                 let mut d = err(format!("`{}`: unknown variable source `{other}`", var.text)).with_help(
@@ -414,26 +692,8 @@ impl Resolver<'_> {
                 ) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
-                return Err(d);
+                Err(d)
             }
-        };
-        match (found, &var.fallback) {
-            (Some(node), _) => Ok(node),
-            (None, Some(fallback)) => self.eval_fallback(fallback, at, path),
-            (None, None) => Err(match var.source.as_str() {
-                "env" => err(format!(
-                    "`{}`: the environment variable `{address}` is not set",
-                    var.text
-                ))
-                .with_help(format!(
-                    "set it, or give a default: `${{env:{address}, some-default}}`"
-                )),
-                _ => {
-                    err(format!("`{}`: `--{address}` was not given", var.text)).with_help(format!(
-                        "pass `--{address}`, or give a default: `${{opt:{address}, some-default}}`"
-                    ))
-                }
-            }),
         }
     }
 
@@ -443,7 +703,7 @@ impl Resolver<'_> {
         var: &Var,
         at: &Node,
         path: &KeyPath,
-    ) -> Result<Node, Diagnostic> {
+    ) -> Result<Lookup, Diagnostic> {
         if address.is_empty() {
             return Err(Diagnostic::at(
                 at.mark,
@@ -456,6 +716,17 @@ impl Resolver<'_> {
             .with_path(path.clone()));
         }
         let target = KeyPath::parse_dotted(address);
+        // Serverless Framework fills in the stage and region it deploys to when the manifest leaves them out.
+        let written = |r: &Self| r.root.locate(&target.0).is_some_and(|n| !n.is_null());
+        match address {
+            "provider.stage" if !written(self) => {
+                return Ok(Ok(Node::scalar(self.stage()?, false, at.mark)))
+            }
+            "provider.region" if !written(self) => {
+                return Ok(Ok(Node::scalar(self.region()?, false, at.mark)))
+            }
+            _ => {}
+        }
         let mut cursor = Cursor::Written(self.root);
         let mut walked = KeyPath::root();
         for seg in &target.0 {
@@ -465,66 +736,47 @@ impl Resolver<'_> {
                     cursor = Cursor::Resolved(self.resolve_node(n, &walked)?);
                 }
             }
-            let next = match &cursor {
-                Cursor::Written(n) => child(n, seg).map(Cursor::Written),
-                Cursor::Resolved(n) => child(n, seg).cloned().map(Cursor::Resolved),
+            let next = match cursor {
+                Cursor::Written(n) => child(n, seg).map(Cursor::Written).ok_or(Cursor::Written(n)),
+                Cursor::Resolved(n) => take_child(n, seg)
+                    .map(Cursor::Resolved)
+                    .map_err(Cursor::Resolved),
             };
-            let Some(next) = next else {
-                if let Some(fallback) = &var.fallback {
-                    return self.eval_fallback(fallback, at, path);
+            let current = match next {
+                Ok(next) => {
+                    walked = match seg {
+                        PathSeg::Key(k) => walked.key(k),
+                        PathSeg::Index(i) => walked.index(*i),
+                    };
+                    cursor = next;
+                    continue;
                 }
-                let current = match &cursor {
-                    Cursor::Written(n) => *n,
-                    Cursor::Resolved(n) => n,
-                };
-                let mut d = Diagnostic::at(
-                    at.mark,
-                    at.width,
-                    format!(
-                        "`{}`: `{}` has no `{}`",
-                        var.text,
-                        walked,
-                        KeyPath(vec![seg.clone()])
-                    ),
-                )
-                .with_path(path.clone());
-                if let (PathSeg::Key(k), Value::Map(entries)) = (seg, &current.value) {
-                    let keys: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
-                    if let Some(s) = did_you_mean(k, keys) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
-                    }
+                Err(Cursor::Written(n)) => n.clone(),
+                Err(Cursor::Resolved(n)) => n,
+            };
+            let mut d = Diagnostic::at(
+                at.mark,
+                at.width,
+                format!(
+                    "`{}`: `{}` has no `{}`",
+                    var.text,
+                    walked,
+                    KeyPath(vec![seg.clone()])
+                ),
+            )
+            .with_path(path.clone());
+            if let (PathSeg::Key(k), Value::Map(entries)) = (seg, &current.value) {
+                let keys: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
+                if let Some(s) = did_you_mean(k, keys) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
                 }
-                return Err(d);
-            };
-            walked = match seg {
-                PathSeg::Key(k) => walked.key(k),
-                PathSeg::Index(i) => walked.index(*i),
-            };
-            cursor = next;
+            }
+            return Ok(Err(d));
         }
-        match cursor {
-            Cursor::Written(n) => self.resolve_node(n, &walked),
-            Cursor::Resolved(n) => Ok(n),
-        }
-    }
-
-    fn eval_fallback(
-        &mut self,
-        fallback: &Fallback,
-        at: &Node,
-        path: &KeyPath,
-    ) -> Result<Node, Diagnostic> {
-        match fallback {
-            Fallback::Quoted(s) => Ok(Node::scalar(s.clone(), false, at.mark)),
-            Fallback::Template(parts) => match parts.as_slice() {
-                [Part::Var(inner)] => self.eval_var(inner, at, path),
-                _ => Ok(Node::scalar(
-                    self.eval_parts(parts, at, path)?,
-                    true,
-                    at.mark,
-                )),
-            },
-        }
+        Ok(Ok(match cursor {
+            Cursor::Written(n) => self.resolve_node(n, &walked)?,
+            Cursor::Resolved(n) => n,
+        }))
     }
 
     fn setting(&mut self, path: KeyPath) -> Result<Option<String>, Diagnostic> {
@@ -689,6 +941,86 @@ mod tests {
         assert_eq!(r.refs.len(), 2);
         assert_eq!(r.refs[1].name, "todos");
         assert_eq!(r.refs[1].attribute.as_deref(), Some("streamArn"));
+    }
+
+    #[test]
+    fn a_bare_variable_address_as_a_fallback_is_a_variable() {
+        let yaml = "custom:\n  tableName: todos\nprovider:\n  stage: qa\n  region: eu-west-1\nt: ${env:TABLE_NAME, self:custom.tableName}\ns: ${opt:stage, self:provider.stage}\narn: arn:aws:dynamodb:${opt:region, self:provider.region}:1:table/x\ne: ${opt:stage, env:STAGE}\n";
+        let r = run(yaml, &[("STAGE", "from-env")], None).unwrap();
+        assert_eq!(text_at(&r, "t"), "todos");
+        assert_eq!(text_at(&r, "s"), "qa");
+        assert_eq!(text_at(&r, "arn"), "arn:aws:dynamodb:eu-west-1:1:table/x");
+        assert_eq!(text_at(&r, "e"), "from-env");
+        // The value itself wins over the fallback.
+        let r = run(yaml, &[("TABLE_NAME", "set")], Some("prod")).unwrap();
+        assert_eq!(
+            (text_at(&r, "t"), text_at(&r, "s")),
+            ("set".into(), "prod".into())
+        );
+    }
+
+    #[test]
+    fn fallback_chains_try_each_in_turn_and_quotes_stay_text() {
+        let yaml = "custom: { b: from-self }\na: ${env:A, env:B, self:custom.b}\nb: ${env:A, env:B, self:custom.nope, 'last'}\nc: ${env:A, ${env:B}, 'x'}\nq: ${env:A, 'self:custom.b'}\nn: ${env:A, env:B, 42}\n";
+        let r = run(yaml, &[], None).unwrap();
+        assert_eq!(text_at(&r, "a"), "from-self");
+        assert_eq!(text_at(&r, "b"), "last");
+        assert_eq!(text_at(&r, "c"), "x");
+        assert_eq!(text_at(&r, "q"), "self:custom.b");
+        assert_eq!(text_at(&r, "n"), "42");
+        let r = run(yaml, &[("B", "from-b")], None).unwrap();
+        assert_eq!(
+            (text_at(&r, "a"), text_at(&r, "c")),
+            ("from-b".into(), "from-b".into())
+        );
+        // When every fallback misses, the last one is what the message is about.
+        let err = run(
+            "custom: { tableName: t }\nx: ${env:A, self:custom.tabelName}\n",
+            &[],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("has no `tabelName`"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.help.as_deref(), Some("did you mean `tableName`?"));
+    }
+
+    #[test]
+    fn self_provider_stage_and_region_see_the_effective_values() {
+        let yaml = "s: ${self:provider.stage}\nr: ${self:provider.region}\n";
+        let r = run(yaml, &[], None).unwrap();
+        assert_eq!(
+            (text_at(&r, "s"), text_at(&r, "r")),
+            ("dev".into(), "us-east-1".into())
+        );
+        let r = run(yaml, &[], Some("prod")).unwrap();
+        assert_eq!(text_at(&r, "s"), "prod");
+        let r = run("provider: { name: aws }\nstages: { dev: { region: eu-west-3 } }\ns: ${self:provider.stage}-${self:provider.region}\n", &[], None).unwrap();
+        assert_eq!(text_at(&r, "s"), "dev-eu-west-3");
+    }
+
+    #[test]
+    fn an_unknown_flag_takes_its_default() {
+        let r = run(
+            "x: ${opt:memory, 512}\ny: ${opt:team, self:custom.team}\ncustom: { team: core }\n",
+            &[],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (text_at(&r, "x"), text_at(&r, "y")),
+            ("512".into(), "core".into())
+        );
+        let err = run("x: ${opt:memory}\n", &[], None).unwrap_err();
+        assert!(
+            err.message.contains("sls-rs has no `--memory` flag"),
+            "{}",
+            err.message
+        );
+        assert!(err.help.unwrap().contains("${opt:memory, some-default}"));
     }
 
     #[test]
