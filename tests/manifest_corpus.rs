@@ -188,3 +188,72 @@ fn a_fallback_written_as_a_bare_address_is_resolved_not_deployed_as_text() {
         "arn:aws:dynamodb:eu-west-1:123456789012:table/todos-table"
     );
 }
+
+#[test]
+fn serverless_framework_spellings_validate() {
+    // A byte-order mark, the v1 `service: { name }` form and `httpApi.cors: true`.
+    let file = manifest_file(
+        "spellings",
+        "\u{feff}service:\n  name: todo\nprovider:\n  name: aws\n  httpApi:\n    cors: true\nfunctions:\n  hello:\n    handler: hello\n    events:\n      - httpApi: GET /todos\n",
+    );
+    let (out, stdout, stderr) =
+        support::run(support::sls_rs().args(["print", "--json", "-c"]).arg(&file));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["service"], "todo");
+    assert_eq!(doc["provider"]["httpApi"]["cors"]["allowedOrigins"][0], "*");
+}
+
+#[test]
+fn with_json_every_usage_error_is_the_json_document_on_stdout() {
+    let empty = std::env::temp_dir().join(support::unique_service("no-manifest"));
+    std::fs::create_dir_all(&empty).unwrap();
+    let not_utf8 = manifest_file("not-utf8", b"service: \xff\xfe\n".as_slice());
+    let cases = [
+        (
+            support::sls_rs()
+                .args(["validate", "--json"])
+                .current_dir(&empty)
+                .output()
+                .unwrap(),
+            "no serverless.yaml or serverless.yml",
+        ),
+        (
+            support::sls_rs()
+                .args(["validate", "--json", "-c", "/nonexistent/serverless.yaml"])
+                .output()
+                .unwrap(),
+            "does not exist",
+        ),
+        (
+            support::sls_rs()
+                .args(["validate", "--json", "-c"])
+                .arg(&not_utf8)
+                .output()
+                .unwrap(),
+            "cannot read",
+        ),
+        (
+            support::sls_rs()
+                .args(["validate", "--json", "--stage", "no_underscores"])
+                .current_dir(&empty)
+                .output()
+                .unwrap(),
+            "is not a valid stage name",
+        ),
+    ];
+    for (out, want) in cases {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{stdout}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout:?}"));
+        assert_eq!(doc["valid"], false);
+        let message = doc["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(want), "{message}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

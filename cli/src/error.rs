@@ -26,6 +26,23 @@ impl UsageError {
     }
 }
 
+impl UsageError {
+    /// The machine-readable form for `--json`, shaped like a manifest's problems.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "valid": false,
+            "errors": [{
+                "file": null,
+                "line": null,
+                "column": null,
+                "key": null,
+                "message": self.message,
+                "help": self.help,
+            }],
+        })
+    }
+}
+
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;

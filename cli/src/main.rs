@@ -4,7 +4,8 @@ use clap::Parser;
 
 use sls_rs::cli::Cli;
 use sls_rs::error::{
-    is_broken_pipe, is_interrupted, is_usage, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE,
+    is_broken_pipe, is_interrupted, is_usage, UsageError, EXIT_FAILURE, EXIT_INTERRUPTED,
+    EXIT_USAGE,
 };
 use sls_rs::manifest::ManifestError;
 use sls_rs::ui;
@@ -18,10 +19,16 @@ fn main() -> ExitCode {
     if is_broken_pipe(&err) {
         return ExitCode::SUCCESS;
     }
-    match err.downcast_ref::<ManifestError>() {
-        // CI reads the problems as one JSON document on stdout.
-        Some(manifest_err) if json => {
+    // CI reads the user's mistakes (a bad manifest, no manifest, a bad flag) as one JSON document on stdout.
+    match (
+        err.downcast_ref::<ManifestError>(),
+        err.downcast_ref::<UsageError>(),
+    ) {
+        (Some(manifest_err), _) if json => {
             let _ = ui::out_json(&manifest_err.to_json());
+        }
+        (_, Some(usage)) if json => {
+            let _ = ui::out_json(&usage.to_json());
         }
         _ => ui::error(&err),
     }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Visitor};
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, HELP_SEPARATOR};
 use super::node::{resolve_plain, KeyPath, Node, Resolved, Value};
 use super::suggest::did_you_mean;
 
@@ -55,35 +55,32 @@ impl fmt::Display for DeError {
 impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
+    /// A message from a custom `Deserialize` may carry its help after [`HELP_SEPARATOR`].
     fn custom<T: fmt::Display>(msg: T) -> Self {
+        let msg = msg.to_string();
+        let (message, help) = match msg.split_once(HELP_SEPARATOR) {
+            Some((m, h)) => (m.to_string(), Some(h.to_string())),
+            None => (msg, None),
+        };
         DeError {
-            message: msg.to_string(),
-            help: None,
+            message,
+            help,
             at: None,
         }
     }
 
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
-        let found = match unexp {
-            de::Unexpected::Str(s) => format!("the string `{s}`"),
-            de::Unexpected::Signed(n) => format!("the integer {n}"),
-            de::Unexpected::Unsigned(n) => format!("the integer {n}"),
-            de::Unexpected::Float(n) => format!("the number {n}"),
-            de::Unexpected::Bool(b) => format!("the boolean {b}"),
-            de::Unexpected::Map => "a mapping".to_string(),
-            de::Unexpected::Seq => "a list".to_string(),
-            de::Unexpected::Unit => "nothing (null)".to_string(),
-            other => other.to_string(),
-        };
         Self::custom(format!(
-            "expected {}, found {found}",
-            plain_expected(&exp.to_string())
+            "expected {}, found {}",
+            plain_expected(&exp.to_string()),
+            found(unexp)
         ))
     }
 
     fn invalid_value(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
         Self::custom(format!(
-            "invalid value {unexp}, expected {}",
+            "invalid value {}, expected {}",
+            found(unexp),
             plain_expected(&exp.to_string())
         ))
     }
@@ -117,6 +114,21 @@ impl de::Error for DeError {
     }
 }
 
+/// What was written, in YAML's words.
+fn found(unexp: de::Unexpected) -> String {
+    match unexp {
+        de::Unexpected::Str(s) => format!("the string `{s}`"),
+        de::Unexpected::Signed(n) => format!("the integer {n}"),
+        de::Unexpected::Unsigned(n) => format!("the integer {n}"),
+        de::Unexpected::Float(n) => format!("the number {n}"),
+        de::Unexpected::Bool(b) => format!("the boolean {b}"),
+        de::Unexpected::Map => "a mapping".to_string(),
+        de::Unexpected::Seq => "a list".to_string(),
+        de::Unexpected::Unit => "nothing (null)".to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// serde names primitive types by their Rust names; users read YAML.
 fn plain_expected(exp: &str) -> String {
     match exp {
@@ -124,7 +136,29 @@ fn plain_expected(exp: &str) -> String {
         "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".into(),
         "f32" | "f64" => "a number".into(),
         "a boolean" => "true or false".into(),
+        "a sequence" => "a list".into(),
+        "a map" => "a mapping".into(),
+        "unit" => "nothing".into(),
+        "field identifier" => "a key name".into(),
+        "variant identifier" => "a name".into(),
+        // Derived types name themselves in Rust (`struct CorsRule`); the callers that
+        // know the keys or names say more (see `deserialize_struct` and `deserialize_enum`).
+        other if other.starts_with("struct ") => "a mapping".into(),
+        other if other.starts_with("enum ") => "one of the names listed".into(),
+        other if other.contains("variant") || other.starts_with("tuple") || other == "option" => {
+            "a value of another shape".into()
+        }
         other => other.to_string(),
+    }
+}
+
+/// `a mapping with keys such as `name`, `type``: what a struct takes, in manifest words.
+fn mapping_of(fields: &[&str]) -> String {
+    let shown: Vec<String> = fields.iter().take(4).map(|f| format!("`{f}`")).collect();
+    match fields.len() {
+        0 => "a mapping".into(),
+        1..=4 => format!("a mapping with {}", shown.join(", ")),
+        _ => format!("a mapping with keys such as {}", shown.join(", ")),
     }
 }
 
@@ -304,16 +338,23 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _fields: &'static [&'static str],
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        self.deserialize_map(visitor)
+        if matches!(self.node.value, Value::Map(_)) || self.node.is_null() {
+            return self.deserialize_map(visitor);
+        }
+        let found = found(self.unexpected());
+        Err(self.fail(<DeError as de::Error>::custom(format!(
+            "expected {}, found {found}",
+            mapping_of(fields)
+        ))))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
         let res = match &self.node.value {
@@ -338,7 +379,10 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
                     at: None,
                 })
             }
-            Value::Seq(_) => Err(de::Error::invalid_type(self.unexpected(), &visitor)),
+            Value::Seq(_) => Err(<DeError as de::Error>::custom(format!(
+                "expected one of: {}, found a list",
+                variants.join(", ")
+            ))),
         };
         res.map_err(|e| self.fail(e))
     }

@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use super::node::{KeyPath, Mark};
 
+/// Separates a message from its help in the text of a serde error, so a custom
+/// `Deserialize` of the schema can say what fixes the problem.
+pub const HELP_SEPARATOR: &str = "\n= help: ";
+
 /// One problem in a manifest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {

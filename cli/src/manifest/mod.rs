@@ -114,10 +114,16 @@ pub fn load(opts: &LoadOptions, cwd: &Path) -> anyhow::Result<Service> {
 
 /// Parses, resolves and validates manifest text; `file` is used for messages and the service directory.
 pub fn load_str(file: &Path, text: &str, opts: &LoadOptions) -> Result<Service, ManifestError> {
+    // Editors on Windows may start a file with a byte-order mark; it is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let fail = |d: Vec<Diagnostic>| ManifestError::new(file, text, d);
     let tree = node::parse(text).map_err(|d| fail(vec![d]))?;
     if let Some(d) = raw_cloudformation(&tree) {
         return Err(fail(vec![d]));
+    }
+    let intrinsics = cloudformation_functions(&tree);
+    if !intrinsics.is_empty() {
+        return Err(fail(intrinsics));
     }
     let ctx = VarContext {
         opt_stage: opts.stage,
@@ -205,6 +211,40 @@ fn raw_cloudformation(tree: &node::Node) -> Option<Diagnostic> {
                  `resources.stateMachines` (see serverless.yaml.example)",
             ),
     )
+}
+
+/// `Ref: X` and `Fn::GetAtt: [X, Arn]` written anywhere (an IAM statement, an environment
+/// value) are CloudFormation's; name the variable that does the same here.
+fn cloudformation_functions(tree: &node::Node) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    validate::walk(tree, &KeyPath::root(), &mut |n, path| {
+        // `custom` is free-form (plugins' settings); sls-rs sends none of it anywhere.
+        if path.0.first() == Some(&node::PathSeg::Key("custom".into())) {
+            return false;
+        }
+        if let node::Value::Map(entries) = &n.value {
+            for (key, _) in entries {
+                let Some(name) = key
+                    .as_str()
+                    .filter(|k| *k == "Ref" || k.starts_with("Fn::"))
+                else {
+                    continue;
+                };
+                let instead = match name {
+                    "Ref" => "`${table:NAME}` (a table's name), `${bucket:NAME}`, `${queue:NAME}` (a queue's URL), `${fn:NAME}`",
+                    "Fn::GetAtt" => "`${table:NAME.arn}`, `${table:NAME.streamArn}`, `${bucket:NAME.arn}`, `${queue:NAME.arn}`, `${fn:NAME.arn}`, `${stateMachine:NAME.arn}`",
+                    _ => "variables inside the string: `arn:aws:s3:::${bucket:NAME}/*`, `${table:NAME.arn}`, `${aws:region}`, `${aws:accountId}`",
+                };
+                found.push(
+                    Diagnostic::at(key.mark, key.width, format!("`{name}` is a CloudFormation function, and sls-rs does not deploy through CloudFormation"))
+                        .with_path(path.key(name))
+                        .with_help(format!("refer to the service's own resources (declared under `resources.tables`, `buckets`, `queues`, `stateMachines`, and `functions`) with {instead}")),
+                );
+            }
+        }
+        true
+    });
+    found
 }
 
 impl Service {
@@ -343,5 +383,93 @@ mod tests {
             s.manifest.functions["hello"].environment["DSN"].value,
             "postgres://u:p@h/db"
         );
+    }
+}
+
+#[cfg(test)]
+mod spelling_tests {
+    use super::*;
+
+    fn problems(yaml: &str) -> Vec<Diagnostic> {
+        let env = |_: &str| None;
+        let opts = LoadOptions {
+            config: None,
+            stage: None,
+            region: None,
+            env: &env,
+        };
+        match load_str(Path::new("serverless.yaml"), yaml, &opts) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.diagnostics,
+        }
+    }
+
+    const HEAD: &str = "service: todo\nprovider:\n  name: aws\n";
+
+    /// Every typed position given the wrong shape: the message says what is expected in
+    /// manifest words, never a Rust type (`expected struct CorsRule`).
+    #[test]
+    fn no_message_names_a_rust_type() {
+        let f = "functions:\n  hello:\n    handler: hello\n";
+        let cases = [
+            "- a\n- b\n".to_string(),
+            "service: todo\nprovider: [aws]\n".to_string(),
+            format!("{HEAD}functions:\n  hello: [x]\n"),
+            format!("{HEAD}{f}    events:\n      - [httpApi]\n"),
+            format!("{HEAD}{f}    events:\n      - httpApi: [GET]\n"),
+            format!("{HEAD}{f}    events:\n      - s3: photos\n"),
+            format!("{HEAD}{f}    permissions:\n      - table\n"),
+            format!("{HEAD}{f}    architecture: [arm64]\n"),
+            format!("{HEAD}  httpApi:\n    cors: [x]\n{f}"),
+            format!("{HEAD}  httpApi: [x]\n{f}"),
+            format!("{HEAD}  tracing: [x]\n{f}"),
+            format!("{HEAD}  iam: [x]\n{f}"),
+            format!("{HEAD}  iam:\n    role: x\n{f}"),
+            format!("{HEAD}  iam:\n    role:\n      statements: [x]\n{f}"),
+            format!("{HEAD}  deploymentBucket: [x]\n{f}"),
+            format!("{HEAD}stages:\n  dev: [x]\n{f}"),
+            format!("{HEAD}{f}resources: [x]\n"),
+            format!("{HEAD}{f}resources:\n  tables:\n    t: [x]\n"),
+            format!("{HEAD}{f}resources:\n  tables:\n    t:\n      partitionKey: id\n"),
+            format!("{HEAD}{f}resources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n      capacity: 5\n"),
+            format!("{HEAD}{f}resources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: S }}\n      globalSecondaryIndexes: [x]\n"),
+            format!("{HEAD}{f}resources:\n  buckets:\n    b:\n      cors: [x]\n"),
+            format!("{HEAD}{f}resources:\n  buckets:\n    b:\n      lifecycle: 3\n"),
+            format!("{HEAD}{f}resources:\n  queues:\n    q:\n      deadLetter: 3\n"),
+            format!("{HEAD}{f}resources:\n  stateMachines:\n    m: [x]\n"),
+            format!("{HEAD}{f}resources:\n  stateMachines:\n    m:\n      definition: {{}}\n      type: [x]\n"),
+            format!("{HEAD}{f}resources:\n  tables:\n    t:\n      partitionKey: {{ name: id, type: [S] }}\n"),
+            format!("{HEAD}{f}    environment: [x]\n"),
+            format!("{HEAD}{f}    environment:\n      A: [x]\n"),
+            format!("{HEAD}{f}    tags: [x]\n"),
+            format!("{HEAD}{f}    events: {{ x: 1 }}\n"),
+            format!("{HEAD}{f}    memorySize: [1]\n"),
+            format!("{HEAD}1: x\n{f}"),
+        ];
+        let rust_words = [
+            "struct",
+            "enum",
+            "variant",
+            "sequence",
+            "a map",
+            "unit",
+            "identifier",
+            "u32",
+            "i64",
+            "Option",
+            "String",
+        ];
+        for case in cases {
+            let found = problems(&case);
+            assert!(!found.is_empty(), "expected a problem in:\n{case}");
+            for d in found {
+                let shown = format!("{} {}", d.message, d.help.as_deref().unwrap_or_default())
+                    .replace("a mapping", "");
+                assert!(
+                    !rust_words.iter().any(|w| shown.contains(w)),
+                    "{shown}\n--- in ---\n{case}"
+                );
+            }
+        }
     }
 }

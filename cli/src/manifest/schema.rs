@@ -15,10 +15,8 @@ use serde::{Deserialize, Serialize, Serializer};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Manifest {
     /// The service name; physical names are `{service}-{stage}-{name}`.
+    #[serde(deserialize_with = "service_name")]
     pub service: String,
-    /// Accepted so a Serverless Framework file keeps validating; sls-rs does not read it.
-    #[serde(default, skip_serializing)]
-    pub framework_version: Option<String>,
     pub provider: Provider,
     /// Per-stage overrides, keyed by stage name.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
@@ -30,6 +28,9 @@ pub struct Manifest {
     /// Free-form values for `${self:custom.…}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<serde_json::Value>,
+    /// Accepted so a Serverless Framework file keeps validating; sls-rs does not read it.
+    #[serde(default, skip_serializing)]
+    pub framework_version: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -84,8 +85,13 @@ pub struct DeploymentBucket {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpApiSettings {
-    /// CORS answered by API Gateway itself, before any function runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// CORS answered by API Gateway itself, before any function runs; `true` is
+    /// Serverless Framework's "any origin, the usual headers".
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cors_setting"
+    )]
     pub cors: Option<CorsRule>,
 }
 
@@ -101,13 +107,33 @@ pub enum ProviderName {
     Aws,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
 pub enum Runtime {
     #[default]
     #[serde(rename = "provided.al2023")]
     ProvidedAl2023,
     #[serde(rename = "provided.al2")]
     ProvidedAl2,
+}
+
+/// Any other runtime is a service sls-rs cannot build: say what it does build.
+impl<'de> Deserialize<'de> for Runtime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "provided.al2023" => Ok(Runtime::ProvidedAl2023),
+            "provided.al2" => Ok(Runtime::ProvidedAl2),
+            "rust" => Err(de::Error::custom(format!(
+                "`rust` is the serverless-rust plugin's runtime; sls-rs builds Rust handlers with cargo itself and runs them on `provided.al2023`{}write `runtime: provided.al2023` (or leave it out); `sls-rs migrate` (to come) converts a Serverless Framework file",
+                crate::manifest::diagnostic::HELP_SEPARATOR
+            ))),
+            other => Err(de::Error::custom(format!(
+                "unknown runtime `{other}`: sls-rs deploys Rust handlers built with cargo, on `provided.al2023` or `provided.al2`{}a {} service needs Serverless Framework; to move a Rust service, write `runtime: provided.al2023` (or leave it out) and see `sls-rs migrate` (to come) for the rest of the file",
+                crate::manifest::diagnostic::HELP_SEPARATOR,
+                other.split(|c: char| c.is_ascii_digit() || c == '.').next().unwrap_or(other),
+            ))),
+        }
+    }
 }
 
 #[derive(
@@ -745,6 +771,72 @@ where
         }
     }
     d.deserialize_any(V(PhantomData))
+}
+
+/// `cors: true` (any origin, the headers Serverless Framework allows), `false`, or a rule.
+fn cors_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CorsRule>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<CorsRule>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("true, false, or a mapping with `allowedOrigins` and `allowedMethods`")
+        }
+        fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+            Ok(on.then(CorsRule::allow_any_origin))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            CorsRule::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+impl CorsRule {
+    /// What `cors: true` means in Serverless Framework's `provider.httpApi`.
+    pub fn allow_any_origin() -> Self {
+        CorsRule {
+            allowed_origins: vec!["*".into()],
+            allowed_methods: vec!["*".into()],
+            allowed_headers: [
+                "Content-Type",
+                "X-Amz-Date",
+                "Authorization",
+                "X-Api-Key",
+                "X-Amz-Security-Token",
+                "X-Amz-User-Agent",
+                "X-Amzn-Trace-Id",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_age: None,
+        }
+    }
+}
+
+/// `service: todo`, or Serverless Framework v1's `service: { name: todo }`.
+fn service_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named {
+        name: String,
+    }
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("the service name (`service: todo`)")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
+            Ok(s.to_string())
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
+            Named::deserialize(MapAccessDeserializer::new(map)).map(|n| n.name)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// IAM's "a string or a list of strings".

@@ -181,7 +181,7 @@ struct Checker<'a> {
 }
 
 /// Calls `visit` on every node with its path, depth first; `visit` returns whether to go inside.
-fn walk(node: &Node, path: &KeyPath, visit: &mut dyn FnMut(&Node, &KeyPath) -> bool) {
+pub(super) fn walk(node: &Node, path: &KeyPath, visit: &mut dyn FnMut(&Node, &KeyPath) -> bool) {
     if !visit(node, path) {
         return;
     }
