@@ -257,3 +257,144 @@ fn with_json_every_usage_error_is_the_json_document_on_stdout() {
         );
     }
 }
+
+const HEAD: &str =
+    "service: todo\nprovider:\n  name: aws\nfunctions:\n  hello:\n    handler: hello\n";
+
+/// Inputs built to exhaust the reader (stack, memory, time), each with the message
+/// naming the limit that stops it. benches/hostile.py builds the same and measures them.
+fn hostile_inputs() -> Vec<(&'static str, String, &'static str)> {
+    let lines = |n: usize, line: &dyn Fn(usize) -> String| -> String {
+        (0..n).map(|i| line(i) + "\n").collect()
+    };
+    let laughs = {
+        let mut s = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            s += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            );
+        }
+        s
+    };
+    vec![
+        (
+            "deep block list",
+            format!("{HEAD}custom:\n  x:\n    {}a\n", "- ".repeat(10_000)),
+            "mappings and lists nest more than 100 levels deep",
+        ),
+        (
+            "deep flow list",
+            format!(
+                "{HEAD}custom:\n  x: {}{}\n",
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            ),
+            "mappings and lists nest more than 100 levels deep",
+        ),
+        (
+            "nested variables",
+            format!(
+                "{HEAD}  description: {}a{}\n",
+                "${self:".repeat(2_000),
+                "}".repeat(2_000)
+            ),
+            "variables are nested more than 10 deep",
+        ),
+        (
+            "alias bomb",
+            format!(
+                "{HEAD}custom:\n{}",
+                laughs
+                    .lines()
+                    .map(|l| format!("  {l}\n"))
+                    .collect::<String>()
+            ),
+            "anchors and aliases (`&name`, `*name`) expand the manifest to more than 100000 values",
+        ),
+        (
+            "string doubling",
+            format!(
+                "{HEAD}custom:\n  s0: {}\n{}",
+                "x".repeat(32),
+                lines(40, &|i| format!(
+                    "  s{}: ${{self:custom.s{i}}}${{self:custom.s{i}}}",
+                    i + 1
+                ))
+            ),
+            "the value is longer than 1 MiB once its variables are resolved",
+        ),
+        (
+            "list doubling",
+            format!(
+                "{HEAD}custom:\n  l0: [x]\n{}",
+                lines(40, &|i| format!(
+                    "  l{}: ['${{self:custom.l{i}}}', '${{self:custom.l{i}}}']",
+                    i + 1
+                ))
+            ),
+            "variables expand the manifest to more than 100000 values",
+        ),
+        (
+            "200000 keys",
+            format!(
+                "{HEAD}custom:\n{}",
+                lines(200_000, &|i| format!("  key{i}: v"))
+            ),
+            "the manifest holds more than 100000 values",
+        ),
+        (
+            "49000 keys, one twice",
+            format!(
+                "{HEAD}custom:\n{}  key0: again\n",
+                lines(49_000, &|i| format!("  key{i}: v"))
+            ),
+            "duplicate key `key0`",
+        ),
+        (
+            "reference chain",
+            format!(
+                "{HEAD}custom:\n{}  a10000: end\n",
+                lines(10_000, &|i| format!("  a{i}: ${{self:custom.a{}}}", i + 1))
+            ),
+            "variables refer through more than 250 levels of values",
+        ),
+        (
+            "nesting by variables",
+            format!(
+                "{HEAD}custom:\n  a0: leaf\n{}",
+                lines(300, &|i| format!(
+                    "  a{}: {{ x: '${{self:custom.a{i}}}' }}",
+                    i + 1
+                ))
+            ),
+            "variables nest the manifest more than 100 levels deep",
+        ),
+        (
+            "NUL in a value",
+            format!("{HEAD}    description: \"before\\0after\"\n"),
+            "the value holds the control character U+0000",
+        ),
+    ]
+}
+
+#[test]
+fn hostile_input_ends_with_exit_2_naming_the_limit_quickly() {
+    let mut failures = Vec::new();
+    for (name, text, want) in hostile_inputs() {
+        let file = manifest_file("hostile", &text);
+        let started = std::time::Instant::now();
+        let (out, _, stderr) = support::run(support::sls_rs().args(["validate", "-c"]).arg(&file));
+        let took = started.elapsed();
+        // Generous for a debug build on a busy machine; release takes well under a second.
+        if out.status.code() != Some(2) || !stderr.contains(want) || took.as_secs() >= 5 {
+            failures.push(format!(
+                "{name} ({} bytes): exit {:?} in {took:?}, expected 2 and `{want}`:\n{}",
+                text.len(),
+                out.status.code(),
+                stderr.chars().take(600).collect::<String>()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -13,6 +13,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::diagnostic::Diagnostic;
+use super::limits;
 
 /// A position in the manifest, 1-based.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -263,16 +264,35 @@ impl fmt::Display for KeyPath {
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
+    // Event by event: yaml-rust2's own `load` recurses once per level of nesting, so a
+    // 10,000-deep list would overflow the stack before the builder could refuse it.
+    let loaded = loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break Ok(()),
+            Ok((event, marker)) => {
+                builder.on_event(event, marker);
+                if builder.error.is_some() {
+                    break Ok(());
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    // The builder's error is earlier in the text (the scanner reads ahead of the events).
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    if let Err(e) = loaded {
         let mark = Mark::from_marker(e.marker());
+        // The scanner's own bound on `[[[…` (255 levels).
+        if e.info() == "recursion limit exceeded" {
+            return Err(nesting_too_deep(mark));
+        }
         return Err(Diagnostic::at(
             mark,
             1,
             format!("invalid YAML: {}", e.info()),
         ));
-    }
-    if let Some(err) = builder.error {
-        return Err(err);
     }
     match builder.docs.len() {
         0 => Err(
@@ -290,25 +310,52 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     }
 }
 
+/// How much a tree holds: values (keys, items, scalars) and bytes of scalar text.
+#[derive(Clone, Copy, Default, PartialEq)]
+struct Size {
+    values: usize,
+    text: usize,
+}
+
+fn nesting_too_deep(mark: Mark) -> Diagnostic {
+    Diagnostic::at(
+        mark,
+        1,
+        format!(
+            "mappings and lists nest more than {} levels deep",
+            limits::MAX_NESTING
+        ),
+    )
+    .with_help("a manifest needs a few levels; a state machine definition a few dozen")
+}
+
 enum Frame {
     Seq {
         node: Node,
         anchor: usize,
+        /// The document's size when the collection started (what it holds is the difference).
+        start: Size,
     },
     /// `merges` are `<<` values, applied at the end so the mapping's own keys win wherever they are written.
     Map {
         node: Node,
         anchor: usize,
+        start: Size,
         pending_key: Option<Node>,
         merges: Vec<Node>,
+        /// The keys so far and the line of each, so a duplicate is found in O(1).
+        keys: HashMap<String, usize>,
     },
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and size: an alias costs what it expands to.
+    anchors: HashMap<usize, (Node, Size)>,
     docs: Vec<Node>,
+    /// Everything built so far, aliases expanded.
+    size: Size,
     error: Option<Diagnostic>,
 }
 
@@ -316,6 +363,48 @@ impl Builder {
     fn fail(&mut self, d: Diagnostic) {
         if self.error.is_none() {
             self.error = Some(d);
+        }
+    }
+
+    /// Counts `added` against the document's limits; false (and the error) past them.
+    fn grow(&mut self, added: Size, mark: Mark, alias: bool) -> bool {
+        self.size.values += added.values;
+        self.size.text += added.text;
+        let over = if self.size.values > limits::MAX_VALUES {
+            format!(
+                "more than {} values (keys, list items and scalars)",
+                limits::MAX_VALUES
+            )
+        } else if self.size.text > limits::MAX_TEXT_BYTES {
+            format!("more than {} of text", limits::mib(limits::MAX_TEXT_BYTES))
+        } else {
+            return true;
+        };
+        let d = if alias {
+            Diagnostic::at(mark, 1, format!("anchors and aliases (`&name`, `*name`) expand the manifest to {over}"))
+                .with_help("an alias that repeats an anchor holding other aliases, level after level (an \"alias bomb\"), gets here; write the values out, or refer to them with ${self:…}")
+        } else {
+            Diagnostic::at(mark, 1, format!("the manifest holds {over}"))
+                .with_help("a service's manifest holds a few thousand at most; split the service, or keep large data out of serverless.yaml")
+        };
+        self.fail(d);
+        false
+    }
+
+    /// Opens a mapping or a list, unless that nests deeper than the limit.
+    fn open(&mut self, mark: Mark) -> bool {
+        if self.stack.len() >= limits::MAX_NESTING {
+            self.fail(nesting_too_deep(mark));
+            return false;
+        }
+        self.grow(Size { values: 1, text: 0 }, mark, false)
+    }
+
+    /// Keeps an anchored node for its aliases; the copy counts against the limits too
+    /// (anchors nested in anchors would otherwise copy a tree once per level).
+    fn remember(&mut self, anchor: usize, node: &Node, size: Size) {
+        if anchor > 0 && self.grow(size, node.mark, true) {
+            self.anchors.insert(anchor, (node.clone(), size));
         }
     }
 
@@ -335,10 +424,7 @@ impl Builder {
         true
     }
 
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
-        }
+    fn push_value(&mut self, node: Node) {
         match self.stack.last_mut() {
             None => self.docs.push(node),
             Some(Frame::Seq { node: seq, .. }) => {
@@ -350,6 +436,7 @@ impl Builder {
                 node: map,
                 pending_key,
                 merges,
+                keys,
                 ..
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
@@ -364,15 +451,13 @@ impl Builder {
                         return;
                     }
                     if let Some(name) = key.as_str() {
-                        if let Some((first, _)) =
-                            entries.iter().find(|(k, _)| k.as_str() == Some(name))
-                        {
-                            let first_line = first.mark.line;
+                        if let Some(first_line) = keys.get(name) {
                             let d = Diagnostic::at(key.mark, key.width, format!("duplicate key `{name}`"))
                                 .with_help(format!("it is already set on line {first_line}; YAML keeps only one of them"));
                             self.fail(d);
                             return;
                         }
+                        keys.insert(name.to_string(), key.mark.line);
                     }
                     entries.push((key, node));
                 }
@@ -383,7 +468,7 @@ impl Builder {
 
 /// Applies a `<<: *defaults` merge: entries of the merged mapping(s) that the
 /// mapping does not set itself.
-fn merge_into(entries: &mut Vec<(Node, Node)>, merged: Node) {
+fn merge_into(entries: &mut Vec<(Node, Node)>, keys: &mut HashMap<String, usize>, merged: Node) {
     let sources = match merged.value {
         Value::Map(m) => vec![m],
         Value::Seq(items) => items
@@ -397,11 +482,13 @@ fn merge_into(entries: &mut Vec<(Node, Node)>, merged: Node) {
     };
     for source in sources {
         for (k, v) in source {
-            if !entries
-                .iter()
-                .any(|(existing, _)| existing.as_str() == k.as_str())
-            {
-                entries.push((k, v));
+            match k.as_str() {
+                Some(name) if keys.contains_key(name) => {}
+                Some(name) => {
+                    keys.insert(name.to_string(), k.mark.line);
+                    entries.push((k, v));
+                }
+                None => entries.push((k, v)),
             }
         }
     }
@@ -419,6 +506,13 @@ impl MarkedEventReceiver for Builder {
                     return;
                 }
                 let plain = style == TScalarStyle::Plain && tag.is_none();
+                let size = Size {
+                    values: 1,
+                    text: text.len(),
+                };
+                if !self.grow(size, mark, false) {
+                    return;
+                }
                 let mut node = Node::scalar(text, plain, mark);
                 if matches!(
                     style,
@@ -426,10 +520,11 @@ impl MarkedEventReceiver for Builder {
                 ) {
                     node.width += 2;
                 }
-                self.push_value(node, anchor);
+                self.remember(anchor, &node, size);
+                self.push_value(node);
             }
             Event::SequenceStart(anchor, tag) => {
-                if self.reject_tag(&tag, mark) {
+                if self.reject_tag(&tag, mark) || !self.open(mark) {
                     return;
                 }
                 let node = Node {
@@ -438,10 +533,15 @@ impl MarkedEventReceiver for Builder {
                     width: 1,
                     origin: None,
                 };
-                self.stack.push(Frame::Seq { node, anchor });
+                let start = self.size;
+                self.stack.push(Frame::Seq {
+                    node,
+                    anchor,
+                    start,
+                });
             }
             Event::MappingStart(anchor, tag) => {
-                if self.reject_tag(&tag, mark) {
+                if self.reject_tag(&tag, mark) || !self.open(mark) {
                     return;
                 }
                 let node = Node {
@@ -450,39 +550,61 @@ impl MarkedEventReceiver for Builder {
                     width: 1,
                     origin: None,
                 };
+                let start = self.size;
                 self.stack.push(Frame::Map {
                     node,
                     anchor,
+                    start,
                     pending_key: None,
                     merges: Vec::new(),
+                    keys: HashMap::new(),
                 });
             }
-            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq { node, anchor }) => self.push_value(node, anchor),
-                Some(Frame::Map {
-                    mut node,
-                    anchor,
-                    merges,
-                    ..
-                }) => {
-                    if let Value::Map(entries) = &mut node.value {
-                        // Point at the first key: yaml-rust2 marks a block mapping where its first value starts.
-                        if let Some((first, _)) = entries.first() {
-                            node.mark = first.mark;
-                            node.width = first.width;
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor, start) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        node,
+                        anchor,
+                        start,
+                    }) => (node, anchor, start),
+                    Some(Frame::Map {
+                        mut node,
+                        anchor,
+                        start,
+                        merges,
+                        mut keys,
+                        ..
+                    }) => {
+                        if let Value::Map(entries) = &mut node.value {
+                            // Point at the first key: yaml-rust2 marks a block mapping where its first value starts.
+                            if let Some((first, _)) = entries.first() {
+                                node.mark = first.mark;
+                                node.width = first.width;
+                            }
+                            for merged in merges {
+                                merge_into(entries, &mut keys, merged);
+                            }
                         }
-                        for merged in merges {
-                            merge_into(entries, merged);
-                        }
+                        (node, anchor, start)
                     }
-                    self.push_value(node, anchor)
-                }
-                None => {}
-            },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+                    None => return,
+                };
+                let size = Size {
+                    values: self.size.values - start.values,
+                    text: self.size.text - start.text,
+                };
+                self.remember(anchor, &node, size);
+                self.push_value(node);
+            }
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some((_, size)) => {
+                    // Counted before it is copied: an alias bomb stops here, not at the allocator.
+                    if !self.grow(*size, mark, true) {
+                        return;
+                    }
+                    let mut node = self.anchors[&id].0.clone();
                     node.mark = mark;
-                    self.push_value(node, 0);
+                    self.push_value(node);
                 }
                 None => self.fail(Diagnostic::at(mark, 1, "alias to an unknown anchor".into())),
             },

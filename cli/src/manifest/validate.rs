@@ -142,7 +142,15 @@ pub fn validate(m: &Manifest, cx: &Context) -> Vec<Diagnostic> {
     v.resources(m, cx);
     v.references(m, cx.refs);
     v.secrets_elsewhere(m);
+    v.control_characters();
     v.diags
+}
+
+/// The first character AWS refuses or mangles in a name or value: NUL and the other
+/// control characters (tabs and line breaks are text).
+fn control_character(text: &str) -> Option<char> {
+    text.chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Secret values shorter than this are not looked for outside `environment`: a
@@ -277,6 +285,42 @@ impl Checker<'_> {
                 format!("{what} is used outside `environment`; sls-rs keeps secrets out of sight only in a function's environment"),
                 Some("pass it to the function through `environment` and read it there; a schedule's input, a description, tags and definitions are readable by anyone who can list them"),
             );
+        }
+    }
+
+    /// Keys and values sent to AWS hold no control character (`custom` is never sent).
+    fn control_characters(&mut self) {
+        let mut found = Vec::new();
+        walk(self.tree, &KeyPath::root(), &mut |node, path| {
+            if path.0.first() == Some(&PathSeg::Key("custom".into())) {
+                return false;
+            }
+            let keys = match &node.value {
+                Value::Map(entries) => entries.iter().filter_map(|(k, _)| k.as_str()).collect(),
+                _ => Vec::new(),
+            };
+            for key in keys {
+                if let Some(c) = control_character(key) {
+                    found.push((path.key(key), c, true));
+                }
+            }
+            if let Some(c) = node.as_str().and_then(control_character) {
+                found.push((path.clone(), c, false));
+            }
+            true
+        });
+        for (path, c, is_key) in found {
+            let what = if is_key { "key" } else { "value" };
+            let message = format!(
+                "the {what} holds the control character U+{:04X}, which AWS refuses or mangles",
+                c as u32
+            );
+            let help = Some("remove it; in a double-quoted string, an escape such as `\\0` or `\\x01` writes one");
+            if is_key {
+                self.key(&path, message, help);
+            } else {
+                self.value(&path, message, help);
+            }
         }
     }
 
