@@ -11,6 +11,9 @@ pub mod summary;
 mod validate;
 mod vars;
 
+#[cfg(test)]
+mod mutation_tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
