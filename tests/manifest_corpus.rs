@@ -241,6 +241,13 @@ fn with_json_every_usage_error_is_the_json_document_on_stdout() {
                 .unwrap(),
             "is not a valid stage name",
         ),
+        (
+            support::sls_rs()
+                .args(["validate", "--json", "--frobnicate"])
+                .output()
+                .unwrap(),
+            "unexpected argument '--frobnicate'",
+        ),
     ];
     for (out, want) in cases {
         let stdout = String::from_utf8_lossy(&out.stdout);

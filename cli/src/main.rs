@@ -11,7 +11,19 @@ use sls_rs::manifest::ManifestError;
 use sls_rs::ui;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A mistyped flag under --json is still answered with the JSON document.
+        Err(e) if e.use_stderr() && std::env::args().any(|a| a == "--json") => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let usage = UsageError::new(first.trim_start_matches("error: "))
+                .with_help("see `sls-rs --help`");
+            let _ = ui::out_json(&usage.to_json());
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => e.exit(),
+    };
     let json = cli.global.json;
     let Err(err) = sls_rs::commands::run(cli) else {
         return ExitCode::SUCCESS;
