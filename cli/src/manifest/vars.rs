@@ -968,6 +968,9 @@ mod tests {
         assert_eq!(text_at(&r, "c"), "x");
         assert_eq!(text_at(&r, "q"), "self:custom.b");
         assert_eq!(text_at(&r, "n"), "42");
+        // A plain default keeps its commas, as before.
+        let r = run("l: ${env:A, a, b}\n", &[], None).unwrap();
+        assert_eq!(text_at(&r, "l"), "a, b");
         let r = run(yaml, &[("B", "from-b")], None).unwrap();
         assert_eq!(
             (text_at(&r, "a"), text_at(&r, "c")),
