@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use aws_sdk_lambda::error::SdkError;
+pub use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use aws_sdk_lambda::types::{
     Architecture as LambdaArch, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
     TracingConfig, TracingMode,
@@ -525,7 +526,8 @@ pub enum Applied {
     Unsupported,
 }
 
-/// Provisioned concurrency on the alias (`None` removes it).
+/// Provisioned concurrency on the alias (`None` removes it). Does not wait: see
+/// [`wait_provisioned_ready`].
 pub async fn set_provisioned_concurrency(
     aws: &Aws,
     name: &str,
@@ -578,6 +580,131 @@ pub async fn set_provisioned_concurrency(
                 )),
             }
         }
+    }
+}
+
+/// Provisioned concurrency as Lambda reports it on an alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provisioned {
+    /// The endpoint (an emulator) does not implement the API: nothing is known.
+    Unsupported,
+    /// None configured (or no such alias).
+    Off,
+    On {
+        requested: u32,
+        allocated: u32,
+        status: ProvisionedConcurrencyStatusEnum,
+        /// Why it failed, in AWS's words.
+        reason: Option<String>,
+    },
+}
+
+impl Provisioned {
+    /// The instances in force or on their way; a FAILED configuration provides none.
+    pub fn effective(&self) -> Option<u32> {
+        match self {
+            Provisioned::On {
+                requested, status, ..
+            } if *status != ProvisionedConcurrencyStatusEnum::Failed => Some(*requested),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the provisioned concurrency configured on an alias.
+pub async fn read_provisioned_concurrency(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+) -> anyhow::Result<Provisioned> {
+    aws.lambda_rate.acquire().await;
+    let sent = aws
+        .lambda
+        .get_provisioned_concurrency_config()
+        .function_name(name)
+        .qualifier(alias)
+        .send()
+        .await;
+    match sent {
+        Ok(out) => Ok(Provisioned::On {
+            requested: out
+                .requested_provisioned_concurrent_executions()
+                .unwrap_or_default()
+                .max(0) as u32,
+            allocated: out
+                .allocated_provisioned_concurrent_executions()
+                .unwrap_or_default()
+                .max(0) as u32,
+            status: out
+                .status()
+                .cloned()
+                .unwrap_or(ProvisionedConcurrencyStatusEnum::InProgress),
+            reason: out.status_reason().map(str::to_string),
+        }),
+        Err(e)
+            if e.as_service_error().is_some_and(|s| {
+                s.is_provisioned_concurrency_config_not_found_exception()
+                    || s.is_resource_not_found_exception()
+            }) =>
+        {
+            Ok(Provisioned::Off)
+        }
+        Err(e) if emulator::lacks_api(aws, Svc::Lambda, &e) => Ok(Provisioned::Unsupported),
+        Err(e) => Err(aws_error(
+            &format!("reading provisioned concurrency of Lambda function ({name}:{alias})"),
+            "lambda:GetProvisionedConcurrencyConfig",
+            e,
+        )),
+    }
+}
+
+/// How long provisioned concurrency may take to become READY: AWS can take minutes.
+/// `SLS_RS_PC_TIMEOUT` (`90s`, `20m`) overrides it.
+pub fn provisioned_timeout() -> Duration {
+    super::duration_var("SLS_RS_PC_TIMEOUT").unwrap_or(Duration::from_secs(15 * 60))
+}
+
+/// Waits until the alias's provisioned concurrency is READY. FAILED is an error
+/// naming the function and AWS's reason; none configured (or an emulator without
+/// the API) has nothing to wait for.
+pub async fn wait_provisioned_ready(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let (requested, allocated) = match read_provisioned_concurrency(aws, name, alias).await? {
+            Provisioned::Unsupported | Provisioned::Off => return Ok(()),
+            Provisioned::On {
+                status: ProvisionedConcurrencyStatusEnum::Ready,
+                ..
+            } => return Ok(()),
+            Provisioned::On {
+                status: ProvisionedConcurrencyStatusEnum::Failed,
+                reason,
+                ..
+            } => bail!(
+                "provisioned concurrency of Lambda function ({name}:{alias}) FAILED: {}",
+                reason.as_deref().unwrap_or("AWS gave no reason")
+            ),
+            // IN_PROGRESS, or a status this SDK does not know yet.
+            Provisioned::On {
+                requested,
+                allocated,
+                ..
+            } => (requested, allocated),
+        };
+        if Instant::now() >= deadline {
+            bail!(
+                "timed out after {}s waiting for provisioned concurrency of Lambda function ({name}:{alias}) to be READY ({allocated} of {requested} instances allocated); AWS can take minutes: deploy again to wait again, or raise SLS_RS_PC_TIMEOUT (e.g. 30m)",
+                timeout.as_secs()
+            );
+        }
+        super::wait::pause(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+        delay = (delay * 2).min(Duration::from_secs(15));
     }
 }
 
@@ -847,6 +974,139 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("Function not found"), "{err}");
+    }
+
+    fn pc(status: ProvisionedConcurrencyStatusEnum, allocated: i32, reason: Option<&str>) -> aws_sdk_lambda::operation::get_provisioned_concurrency_config::GetProvisionedConcurrencyConfigOutput{
+        aws_sdk_lambda::operation::get_provisioned_concurrency_config::GetProvisionedConcurrencyConfigOutput::builder()
+            .requested_provisioned_concurrent_executions(2)
+            .allocated_provisioned_concurrent_executions(allocated)
+            .status(status)
+            .set_status_reason(reason.map(str::to_string))
+            .build()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deploy_waits_for_provisioned_concurrency_to_be_ready() {
+        let get = mock!(Client::get_provisioned_concurrency_config)
+            .match_requests(|r| r.function_name() == Some("f") && r.qualifier() == Some("live"))
+            .sequence()
+            .output(|| pc(ProvisionedConcurrencyStatusEnum::InProgress, 0, None))
+            .times(3)
+            .output(|| pc(ProvisionedConcurrencyStatusEnum::Ready, 2, None))
+            .build();
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get]), None);
+        let start = Instant::now();
+        wait_provisioned_ready(&aws, "f", "live", Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(get.num_calls(), 4, "polled until READY");
+        // Backing off: 1 + 2 + 4 s.
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_provisioned_concurrency_names_the_function_and_aws_reason() {
+        let get = mock!(Client::get_provisioned_concurrency_config)
+            .sequence()
+            .output(|| pc(ProvisionedConcurrencyStatusEnum::InProgress, 0, None))
+            .output(|| {
+                pc(
+                    ProvisionedConcurrencyStatusEnum::Failed,
+                    0,
+                    Some("FUNCTION_ERROR_INIT_FAILURE: the init phase timed out"),
+                )
+            })
+            .build();
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get]), None);
+        let err = wait_provisioned_ready(&aws, "shop-dev-f", "live", Duration::from_secs(600))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "provisioned concurrency of Lambda function (shop-dev-f:live) FAILED: FUNCTION_ERROR_INIT_FAILURE: the init phase timed out"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn provisioned_concurrency_never_ready_times_out_saying_what_to_do() {
+        let get = mock!(Client::get_provisioned_concurrency_config)
+            .sequence()
+            .output(|| pc(ProvisionedConcurrencyStatusEnum::InProgress, 1, None))
+            .repeatedly()
+            .build();
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get]), None);
+        let start = Instant::now();
+        let err = wait_provisioned_ready(&aws, "f", "live", Duration::from_secs(60))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            start.elapsed() >= Duration::from_secs(60) && start.elapsed() < Duration::from_secs(61)
+        );
+        assert!(
+            err.contains("timed out after 60s")
+                && err.contains("(1 of 2 instances allocated)")
+                && err.contains("SLS_RS_PC_TIMEOUT"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn provisioned_concurrency_is_read_back_and_an_emulator_without_the_api_says_unsupported()
+    {
+        let get = mock!(Client::get_provisioned_concurrency_config)
+            .then_output(|| pc(ProvisionedConcurrencyStatusEnum::Failed, 0, Some("no")));
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get]), None);
+        let read = read_provisioned_concurrency(&aws, "f", "live")
+            .await
+            .unwrap();
+        assert!(
+            matches!(read, Provisioned::On { requested: 2, .. }),
+            "{read:?}"
+        );
+        assert_eq!(
+            read.effective(),
+            None,
+            "a FAILED configuration provides nothing"
+        );
+
+        let none = mock!(Client::get_provisioned_concurrency_config).then_error(|| {
+            aws_sdk_lambda::operation::get_provisioned_concurrency_config::GetProvisionedConcurrencyConfigError::ProvisionedConcurrencyConfigNotFoundException(
+                aws_sdk_lambda::types::error::ProvisionedConcurrencyConfigNotFoundException::builder().build(),
+            )
+        });
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&none]), None);
+        assert_eq!(
+            read_provisioned_concurrency(&aws, "f", "live")
+                .await
+                .unwrap(),
+            Provisioned::Off
+        );
+
+        let get = mock!(Client::get_provisioned_concurrency_config)
+            .sequence()
+            .http_response(html_404)
+            .times(2)
+            .build();
+        let emulator = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, [&get]),
+            Some("http://127.0.0.1:5000"),
+        );
+        assert_eq!(
+            read_provisioned_concurrency(&emulator, "f", "live")
+                .await
+                .unwrap(),
+            Provisioned::Unsupported
+        );
+        wait_provisioned_ready(&emulator, "f", "live", Duration::from_secs(1))
+            .await
+            .unwrap();
+        let get = mock!(Client::get_provisioned_concurrency_config).then_http_response(html_404);
+        let real = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get]), None);
+        assert!(read_provisioned_concurrency(&real, "f", "live")
+            .await
+            .is_err());
     }
 
     #[tokio::test]

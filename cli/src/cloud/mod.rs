@@ -23,7 +23,7 @@ pub mod sqs_queue;
 pub mod state_machine;
 mod wait;
 
-pub use wait::pause;
+pub use wait::{duration_var, pause};
 pub mod state_store;
 pub use expected_owner::HEADER as EXPECTED_OWNER_HEADER;
 

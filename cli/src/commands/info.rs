@@ -47,9 +47,12 @@ pub fn run(global: &GlobalArgs, _args: InfoArgs) -> anyhow::Result<()> {
                 .clone()
                 .map(|t| format!("{t} s"))
                 .unwrap_or_else(dash),
-            f.provisioned_concurrency
-                .map(|n| n.to_string())
-                .unwrap_or_else(dash),
+            match (&f.provisioned_concurrency, &f.provisioned_status) {
+                (Some(n), Some(status)) => format!("{n} {status}"),
+                (Some(n), None) => n.to_string(),
+                (None, Some(status)) => status.clone(),
+                (None, None) => dash(),
+            },
         ]);
     }
     out.push_str(&ui::table(&rows));

@@ -80,8 +80,14 @@ pub async fn read(
                 .or(recorded.map(|r| r.physical.clone()))
                 .unwrap_or_default();
             let spec = resource.map(|r| &r.spec);
-            // Props, the `live` alias (functions), the published version's environment (functions).
-            type Found = (Option<Props>, Option<Option<String>>, Option<Props>);
+            // Props, the `live` alias (functions), the published version's environment and
+            // the alias's provisioned concurrency (functions; `None`: not readable here).
+            type Found = (
+                Option<Props>,
+                Option<Option<String>>,
+                Option<Props>,
+                Option<Option<u32>>,
+            );
             let found: Found = match kind {
                 Kind::Role => {
                     let role = iam_role::read(aws, &physical).await?;
@@ -95,12 +101,14 @@ pub async fn read(
                         }),
                         None,
                         None,
+                        None,
                     )
                 }
                 Kind::LogGroup => (
                     groups
                         .get(&physical)
                         .map(|days| model::log_group_props(*days, &Default::default())),
+                    None,
                     None,
                     None,
                 ),
@@ -113,36 +121,68 @@ pub async fn read(
                             }
                             None => None,
                         };
+                        let alias = lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?;
+                        // Read back like any field: a console change is drift.
+                        let provisioned = match alias {
+                            Some(_) => match lambda_function::read_provisioned_concurrency(
+                                aws, &physical, LIVE_ALIAS,
+                            )
+                            .await?
+                            {
+                                lambda_function::Provisioned::Unsupported => None,
+                                pc => Some(pc.effective()),
+                            },
+                            None => Some(None),
+                        };
                         (
                             Some(with_env(f.props, &f.env, env_key)),
-                            Some(lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?),
+                            Some(alias),
                             published.map(|env| with_env(Props::new(), &env, env_key)),
+                            provisioned,
                         )
                     }
-                    None => (None, Some(None), None),
+                    None => (None, Some(None), None, Some(None)),
                 },
                 Kind::Table => (
                     dynamodb_table::read(aws, &physical).await?.map(|t| t.props),
                     None,
                     None,
+                    None,
                 ),
-                Kind::Bucket => (s3_bucket::read(aws, &physical).await?, None, None),
-                Kind::Queue => (sqs_queue::read(aws, &physical).await?, None, None),
-                Kind::StateMachine => (state_machine::read(aws, &physical).await?, None, None),
+                Kind::Bucket => (s3_bucket::read(aws, &physical).await?, None, None, None),
+                Kind::Queue => (sqs_queue::read(aws, &physical).await?, None, None, None),
+                Kind::StateMachine => {
+                    (state_machine::read(aws, &physical).await?, None, None, None)
+                }
                 Kind::HttpApi => (
                     http_api::read(aws, &physical).await?.map(|a| a.props),
                     None,
                     None,
+                    None,
                 ),
-                Kind::Route => (routes.get(&physical).map(|r| r.props.clone()), None, None),
-                Kind::Permission => (lambda_permission::read(aws, &physical).await?, None, None),
-                Kind::Rule => (schedule_rule::read(aws, &physical).await?, None, None),
-                Kind::BucketNotification => {
-                    (bucket_notification::read(aws, &physical).await?, None, None)
-                }
+                Kind::Route => (
+                    routes.get(&physical).map(|r| r.props.clone()),
+                    None,
+                    None,
+                    None,
+                ),
+                Kind::Permission => (
+                    lambda_permission::read(aws, &physical).await?,
+                    None,
+                    None,
+                    None,
+                ),
+                Kind::Rule => (schedule_rule::read(aws, &physical).await?, None, None, None),
+                Kind::BucketNotification => (
+                    bucket_notification::read(aws, &physical).await?,
+                    None,
+                    None,
+                    None,
+                ),
                 Kind::EventSourceMapping => match spec {
                     Some(Spec::EventSourceMapping(m)) => (
                         event_source_mapping::read(aws, m).await?.map(|l| l.props),
+                        None,
                         None,
                         None,
                     ),
@@ -152,6 +192,7 @@ pub async fn read(
                         let exists = event_source_mapping::exists(aws, uuid).await?;
                         (
                             exists.then(|| recorded.map(|r| r.props.clone()).unwrap_or_default()),
+                            None,
                             None,
                             None,
                         )
@@ -166,7 +207,10 @@ pub async fn read(
         .try_collect()
         .await?;
     let mut live = Live::default();
-    for (id, (props, alias, published)) in results {
+    for (id, (props, alias, published, provisioned)) in results {
+        if let Some(pc) = provisioned {
+            live.provisioned.insert(id.clone(), pc);
+        }
         if let Some(alias) = alias {
             live.alias.insert(id.clone(), alias);
         }

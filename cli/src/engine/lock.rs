@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::cloud::state_store::{self, Expect, Object, Outcome};
-use crate::cloud::Aws;
+use crate::cloud::{duration_var, Aws};
 
 /// How often a run renews its lock.
 pub fn heartbeat() -> Duration {
@@ -34,10 +34,6 @@ pub fn alive_within() -> Duration {
 }
 
 /// The lock timings can be shortened for tests (`SLS_RS_LOCK_STALE_AFTER=2s`).
-fn duration_var(name: &str) -> Option<Duration> {
-    humantime::parse_duration(&std::env::var(name).ok()?).ok()
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Holder {

@@ -522,44 +522,81 @@ async fn deploy_locked(
         close_failed(aws, &journal).await;
         return Err(failed("deploy failed during cutover: some `live` aliases moved; `sls-rs deploy` again finishes it", failures));
     }
-    // Set when the endpoint answered that it does not implement provisioned concurrency.
-    let pc_unsupported = std::sync::atomic::AtomicBool::new(false);
-    let pc_steps = plan.changes.iter().filter_map(|c| c.provisioned.map(|n| (c, n))).map(|(c, n)| {
-        let (journal, pc_unsupported) = (&journal, &pc_unsupported);
-        dag::Step {
-            id: format!("provisioned/{}", c.function),
-            deps: vec![],
-            run: Box::pin(async move {
-                if lambda_function::set_provisioned_concurrency(aws, &c.physical, LIVE_ALIAS, n).await? == lambda_function::Applied::Unsupported {
-                    pc_unsupported.store(true, std::sync::atomic::Ordering::Relaxed);
-                    let endpoint = aws.endpoints.of(cloud::Svc::Lambda).unwrap_or_default();
-                    crate::ui::warn(&format!("provisioned concurrency of {} skipped: the endpoint {endpoint} does not implement it", c.physical));
-                }
-                journal.update(|s| {
-                    if let Some(r) = s.resources.get_mut(&c.id) {
-                        r.provisioned = n;
+    // Provisioned concurrency: set where it changed, then waited for wherever the alias
+    // now serves a version that needs it (Lambda provisions a moved alias's new version anew).
+    let pc_timeout = lambda_function::provisioned_timeout();
+    let unsupported = std::sync::atomic::AtomicBool::new(false);
+    let pc_steps = plan
+        .changes
+        .iter()
+        .filter_map(|c| {
+            let wanted = match by_id.get(c.id.as_str()).map(|r| &r.spec) {
+                Some(Spec::Function(f)) => f.provisioned_concurrency,
+                _ => None,
+            };
+            match c.provisioned {
+                Some(n) => Some((c, Some(n))),
+                None if c.move_alias && wanted.is_some() => Some((c, None)),
+                None => None,
+            }
+        })
+        .map(|(c, set)| {
+            let (journal, unsupported) = (&journal, &unsupported);
+            dag::Step {
+                id: format!("provisioned/{}", c.function),
+                deps: vec![],
+                run: Box::pin(async move {
+                    if let Some(n) = set {
+                        let applied = lambda_function::set_provisioned_concurrency(
+                            aws,
+                            &c.physical,
+                            LIVE_ALIAS,
+                            n,
+                        )
+                        .await?;
+                        if applied == lambda_function::Applied::Unsupported {
+                            unsupported.store(true, std::sync::atomic::Ordering::Relaxed);
+                            let endpoint =
+                                aws.endpoints.of(cloud::Svc::Lambda).unwrap_or_default();
+                            crate::ui::warn(&format!("provisioned concurrency of {} skipped: the endpoint {endpoint} does not implement it", c.physical));
+                        }
+                        journal.update(|s| {
+                            if let Some(r) = s.resources.get_mut(&c.id) {
+                                r.provisioned = n;
+                            }
+                        });
+                        journal.save(aws).await?;
                     }
-                });
-                journal.save(aws).await
-            }) as BoxFuture<_>,
-        }
-    });
+                    let ready = lambda_function::wait_provisioned_ready(
+                        aws,
+                        &c.physical,
+                        LIVE_ALIAS,
+                        pc_timeout,
+                    )
+                    .await;
+                    ready.map_err(|e| {
+                        let version = journal
+                            .snapshot()
+                            .resources
+                            .get(&c.id)
+                            .and_then(|r| r.live.clone())
+                            .unwrap_or_else(|| "?".into());
+                        anyhow::anyhow!("{e:#}; `{LIVE_ALIAS}` points at version {version} and serves traffic, but provisioned concurrency on it is not ready")
+                    })
+                }) as BoxFuture<_>,
+            }
+        });
     let failures = dag::run(pc_steps.collect(), opts.concurrency, |id, took| {
         progress(&format!("  ~ set {id} ({})", crate::build::seconds(took)))
     })
     .await;
-    if pc_unsupported.into_inner()
-        && plan
-            .changes
-            .iter()
-            .any(|c| c.provisioned.flatten().is_some())
-    {
+    if unsupported.into_inner() {
         warnings.push("provisioned concurrency is not implemented by this emulator; it was recorded but not applied".into());
     }
     if !failures.is_empty() {
         close_failed(aws, &journal).await;
         return Err(failed(
-            "setting provisioned concurrency failed after cutover",
+            "deploy failed after cutover, setting provisioned concurrency: the new versions are live; triggers and deletions are not done; `sls-rs deploy` again finishes it",
             failures,
         ));
     }
@@ -1211,7 +1248,11 @@ pub struct FunctionInfo {
     pub latest_version: Option<String>,
     pub memory_size: Option<String>,
     pub timeout: Option<String>,
+    /// Provisioned concurrency on `live`, as AWS says (instances requested).
     pub provisioned_concurrency: Option<u32>,
+    /// `READY`, `IN_PROGRESS (n of m allocated)`, `FAILED: <AWS's reason>`, or why it is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provisioned_status: Option<String>,
     pub deployed: bool,
 }
 
@@ -1263,6 +1304,36 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
             } else {
                 None
             };
+            let provisioned = if alias.is_some() {
+                lambda_function::read_provisioned_concurrency(aws, &physical, LIVE_ALIAS).await?
+            } else {
+                lambda_function::Provisioned::Off
+            };
+            let (provisioned_concurrency, provisioned_status) = match provisioned {
+                lambda_function::Provisioned::Off => (None, None),
+                lambda_function::Provisioned::Unsupported => (
+                    None,
+                    Some("unknown: the endpoint does not implement provisioned concurrency".into()),
+                ),
+                lambda_function::Provisioned::On {
+                    requested,
+                    allocated,
+                    status,
+                    reason,
+                } => (
+                    Some(requested),
+                    Some(match status {
+                        lambda_function::ProvisionedConcurrencyStatusEnum::Failed => format!(
+                            "FAILED: {}",
+                            reason.as_deref().unwrap_or("AWS gave no reason")
+                        ),
+                        lambda_function::ProvisionedConcurrencyStatusEnum::Ready => "READY".into(),
+                        other => {
+                            format!("{} ({allocated} of {requested} allocated)", other.as_str())
+                        }
+                    }),
+                ),
+            };
             anyhow::Ok(FunctionInfo {
                 name: key.clone(),
                 physical_name: physical,
@@ -1276,7 +1347,8 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
                     .as_ref()
                     .and_then(|l| l.props.get("memorySize").cloned()),
                 timeout: live.as_ref().and_then(|l| l.props.get("timeout").cloned()),
-                provisioned_concurrency: rec.and_then(|r| r.provisioned),
+                provisioned_concurrency,
+                provisioned_status,
                 deployed: live.is_some(),
             })
         }

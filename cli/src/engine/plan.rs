@@ -105,6 +105,9 @@ pub struct Live {
     /// desired one. It stands in for the recorded environment, which the state does not keep
     /// (see `model::EnvKey`).
     pub published_env: BTreeMap<LogicalId, Props>,
+    /// Functions: provisioned concurrency on the `live` alias (`None`: none, or FAILED).
+    /// Absent where it could not be read (an emulator without the API): the state is trusted.
+    pub provisioned: BTreeMap<LogicalId, Option<u32>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -646,9 +649,16 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
                 }
             }
             let recorded_pc = recorded.and_then(|rec| rec.provisioned);
+            let live_pc = match live.provisioned.get(&r.id) {
+                Some(pc) => *pc,
+                None => recorded_pc,
+            };
+            if recorded.is_some() && live_pc != recorded_pc {
+                change.drift.push("provisionedConcurrency".into());
+            }
             // A function or alias recreated after a manual deletion lost its provisioned concurrency too.
             let recreated = action == Action::Create || alias.is_none();
-            if f.provisioned_concurrency != recorded_pc
+            if f.provisioned_concurrency != live_pc
                 || (recreated && f.provisioned_concurrency.is_some())
             {
                 change.provisioned = Some(f.provisioned_concurrency);
@@ -1045,6 +1055,40 @@ mod tests {
             !f.publish,
             "provisioned concurrency alone needs no new version"
         );
+    }
+
+    #[test]
+    fn provisioned_concurrency_is_compared_with_what_aws_has_not_the_record() {
+        let pc = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, provisionedConcurrency: 2 }\n");
+        let (mut state, mut live) = deployed(&pc);
+        state.resources.get_mut("function/f").unwrap().provisioned = Some(2);
+        live.provisioned.insert("function/f".into(), Some(2));
+        assert!(!plan(&pc, &state, &live).has_changes());
+
+        // Changed in the console: drift, set back.
+        live.provisioned.insert("function/f".into(), Some(5));
+        let p = plan(&pc, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.provisioned, Some(Some(2)));
+        assert_eq!(f.drift, ["provisionedConcurrency"]);
+
+        // Removed in the console (or FAILED, which provides none): set again.
+        live.provisioned.insert("function/f".into(), None);
+        let p = plan(&pc, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.provisioned, Some(Some(2)));
+
+        // Dropped from the manifest: removed, whatever AWS has.
+        let (_, _) = deployed(&pc);
+        let without = setup(ONE);
+        live.provisioned.insert("function/f".into(), Some(2));
+        let p = plan(&without, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.provisioned, Some(None));
+
+        // Not readable (an emulator without the API): the record is trusted.
+        live.provisioned.clear();
+        assert!(!plan(&pc, &state, &live).has_changes());
     }
 
     #[test]
