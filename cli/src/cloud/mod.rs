@@ -480,11 +480,14 @@ where
 const CONFLICT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Lambda refuses a change while another one to the same function is in progress
-/// (`ResourceConflictException`). A statement id that "already exists" is a
-/// conflict too, but no wait resolves it.
+/// (`ResourceConflictException`), or to an event source mapping that is being
+/// created, updated or deleted (`ResourceInUseException`). A statement id that
+/// "already exists" is a conflict too, but no wait resolves it.
 fn is_conflict<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(err: &E) -> bool {
-    err.code() == Some("ResourceConflictException")
-        && !err.message().is_some_and(|m| m.contains("already exists"))
+    matches!(
+        err.code(),
+        Some("ResourceConflictException" | "ResourceInUseException")
+    ) && !err.message().is_some_and(|m| m.contains("already exists"))
 }
 
 /// Runs `call` (paced by `rate`), retrying with backoff until `CONFLICT_DEADLINE`

@@ -181,7 +181,11 @@ pub async fn read(
                 ),
                 Kind::EventSourceMapping => match spec {
                     Some(Spec::EventSourceMapping(m)) => (
-                        event_source_mapping::read(aws, m).await?.map(|l| l.props),
+                        // One being deleted is gone as far as the plan goes.
+                        event_source_mapping::read(aws, m)
+                            .await?
+                            .filter(|l| !l.deleting())
+                            .map(|l| l.props),
                         None,
                         None,
                         None,

@@ -1116,18 +1116,20 @@ async fn apply_service_resource(
                 // A mapping's source and starting position are fixed: a change is a new mapping.
                 Some(live)
                     if !create
+                        && !live.deleting()
                         && (fields.contains_key("source")
                             || fields.contains_key("startingPosition")) =>
                 {
-                    event_source_mapping::delete(aws, &live.uuid).await?;
+                    event_source_mapping::delete_and_wait(aws, &live.uuid).await?;
                     event_source_mapping::create(aws, spec).await?
                 }
-                Some(live) if !create => {
+                Some(live) if !create && !live.deleting() => {
                     if !fields.is_empty() {
                         event_source_mapping::update(aws, &live.uuid, spec).await?;
                     }
                     live.uuid
                 }
+                // None, or one being deleted: create waits it out.
                 _ => event_source_mapping::create(aws, spec).await?,
             };
             format!(
