@@ -273,23 +273,27 @@ pub async fn update_code(
     bucket: &str,
 ) -> anyhow::Result<()> {
     wait_ready(aws, name).await?;
-    aws.lambda_rate.acquire().await;
-    aws.lambda
-        .update_function_code()
-        .function_name(name)
-        .s3_bucket(bucket)
-        .s3_key(&spec.code.s3_key)
-        .architectures(arch(spec.architecture))
-        .publish(false)
-        .send()
-        .await
-        .map_err(|e| {
-            aws_error(
-                &format!("updating Lambda function code ({name})"),
-                "lambda:UpdateFunctionCode",
-                e,
-            )
-        })?;
+    super::retry_on_conflict(
+        || {
+            aws.lambda
+                .update_function_code()
+                .function_name(name)
+                .s3_bucket(bucket)
+                .s3_key(&spec.code.s3_key)
+                .architectures(arch(spec.architecture))
+                .publish(false)
+                .send()
+        },
+        &aws.lambda_rate,
+    )
+    .await
+    .map_err(|e| {
+        aws_error(
+            &format!("updating Lambda function code ({name})"),
+            "lambda:UpdateFunctionCode",
+            e,
+        )
+    })?;
     wait_ready(aws, name).await
 }
 
@@ -374,25 +378,27 @@ pub async fn set_tags(
     Ok(())
 }
 
-/// Publishes the current code and configuration as a new version.
+/// Publishes the current code and configuration as a new version, and waits until
+/// that version is Active: an alias moved to a Pending version fails its invocations.
 pub async fn publish_version(aws: &Aws, name: &str) -> anyhow::Result<String> {
     wait_ready(aws, name).await?;
-    aws.lambda_rate.acquire().await;
-    let out = aws
-        .lambda
-        .publish_version()
-        .function_name(name)
-        .send()
-        .await
-        .map_err(|e| {
-            aws_error(
-                &format!("publishing a version of Lambda function ({name})"),
-                "lambda:PublishVersion",
-                e,
-            )
-        })?;
-    out.version
-        .ok_or_else(|| anyhow::anyhow!("lambda:PublishVersion returned no version for {name}"))
+    let out = super::retry_on_conflict(
+        || aws.lambda.publish_version().function_name(name).send(),
+        &aws.lambda_rate,
+    )
+    .await
+    .map_err(|e| {
+        aws_error(
+            &format!("publishing a version of Lambda function ({name})"),
+            "lambda:PublishVersion",
+            e,
+        )
+    })?;
+    let version = out
+        .version
+        .ok_or_else(|| anyhow::anyhow!("lambda:PublishVersion returned no version for {name}"))?;
+    wait_ready_at(aws, name, Some(&version)).await?;
+    Ok(version)
 }
 
 /// The version an alias points at; `None` when the alias does not exist.
@@ -478,16 +484,19 @@ async fn read_version(
 
 /// Points the alias at a version, creating it the first time.
 pub async fn point_alias(aws: &Aws, name: &str, alias: &str, version: &str) -> anyhow::Result<()> {
-    aws.lambda_rate.acquire().await;
-    match aws
-        .lambda
-        .update_alias()
-        .function_name(name)
-        .name(alias)
-        .function_version(version)
-        .send()
-        .await
-    {
+    let moved = super::retry_on_conflict(
+        || {
+            aws.lambda
+                .update_alias()
+                .function_name(name)
+                .name(alias)
+                .function_version(version)
+                .send()
+        },
+        &aws.lambda_rate,
+    )
+    .await;
+    match moved {
         Ok(_) => return Ok(()),
         Err(e)
             if e.as_service_error()
@@ -538,14 +547,18 @@ pub async fn set_provisioned_concurrency(
     let what = format!("provisioned concurrency of Lambda function ({name}:{alias})");
     match instances {
         Some(n) => {
-            let sent = aws
-                .lambda
-                .put_provisioned_concurrency_config()
-                .function_name(name)
-                .qualifier(alias)
-                .provisioned_concurrent_executions(n as i32)
-                .send()
-                .await;
+            let sent = super::retry_on_conflict(
+                || {
+                    aws.lambda
+                        .put_provisioned_concurrency_config()
+                        .function_name(name)
+                        .qualifier(alias)
+                        .provisioned_concurrent_executions(n as i32)
+                        .send()
+                },
+                &aws.lambda_rate,
+            )
+            .await;
             match sent {
                 Ok(_) => Ok(Applied::Done),
                 Err(e) if emulator::lacks_api(aws, Svc::Lambda, &e) => Ok(Applied::Unsupported),
@@ -557,13 +570,17 @@ pub async fn set_provisioned_concurrency(
             }
         }
         None => {
-            let sent = aws
-                .lambda
-                .delete_provisioned_concurrency_config()
-                .function_name(name)
-                .qualifier(alias)
-                .send()
-                .await;
+            let sent = super::retry_on_conflict(
+                || {
+                    aws.lambda
+                        .delete_provisioned_concurrency_config()
+                        .function_name(name)
+                        .qualifier(alias)
+                        .send()
+                },
+                &aws.lambda_rate,
+            )
+            .await;
             match sent {
                 Ok(_) => Ok(Applied::Done),
                 Err(e)
@@ -846,42 +863,72 @@ const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Waits until Lambda reports the function ready for the next change.
 pub async fn wait_ready(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    wait_ready_at(aws, name, None).await
+}
+
+/// Waits until `$LATEST` (or a published version) is Active with its last update
+/// Successful. Polls GetFunction, whose own limit (100/s) is not the 15/s the rest
+/// of Lambda's control plane shares.
+async fn wait_ready_at(aws: &Aws, name: &str, version: Option<&str>) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut delay = Duration::from_millis(250);
+    let what = match version {
+        Some(v) => format!("version {v} of Lambda function ({name})"),
+        None => format!("Lambda function ({name})"),
+    };
     loop {
         aws.lambda_rate.acquire().await;
-        let cfg = aws
+        let out = aws
             .lambda
-            .get_function_configuration()
+            .get_function()
             .function_name(name)
+            .set_qualifier(version.map(str::to_string))
             .send()
             .await
             .map_err(|e| {
                 aws_error(
-                    &format!("reading Lambda function state ({name})"),
-                    "lambda:GetFunctionConfiguration",
+                    &format!("reading the state of {what}"),
+                    "lambda:GetFunction",
                     e,
                 )
             })?;
-        let (state, update) = (cfg.state.clone(), cfg.last_update_status.clone());
-        match (state, update) {
-            (Some(State::Failed), _) => bail!(
-                "Lambda function ({name}) failed: {}",
-                cfg.state_reason.unwrap_or_default()
-            ),
-            (_, Some(LastUpdateStatus::Failed)) => bail!(
-                "updating Lambda function ({name}) failed: {}",
+        let cfg = out
+            .configuration
+            .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
+        match ready(cfg.state.as_ref(), cfg.last_update_status.as_ref()) {
+            Ready::Failed => bail!("{what} failed: {}", cfg.state_reason.unwrap_or_default()),
+            Ready::UpdateFailed => bail!(
+                "updating {what} failed: {}",
                 cfg.last_update_status_reason.unwrap_or_default()
             ),
-            (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => {}
-            // Active, Inactive (woken by the next invoke), or an emulator that reports nothing.
-            _ => return Ok(()),
+            Ready::Yes => return Ok(()),
+            Ready::NotYet => {}
         }
         if Instant::now() >= deadline {
-            bail!("timed out after {}s waiting for Lambda function ({name}) to become ready; look at it in the console, then deploy again", READY_TIMEOUT.as_secs());
+            bail!("timed out after {}s waiting for {what} to become ready; look at it in the console, then deploy again", READY_TIMEOUT.as_secs());
         }
         super::wait::pause(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Whether a function accepts the next change.
+#[derive(Debug, PartialEq, Eq)]
+enum Ready {
+    Yes,
+    NotYet,
+    Failed,
+    UpdateFailed,
+}
+
+/// Every (State, LastUpdateStatus) Lambda reports, and what it means for the next change.
+fn ready(state: Option<&State>, update: Option<&LastUpdateStatus>) -> Ready {
+    match (state, update) {
+        (Some(State::Failed), _) => Ready::Failed,
+        (_, Some(LastUpdateStatus::Failed)) => Ready::UpdateFailed,
+        (Some(State::Pending), _) | (_, Some(LastUpdateStatus::InProgress)) => Ready::NotYet,
+        // Active, Inactive (woken by the next invoke), or an emulator that reports nothing.
+        _ => Ready::Yes,
     }
 }
 
@@ -1122,6 +1169,198 @@ mod tests {
                 .await
                 .unwrap(),
             Applied::Done
+        );
+    }
+
+    fn function(
+        state: State,
+        update: LastUpdateStatus,
+    ) -> impl Fn() -> aws_sdk_lambda::operation::get_function::GetFunctionOutput {
+        move || {
+            aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
+                .configuration(
+                    aws_sdk_lambda::types::FunctionConfiguration::builder()
+                        .state(state.clone())
+                        .last_update_status(update.clone())
+                        .build(),
+                )
+                .build()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_write_reaches_a_function_before_it_is_active_and_its_last_update_successful() {
+        use aws_sdk_lambda::operation::create_function::CreateFunctionOutput;
+        use aws_sdk_lambda::operation::publish_version::PublishVersionOutput;
+        use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeOutput;
+        use LastUpdateStatus::{InProgress, Successful};
+        use State::{Active, Pending};
+        // Sequential: each write is answered only after the reads before it said ready.
+        let create = mock!(Client::create_function).then_output(|| {
+            CreateFunctionOutput::builder()
+                .function_arn("arn:f")
+                .build()
+        });
+        let created = mock!(Client::get_function)
+            .sequence()
+            .output(function(Pending, InProgress))
+            .times(2)
+            .output(function(Active, Successful))
+            .build();
+        let before_code = mock!(Client::get_function).then_output(function(Active, Successful));
+        let code = mock!(Client::update_function_code)
+            .then_output(|| UpdateFunctionCodeOutput::builder().build());
+        let updating = mock!(Client::get_function)
+            .sequence()
+            .output(function(Active, InProgress))
+            .times(2)
+            .output(function(Active, Successful))
+            .build();
+        let before_publish = mock!(Client::get_function).then_output(function(Active, Successful));
+        let publish = mock!(Client::publish_version)
+            .then_output(|| PublishVersionOutput::builder().version("1").build());
+        let version = mock!(Client::get_function)
+            .match_requests(|r| r.qualifier() == Some("1"))
+            .sequence()
+            .output(function(Pending, InProgress))
+            .output(function(Active, Successful))
+            .build();
+        let aws = Aws::with_lambda(
+            mock_client!(
+                aws_sdk_lambda,
+                RuleMode::Sequential,
+                [
+                    &create,
+                    &created,
+                    &before_code,
+                    &code,
+                    &updating,
+                    &before_publish,
+                    &publish,
+                    &version
+                ]
+            ),
+            None,
+        );
+        let spec = crate::model::tests::function_spec();
+        super::create(&aws, "f", &spec, "bucket").await.unwrap();
+        update_code(&aws, "f", &spec, "bucket").await.unwrap();
+        assert_eq!(publish_version(&aws, "f").await.unwrap(), "1");
+        assert_eq!(
+            (
+                created.num_calls(),
+                updating.num_calls(),
+                version.num_calls()
+            ),
+            (3, 3, 2)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_refused_because_an_update_is_in_progress_is_retried() {
+        use aws_sdk_lambda::operation::update_function_code::{
+            UpdateFunctionCodeError, UpdateFunctionCodeOutput,
+        };
+        let get = mock!(Client::get_function)
+            .sequence()
+            .output(function(State::Active, LastUpdateStatus::Successful))
+            .repeatedly()
+            .build();
+        let code = mock!(Client::update_function_code)
+            .sequence()
+            .error(|| {
+                UpdateFunctionCodeError::ResourceConflictException(
+                    aws_sdk_lambda::types::error::ResourceConflictException::builder()
+                        .meta(
+                            aws_smithy_types::error::ErrorMetadata::builder()
+                                .code("ResourceConflictException")
+                                .message("The operation cannot be performed at this time. An update is in progress for resource: arn:aws:lambda:us-east-1:123456789012:function:f")
+                                .build(),
+                        )
+                        .build(),
+                )
+            })
+            .output(|| UpdateFunctionCodeOutput::builder().build())
+            .build();
+        let aws = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &code]),
+            None,
+        );
+        let spec = crate::model::tests::function_spec();
+        update_code(&aws, "f", &spec, "bucket").await.unwrap();
+        assert_eq!(code.num_calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tracing_turned_on_waits_out_the_role_policy_reaching_lambda() {
+        use aws_sdk_lambda::operation::update_function_configuration::{
+            UpdateFunctionConfigurationError, UpdateFunctionConfigurationOutput,
+        };
+        let get = mock!(Client::get_function)
+            .sequence()
+            .output(function(State::Active, LastUpdateStatus::Successful))
+            .repeatedly()
+            .build();
+        // What Lambda says while the role's new xray:PutTraceSegments has not reached it.
+        let update = mock!(Client::update_function_configuration)
+            .match_requests(|r| {
+                r.tracing_config().and_then(|t| t.mode()) == Some(&TracingMode::Active)
+            })
+            .sequence()
+            .error(|| {
+                UpdateFunctionConfigurationError::InvalidParameterValueException(
+                    aws_sdk_lambda::types::error::InvalidParameterValueException::builder()
+                        .meta(
+                            aws_smithy_types::error::ErrorMetadata::builder()
+                                .code("InvalidParameterValueException")
+                                .message("The provided execution role does not have permissions to call PutTraceSegments on XRAY")
+                                .build(),
+                        )
+                        .build(),
+                )
+            })
+            .times(3)
+            .output(|| UpdateFunctionConfigurationOutput::builder().build())
+            .build();
+        let aws = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]),
+            None,
+        );
+        let mut spec = crate::model::tests::function_spec();
+        spec.tracing = true;
+        update_configuration(&aws, "f", &spec).await.unwrap();
+        assert_eq!(
+            update.num_calls(),
+            4,
+            "the configuration update is retried, not the deploy failed"
+        );
+    }
+
+    #[test]
+    fn every_state_and_last_update_status_is_read() {
+        use LastUpdateStatus as U;
+        assert_eq!(ready(Some(&State::Pending), None), Ready::NotYet);
+        assert_eq!(
+            ready(Some(&State::Active), Some(&U::InProgress)),
+            Ready::NotYet
+        );
+        assert_eq!(
+            ready(Some(&State::Active), Some(&U::Successful)),
+            Ready::Yes
+        );
+        assert_eq!(
+            ready(Some(&State::Inactive), Some(&U::Successful)),
+            Ready::Yes
+        );
+        assert_eq!(ready(Some(&State::Failed), None), Ready::Failed);
+        assert_eq!(
+            ready(Some(&State::Active), Some(&U::Failed)),
+            Ready::UpdateFailed
+        );
+        assert_eq!(
+            ready(None, None),
+            Ready::Yes,
+            "an emulator that reports nothing"
         );
     }
 

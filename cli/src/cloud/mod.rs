@@ -411,7 +411,9 @@ pub fn dropped_tags(c: &Changed, now: &std::collections::BTreeMap<String, String
 const ROLE_NOT_READY: &[&str] = &[
     // Lambda CreateFunction / UpdateFunctionConfiguration (InvalidParameterValueException).
     "cannot be assumed by Lambda",
-    // Lambda CreateEventSourceMapping: "The provided execution role does not have permissions to call ReceiveMessage on SQS".
+    // Lambda CreateEventSourceMapping: "The provided execution role does not have permissions to call ReceiveMessage on SQS";
+    // Create/UpdateFunctionConfiguration with tracing on, the role's xray:PutTraceSegments
+    // just added: "… does not have permissions to call PutTraceSegments on XRAY".
     "execution role does not have permissions to call",
     // Step Functions: "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."
     "authorized to assume the provided role",
