@@ -1690,3 +1690,27 @@ async fn versions_no_remembered_deployment_uses_are_deleted_and_the_history_is_b
     assert_eq!(back["moved"]["a"], serde_json::json!(["3", "2"]));
     f.json(&["remove"]);
 }
+
+#[test]
+fn a_deploy_paced_at_aws_rates_goes_through_the_paced_http_client() {
+    // Against an emulator pacing is off unless asked: asked, every request goes
+    // through the HTTP client that sls-rs builds in place of the SDK's default.
+    let f = Fixture::new("paced", "  a: { handler: a }\n  b: { handler: b }\n");
+    let mut deploy = f.command(&["deploy"]);
+    deploy.env("SLS_RS_PACE", "aws");
+    let (out, stdout, stderr) = support::run(deploy.arg("--json"));
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let lambda_writes = support::fixture::mutating(&report)
+        .iter()
+        .filter(|c| c.starts_with("lambda:"))
+        .count() as u64;
+    assert!(lambda_writes >= 6, "{report}");
+    // Lambda's control plane at 15 requests a second, evenly spaced.
+    assert!(
+        report["elapsedMs"].as_u64().unwrap() >= (lambda_writes - 1) * 1000 / 15,
+        "{report}"
+    );
+    let info = f.json(&["info"]);
+    assert_eq!(info["functions"][0]["liveVersion"], "1");
+}

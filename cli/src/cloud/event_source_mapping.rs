@@ -193,7 +193,6 @@ pub async fn exists(aws: &Aws, uuid: &str) -> anyhow::Result<bool> {
 
 /// A mapping's state and AWS's reason for it; `None` when it does not exist.
 async fn state(aws: &Aws, uuid: &str) -> anyhow::Result<Option<(String, Option<String>)>> {
-    aws.lambda_rate.acquire().await;
     match aws
         .lambda
         .get_event_source_mapping()
@@ -332,10 +331,7 @@ pub async fn create(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<
         if !spec.filters.is_empty() {
             req = req.filter_criteria(filter_criteria(spec));
         }
-        async move {
-            aws.lambda_rate.acquire().await;
-            req.send().await
-        }
+        req.send()
     })
     .await
     .map_err(|e| {
@@ -354,20 +350,17 @@ pub async fn create(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<
 /// and waits until the change is in force.
 pub async fn update(aws: &Aws, uuid: &str, spec: &EventSourceMappingSpec) -> anyhow::Result<()> {
     wait(aws, uuid, Until::Settled).await?;
-    super::retry_on_conflict(
-        || {
-            aws.lambda
-                .update_event_source_mapping()
-                .uuid(uuid)
-                .function_name(&spec.target)
-                .batch_size(spec.batch_size_or_default() as i32)
-                .maximum_batching_window_in_seconds(spec.batching_window.unwrap_or(0) as i32)
-                .set_function_response_types(Some(response_types(spec)))
-                .filter_criteria(filter_criteria(spec))
-                .send()
-        },
-        &aws.lambda_rate,
-    )
+    super::retry_on_conflict(|| {
+        aws.lambda
+            .update_event_source_mapping()
+            .uuid(uuid)
+            .function_name(&spec.target)
+            .batch_size(spec.batch_size_or_default() as i32)
+            .maximum_batching_window_in_seconds(spec.batching_window.unwrap_or(0) as i32)
+            .set_function_response_types(Some(response_types(spec)))
+            .filter_criteria(filter_criteria(spec))
+            .send()
+    })
     .await
     .map_err(|e| {
         aws_error(
@@ -382,11 +375,9 @@ pub async fn update(aws: &Aws, uuid: &str, spec: &EventSourceMappingSpec) -> any
 /// Deletes a mapping (retried while it is being created or updated); a missing one
 /// is already deleted. Lambda deletes asynchronously: see [`delete_and_wait`].
 pub async fn delete(aws: &Aws, uuid: &str) -> anyhow::Result<()> {
-    let deleted = super::retry_on_conflict(
-        || aws.lambda.delete_event_source_mapping().uuid(uuid).send(),
-        &aws.lambda_rate,
-    )
-    .await;
+    let deleted =
+        super::retry_on_conflict(|| aws.lambda.delete_event_source_mapping().uuid(uuid).send())
+            .await;
     match deleted {
         Ok(_) => Ok(()),
         Err(e) if has_code(&e, NOT_FOUND) => Ok(()),

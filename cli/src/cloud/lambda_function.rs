@@ -47,7 +47,6 @@ pub fn code_sha_hex(base64_sha: &str) -> String {
 
 /// Reads a function's configuration, tags and reserved concurrency in one call; `None` when absent.
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>> {
-    aws.lambda_rate.acquire().await;
     let out = match aws.lambda.get_function().function_name(name).send().await {
         Ok(out) => out,
         Err(e)
@@ -162,7 +161,6 @@ pub async fn create(
     let deadline = Instant::now() + ROLE_PROPAGATION_DEADLINE;
     let mut delay = Duration::from_millis(500);
     loop {
-        aws.lambda_rate.acquire().await;
         let code = FunctionCode::builder()
             .s3_bucket(bucket)
             .s3_key(&spec.code.s3_key)
@@ -230,7 +228,6 @@ pub async fn update_configuration(
     let mut delay = Duration::from_millis(500);
     loop {
         wait_ready(aws, name).await?;
-        aws.lambda_rate.acquire().await;
         let result = aws
             .lambda
             .update_function_configuration()
@@ -273,19 +270,16 @@ pub async fn update_code(
     bucket: &str,
 ) -> anyhow::Result<()> {
     wait_ready(aws, name).await?;
-    super::retry_on_conflict(
-        || {
-            aws.lambda
-                .update_function_code()
-                .function_name(name)
-                .s3_bucket(bucket)
-                .s3_key(&spec.code.s3_key)
-                .architectures(arch(spec.architecture))
-                .publish(false)
-                .send()
-        },
-        &aws.lambda_rate,
-    )
+    super::retry_on_conflict(|| {
+        aws.lambda
+            .update_function_code()
+            .function_name(name)
+            .s3_bucket(bucket)
+            .s3_key(&spec.code.s3_key)
+            .architectures(arch(spec.architecture))
+            .publish(false)
+            .send()
+    })
     .await
     .map_err(|e| {
         aws_error(
@@ -302,7 +296,6 @@ pub async fn set_reserved_concurrency(
     name: &str,
     reserved: Option<u32>,
 ) -> anyhow::Result<()> {
-    aws.lambda_rate.acquire().await;
     match reserved {
         Some(n) => aws
             .lambda
@@ -346,7 +339,6 @@ pub async fn set_tags(
 ) -> anyhow::Result<()> {
     let stale = remove.to_vec();
     if !stale.is_empty() {
-        aws.lambda_rate.acquire().await;
         aws.lambda
             .untag_resource()
             .resource(arn)
@@ -361,7 +353,6 @@ pub async fn set_tags(
                 )
             })?;
     }
-    aws.lambda_rate.acquire().await;
     aws.lambda
         .tag_resource()
         .resource(arn)
@@ -382,18 +373,15 @@ pub async fn set_tags(
 /// that version is Active: an alias moved to a Pending version fails its invocations.
 pub async fn publish_version(aws: &Aws, name: &str) -> anyhow::Result<String> {
     wait_ready(aws, name).await?;
-    let out = super::retry_on_conflict(
-        || aws.lambda.publish_version().function_name(name).send(),
-        &aws.lambda_rate,
-    )
-    .await
-    .map_err(|e| {
-        aws_error(
-            &format!("publishing a version of Lambda function ({name})"),
-            "lambda:PublishVersion",
-            e,
-        )
-    })?;
+    let out = super::retry_on_conflict(|| aws.lambda.publish_version().function_name(name).send())
+        .await
+        .map_err(|e| {
+            aws_error(
+                &format!("publishing a version of Lambda function ({name})"),
+                "lambda:PublishVersion",
+                e,
+            )
+        })?;
     let version = out
         .version
         .ok_or_else(|| anyhow::anyhow!("lambda:PublishVersion returned no version for {name}"))?;
@@ -403,7 +391,6 @@ pub async fn publish_version(aws: &Aws, name: &str) -> anyhow::Result<String> {
 
 /// The version an alias points at; `None` when the alias does not exist.
 pub async fn read_alias(aws: &Aws, name: &str, alias: &str) -> anyhow::Result<Option<String>> {
-    aws.lambda_rate.acquire().await;
     match aws
         .lambda
         .get_alias()
@@ -458,7 +445,6 @@ async fn read_version(
 ) -> anyhow::Result<
     Option<aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput>,
 > {
-    aws.lambda_rate.acquire().await;
     match aws
         .lambda
         .get_function_configuration()
@@ -484,17 +470,14 @@ async fn read_version(
 
 /// Points the alias at a version, creating it the first time.
 pub async fn point_alias(aws: &Aws, name: &str, alias: &str, version: &str) -> anyhow::Result<()> {
-    let moved = super::retry_on_conflict(
-        || {
-            aws.lambda
-                .update_alias()
-                .function_name(name)
-                .name(alias)
-                .function_version(version)
-                .send()
-        },
-        &aws.lambda_rate,
-    )
+    let moved = super::retry_on_conflict(|| {
+        aws.lambda
+            .update_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .send()
+    })
     .await;
     match moved {
         Ok(_) => return Ok(()),
@@ -509,7 +492,6 @@ pub async fn point_alias(aws: &Aws, name: &str, alias: &str, version: &str) -> a
             ))
         }
     }
-    aws.lambda_rate.acquire().await;
     aws.lambda
         .create_alias()
         .function_name(name)
@@ -543,21 +525,17 @@ pub async fn set_provisioned_concurrency(
     alias: &str,
     instances: Option<u32>,
 ) -> anyhow::Result<Applied> {
-    aws.lambda_rate.acquire().await;
     let what = format!("provisioned concurrency of Lambda function ({name}:{alias})");
     match instances {
         Some(n) => {
-            let sent = super::retry_on_conflict(
-                || {
-                    aws.lambda
-                        .put_provisioned_concurrency_config()
-                        .function_name(name)
-                        .qualifier(alias)
-                        .provisioned_concurrent_executions(n as i32)
-                        .send()
-                },
-                &aws.lambda_rate,
-            )
+            let sent = super::retry_on_conflict(|| {
+                aws.lambda
+                    .put_provisioned_concurrency_config()
+                    .function_name(name)
+                    .qualifier(alias)
+                    .provisioned_concurrent_executions(n as i32)
+                    .send()
+            })
             .await;
             match sent {
                 Ok(_) => Ok(Applied::Done),
@@ -570,16 +548,13 @@ pub async fn set_provisioned_concurrency(
             }
         }
         None => {
-            let sent = super::retry_on_conflict(
-                || {
-                    aws.lambda
-                        .delete_provisioned_concurrency_config()
-                        .function_name(name)
-                        .qualifier(alias)
-                        .send()
-                },
-                &aws.lambda_rate,
-            )
+            let sent = super::retry_on_conflict(|| {
+                aws.lambda
+                    .delete_provisioned_concurrency_config()
+                    .function_name(name)
+                    .qualifier(alias)
+                    .send()
+            })
             .await;
             match sent {
                 Ok(_) => Ok(Applied::Done),
@@ -634,7 +609,6 @@ pub async fn read_provisioned_concurrency(
     name: &str,
     alias: &str,
 ) -> anyhow::Result<Provisioned> {
-    aws.lambda_rate.acquire().await;
     let sent = aws
         .lambda
         .get_provisioned_concurrency_config()
@@ -727,7 +701,6 @@ pub async fn wait_provisioned_ready(
 
 /// Deletes the function with all its versions and aliases; a missing one is already deleted.
 pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
-    aws.lambda_rate.acquire().await;
     match aws
         .lambda
         .delete_function()
@@ -753,7 +726,6 @@ pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
 /// Deletes one published version. `false` when Lambda keeps it because an alias
 /// still points at it (ResourceConflictException); a missing one is already gone.
 pub async fn delete_version(aws: &Aws, name: &str, version: &str) -> anyhow::Result<bool> {
-    aws.lambda_rate.acquire().await;
     match aws
         .lambda
         .delete_function()
@@ -822,7 +794,6 @@ pub async fn invoke(
     with_log: bool,
     client_context: Option<&str>,
 ) -> anyhow::Result<Invocation> {
-    aws.lambda_rate.acquire().await;
     let mut call = aws
         .lambda
         .invoke()
@@ -877,7 +848,6 @@ async fn wait_ready_at(aws: &Aws, name: &str, version: Option<&str>) -> anyhow::
         None => format!("Lambda function ({name})"),
     };
     loop {
-        aws.lambda_rate.acquire().await;
         let out = aws
             .lambda
             .get_function()

@@ -122,21 +122,18 @@ pub async fn put(aws: &Aws, physical: &str, spec: &PermissionSpec) -> anyhow::Re
     let _writing = lock.lock().await;
     let existing = statements(aws, physical).await?;
     if !existing.iter().any(|s| s["Sid"] == sid.as_str()) {
-        super::retry_on_conflict(
-            || {
-                aws.lambda
-                    .add_permission()
-                    .function_name(&spec.function_name)
-                    .qualifier(LIVE_ALIAS)
-                    .statement_id(&sid)
-                    .action("lambda:InvokeFunction")
-                    .principal(&spec.principal)
-                    .source_arn(&spec.source_arn)
-                    .set_source_account(spec.source_account.clone())
-                    .send()
-            },
-            &aws.lambda_rate,
-        )
+        super::retry_on_conflict(|| {
+            aws.lambda
+                .add_permission()
+                .function_name(&spec.function_name)
+                .qualifier(LIVE_ALIAS)
+                .statement_id(&sid)
+                .action("lambda:InvokeFunction")
+                .principal(&spec.principal)
+                .source_arn(&spec.source_arn)
+                .set_source_account(spec.source_account.clone())
+                .send()
+        })
         .await
         .map_err(|e| aws_error(&what(physical), "lambda:AddPermission", e))?;
     }
@@ -151,17 +148,14 @@ pub async fn put(aws: &Aws, physical: &str, spec: &PermissionSpec) -> anyhow::Re
 }
 
 async fn remove(aws: &Aws, function: &str, sid: &str, physical: &str) -> anyhow::Result<()> {
-    let removed = super::retry_on_conflict(
-        || {
-            aws.lambda
-                .remove_permission()
-                .function_name(function)
-                .qualifier(LIVE_ALIAS)
-                .statement_id(sid)
-                .send()
-        },
-        &aws.lambda_rate,
-    )
+    let removed = super::retry_on_conflict(|| {
+        aws.lambda
+            .remove_permission()
+            .function_name(function)
+            .qualifier(LIVE_ALIAS)
+            .statement_id(sid)
+            .send()
+    })
     .await;
     match removed {
         Ok(_) => Ok(()),

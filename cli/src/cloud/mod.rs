@@ -33,7 +33,7 @@ use aws_sdk_sts::config::Credentials;
 
 pub use calls::{is_read_only, CallLog, CallSummary};
 pub use endpoint::{Endpoints, Svc};
-pub use rate::RateLimit;
+pub use rate::{Api, Pacer};
 
 use crate::manifest::Service;
 
@@ -45,9 +45,6 @@ pub enum Deleted {
     /// It holds data and deleting it was not allowed: it is kept as it is.
     KeptNotEmpty,
 }
-
-/// Lambda's control-plane limit on AWS, requests per second.
-const LAMBDA_REQUESTS_PER_SECOND: u32 = 15;
 
 /// Every client a deploy uses, built from one configuration, each counting its calls.
 pub struct Aws {
@@ -70,8 +67,9 @@ pub struct Aws {
     pub state_calls: CallLog,
     /// S3's clock, for the age of the lock.
     pub clock: state_store::ServerClock,
-    /// Paces Lambda control-plane calls (not against an emulator).
-    pub lambda_rate: RateLimit,
+    /// What paces Lambda, IAM and API Gateway requests in the HTTP client (`None`: unpaced,
+    /// as against an emulator; see [`rate::enabled`]).
+    pub pacer: Option<std::sync::Arc<Pacer>>,
     /// One lock per function: writes to one function's resource policy run one at a time.
     policy_locks: PolicyLocks,
 }
@@ -89,12 +87,35 @@ impl Aws {
     pub async fn from_config(target: &Target, config: &SdkConfig) -> anyhow::Result<Aws> {
         let endpoints = Endpoints::resolve(config);
         let (calls, state_calls) = (CallLog::default(), CallLog::default());
+        // Every request of a paced family waits for its token in the HTTP client: the
+        // families whose service goes to AWS (or all, with SLS_RS_PACE=aws).
+        let pacer = Pacer::new(|api| rate::enabled(endpoints.of(api.service()).is_some()));
+        let pacer = pacer.any().then(|| std::sync::Arc::new(pacer));
+        let paced;
+        let config = match &pacer {
+            Some(pacer) => {
+                let inner = config
+                    .http_client()
+                    .unwrap_or_else(rate::default_http_client);
+                paced = config
+                    .to_builder()
+                    .http_client(rate::PacedHttpClient::new(inner, pacer.clone()))
+                    .build();
+                &paced
+            }
+            None => config,
+        };
         // Each client at its service's resolved endpoint, so where calls go is what `endpoints` says.
         macro_rules! client {
             ($sdk:ident, $svc:expr) => {{
                 let mut builder = $sdk::config::Builder::from(config);
                 builder.set_endpoint_url(endpoints.of($svc).map(str::to_string));
-                $sdk::Client::from_conf(builder.interceptor(calls.clone()).build())
+                $sdk::Client::from_conf(
+                    builder
+                        .interceptor(calls.clone())
+                        .interceptor(rate::PaceTag)
+                        .build(),
+                )
             }};
         }
         let sts = client!(aws_sdk_sts, Svc::Sts);
@@ -132,12 +153,6 @@ impl Aws {
             client!(aws_sdk_eventbridge, Svc::EventBridge),
             client!(aws_sdk_apigatewayv2, Svc::HttpApi),
         );
-        // Lambda's control-plane quota is AWS's: an emulator is not paced.
-        let limit = if endpoints.of(Svc::Lambda).is_some() {
-            0
-        } else {
-            LAMBDA_REQUESTS_PER_SECOND
-        };
         Ok(Aws {
             target: target.clone(),
             endpoints,
@@ -155,7 +170,7 @@ impl Aws {
             calls,
             state_calls,
             clock,
-            lambda_rate: RateLimit::per_second(limit),
+            pacer,
             policy_locks: Default::default(),
         })
     }
@@ -218,7 +233,7 @@ impl Aws {
             calls: CallLog::default(),
             state_calls: CallLog::default(),
             clock: Default::default(),
-            lambda_rate: RateLimit::per_second(0),
+            pacer: None,
             policy_locks: Default::default(),
         }
     }
@@ -299,7 +314,9 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
 /// When every service goes to an emulator and no credentials are configured,
 /// dummy ones are supplied (emulators accept any key).
 pub async fn load(target: &Target) -> (SdkConfig, Endpoints) {
-    // Throttling (and other transient errors) are retried by the SDK with backoff.
+    // Requests are paced below AWS's limits (see `rate`); throttles that still happen
+    // (other tools sharing the account's limits) and other transient errors are
+    // retried by the SDK with backoff, each retry paced again.
     let retry = RetryConfig::standard()
         .with_max_attempts(8)
         .with_initial_backoff(std::time::Duration::from_millis(200));
@@ -492,9 +509,9 @@ fn is_conflict<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(err: 
     ) && !err.message().is_some_and(|m| m.contains("already exists"))
 }
 
-/// Runs `call` (paced by `rate`), retrying with backoff until `CONFLICT_DEADLINE`
-/// while AWS answers that another change is in progress.
-pub async fn retry_on_conflict<T, E, F, Fut>(mut call: F, rate: &RateLimit) -> Result<T, E>
+/// Runs `call`, retrying with backoff until `CONFLICT_DEADLINE` while AWS answers
+/// that another change is in progress.
+pub async fn retry_on_conflict<T, E, F, Fut>(mut call: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
@@ -503,7 +520,6 @@ where
     let deadline = std::time::Instant::now() + CONFLICT_DEADLINE;
     let mut delay = std::time::Duration::from_millis(200);
     loop {
-        rate.acquire().await;
         match call().await {
             Err(e) if is_conflict(&e) && std::time::Instant::now() < deadline => {
                 pause(delay).await;
@@ -721,5 +737,80 @@ mod iam_retry_tests {
             "User: arn:aws:sts::1:assumed-role/ci/x is not authorized to perform: iam:PassRole on resource: r"
         ));
         assert!(!is("ValidationException", "1 validation error detected"));
+    }
+}
+
+#[cfg(test)]
+mod pace_tests {
+    //! Every client of a paced family goes through the pacer, whatever the call site.
+    use super::*;
+    use aws_smithy_runtime_api::client::http::{
+        http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    /// Answers STS's GetCallerIdentity, and 200 with an unreadable body to everything else.
+    #[derive(Debug)]
+    struct Canned;
+
+    impl HttpConnector for Canned {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let sts = request
+                .body()
+                .bytes()
+                .is_some_and(|b| String::from_utf8_lossy(b).contains("GetCallerIdentity"));
+            let body = if sts {
+                "<GetCallerIdentityResponse><GetCallerIdentityResult><Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>"
+            } else {
+                "not what any SDK expects"
+            };
+            HttpConnectorFuture::ready(Ok(Response::new(
+                StatusCode::try_from(200).unwrap(),
+                SdkBody::from(body),
+            )))
+        }
+    }
+
+    #[tokio::test]
+    async fn every_lambda_iam_and_api_gateway_request_is_paced_by_its_family() {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+                Credentials::new("a", "b", None, None, "test"),
+            ))
+            .retry_config(RetryConfig::disabled())
+            .http_client(http_client_fn(|_, _| SharedHttpConnector::new(Canned)))
+            .build();
+        let target = Target {
+            region: "us-east-1".into(),
+            endpoint: None,
+            profile: None,
+        };
+        let aws = Aws::from_config(&target, &config).await.unwrap();
+        let pacer = aws.pacer.clone().expect("paced against AWS");
+        let _ = aws.lambda.get_function().function_name("f").send().await;
+        let _ = aws.lambda.get_policy().function_name("f").send().await;
+        let _ = aws.lambda.list_functions().send().await;
+        let _ = aws.lambda.publish_version().function_name("f").send().await;
+        let _ = aws.lambda.invoke().function_name("f").send().await;
+        let _ = aws.iam.get_role().role_name("r").send().await;
+        let _ = aws.apigw.get_apis().send().await;
+        let _ = aws.s3.list_buckets().send().await;
+        let _ = aws.sqs.list_queues().send().await;
+        let paced = |api| pacer.paced(api);
+        assert_eq!(
+            (
+                paced(Api::LambdaControl),
+                paced(Api::LambdaGetFunction),
+                paced(Api::LambdaGetPolicy),
+                paced(Api::Iam),
+                paced(Api::ApiGateway)
+            ),
+            (2, 1, 1, 1, 1),
+            "invocations, S3 and SQS are not paced"
+        );
     }
 }
