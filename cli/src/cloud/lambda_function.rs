@@ -1,7 +1,7 @@
 //! A Lambda function: its configuration and code, published versions, the
-//! `live` alias, reserved and provisioned concurrency. Every call is paced by
-//! the Lambda rate limit; every change is followed by a wait until Lambda
-//! reports the function ready.
+//! `live` alias, reserved and provisioned concurrency. Every change waits until
+//! Lambda reports the function ready, before and after (pacing is in the HTTP
+//! client, see `rate`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
