@@ -1693,6 +1693,9 @@ async fn versions_no_remembered_deployment_uses_are_deleted_and_the_history_is_b
 
 #[test]
 fn a_deploy_paced_at_aws_rates_goes_through_the_paced_http_client() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
     // Against an emulator pacing is off unless asked: asked, every request goes
     // through the HTTP client that sls-rs builds in place of the SDK's default.
     let f = Fixture::new("paced", "  a: { handler: a }\n  b: { handler: b }\n");
