@@ -253,7 +253,7 @@ async fn wait(
                 Until::Settled => "to settle",
                 Until::Gone => "to be deleted",
             };
-            bail!("timed out after {}s waiting for event source mapping ({uuid}) {goal}: it is still {last}; deploy again to wait again, or raise SLS_RS_ESM_TIMEOUT (e.g. 15m)", limit.as_secs());
+            bail!("timed out after {}s waiting for event source mapping ({uuid}) {goal}: it is still {last} and Lambda carries on; SLS_RS_ESM_TIMEOUT (e.g. 15m) waits longer", limit.as_secs());
         }
         super::wait::pause(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
         delay = (delay * 2).min(Duration::from_secs(10));

@@ -690,7 +690,7 @@ pub async fn wait_provisioned_ready(
         };
         if Instant::now() >= deadline {
             bail!(
-                "timed out after {}s waiting for provisioned concurrency of Lambda function ({name}:{alias}) to be READY ({allocated} of {requested} instances allocated); AWS can take minutes: deploy again to wait again, or raise SLS_RS_PC_TIMEOUT (e.g. 30m)",
+                "timed out after {}s waiting for provisioned concurrency of Lambda function ({name}:{alias}) to be READY ({allocated} of {requested} instances allocated); AWS carries on provisioning (`sls-rs info` shows its status); SLS_RS_PC_TIMEOUT (e.g. 30m) waits longer",
                 timeout.as_secs()
             );
         }
