@@ -67,4 +67,6 @@ pub enum Command {
     Invoke(commands::invoke::InvokeArgs),
     /// A function's logs, or all functions' interleaved in time (--tail follows them)
     Logs(commands::logs::LogsArgs),
+    /// Convert a Serverless Framework serverless.yml into an sls-rs serverless.yaml, with a report
+    Migrate(commands::migrate::MigrateArgs),
 }

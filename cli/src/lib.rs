@@ -11,5 +11,6 @@ pub mod error;
 pub mod local;
 pub mod logs;
 pub mod manifest;
+pub mod migrate;
 pub mod model;
 pub mod ui;

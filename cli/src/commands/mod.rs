@@ -6,6 +6,7 @@ pub mod info;
 pub mod invoke;
 mod invoke_local;
 pub mod logs;
+pub mod migrate;
 pub mod package;
 pub mod plan;
 pub mod policy;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Invoke(args) => invoke::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
+        Command::Migrate(args) => migrate::run(&cli.global, args),
     }
 }
 

@@ -4,7 +4,7 @@
 mod de;
 mod diagnostic;
 pub mod limits;
-mod node;
+pub(crate) mod node;
 mod schema;
 mod suggest;
 pub mod summary;

@@ -262,7 +262,21 @@ impl fmt::Display for KeyPath {
 /// keys are applied, and duplicate keys are an error (YAML forbids them; silently
 /// keeping one would hide a mistake).
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
-    let mut builder = Builder::default();
+    parse_with(text, false)
+}
+
+/// Like [`parse`], but CloudFormation's short tags are read as the long form they
+/// stand for (`!Ref X` as `{Ref: X}`, `!GetAtt X.Arn` as `{Fn::GetAtt: [X, Arn]}`,
+/// `!Sub …` as `{Fn::Sub: …}`), so `migrate` can convert them.
+pub fn parse_keeping_cloudformation(text: &str) -> Result<Node, Diagnostic> {
+    parse_with(text, true)
+}
+
+fn parse_with(text: &str, cloudformation_tags: bool) -> Result<Node, Diagnostic> {
+    let mut builder = Builder {
+        cloudformation_tags,
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     // Event by event: yaml-rust2's own `load` recurses once per level of nesting, so a
     // 10,000-deep list would overflow the stack before the builder could refuse it.
@@ -333,6 +347,8 @@ enum Frame {
     Seq {
         node: Node,
         anchor: usize,
+        /// The CloudFormation function a short tag named (`!GetAtt [A, Arn]`), when kept.
+        function: Option<String>,
         /// The document's size when the collection started (what it holds is the difference).
         start: Size,
     },
@@ -340,6 +356,7 @@ enum Frame {
     Map {
         node: Node,
         anchor: usize,
+        function: Option<String>,
         start: Size,
         pending_key: Option<Node>,
         merges: Vec<Node>,
@@ -357,6 +374,44 @@ struct Builder {
     /// Everything built so far, aliases expanded.
     size: Size,
     error: Option<Diagnostic>,
+    /// Read `!Ref`, `!GetAtt`, `!Sub`… as their long form instead of refusing them.
+    cloudformation_tags: bool,
+}
+
+/// `Ref` or `Fn::Name` for a CloudFormation short tag (`!Ref`, `!GetAtt`).
+fn cloudformation_function(tag: &Option<yaml_rust2::parser::Tag>) -> Option<String> {
+    let tag = tag.as_ref()?;
+    if tag.handle != "!" || tag.suffix.is_empty() {
+        return None;
+    }
+    Some(match tag.suffix.as_str() {
+        "Ref" | "Condition" => tag.suffix.clone(),
+        other => format!("Fn::{other}"),
+    })
+}
+
+/// `{Ref: X}` around a node; `!GetAtt A.B` becomes `{Fn::GetAtt: [A, B]}`.
+fn long_form(function: String, node: Node) -> Node {
+    let mark = node.mark;
+    let value = match (&node.value, function.as_str()) {
+        (Value::Scalar { text, .. }, "Fn::GetAtt") if text.contains('.') => {
+            let (res, attr) = text.split_once('.').expect("a dot");
+            Node {
+                value: Value::Seq(vec![
+                    Node::scalar(res, true, mark),
+                    Node::scalar(attr, true, mark),
+                ]),
+                ..node.clone()
+            }
+        }
+        _ => node,
+    };
+    Node {
+        value: Value::Map(vec![(Node::scalar(function, true, mark), value)]),
+        mark,
+        width: 1,
+        origin: None,
+    }
 }
 
 impl Builder {
@@ -409,6 +464,9 @@ impl Builder {
     }
 
     fn reject_tag(&mut self, tag: &Option<yaml_rust2::parser::Tag>, mark: Mark) -> bool {
+        if self.cloudformation_tags && cloudformation_function(tag).is_some() {
+            return false;
+        }
         let Some(tag) = tag else { return false };
         // `!!str` and friends are standard YAML; `!Ref`, `!GetAtt`, `!Sub` are CloudFormation.
         if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
@@ -520,6 +578,13 @@ impl MarkedEventReceiver for Builder {
                 ) {
                     node.width += 2;
                 }
+                if let Some(function) = cloudformation_function(&tag) {
+                    // Only reached when kept (reject_tag refused it otherwise); plain so `!Ref X` reads as X.
+                    if let Value::Scalar { plain, .. } = &mut node.value {
+                        *plain = style == TScalarStyle::Plain;
+                    }
+                    node = long_form(function, node);
+                }
                 self.remember(anchor, &node, size);
                 self.push_value(node);
             }
@@ -537,6 +602,7 @@ impl MarkedEventReceiver for Builder {
                 self.stack.push(Frame::Seq {
                     node,
                     anchor,
+                    function: cloudformation_function(&tag),
                     start,
                 });
             }
@@ -554,6 +620,7 @@ impl MarkedEventReceiver for Builder {
                 self.stack.push(Frame::Map {
                     node,
                     anchor,
+                    function: cloudformation_function(&tag),
                     start,
                     pending_key: None,
                     merges: Vec::new(),
@@ -561,16 +628,18 @@ impl MarkedEventReceiver for Builder {
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor, start) = match self.stack.pop() {
+                let (node, anchor, start, function) = match self.stack.pop() {
                     Some(Frame::Seq {
                         node,
                         anchor,
                         start,
-                    }) => (node, anchor, start),
+                        function,
+                    }) => (node, anchor, start, function),
                     Some(Frame::Map {
                         mut node,
                         anchor,
                         start,
+                        function,
                         merges,
                         mut keys,
                         ..
@@ -585,13 +654,17 @@ impl MarkedEventReceiver for Builder {
                                 merge_into(entries, &mut keys, merged);
                             }
                         }
-                        (node, anchor, start)
+                        (node, anchor, start, function)
                     }
                     None => return,
                 };
                 let size = Size {
                     values: self.size.values - start.values,
                     text: self.size.text - start.text,
+                };
+                let node = match function {
+                    Some(f) => long_form(f, node),
+                    None => node,
                 };
                 self.remember(anchor, &node, size);
                 self.push_value(node);
@@ -652,6 +725,33 @@ mod tests {
         let err = parse("x: !Ref Table\n").unwrap_err();
         assert!(err.message.contains("`!Ref`"));
         assert!(err.help.unwrap().contains("${table:NAME}"));
+    }
+
+    #[test]
+    fn migrate_reads_cloudformation_short_tags_as_their_long_form() {
+        let root = parse_keeping_cloudformation(
+            "a: !Ref Table\nb: !GetAtt Table.Arn\nc: !GetAtt [Q, Arn]\nd: !Sub 'x-${T}'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            root.get("a").unwrap().get("Ref").unwrap().as_str(),
+            Some("Table")
+        );
+        let b = root.get("b").unwrap().get("Fn::GetAtt").unwrap();
+        let Value::Seq(parts) = &b.value else {
+            panic!("{b:?}")
+        };
+        assert_eq!(parts[1].as_str(), Some("Arn"));
+        let Value::Seq(parts) = &root.get("c").unwrap().get("Fn::GetAtt").unwrap().value else {
+            panic!()
+        };
+        assert_eq!(parts[0].as_str(), Some("Q"));
+        assert_eq!(
+            root.get("d").unwrap().get("Fn::Sub").unwrap().as_str(),
+            Some("x-${T}")
+        );
+        // The manifest reader itself still refuses them.
+        assert!(parse("a: !Ref Table\n").is_err());
     }
 
     #[test]
