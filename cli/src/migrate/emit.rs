@@ -308,7 +308,11 @@ mod tests {
     fn round_trip(src: &str) -> String {
         let root = parse(src).unwrap();
         let (out, _) = Emitter::new(src).finish(&root);
-        assert_eq!(strip(parse(&out).unwrap()).value, strip(root).value, "{out}");
+        assert_eq!(
+            strip(parse(&out).unwrap()).value,
+            strip(root).value,
+            "{out}"
+        );
         out
     }
 
