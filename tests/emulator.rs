@@ -128,3 +128,34 @@ async fn every_call_is_counted_and_told_read_from_write() {
     assert_eq!((summary.reads, summary.writes), (2, 1));
     aws.s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 }
+
+/// `localstack/localstack start` gives S3's object bodies a home in its own data dir
+/// (removed by `stop`): LocalStack's fixed /tmp/localstack-s3-storage, shared by every
+/// LocalStack on the host and left behind, is never used.
+#[tokio::test]
+async fn s3_object_bodies_are_not_left_in_the_hosts_shared_tmp() {
+    if !support::needs(&[Svc::S3]) {
+        return;
+    }
+    let config = support::emulator().sdk_config().await;
+    let s3 = sls_rs::cloud::s3(&config);
+    let bucket = support::unique_service("s3store");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from_static(b"body"))
+        .send()
+        .await
+        .unwrap();
+    let shared = std::path::Path::new("/tmp/localstack-s3-storage").join(&bucket);
+    let leaked = shared.exists();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    assert!(!leaked, "{} holds the bucket's objects", shared.display());
+}
