@@ -147,6 +147,11 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
     };
     p.insert("lifecycle".into(), lifecycle);
     let tags = read_tags(aws, name).await?;
+    // Owned (checked above), untagged and empty: what a create that died before its
+    // PutBucketTagging leaves.
+    if tags.is_empty() && !has_objects(aws, name).await? {
+        p.insert(crate::model::UNCLAIMED.into(), "true".into());
+    }
     tag_props(&mut p, &tags);
     Ok(Some(p))
 }

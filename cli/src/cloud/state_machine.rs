@@ -41,8 +41,14 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
     p.insert("definition".into(), normalize_definition(sm.definition()));
     p.insert("type".into(), sm.r#type().as_str().to_string());
     p.insert("role".into(), sm.role_arn().to_string());
-    let traced = sm.tracing_configuration().is_some_and(|t| t.enabled());
-    p.insert("tracing".into(), if traced { "on" } else { "off" }.into());
+    // The field is optional in DescribeStateMachine's answer, and LocalStack leaves it out
+    // even when tracing is on: an answer without it says nothing about tracing.
+    let tracing = match sm.tracing_configuration() {
+        Some(t) if t.enabled() => "on",
+        Some(_) => "off",
+        None => crate::model::UNREPORTED,
+    };
+    p.insert("tracing".into(), tracing.into());
     let logging = sm
         .logging_configuration()
         .filter(|l| l.level() == Some(&LogLevel::All))

@@ -328,16 +328,25 @@ impl Plan {
     }
 }
 
-/// Tags are compared only where they are ours: AWS and other tools add their own.
+/// Tags are compared only where they are ours: AWS and other tools add their own. A
+/// property the answer left out (`UNREPORTED`) is what the state recorded, else what
+/// the manifest wants: unknown is never a change nor drift.
 fn comparable(props: &Props, desired: &Props, recorded: Option<&Props>) -> Props {
     props
         .iter()
+        .filter(|(k, _)| *k != crate::model::UNCLAIMED)
         .filter(|(k, _)| {
             !k.starts_with("tags.")
                 || desired.contains_key(*k)
                 || recorded.is_some_and(|r| r.contains_key(*k))
         })
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter_map(|(k, v)| {
+            if v != crate::model::UNREPORTED {
+                return Some((k.clone(), v.clone()));
+            }
+            let known = recorded.and_then(|r| r.get(k)).or_else(|| desired.get(k))?;
+            Some((k.clone(), known.clone()))
+        })
         .collect()
 }
 
@@ -535,7 +544,8 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
                 |t| have.get(&format!("tags.{t}")),
                 |t| want.get(&format!("tags.{t}")),
             );
-            if r.kind.tagged() && !ours {
+            let unclaimed = have.contains_key(crate::model::UNCLAIMED);
+            if r.kind.tagged() && !ours && !unclaimed {
                 conflicts.push(format!(
                     "{} {} exists and is not this service's (its tags do not name it); rename the service or stage, or delete it",
                     r.kind.noun(),
@@ -816,6 +826,33 @@ mod tests {
     }
 
     #[test]
+    fn a_property_the_answer_left_out_is_what_was_recorded() {
+        let resources = setup(ONE);
+        let (state, mut live) = deployed(&resources);
+        live.props
+            .get_mut("function/f")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .insert("timeout".into(), crate::model::UNREPORTED.into());
+        let p = plan(&resources, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.action, Action::Unchanged, "{f:?}");
+        assert!(f.drift.is_empty());
+        // A change in the manifest is still applied: the recorded value is the old one.
+        let changed = setup(
+            "service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, timeout: 9 }\n",
+        );
+        let p = plan(&changed, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.action, Action::Update);
+        assert!(f.drift.is_empty());
+        assert_eq!(f.fields[0].field, "timeout");
+        assert_eq!(f.fields[0].from.as_deref(), Some("6"));
+        assert_eq!(f.fields[0].to.as_deref(), Some("9"));
+    }
+
+    #[test]
     fn a_console_edit_is_drift_to_repair() {
         let resources = setup(ONE);
         let (state, mut live) = deployed(&resources);
@@ -860,6 +897,31 @@ mod tests {
             .map(|c| c.id.as_str())
             .collect();
         assert_eq!(deleted, ["function/g", "logGroup/g", "role/g"]);
+    }
+
+    #[test]
+    fn an_untagged_bucket_is_adopted_only_when_it_is_unclaimed() {
+        let resources =
+            setup("service: shop\nprovider: { name: aws }\nresources:\n  buckets:\n    b: {}\n");
+        let (_, mut live) = deployed(&resources);
+        let bucket = live.props.get_mut("bucket/b").unwrap().as_mut().unwrap();
+        bucket.retain(|k, _| !k.starts_with("tags."));
+        // Untagged and holding data (no UNCLAIMED mark): someone else's.
+        let p = plan(&resources, &State::default(), &live);
+        assert_eq!(p.conflicts.len(), 1, "{:?}", p.conflicts);
+        // Untagged and empty, in this account: a create that died before tagging it.
+        let bucket = live.props.get_mut("bucket/b").unwrap().as_mut().unwrap();
+        bucket.insert(crate::model::UNCLAIMED.into(), "true".into());
+        let p = plan(&resources, &State::default(), &live);
+        assert!(p.conflicts.is_empty(), "{:?}", p.conflicts);
+        let b = p.changes.iter().find(|c| c.id == "bucket/b").unwrap();
+        assert!(b.adopt, "{b:?}");
+        assert_eq!(b.action, Action::Update, "its tags are written");
+        assert!(
+            b.fields.iter().all(|f| f.field.starts_with("tags.")),
+            "{:?}",
+            b.fields
+        );
     }
 
     #[test]

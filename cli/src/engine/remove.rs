@@ -127,7 +127,10 @@ async fn remove_locked(
             }
         }
     }
-    let groups = log_group::read_prefix(aws, &log_prefixes(service)[0]).await?;
+    let mut groups = std::collections::BTreeMap::new();
+    for prefix in log_prefixes(service) {
+        groups.extend(log_group::read_prefix(aws, &prefix).await?);
+    }
     for key in service.manifest.functions.keys() {
         let group = format!("/aws/lambda/{}", service.function_name(key));
         if groups.contains_key(&group) {
@@ -147,6 +150,16 @@ async fn remove_locked(
     };
     let names = model::Names::new(service, &cx);
     let r = &service.manifest.resources;
+    // Each state machine's log group, by its name, as the functions' above.
+    for n in r.state_machines.keys() {
+        let group = names.state_machine_log_group(n);
+        if groups.contains_key(&group) {
+            let name = format!("stateMachine.{n}");
+            targets
+                .entry(model::logical_id(Kind::LogGroup, &name))
+                .or_insert_with(|| found(Kind::LogGroup, group, ""));
+        }
+    }
     let mut candidates: Vec<(Kind, String, String)> = Vec::new();
     candidates.extend(
         r.tables

@@ -181,6 +181,16 @@ pub fn logical_id(kind: Kind, name: &str) -> LogicalId {
 /// Flat, comparable properties: `memorySize` → `256`, `env.LOG_LEVEL` → a hash.
 pub type Props = BTreeMap<String, String>;
 
+/// A live property the service's answer left out (its API marks the field optional):
+/// the plan takes it to be what sls-rs last set, so it is neither a change nor drift.
+pub const UNREPORTED: &str = "(not reported)";
+
+/// A live property, never desired nor recorded: the resource is this account's, carries
+/// no tag at all and holds nothing, as a create that died before tagging it leaves it
+/// (S3 tags a bucket in a call of its own). The plan adopts it rather than refusing it
+/// as someone else's: adopting an empty, unclaimed resource can lose nothing.
+pub const UNCLAIMED: &str = "unclaimed";
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {
     pub id: LogicalId,
