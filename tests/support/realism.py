@@ -463,7 +463,9 @@ class Layer:
     def upstream(self, method, path, headers, body):
         conn = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=120)
         try:
-            headers = {k: v for k, v in headers.items() if k.lower() not in HOP}
+            # One Content-Length, whatever the client's case: LocalStack (Twisted) answers
+            # a request carrying two (`content-length` and `Content-Length`) with a bare 400.
+            headers = {k: v for k, v in headers.items() if k.lower() not in HOP | {"content-length"}}
             headers["Content-Length"] = str(len(body))
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
