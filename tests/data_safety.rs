@@ -55,12 +55,12 @@ async fn send(aws: &sls_rs::cloud::Aws, queue: &str, body: &str) {
 /// delete) is never destroyed by an unforced delete: S3 refuses, the bucket is kept.
 #[tokio::test]
 async fn an_unforced_delete_never_destroys_objects_that_arrived_after_the_check() {
-    if !support::needs(&[Svc::Lambda, Svc::Sqs]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
     let f = Fixture::new(
         "emptyrace",
-        "  f: { handler: f }\nresources:\n  buckets:\n    b: {}\n  queues:\n    q: {}\n",
+        "resources:\n  buckets:\n    b: {}\n  queues:\n    q: {}\n    stay: {}\n",
     );
     let aws = aws().await;
     f.deploy();
@@ -88,7 +88,7 @@ async fn an_unforced_delete_never_destroys_objects_that_arrived_after_the_check(
     assert!(queue_exists(&aws, &queue).await);
 
     // Through deploy: both dropped from the manifest, both kept and listed as retained.
-    f.write("  f: { handler: f }\n", &[]);
+    f.write("resources:\n  queues:\n    stay: {}\n", &[]);
     let report = f.deploy();
     let kept = retained(&report);
     assert!(
@@ -142,6 +142,26 @@ async fn mapping_sources(aws: &sls_rs::cloud::Aws, function: &str) -> Vec<String
         .collect()
 }
 
+/// The plan shows `old` replaced by its FIFO twin.
+fn assert_replaced_by_fifo(plan: &str, old: &str) {
+    assert!(
+        plan.lines().any(|l| l.starts_with("-/+")
+            && l.contains(&format!("{old}.fifo"))
+            && l.contains(&format!("replaces {old} "))),
+        "{plan}"
+    );
+}
+
+/// The deploy kept exactly one resource, the queue `queue`, because it holds data.
+fn assert_kept_only_the_queue(report: &Value, queue: &str) {
+    let kept = retained(report);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].starts_with(&format!("SQS queue {queue} (it holds data")),
+        "{kept:?}"
+    );
+}
+
 fn orders(fifo: bool) -> String {
     format!("  f:\n    handler: f\n    events: [{{ sqs: orders }}]\nresources:\n  queues:\n    orders: {{ fifo: {fifo}, deadLetter: {{ maxReceiveCount: 2 }} }}\n")
 }
@@ -173,19 +193,9 @@ async fn a_queue_switched_to_fifo_is_replaced_and_the_old_one_kept_while_it_hold
     f.write(&orders(true), &[]);
     let (out, plan, _) = support::run(&mut f.command(&["plan"]));
     assert!(out.status.success());
-    assert!(
-        plan.lines().any(|l| l.starts_with("-/+")
-            && l.contains(&format!("{old}.fifo"))
-            && l.contains(&format!("replaces {old} "))),
-        "{plan}"
-    );
+    assert_replaced_by_fifo(&plan, &old);
     let report = f.deploy();
-    let kept = retained(&report);
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(
-        kept[0].starts_with(&format!("SQS queue {old} (it holds data")),
-        "{kept:?}"
-    );
+    assert_kept_only_the_queue(&report, &old);
     assert!(
         queue_exists(&aws, &old).await,
         "the old queue and its message stay"
@@ -239,6 +249,70 @@ async fn an_empty_queue_switched_to_fifo_is_replaced_and_the_old_one_and_its_dea
     let sources = mapping_sources(&aws, &f.name("f")).await;
     assert_eq!(sources.len(), 1, "{sources:?}");
     assert!(sources[0].ends_with(".fifo"), "{sources:?}");
+}
+
+/// The queues of `orders`, without the function: what LocalStack serves without Docker.
+fn queues_only(fifo: bool) -> String {
+    format!("resources:\n  queues:\n    orders: {{ fifo: {fifo}, deadLetter: {{ maxReceiveCount: 2 }} }}\n    audit: {{ fifo: {fifo}, deadLetter: {{ maxReceiveCount: 2 }} }}\n")
+}
+
+/// The replacements above with no trigger in the way: of two queues switched to FIFO in
+/// one deploy, the one holding a message is kept and listed; the empty one goes, and
+/// both old dead-letter queues with it.
+#[tokio::test]
+async fn queues_switched_to_fifo_without_a_trigger_are_replaced_keeping_the_one_holding_messages() {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
+        return;
+    }
+    let f = Fixture::new("fifonofn", &queues_only(false));
+    let aws = aws().await;
+    f.deploy();
+    let orders = format!("{}-test-orders", f.service);
+    let audit = format!("{}-test-audit", f.service);
+    send(&aws, &orders, "order 1").await;
+
+    f.write(&queues_only(true), &[]);
+    let (out, plan, _) = support::run(&mut f.command(&["plan"]));
+    assert!(out.status.success());
+    assert_replaced_by_fifo(&plan, &orders);
+    assert_replaced_by_fifo(&plan, &audit);
+    let report = f.deploy();
+    assert_kept_only_the_queue(&report, &orders);
+    assert!(
+        queue_exists(&aws, &orders).await,
+        "the queue holding a message stays"
+    );
+    for gone in [
+        format!("{orders}-dlq"),
+        audit.clone(),
+        format!("{audit}-dlq"),
+    ] {
+        assert!(!queue_exists(&aws, &gone).await, "{gone} is deleted");
+    }
+    for new in [&orders, &audit] {
+        assert!(queue_exists(&aws, &format!("{new}.fifo")).await);
+        assert!(queue_exists(&aws, &format!("{new}-dlq.fifo")).await);
+    }
+    let state = state_of(&aws, &f).await;
+    assert_eq!(
+        state.resources["queue/orders-dlq"].physical,
+        format!("{orders}-dlq.fifo")
+    );
+    assert!(
+        state.resources.keys().all(|k| !k.contains("#replaced")),
+        "{:?}",
+        state.resources.keys()
+    );
+    let again = f.deploy();
+    assert!(again["deployment"].is_null(), "{again}");
+    // The kept queue is no longer the service's: remove leaves it, with its message.
+    f.json(&["remove", "--force"]);
+    assert!(queue_exists(&aws, &orders).await);
+    assert!(!queue_exists(&aws, &format!("{orders}.fifo")).await);
+    assert_eq!(
+        sqs_queue::delete(&aws, &orders, true).await.unwrap(),
+        Deleted::Gone
+    );
 }
 
 async fn index_key(aws: &sls_rs::cloud::Aws, table: &str) -> String {

@@ -405,12 +405,121 @@ async fn a_deploy_killed_at_any_point_is_finished_by_the_next_without_orphans_or
     f.json(&["remove"]);
 }
 
+/// The killed-deploy test on a service without functions (LocalStack without Docker
+/// serves it): a bucket, a queue and its dead-letter queue, a state machine with its
+/// role and log group, each killed after a few of its steps.
 #[tokio::test]
-async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
-    if !support::needs(&[Svc::Lambda]) {
+async fn a_deploy_of_resources_killed_at_any_point_is_finished_by_the_next_without_orphans() {
+    if !support::needs(support::RESOURCE_SERVICES) {
         return;
     }
-    let f = Fixture::new("lock", "  a: { handler: a }\n");
+    let manifest = "resources:\n  buckets:\n    files: { versioning: true, deletionPolicy: delete }\n  queues:\n    jobs: { deadLetter: { maxReceiveCount: 3 } }\n  stateMachines:\n    flow: { definition: { StartAt: P, States: { P: { Type: Pass, End: true } } } }\n";
+    let aws = aws().await;
+    for kill_after in [1, 3, 5] {
+        let f = Fixture::new(&format!("killres{kill_after}"), manifest);
+        f.deploy_killed_after(kill_after);
+        let (out, _, stderr) = support::run(&mut f.command(&["deploy", "--lock-timeout", "0s"]));
+        assert!(
+            out.status.success(),
+            "after a kill at step {kill_after}:\n{stderr}"
+        );
+        let live = support::fixture::live_resources(&aws, &f).await;
+        assert_eq!(live.len(), 6, "after a kill at step {kill_after}: {live:?}");
+        assert_eq!(
+            support::fixture::recorded_resources(&aws, &f).await,
+            live,
+            "after a kill at step {kill_after}: everything live is recorded, once"
+        );
+        assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+        f.json(&["remove"]);
+        assert_eq!(
+            support::fixture::live_resources(&aws, &f).await,
+            Vec::<String>::new()
+        );
+    }
+}
+
+/// S3 tags a bucket in a call of its own: a deploy killed between CreateBucket and
+/// PutBucketTagging leaves an untagged bucket. Empty, in this account, it is adopted
+/// by the next deploy; holding data, it is someone's and refused, untouched.
+#[tokio::test]
+async fn an_untagged_bucket_of_ours_is_adopted_only_while_it_is_empty() {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
+        return;
+    }
+    let aws = aws().await;
+    let manifest = "resources:\n  buckets:\n    files: { deletionPolicy: delete }\n";
+    for holds_data in [true, false] {
+        let f = Fixture::new(
+            if holds_data {
+                "untaggedfull"
+            } else {
+                "untagged"
+            },
+            manifest,
+        );
+        let bucket = format!("{}-test-files-{}-us-east-1", f.service, aws.account);
+        aws.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        if holds_data {
+            aws.s3
+                .put_object()
+                .bucket(&bucket)
+                .key("theirs.txt")
+                .body(b"data".to_vec().into())
+                .send()
+                .await
+                .unwrap();
+            let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "S3 bucket {bucket} exists and is not this service's"
+                )),
+                "{stderr}"
+            );
+            let tags = aws.s3.get_bucket_tagging().bucket(&bucket).send().await;
+            assert!(tags.is_err(), "not tagged by us: {tags:?}");
+            aws.s3
+                .delete_object()
+                .bucket(&bucket)
+                .key("theirs.txt")
+                .send()
+                .await
+                .unwrap();
+            aws.s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+            continue;
+        }
+        let report = f.deploy();
+        assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
+        let tags = aws
+            .s3
+            .get_bucket_tagging()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            tags.tag_set()
+                .iter()
+                .any(|t| t.key() == "sls-rs:service" && t.value() == f.service),
+            "{tags:?}"
+        );
+        assert_eq!(
+            support::fixture::recorded_resources(&aws, &f).await,
+            [format!("bucket:{bucket}")]
+        );
+        assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+        f.json(&["remove"]);
+        assert!(aws.s3.head_bucket().bucket(&bucket).send().await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
+        return;
+    }
+    let f = Fixture::new("lock", &queues(30, &[]));
     f.deploy();
     // Someone else's deploy holds the lock.
     let aws = aws().await;
@@ -426,7 +535,7 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
         .await
         .unwrap();
 
-    f.write("  a: { handler: a, memorySize: 256 }\n", &[]);
+    f.write(&queues(60, &[]), &[]);
     let started = std::time::Instant::now();
     let (out, _, stderr) = support::run(&mut f.command(&["deploy", "--lock-timeout", "1s"]));
     assert_eq!(out.status.code(), Some(1));
@@ -436,14 +545,8 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
     );
     assert!(stderr.contains(&format!("{}/test is locked by ci@runner-7 (pid 4242, `sls-rs deploy`) since 2026-11-27T10:00:00Z", f.service)), "{stderr}");
     assert_eq!(
-        aws.lambda
-            .get_function_configuration()
-            .function_name(f.name("a"))
-            .send()
-            .await
-            .unwrap()
-            .memory_size,
-        Some(128),
+        visibility(&aws, &f.name("a")).await,
+        "30",
         "nothing was applied"
     );
     assert!(f.json(&["info"])["lockedBy"]
@@ -456,8 +559,10 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
     assert_eq!(unlocked["holder"]["host"], "runner-7");
     assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
 
-    // Two real deploys at once: the one that comes second finds the first holding the lock.
-    f.write("  a: { handler: a, memorySize: 384 }\n  b: { handler: b }\n  c: { handler: c }\n  d: { handler: d }\n  e: { handler: e }\n", &[]);
+    // Two real deploys at once: the one that comes second finds the first holding the lock
+    // (100 ms a request: creating four queues outlasts the second's look at the lock).
+    let proxy = support::Realism::start(&["--delay-ms", "100"]);
+    f.write_at(&queues(90, &["b", "c", "d", "e"]), &[], &proxy.endpoint);
     let mut first = f
         .command(&["deploy"])
         .stdout(Stdio::null())
@@ -478,16 +583,9 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
     );
     std::io::copy(&mut first_err, &mut std::io::sink()).unwrap();
     assert!(first.wait().unwrap().success(), "the first deploy applies");
-    assert_eq!(
-        aws.lambda
-            .get_function_configuration()
-            .function_name(f.name("a"))
-            .send()
-            .await
-            .unwrap()
-            .memory_size,
-        Some(384)
-    );
+    assert_eq!(visibility(&aws, &f.name("a")).await, "90");
+    f.write(&queues(90, &["b", "c", "d", "e"]), &[]);
+    f.json(&["remove"]);
 }
 
 #[test]
@@ -1020,6 +1118,35 @@ async fn a_run_releases_only_its_own_lock() {
         .is_none());
 }
 
+/// A service of queues only (no function: LocalStack without Docker serves it), `a`
+/// with the visibility timeout given, then `others`: the lock and state tests' fixture.
+fn queues(visibility: u32, others: &[&str]) -> String {
+    let mut text = format!("resources:\n  queues:\n    a: {{ visibilityTimeout: {visibility} }}\n");
+    for q in others {
+        text.push_str(&format!("    {q}: {{}}\n"));
+    }
+    text
+}
+
+/// A queue's visibility timeout, as SQS reports it.
+async fn visibility(aws: &sls_rs::cloud::Aws, queue: &str) -> String {
+    let url = sls_rs::cloud::sqs_queue::url(aws, queue)
+        .await
+        .unwrap()
+        .expect("the queue exists");
+    aws.sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default()
+        .remove(&aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout)
+        .unwrap_or_default()
+}
+
 /// The lock object of a fixture's stage, as the SDK reads it.
 async fn lock_object(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Option<Value> {
     let text = stage_object(aws, f, "lock.json").await?;
@@ -1032,23 +1159,18 @@ async fn state_object(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Value {
 
 #[tokio::test]
 async fn lock_and_state_writes_whose_answer_is_lost_are_recognised_as_the_runs_own() {
-    if !support::needs(&[Svc::Lambda]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
     // Every lock and state write reaches the emulator, then its answer is lost: the
     // SDK's retry meets its own write as a 412.
     let proxy = support::Realism::start(&["--lose", "/services/"]);
-    let f = Fixture::new("lostanswer", "  a: { handler: a }\n");
-    f.write_at("  a: { handler: a }\n", &[], &proxy.endpoint);
-    for memory in [128, 256, 512] {
-        f.write_at(
-            &format!("  a: {{ handler: a, memorySize: {memory} }}\n"),
-            &[],
-            &proxy.endpoint,
-        );
+    let f = Fixture::new("lostanswer", &queues(30, &[]));
+    for timeout in [30, 60, 90] {
+        f.write_at(&queues(timeout, &[]), &[], &proxy.endpoint);
         let (out, stdout, stderr) =
             support::run(&mut f.command(&["deploy", "--lock-timeout", "2s", "--json"]));
-        assert!(out.status.success(), "deploy with {memory} MB: {stderr}");
+        assert!(out.status.success(), "deploy with {timeout} s: {stderr}");
         let report: Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(report["deployment"]["status"], "succeeded");
     }
@@ -1059,16 +1181,18 @@ async fn lock_and_state_writes_whose_answer_is_lost_are_recognised_as_the_runs_o
     );
     let state = state_object(&aws, &f).await;
     assert_eq!(state["deployments"].as_array().unwrap().len(), 3);
-    f.write("  a: { handler: a, memorySize: 512 }\n", &[]);
+    assert_eq!(visibility(&aws, &f.name("a")).await, "90");
+    f.write(&queues(90, &[]), &[]);
     f.json(&["remove"]);
 }
 
 #[tokio::test]
 async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
-    if !support::needs(&[Svc::Lambda]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
-    let f = Fixture::new("race", "  a: { handler: a }\n");
+    let f = Fixture::new("race", &queues(30, &[]));
+    let proxy = support::Realism::start(&["--delay-ms", "100"]);
     f.deploy();
     let aws = aws().await;
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
@@ -1082,7 +1206,14 @@ async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
             .stderr(Stdio::piped());
         cmd.spawn().unwrap()
     };
-    for round in 0..20u32 {
+    // Each round waits out the stale limit: 20 on moto; LocalStack's pass, which comes on
+    // top in CI, races 6 (its conditional writes are the same S3 API).
+    let rounds = if support::kind() == support::Kind::LocalStack {
+        6
+    } else {
+        20
+    };
+    for round in 0..rounds {
         // A run on a third machine died holding the lock.
         let dead = serde_json::json!({ "who": "ci", "host": "runner", "pid": 1, "bootId": "boot-dead", "token": "dead", "command": "sls-rs deploy", "since": "2026-11-27T10:00:00Z", "sinceEpoch": 0 });
         aws.s3
@@ -1093,10 +1224,9 @@ async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
             .send()
             .await
             .unwrap();
-        f.write(
-            &format!("  a: {{ handler: a, memorySize: {} }}\n", 130 + round),
-            &[],
-        );
+        // 100 ms a request: the winner's deploy outlasts the loser's look at the lock
+        // (a queue's update is quick; released already, the loser could not name it).
+        f.write_at(&queues(31 + round, &[]), &[], &proxy.endpoint);
         // S3 dates objects to the second: after 4.1 s the lock is older than 3 s by S3's clock.
         tokio::time::sleep(Duration::from_millis(4100)).await;
         let (one, two) = (racer("boot-one"), racer("boot-two"));
@@ -1127,21 +1257,28 @@ async fn two_machines_racing_a_stale_lock_apply_exactly_once() {
         .iter()
         .map(|d| d["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses.len(), 21, "{statuses:?}");
+    assert_eq!(statuses.len(), rounds as usize + 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == "succeeded"), "{statuses:?}");
+    let last = 30 + rounds;
+    assert_eq!(visibility(&aws, &f.name("a")).await, last.to_string());
+    f.write(&queues(last, &[]), &[]);
     f.json(&["remove"]);
 }
 
+/// The SIGTERM test's deploy: this many queues, each request delayed this long.
+const SIGTERM_QUEUES: usize = 40;
+const SIGTERM_DELAY_MS: &str = "150";
+
 #[tokio::test]
 async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
-    if !support::needs(&[Svc::Lambda]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
-    // 80 ms a request and one step at a time: the deploy runs for several seconds.
-    let proxy = support::Realism::start(&["--delay-ms", "80"]);
-    let functions: String = (0..12)
-        .map(|i| format!("  f{i}: {{ handler: f{i} }}\n"))
-        .collect();
+    // SIGTERM_DELAY_MS a request and one step at a time: the deploy runs for several seconds.
+    let proxy = support::Realism::start(&["--delay-ms", SIGTERM_DELAY_MS]);
+    let names: Vec<String> = (0..SIGTERM_QUEUES).map(|i| format!("q{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let functions = queues(30, &names);
     let f = Fixture::new("sigterm", &functions);
     f.write_at(&functions, &[], &proxy.endpoint);
     let mut child = f
@@ -1156,7 +1293,7 @@ async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
     let mut line = String::new();
     let mut seen = String::new();
     // It holds the lock once it prints its plan; let it create a few things.
-    while err.read_line(&mut line).unwrap() > 0 && !line.contains("created Lambda function") {
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("created SQS queue") {
         seen.push_str(&line);
         line.clear();
     }
@@ -1207,11 +1344,11 @@ async fn sigterm_mid_deploy_saves_the_state_releases_the_lock_and_exits_130() {
 
 #[tokio::test]
 async fn a_state_written_by_another_run_meanwhile_is_never_overwritten() {
-    if !support::needs(&[Svc::Lambda]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
     use sls_rs::engine::state::{self, Journal};
-    let f = Fixture::new("statecas", "  a: { handler: a }\n");
+    let f = Fixture::new("statecas", &queues(30, &[]));
     f.deploy();
     let aws = aws().await;
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
@@ -1220,7 +1357,7 @@ async fn a_state_written_by_another_run_meanwhile_is_never_overwritten() {
         .unwrap()
         .unwrap();
     // Another run deploys meanwhile.
-    f.write("  a: { handler: a, memorySize: 256 }\n", &[]);
+    f.write(&queues(60, &[]), &[]);
     f.deploy();
     let journal = Journal::new(stale, &bucket, Some(etag), "me@here");
     journal.update(|s| s.deployments.clear());
@@ -1259,11 +1396,11 @@ async fn a_state_written_by_another_run_meanwhile_is_never_overwritten() {
 
 #[tokio::test]
 async fn unlock_wants_force_while_the_holder_renews_its_lock() {
-    if !support::needs(&[Svc::Lambda]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
     use sls_rs::engine::lock;
-    let f = Fixture::new("unlockforce", "  a: { handler: a }\n");
+    let f = Fixture::new("unlockforce", &queues(30, &[]));
     f.deploy();
     let aws = aws().await;
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
@@ -1326,10 +1463,11 @@ fn use_deployment_bucket(f: &Fixture, bucket: &str) {
 
 #[tokio::test]
 async fn a_deployment_bucket_another_account_created_first_is_refused_untouched() {
-    if !support::needs(&[Svc::Lambda, Svc::DynamoDb]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
-    let f = Fixture::new("squat", "  a: { handler: a }\n");
+    let f = Fixture::new("squat", &queues(30, &[]));
+    let aws = aws().await;
     let bucket = format!("{}-deploys", f.service);
     use_deployment_bucket(&f, &bucket);
     // Someone else creates the predictable name first and plants a state that
@@ -1337,8 +1475,8 @@ async fn a_deployment_bucket_another_account_created_first_is_refused_untouched(
     let theirs = other_account_s3().await;
     theirs.create_bucket().bucket(&bucket).send().await.unwrap();
     let planted = format!(
-        r#"{{"format":1,"service":"{}","stage":"test","region":"us-east-1","account":"123456789012","resources":{{}},"deployments":[]}}"#,
-        f.service
+        r#"{{"format":1,"service":"{}","stage":"test","region":"us-east-1","account":"{}","resources":{{}},"deployments":[]}}"#,
+        f.service, aws.account
     );
     let key = format!("services/{}/test/state.json", f.service);
     theirs
@@ -1355,19 +1493,17 @@ async fn a_deployment_bucket_another_account_created_first_is_refused_untouched(
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
             stderr.contains(&format!(
-                "the deployment bucket {bucket} exists but does not belong to account 123456789012"
+                "the deployment bucket {bucket} exists but does not belong to account {}",
+                aws.account
             )) && stderr.contains("provider.deploymentBucket"),
             "{args:?}: {stderr}"
         );
     }
-    let aws = aws().await;
     assert!(
-        aws.lambda
-            .get_function()
-            .function_name(f.name("a"))
-            .send()
+        sls_rs::cloud::sqs_queue::url(&aws, &f.name("a"))
             .await
-            .is_err(),
+            .unwrap()
+            .is_none(),
         "nothing was deployed"
     );
     let objects = theirs
@@ -1386,12 +1522,13 @@ async fn a_deployment_bucket_another_account_created_first_is_refused_untouched(
 
 #[tokio::test]
 async fn a_service_bucket_name_another_account_holds_is_neither_adopted_nor_changed() {
-    if !support::needs(&[Svc::Lambda]) {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Sqs]) {
         return;
     }
-    let f = Fixture::new("squatbucket", "  a: { handler: a }\n");
+    let f = Fixture::new("squatbucket", &queues(30, &[]));
     f.deploy();
-    let name = format!("{}-test-uploads-123456789012-us-east-1", f.service);
+    let account = aws().await.account;
+    let name = format!("{}-test-uploads-{account}-us-east-1", f.service);
     // Tagged as if it were ours: adoption by tags alone would take it over.
     let theirs = other_account_s3().await;
     theirs.create_bucket().bucket(&name).send().await.unwrap();
@@ -1421,8 +1558,11 @@ async fn a_service_bucket_name_another_account_holds_is_neither_adopted_nor_chan
         .await
         .unwrap();
     let path = f.dir.join("serverless.yaml");
-    let text =
-        std::fs::read_to_string(&path).unwrap() + "resources:\n  buckets:\n    uploads: {}\n";
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "resources:\n",
+        "resources:\n  buckets:\n    uploads: {}\n",
+        1,
+    );
     std::fs::write(&path, text).unwrap();
     let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -1440,13 +1580,13 @@ async fn a_service_bucket_name_another_account_holds_is_neither_adopted_nor_chan
         .ok()
         .and_then(|v| v.status);
     assert!(versioning.is_none(), "their bucket was not changed");
-    f.write("  a: { handler: a }\n", &[]);
+    f.write(&queues(30, &[]), &[]);
     f.json(&["remove"]);
 }
 
 #[tokio::test]
 async fn a_deployment_bucket_left_unhardened_is_hardened_by_the_next_run_keeping_other_rules() {
-    if !support::needs(&[Svc::S3, Svc::Iam, Svc::Logs]) {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
         return;
     }
     let f = Fixture::new("harden", "resources:\n  buckets:\n    b: {}\n");
@@ -1545,7 +1685,7 @@ async fn a_deployment_bucket_left_unhardened_is_hardened_by_the_next_run_keeping
 
 #[tokio::test]
 async fn every_s3_request_names_the_expected_bucket_owner() {
-    if !support::needs(&[Svc::Lambda]) {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
         return;
     }
     let log = std::env::temp_dir().join(format!("{}.log", support::unique_service("owner")));
@@ -1556,13 +1696,10 @@ async fn every_s3_request_names_the_expected_bucket_owner() {
         "--log-header",
         "x-amz-expected-bucket-owner",
     ]);
-    let f = Fixture::new("ownerhdr", "  a: { handler: a }\n");
-    let functions = "  a: { handler: a }\n";
-    f.write_at(functions, &[], &proxy.endpoint);
-    let path = f.dir.join("serverless.yaml");
-    let text = std::fs::read_to_string(&path).unwrap()
-        + "resources:\n  buckets:\n    files: { versioning: true }\n";
-    std::fs::write(&path, text).unwrap();
+    let manifest = "resources:\n  buckets:\n    files: { versioning: true }\n";
+    let f = Fixture::new("ownerhdr", manifest);
+    f.write_at(manifest, &[], &proxy.endpoint);
+    let account = aws().await.account;
     let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
     assert!(out.status.success(), "{stderr}");
     let (out, _, stderr) = support::run(&mut f.command(&["remove", "--force"]));
@@ -1583,7 +1720,7 @@ async fn every_s3_request_names_the_expected_bucket_owner() {
         })
         .collect();
     let buckets = [
-        "/sls-rs-deployments-123456789012-us-east-1".to_string(),
+        format!("/sls-rs-deployments-{account}-us-east-1"),
         format!("/{}-test-files-", f.service),
     ];
     let s3: Vec<&str> = lines
@@ -1606,7 +1743,7 @@ async fn every_s3_request_names_the_expected_bucket_owner() {
     };
     let missing: Vec<&&str> = s3
         .iter()
-        .filter(|l| !create(l) && !l.ends_with("\t123456789012"))
+        .filter(|l| !create(l) && !l.ends_with(&format!("\t{account}")))
         .collect();
     assert!(
         missing.is_empty(),

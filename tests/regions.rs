@@ -116,14 +116,7 @@ async fn a_remove_that_lost_its_state_finds_only_its_own_regions_role() {
     f.json(&["deploy", "--region", OTHER]);
     // The eu-west-1 state is lost, as if its deploy had died before its first save.
     let west = aws_in(OTHER).await;
-    let bucket = sls_rs::cloud::deployment_bucket::name(&west.account, OTHER);
-    west.s3
-        .delete_object()
-        .bucket(&bucket)
-        .key(sls_rs::engine::state::state_key(&f.service, "test"))
-        .send()
-        .await
-        .unwrap();
+    support::fixture::lose_state(&west, &f, OTHER).await;
     let removed = f.json(&["remove", "--region", OTHER]);
     let west_role = format!("{}-{OTHER}", f.name("a"));
     assert!(
@@ -274,4 +267,58 @@ async fn a_role_deployed_under_its_old_name_is_replaced_and_the_old_one_kept_for
         support::fixture::alias_version(&aws, &f.name("a")).await,
         Some(v2)
     );
+}
+
+/// The stateless-remove test above with a state machine's role instead of a function's
+/// (no function: LocalStack without Docker serves it): each region's machine has its
+/// own role, and a remove that lost its state takes only its own region's.
+#[tokio::test]
+async fn a_state_machine_role_per_region_and_a_stateless_remove_takes_only_its_own() {
+    if !support::needs(&[Svc::Sts, Svc::S3, Svc::Iam, Svc::Logs, Svc::StepFunctions]) {
+        return;
+    }
+    let manifest =
+        "resources:\n  stateMachines:\n    flow: { definition: { StartAt: P, States: { P: { Type: Pass, End: true } } } }\n";
+    let f = Fixture::new("regionsm", manifest);
+    let east = aws().await;
+    f.deploy();
+    f.json(&["deploy", "--region", OTHER]);
+    let east_role = format!("{}-test-flow-states-us-east-1", f.service);
+    let west_role = format!("{}-test-flow-states-{OTHER}", f.service);
+    let west = aws_in(OTHER).await;
+    for (aws, region, role_name) in [(&east, "us-east-1", &east_role), (&west, OTHER, &west_role)] {
+        let machine = format!(
+            "arn:aws:states:{region}:{}:stateMachine:{}-test-flow",
+            aws.account, f.service
+        );
+        let described = aws
+            .sfn
+            .describe_state_machine()
+            .state_machine_arn(&machine)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            described
+                .role_arn()
+                .ends_with(&format!(":role/{role_name}")),
+            "{region}: {}",
+            described.role_arn()
+        );
+    }
+    // The eu-west-1 state is lost, as if its deploy had died before its first save.
+    support::fixture::lose_state(&west, &f, OTHER).await;
+    let removed = f.json(&["remove", "--region", OTHER]);
+    assert!(
+        removed["removed"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::String(format!("IAM role {west_role}"))),
+        "{removed}"
+    );
+    assert!(role(&east, &west_role).await.is_none());
+    assert!(role(&east, &east_role).await.is_some());
+    assert_eq!(mutating(&f.deploy()), Vec::<String>::new());
+    f.json(&["remove"]);
+    assert!(role(&east, &east_role).await.is_none());
 }

@@ -871,6 +871,48 @@ fn every_example_deploys_and_redeploys_without_changes() {
     }
 }
 
+/// A console edit of a queue (visibility timeout 7 s) and of a state machine (one Pass state).
+async fn edit_queue_and_state_machine(aws: &sls_rs::cloud::Aws, queue: &str, machine: &str) {
+    let url = sls_rs::cloud::sqs_queue::url(aws, queue)
+        .await
+        .unwrap()
+        .unwrap();
+    aws.sqs
+        .set_queue_attributes()
+        .queue_url(url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "7",
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.sfn
+        .update_state_machine()
+        .state_machine_arn(machine)
+        .definition(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The plan's drifted resources (`--json`), each with its drifted fields, sorted.
+fn drifted(plan: &Value) -> Vec<(String, Vec<String>)> {
+    let mut drifted: Vec<(String, Vec<String>)> = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["drift"].as_array().unwrap().is_empty())
+        .map(|c| {
+            let fields = c["drift"].as_array().unwrap();
+            let fields = fields.iter().map(|d| d.as_str().unwrap().to_string());
+            (c["id"].as_str().unwrap().to_string(), fields.collect())
+        })
+        .collect();
+    drifted.sort();
+    drifted
+}
+
 #[tokio::test]
 async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
     if !support::needs(&[Svc::Lambda, Svc::DynamoDb, Svc::Sqs, Svc::StepFunctions]) {
@@ -912,30 +954,7 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
         .send()
         .await
         .unwrap();
-    let url = aws
-        .sqs
-        .get_queue_url()
-        .queue_name(&queue)
-        .send()
-        .await
-        .unwrap();
-    aws.sqs
-        .set_queue_attributes()
-        .queue_url(url.queue_url().unwrap())
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "7",
-        )
-        .send()
-        .await
-        .unwrap();
-    aws.sfn
-        .update_state_machine()
-        .state_machine_arn(&machine)
-        .definition(r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#)
-        .send()
-        .await
-        .unwrap();
+    edit_queue_and_state_machine(&aws, &queue, &machine).await;
     aws.events.disable_rule().name(&rule).send().await.unwrap();
     let mappings = aws
         .lambda
@@ -955,17 +974,7 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
         .unwrap();
 
     let plan = f.json(&["plan"]);
-    let drifted: Vec<(String, Vec<String>)> = plan["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| !c["drift"].as_array().unwrap().is_empty())
-        .map(|c| {
-            let fields = c["drift"].as_array().unwrap();
-            let fields = fields.iter().map(|d| d.as_str().unwrap().to_string());
-            (c["id"].as_str().unwrap().to_string(), fields.collect())
-        })
-        .collect();
+    let drifted = drifted(&plan);
     let expect = |id: &str, field: &str| {
         assert!(
             drifted
@@ -1100,16 +1109,7 @@ async fn remove_finds_data_resources_a_deploy_died_before_recording() {
     let f = Fixture::new("orphans", manifest);
     let aws = aws().await;
     f.deploy();
-    // The state is lost, as if the deploy had died before its first save.
-    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
-    let key = sls_rs::engine::state::state_key(&f.service, "test");
-    aws.s3
-        .delete_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
+    support::fixture::lose_state(&aws, &f, "us-east-1").await;
     let removed = f.json(&["remove"]);
     let removed: Vec<&str> = removed["removed"]
         .as_array()
@@ -1145,6 +1145,48 @@ async fn remove_finds_data_resources_a_deploy_died_before_recording() {
         .send()
         .await
         .is_err());
+}
+
+/// The test above without a function or a table (LocalStack without Docker serves it):
+/// with the state lost, remove finds the bucket, the queues, the state machine, its role
+/// and its log group by their names and tags, and leaves nothing.
+#[tokio::test]
+async fn remove_finds_buckets_queues_and_state_machines_a_deploy_died_before_recording() {
+    if !support::needs(support::RESOURCE_SERVICES) {
+        return;
+    }
+    let f = Fixture::new("orphansnofn", NO_FUNCTIONS);
+    let aws = aws().await;
+    f.deploy();
+    let deployed = support::fixture::live_resources(&aws, &f).await;
+    assert_eq!(deployed.len(), 6, "{deployed:?}");
+    support::fixture::lose_state(&aws, &f, "us-east-1").await;
+    let removed = f.json(&["remove"]);
+    let removed: Vec<&str> = removed["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for kind in ["S3 bucket", "state machine", "IAM role", "log group"] {
+        assert_eq!(
+            removed.iter().filter(|r| r.starts_with(kind)).count(),
+            1,
+            "{kind}: {removed:?}"
+        );
+    }
+    assert_eq!(
+        removed
+            .iter()
+            .filter(|r| r.starts_with("SQS queue"))
+            .count(),
+        2,
+        "{removed:?}"
+    );
+    assert_eq!(
+        support::fixture::live_resources(&aws, &f).await,
+        Vec::<String>::new()
+    );
 }
 
 /// The todo-api handler, run here by `invoke --local` against the deployed table
@@ -1379,4 +1421,318 @@ fn nightly_report_counts(dir: &std::path::Path, endpoint: &str, target: &std::pa
     let doc: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(doc["response"]["events"], 1, "{doc}");
     assert_eq!(doc["response"]["report"], "daily");
+}
+
+/// A service of buckets, queues and a state machine of Pass and Wait states: what
+/// LocalStack serves without Docker, so it runs on both emulators.
+const NO_FUNCTIONS: &str = "resources:\n  buckets:\n    files:\n      versioning: true\n      cors: [{ allowedOrigins: ['https://example.com'], allowedMethods: [GET, PUT], maxAge: 60 }]\n      lifecycle: { expireAfterDays: 7, prefix: tmp/ }\n      deletionPolicy: delete\n  queues:\n    jobs: { visibilityTimeout: 45, messageRetentionPeriod: 86400, deadLetter: { maxReceiveCount: 4 } }\n  stateMachines:\n    flow:\n      definition:\n        StartAt: Prepare\n        States:\n          Prepare: { Type: Pass, Result: { ready: true }, Next: Pause }\n          Pause: { Type: Wait, Seconds: 1, End: true }\n";
+
+/// `Fixture::new` with state machines traced (`provider.tracing.stepFunctions`).
+fn traced(test: &str, functions: &str) -> Fixture {
+    let f = Fixture::new(test, functions);
+    let path = f.dir.join("serverless.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "tracing: { lambda: true }",
+        "tracing: { lambda: true, stepFunctions: true }",
+        1,
+    );
+    std::fs::write(path, text).unwrap();
+    f
+}
+
+async fn queue_attributes(
+    aws: &sls_rs::cloud::Aws,
+    queue: &str,
+) -> std::collections::HashMap<String, String> {
+    let url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(queue)
+        .send()
+        .await
+        .unwrap();
+    aws.sqs
+        .get_queue_attributes()
+        .queue_url(url.queue_url().unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_string(), v))
+        .collect()
+}
+
+async fn retention(aws: &sls_rs::cloud::Aws, group: &str) -> Option<i32> {
+    aws.logs
+        .describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await
+        .unwrap()
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(group))
+        .and_then(|g| g.retention_in_days())
+}
+
+#[tokio::test]
+async fn a_service_without_functions_deploys_redeploys_repairs_drift_and_is_removed() {
+    if !support::needs(support::RESOURCE_SERVICES) {
+        return;
+    }
+    let f = traced("nofunctions", NO_FUNCTIONS);
+    let aws = aws().await;
+    let report = f.deploy();
+    assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
+    let bucket = format!("{}-test-files-{}-us-east-1", f.service, aws.account);
+    let queue = format!("{}-test-jobs", f.service);
+    let machine = format!(
+        "arn:aws:states:us-east-1:{}:stateMachine:{}-test-flow",
+        aws.account, f.service
+    );
+    let role = format!("{}-test-flow-states-us-east-1", f.service);
+    let group = format!("/aws/vendedlogs/states/{}-test-flow", f.service);
+    let mut expected = vec![
+        format!("bucket:{bucket}"),
+        format!("logGroup:{group}"),
+        format!("queue:{queue}"),
+        format!("queue:{queue}-dlq"),
+        format!("role:{role}"),
+        format!("stateMachine:{}-test-flow", f.service),
+    ];
+    expected.sort();
+    assert_eq!(support::fixture::live_resources(&aws, &f).await, expected);
+    assert_eq!(
+        support::fixture::recorded_resources(&aws, &f).await,
+        expected
+    );
+
+    // Every configured property, read back.
+    assert_eq!(versioning(&aws, &bucket).await, "Enabled");
+    let cors = aws
+        .s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let rule = &cors.cors_rules()[0];
+    assert_eq!(rule.allowed_origins(), ["https://example.com"]);
+    assert_eq!(rule.allowed_methods(), ["GET", "PUT"]);
+    assert_eq!(rule.max_age_seconds(), Some(60));
+    let lifecycle = aws
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let ours = lifecycle
+        .rules()
+        .iter()
+        .find(|r| r.id() == Some("sls-rs-expiry"))
+        .expect("our expiry rule");
+    assert_eq!(ours.expiration().and_then(|e| e.days()), Some(7));
+    assert_eq!(ours.filter().and_then(|f| f.prefix()), Some("tmp/"));
+    let attrs = queue_attributes(&aws, &queue).await;
+    assert_eq!(attrs["VisibilityTimeout"], "45");
+    assert_eq!(attrs["MessageRetentionPeriod"], "86400");
+    let redrive: Value = serde_json::from_str(&attrs["RedrivePolicy"]).unwrap();
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        format!("arn:aws:sqs:us-east-1:{}:{queue}-dlq", aws.account)
+    );
+    assert_eq!(redrive["maxReceiveCount"].to_string(), "4");
+    let sm = aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert!(sm.definition().contains("\"Pause\""), "{}", sm.definition());
+    assert_eq!(sm.r#type().as_str(), "STANDARD");
+    assert!(sm.role_arn().ends_with(&format!(":role/{role}")));
+    let logging = sm.logging_configuration().unwrap();
+    assert_eq!(logging.level().unwrap().as_str(), "ALL");
+    let target = logging.destinations()[0]
+        .cloud_watch_logs_log_group()
+        .unwrap()
+        .log_group_arn()
+        .unwrap();
+    assert!(target.contains(&format!(":log-group:{group}")), "{target}");
+    // Tracing is on; LocalStack leaves the (optional) field out of its answer.
+    match sm.tracing_configuration() {
+        Some(t) => assert!(t.enabled(), "{t:?}"),
+        None => assert_eq!(support::kind(), support::Kind::LocalStack),
+    }
+    assert_eq!(retention(&aws, &group).await, Some(7));
+    // It runs: Pass, then Wait, then done.
+    let execution = aws
+        .sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        let d = aws
+            .sfn
+            .describe_execution()
+            .execution_arn(execution.execution_arn())
+            .send()
+            .await
+            .unwrap();
+        if d.status().as_str() != "RUNNING" || std::time::Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(status.status().as_str(), "SUCCEEDED", "{status:?}");
+    assert!(
+        status.output().unwrap_or_default().contains("ready"),
+        "the Pass state's result: {status:?}"
+    );
+    let trust = aws
+        .iam
+        .get_role()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .assume_role_policy_document
+        .unwrap();
+    let trust = sls_rs::cloud::iam_role::decode_policy(&trust);
+    assert_eq!(
+        trust["Statement"][0]["Condition"],
+        serde_json::json!({
+            "StringEquals": { "aws:SourceAccount": aws.account },
+            "ArnLike": { "aws:SourceArn": machine }
+        }),
+        "{trust:#}"
+    );
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name("sls-rs")
+        .send()
+        .await
+        .unwrap();
+    let policy = sls_rs::cloud::iam_role::decode_policy(policy.policy_document()).to_string();
+    assert!(
+        policy.contains("logs:CreateLogDelivery") && policy.contains("xray:PutTraceSegments"),
+        "{policy}"
+    );
+
+    // Unchanged: not one write.
+    let again = f.deploy();
+    assert!(again["deployment"].is_null(), "{again}");
+    assert_eq!(mutating(&again), Vec::<String>::new());
+
+    // Someone edits each of them through the SDK (the console's API).
+    aws.s3
+        .delete_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    aws.s3
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    edit_queue_and_state_machine(&aws, &queue, &machine).await;
+    aws.logs
+        .put_retention_policy()
+        .log_group_name(&group)
+        .retention_in_days(30)
+        .send()
+        .await
+        .unwrap();
+    aws.iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name("sls-rs")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let plan = f.json(&["plan"]);
+    let drifted = drifted(&plan);
+    let mut want = vec![
+        (
+            "bucket/files".to_string(),
+            vec!["cors".to_string(), "versioning".to_string()],
+        ),
+        (
+            "logGroup/stateMachine.flow".to_string(),
+            vec!["retentionInDays".to_string()],
+        ),
+        (
+            "queue/jobs".to_string(),
+            vec!["visibilityTimeout".to_string()],
+        ),
+        (
+            "role/stateMachine.flow".to_string(),
+            vec!["policy".to_string()],
+        ),
+        (
+            "stateMachine/flow".to_string(),
+            vec!["definition".to_string()],
+        ),
+    ];
+    want.sort();
+    assert_eq!(drifted, want, "{plan}");
+
+    // One deploy repairs all of it; the next has nothing to do.
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+    let after = f.deploy();
+    assert!(after["deployment"].is_null(), "repaired: {after}");
+    assert_eq!(versioning(&aws, &bucket).await, "Enabled");
+    assert!(aws
+        .s3
+        .get_bucket_cors()
+        .bucket(&bucket)
+        .send()
+        .await
+        .is_ok());
+    assert_eq!(
+        queue_attributes(&aws, &queue).await["VisibilityTimeout"],
+        "45"
+    );
+    assert_eq!(retention(&aws, &group).await, Some(7));
+    let sm = aws
+        .sfn
+        .describe_state_machine()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    assert!(sm.definition().contains("\"Pause\""), "{}", sm.definition());
+
+    // Remove leaves nothing of the service, data resources included (deletionPolicy, empty).
+    let removed = f.json(&["remove"]);
+    assert_eq!(removed["retained"], serde_json::json!([]), "{removed}");
+    assert_eq!(
+        support::fixture::live_resources(&aws, &f).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        support::fixture::recorded_resources(&aws, &f).await,
+        Vec::<String>::new()
+    );
 }

@@ -271,7 +271,7 @@ async fn lifecycle_rules(aws: &sls_rs::cloud::Aws, bucket: &str) -> Vec<(String,
 
 #[tokio::test]
 async fn lifecycle_rules_other_tools_added_survive_deploys() {
-    if !support::needs(&[Svc::S3, Svc::Iam, Svc::Logs]) {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
         return;
     }
     use aws_sdk_s3::types::{

@@ -238,6 +238,18 @@ pub async fn stage_object(aws: &sls_rs::cloud::Aws, f: &Fixture, name: &str) -> 
     Some(String::from_utf8(bytes.to_vec()).unwrap())
 }
 
+/// Deletes the stage's state in `region`, as if its deploy had died before its first save.
+pub async fn lose_state(aws: &sls_rs::cloud::Aws, f: &Fixture, region: &str) {
+    let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, region);
+    aws.s3
+        .delete_object()
+        .bucket(bucket)
+        .key(sls_rs::engine::state::state_key(&f.service, "test"))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Replaces an object of the fixture's stage, as a crash or another tool would leave it.
 pub async fn put_stage_object(aws: &sls_rs::cloud::Aws, f: &Fixture, name: &str, body: Vec<u8>) {
     let bucket = sls_rs::cloud::deployment_bucket::name(&aws.account, "us-east-1");
@@ -258,8 +270,10 @@ pub async fn put_stage_object(aws: &sls_rs::cloud::Aws, f: &Fixture, name: &str,
 pub async fn live_resources(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Vec<String> {
     let prefix = format!("{}-test-", f.service);
     let mut found = Vec::new();
+    // What the emulator does not serve holds nothing of ours (LocalStack without Docker).
+    let serves = |svc| super::kind().serves(svc);
     let mut marker = None;
-    loop {
+    while serves(super::Svc::Lambda) {
         let page = aws
             .lambda
             .list_functions()
@@ -280,13 +294,16 @@ pub async fn live_resources(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Vec<String
     }
     // Every mapping, matched by its function's ARN: emulators filter by the exact
     // string the mapping was created with.
-    let mappings = aws
-        .lambda
-        .list_event_source_mappings()
-        .into_paginator()
-        .items()
-        .send();
-    let mappings: Vec<_> = mappings.collect::<Result<Vec<_>, _>>().await.unwrap();
+    let mut mappings = Vec::new();
+    if serves(super::Svc::Lambda) {
+        let pages = aws
+            .lambda
+            .list_event_source_mappings()
+            .into_paginator()
+            .items()
+            .send();
+        mappings = pages.collect::<Result<Vec<_>, _>>().await.unwrap();
+    }
     for m in mappings {
         let function = m.function_arn().unwrap_or_default();
         let Some(name) = function.split(":function:").nth(1) else {
@@ -354,14 +371,16 @@ pub async fn live_resources(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Vec<String
             .filter(|n| n.starts_with(&prefix))
             .map(|n| format!("stateMachine:{n}")),
     );
-    let tables = aws.dynamodb.list_tables().send().await.unwrap();
-    found.extend(
-        tables
-            .table_names()
-            .iter()
-            .filter(|n| n.starts_with(&prefix))
-            .map(|n| format!("table:{n}")),
-    );
+    if serves(super::Svc::DynamoDb) {
+        let tables = aws.dynamodb.list_tables().send().await.unwrap();
+        found.extend(
+            tables
+                .table_names()
+                .iter()
+                .filter(|n| n.starts_with(&prefix))
+                .map(|n| format!("table:{n}")),
+        );
+    }
     let buckets = aws.s3.list_buckets().send().await.unwrap();
     found.extend(
         buckets
@@ -385,15 +404,17 @@ pub async fn live_resources(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Vec<String
             .filter_map(|r| r.name())
             .map(|n| format!("rule:{n}")),
     );
-    let apis = aws.apigw.get_apis().send().await.unwrap();
-    found.extend(
-        apis.items()
-            .iter()
-            .filter_map(|a| a.name())
-            // A stage's one API is named for the stage: `{service}-test`.
-            .filter(|n| n.starts_with(prefix.trim_end_matches('-')))
-            .map(|n| format!("httpApi:{n}")),
-    );
+    if serves(super::Svc::HttpApi) {
+        let apis = aws.apigw.get_apis().send().await.unwrap();
+        found.extend(
+            apis.items()
+                .iter()
+                .filter_map(|a| a.name())
+                // A stage's one API is named for the stage: `{service}-test`.
+                .filter(|n| n.starts_with(prefix.trim_end_matches('-')))
+                .map(|n| format!("httpApi:{n}")),
+        );
+    }
     found.sort();
     found
 }

@@ -153,6 +153,17 @@ fn http_get(endpoint: &str, path: &str) -> String {
     answer
 }
 
+/// What a service of buckets, queues and state machines (no function, no table) needs:
+/// all of it is served by LocalStack without Docker.
+pub const RESOURCE_SERVICES: &[Svc] = &[
+    Svc::Sts,
+    Svc::S3,
+    Svc::Sqs,
+    Svc::Iam,
+    Svc::Logs,
+    Svc::StepFunctions,
+];
+
 /// The first call of every emulator-facing test: the services it needs. On an
 /// emulator that lacks one (LocalStack without Docker: Lambda, DynamoDB, API
 /// Gateway v2, X-Ray) the test returns at once; either way the outcome is
