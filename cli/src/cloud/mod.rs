@@ -608,6 +608,10 @@ mod tests {
                 .build()
                 .unwrap()
         });
+        // Untagged: whether it holds anything is read too.
+        let objects = mock!(Client::list_object_versions).then_output(|| {
+            aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput::builder().build()
+        });
         let owned = mock!(Client::list_buckets).then_output(|| {
             ListBucketsOutput::builder()
                 .buckets(aws_sdk_s3::types::Bucket::builder().name("b").build())
@@ -624,13 +628,15 @@ mod tests {
                     &public,
                     &cors,
                     &lifecycle,
-                    &tags
+                    &tags,
+                    &objects
                 ]
             ),
             EMULATOR,
         );
         let props = s3_bucket::read(&emulator, "b").await.unwrap().unwrap();
         assert_eq!(props["versioning"], "on");
+        assert_eq!(props[crate::model::UNCLAIMED], "true", "untagged and empty");
 
         let versioning = mock!(Client::get_bucket_versioning).then_http_response(garbage_200);
         let aws = Aws::with_s3(mock_client!(aws_sdk_s3, [&versioning]), None);
