@@ -560,11 +560,14 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
     assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
 
     // Two real deploys at once: the one that comes second finds the first holding the lock
-    // (100 ms a request: creating four queues outlasts the second's look at the lock).
+    // (100 ms a request, one step at a time: creating twelve queues outlasts the second's
+    // look at the lock by seconds).
     let proxy = support::Realism::start(&["--delay-ms", "100"]);
-    f.write_at(&queues(90, &["b", "c", "d", "e"]), &[], &proxy.endpoint);
+    let more: Vec<String> = (0..12).map(|i| format!("q{i}")).collect();
+    let more: Vec<&str> = more.iter().map(String::as_str).collect();
+    f.write_at(&queues(90, &more), &[], &proxy.endpoint);
     let mut first = f
-        .command(&["deploy"])
+        .command(&["deploy", "--concurrency", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -584,7 +587,7 @@ async fn a_second_deploy_meanwhile_reports_the_lock_holder() {
     std::io::copy(&mut first_err, &mut std::io::sink()).unwrap();
     assert!(first.wait().unwrap().success(), "the first deploy applies");
     assert_eq!(visibility(&aws, &f.name("a")).await, "90");
-    f.write(&queues(90, &["b", "c", "d", "e"]), &[]);
+    f.write(&queues(90, &more), &[]);
     f.json(&["remove"]);
 }
 
