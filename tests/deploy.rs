@@ -1857,3 +1857,247 @@ fn a_deploy_paced_at_aws_rates_goes_through_the_paced_http_client() {
     let info = f.json(&["info"]);
     assert_eq!(info["functions"][0]["liveVersion"], "1");
 }
+
+/// One of each kind sls-rs creates: a function with its alias, roles and policies,
+/// log groups, a table, a bucket with a notification, a queue with its dead-letter
+/// queue and an SQS trigger, a schedule, an HTTP API with routes, a state machine,
+/// invoke permissions.
+const EVERY_KIND: &str = "  api:\n    handler: api\n    events:\n      - httpApi: GET /items\n      - httpApi: POST /items\n    permissions:\n      - { table: items, access: readwrite }\n  worker:\n    handler: worker\n    timeout: 10\n    events:\n      - sqs: { queue: jobs, batchSize: 5 }\n      - schedule: rate(1 hour)\n      - s3: { bucket: uploads, prefix: in/ }\nresources:\n  tables:\n    items: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n  buckets:\n    uploads: { deletionPolicy: delete }\n  queues:\n    jobs: { visibilityTimeout: 60, deadLetter: { maxReceiveCount: 3 } }\n  stateMachines:\n    flow:\n      definition: { StartAt: A, States: { A: { Type: Task, Resource: '${fn:worker}', End: true } } }\n";
+
+#[tokio::test]
+async fn a_first_deploy_whose_creates_lose_their_answers_succeeds_and_leaves_one_of_each() {
+    if !support::needs(&[
+        Svc::Lambda,
+        Svc::DynamoDb,
+        Svc::HttpApi,
+        Svc::Sqs,
+        Svc::StepFunctions,
+    ]) {
+        return;
+    }
+    // Every write reaches the emulator, then its answer is lost: each create's retry
+    // meets the run's own resource.
+    let proxy = support::Realism::start(&["--lose-first-write"]);
+    let f = Fixture::new("lostcreate", EVERY_KIND);
+    f.write_at(EVERY_KIND, &[], &proxy.endpoint);
+    let (out, stdout, stderr) = support::run(&mut f.command(&["deploy", "--json"]));
+    assert!(
+        out.status.success(),
+        "the first deploy succeeds in one run:\n{stderr}"
+    );
+    let first: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(first["deployment"]["status"], "succeeded");
+    assert!(first["endpoint"].as_str().is_some(), "{first}");
+
+    // Nothing is left to do, through the proxy or not.
+    let again = f.json(&["deploy"]);
+    assert!(again["deployment"].is_null(), "{}", again["plan"]);
+    assert_eq!(again["apiCalls"]["writes"], 0, "{}", again["apiCalls"]);
+    f.write(EVERY_KIND, &[]);
+    let plain = f.json(&["deploy"]);
+    assert_eq!(plain["apiCalls"]["writes"], 0, "{}", plain["apiCalls"]);
+
+    // Exactly one of each, read back through the SDK.
+    let aws = aws().await;
+    let prefix = format!("{}-test-", f.service);
+    // The emulator is shared: every listing is read to its end.
+    let functions: Vec<String> = aws
+        .lambda
+        .list_functions()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.function_name().filter(|n| n.starts_with(&prefix)))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(functions.len(), 2, "{functions:?}");
+    for name in ["api", "worker"] {
+        let aliases = aws
+            .lambda
+            .list_aliases()
+            .function_name(f.name(name))
+            .send()
+            .await
+            .unwrap();
+        let names: Vec<_> = aliases.aliases().iter().filter_map(|a| a.name()).collect();
+        assert_eq!(names, ["live"], "{name}");
+        let versions = aws
+            .lambda
+            .list_versions_by_function()
+            .function_name(f.name(name))
+            .send()
+            .await
+            .unwrap();
+        let versions: Vec<_> = versions
+            .versions()
+            .iter()
+            .filter_map(|v| v.version())
+            .collect();
+        assert_eq!(versions, ["$LATEST", "1"], "{name}: one version published");
+    }
+    let roles = aws
+        .iam
+        .list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    let roles: Vec<_> = roles
+        .iter()
+        .map(|r| r.role_name())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert_eq!(
+        roles.len(),
+        3,
+        "two functions and a state machine: {roles:?}"
+    );
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{prefix}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.log_groups().len(), 2);
+    let tables = aws
+        .dynamodb
+        .list_tables()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    let tables: Vec<_> = tables.iter().filter(|t| t.starts_with(&prefix)).collect();
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    let buckets = aws.s3.list_buckets().send().await.unwrap();
+    let buckets: Vec<_> = buckets
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .filter(|b| b.starts_with(&prefix))
+        .collect();
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    let notification = aws
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(buckets[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(notification.lambda_function_configurations().len(), 1);
+    let queues = aws
+        .sqs
+        .list_queues()
+        .queue_name_prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queues.queue_urls().len(), 2, "the queue and its DLQ");
+    let live = |name: &str| {
+        format!(
+            "arn:aws:lambda:us-east-1:{}:function:{}:live",
+            aws.account,
+            f.name(name)
+        )
+    };
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(live("worker"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mappings.event_source_mappings().len(),
+        1,
+        "no duplicate mapping"
+    );
+    let rules = aws
+        .events
+        .list_rules()
+        .name_prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rules.rules().len(), 1);
+    let targets = aws
+        .events
+        .list_targets_by_rule()
+        .rule(rules.rules()[0].name().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(targets.targets().len(), 1);
+    let mut apis = Vec::new();
+    let mut token = None;
+    loop {
+        let page = aws
+            .apigw
+            .get_apis()
+            .set_next_token(token)
+            .send()
+            .await
+            .unwrap();
+        token = page.next_token().map(str::to_string);
+        apis.extend(
+            page.items
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| a.name() == Some(&format!("{}-test", f.service))),
+        );
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(apis.len(), 1, "no orphan API: {apis:?}");
+    let api_id = apis[0].api_id().unwrap();
+    let routes = aws.apigw.get_routes().api_id(api_id).send().await.unwrap();
+    assert_eq!(routes.items().len(), 2, "{:?}", routes.items());
+    let integrations = aws
+        .apigw
+        .get_integrations()
+        .api_id(api_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(integrations.items().len(), 2, "{:?}", integrations.items());
+    let machines = aws
+        .sfn
+        .list_state_machines()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .unwrap();
+    let machines: Vec<_> = machines
+        .iter()
+        .filter(|m| m.name().starts_with(&prefix))
+        .collect();
+    assert_eq!(machines.len(), 1);
+    for (name, statements) in [("api", 1), ("worker", 2)] {
+        let policy = aws
+            .lambda
+            .get_policy()
+            .function_name(f.name(name))
+            .qualifier("live")
+            .send()
+            .await
+            .unwrap();
+        let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+        assert_eq!(
+            policy["Statement"].as_array().unwrap().len(),
+            statements,
+            "{name}: {policy}"
+        );
+    }
+    f.json(&["remove", "--force"]);
+}

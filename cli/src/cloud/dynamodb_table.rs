@@ -15,7 +15,9 @@ use aws_sdk_dynamodb::types::{
 
 use super::{aws_error, changed, dropped_tags, has_code, pause, Aws, Changed};
 use crate::manifest::{self, BillingMode, KeyAttribute, KeyType};
-use crate::model::{capacity_text, gsi_text, stream_view_text, tag_props, Props, TableSpec};
+use crate::model::{
+    capacity_text, gsi_text, same_owner, stream_view_text, tag_props, Props, TableSpec,
+};
 
 const NOT_FOUND: &[&str] = &[
     "ResourceNotFoundException",
@@ -315,19 +317,23 @@ pub async fn create(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<S
         .set_stream_specification(def.stream.map(|v| stream_spec(Some(v))))
         .set_tags(Some(tags(spec)))
         .send()
-        .await
-        .map_err(|e| {
-            aws_error(
+        .await;
+    let arn = match out {
+        Ok(out) => out
+            .table_description()
+            .and_then(|t| t.table_arn())
+            .unwrap_or_default()
+            .to_string(),
+        // This run's own create whose answer was lost, or one of a deploy that died.
+        Err(e) if has_code(&e, &["ResourceInUseException"]) => adopt(aws, name, spec).await?,
+        Err(e) => {
+            return Err(aws_error(
                 &format!("creating {}", what(name)),
                 "dynamodb:CreateTable",
                 e,
-            )
-        })?;
-    let arn = out
-        .table_description()
-        .and_then(|t| t.table_arn())
-        .unwrap_or_default()
-        .to_string();
+            ))
+        }
+    };
     wait_active(aws, name).await?;
     if let Some(attr) = &def.ttl {
         set_ttl(aws, name, attr, true).await?;
@@ -336,6 +342,31 @@ pub async fn create(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<S
         set_pitr(aws, name, true).await?;
     }
     Ok(arn)
+}
+
+/// The table of that name, when it is this service's (its tags) with the keys asked for.
+async fn adopt(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<String> {
+    let Some(live) = read(aws, name).await? else {
+        anyhow::bail!(
+            "{} exists and vanished while being read; deploy again",
+            what(name)
+        )
+    };
+    if !same_owner(|t| live.tags.get(t), |t| spec.tags.get(t)) {
+        return Err(super::create::not_ours(&what(name), "dynamodb:CreateTable"));
+    }
+    let wanted = spec.props();
+    for key in ["partitionKey", "sortKey"] {
+        if live.props.get(key) != wanted.get(key) {
+            anyhow::bail!(
+                "creating {} (dynamodb:CreateTable): it exists with {key} {}, not {}; a table's keys never change: delete it or rename the table",
+                what(name),
+                live.props.get(key).map_or("none", String::as_str),
+                wanted.get(key).map_or("none", String::as_str)
+            );
+        }
+    }
+    Ok(live.arn)
 }
 
 async fn set_ttl(aws: &Aws, name: &str, attribute: &str, enabled: bool) -> anyhow::Result<()> {

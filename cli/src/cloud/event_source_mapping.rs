@@ -7,6 +7,11 @@ use anyhow::bail;
 use aws_sdk_lambda::types::{EventSourcePosition, Filter, FilterCriteria, FunctionResponseType};
 use tokio::time::Instant;
 
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
+use super::create::{create_once, no_retries};
 use super::{aws_error, dynamodb_table, has_code, Aws};
 use crate::manifest::StartingPosition;
 use crate::model::{EventSourceMappingSpec, MappingSource, Props};
@@ -313,37 +318,68 @@ pub async fn create(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<
             dynamodb_table::stream_arn(aws, table_name(table_arn)).await?
         }
     };
-    let out = super::retry_until_assumable(|| {
-        let mut req = aws
-            .lambda
-            .create_event_source_mapping()
-            .function_name(&spec.target)
-            .event_source_arn(&source)
-            .set_batch_size(spec.batch_size.map(|b| b as i32))
-            .set_maximum_batching_window_in_seconds(spec.batching_window.map(|w| w as i32))
-            .set_function_response_types(Some(response_types(spec)));
-        if let Some(position) = spec.starting_position {
-            req = req.starting_position(match position {
-                StartingPosition::Latest => EventSourcePosition::Latest,
-                StartingPosition::TrimHorizon => EventSourcePosition::TrimHorizon,
-            });
+    // Not idempotent: a lost answer's retry would make a second mapping (or meet the
+    // first as a conflict), so after one the mapping is looked for first.
+    let created = create_once(
+        || super::retry_until_assumable(|| create_request(aws, spec, &source)),
+        || async { Ok(read(aws, spec).await?.map(|m| m.uuid)) },
+    )
+    .await?;
+    match created {
+        Ok(uuid) => {
+            wait_enabled(aws, &uuid, &what(spec)).await?;
+            Ok(uuid)
         }
-        if !spec.filters.is_empty() {
-            req = req.filter_criteria(filter_criteria(spec));
-        }
-        req.send()
-    })
-    .await
-    .map_err(|e| {
-        aws_error(
+        // "The event source arn (…) and function (…) provided mapping already exists. Please
+        // update or delete the existing mapping with UUID …": this run's own, or a dead deploy's.
+        Err(e) if has_code(&e, &["ResourceConflictException"]) => match read(aws, spec).await? {
+            Some(existing) => {
+                update(aws, &existing.uuid, spec).await?;
+                Ok(existing.uuid)
+            }
+            None => Err(aws_error(
+                &format!("creating {}", what(spec)),
+                "lambda:CreateEventSourceMapping",
+                e,
+            )),
+        },
+        Err(e) => Err(aws_error(
             &format!("creating {}", what(spec)),
             "lambda:CreateEventSourceMapping",
             e,
-        )
-    })?;
-    let uuid = out.uuid().unwrap_or_default().to_string();
-    wait_enabled(aws, &uuid, &what(spec)).await?;
-    Ok(uuid)
+        )),
+    }
+}
+
+/// One CreateEventSourceMapping attempt, with the SDK's retries off; its UUID.
+async fn create_request(
+    aws: &Aws,
+    spec: &EventSourceMappingSpec,
+    source: &str,
+) -> Result<String, SdkError<CreateEventSourceMappingError, HttpResponse>> {
+    let mut req = aws
+        .lambda
+        .create_event_source_mapping()
+        .function_name(&spec.target)
+        .event_source_arn(source)
+        .set_batch_size(spec.batch_size.map(|b| b as i32))
+        .set_maximum_batching_window_in_seconds(spec.batching_window.map(|w| w as i32))
+        .set_function_response_types(Some(response_types(spec)));
+    if let Some(position) = spec.starting_position {
+        req = req.starting_position(match position {
+            StartingPosition::Latest => EventSourcePosition::Latest,
+            StartingPosition::TrimHorizon => EventSourcePosition::TrimHorizon,
+        });
+    }
+    if !spec.filters.is_empty() {
+        req = req.filter_criteria(filter_criteria(spec));
+    }
+    let out = req
+        .customize()
+        .config_override(no_retries!(aws_sdk_lambda))
+        .send()
+        .await?;
+    Ok(out.uuid().unwrap_or_default().to_string())
 }
 
 /// Updates a mapping in place, once it accepts changes (not Creating or Updating),

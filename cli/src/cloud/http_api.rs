@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType};
 
+use super::create::{create_once, no_retries};
 use super::{aws_error, changed, dropped_tags, emulator, has_code, Aws, Changed, Svc};
 use crate::manifest::CorsRule;
 use crate::model::{
-    http_cors_text, tag_props, HttpApiSpec, Props, RouteSpec, HTTP_API_STAGE, PAYLOAD_FORMAT,
+    http_cors_text, same_owner, tag_props, HttpApiSpec, Props, RouteSpec, HTTP_API_STAGE,
+    PAYLOAD_FORMAT,
 };
 
 const NOT_FOUND: &[&str] = &["NotFoundException"];
@@ -107,26 +109,64 @@ fn cors(rule: &CorsRule) -> Cors {
 }
 
 /// Creates the API and its auto-deployed `$default` stage; returns the API's ARN.
+///
+/// API names are not unique and CreateApi takes no client token: a lost answer's retry
+/// would make a second API. After one, the API of that name and this service's tags is
+/// looked for before CreateApi is sent again.
 pub async fn create(aws: &Aws, name: &str, spec: &HttpApiSpec) -> anyhow::Result<String> {
-    let api = aws
-        .apigw
-        .create_api()
-        .name(name)
-        .protocol_type(ProtocolType::Http)
-        .set_cors_configuration(spec.cors.as_ref().map(cors))
-        .set_tags(Some(spec.tags.clone().into_iter().collect()))
-        .send()
-        .await
-        .map_err(|e| {
-            aws_error(
-                &format!("creating {}", what(name)),
-                "apigateway:CreateApi",
-                e,
-            )
-        })?;
-    let id = api.api_id().unwrap_or_default().to_string();
+    let id = create_once(
+        || async {
+            let api = aws
+                .apigw
+                .create_api()
+                .name(name)
+                .protocol_type(ProtocolType::Http)
+                .set_cors_configuration(spec.cors.as_ref().map(cors))
+                .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                .customize()
+                .config_override(no_retries!(aws_sdk_apigatewayv2))
+                .send()
+                .await?;
+            Ok(api.api_id().unwrap_or_default().to_string())
+        },
+        || find_ours(aws, name, spec),
+    )
+    .await?
+    .map_err(|e| {
+        aws_error(
+            &format!("creating {}", what(name)),
+            "apigateway:CreateApi",
+            e,
+        )
+    })?;
     ensure_stage(aws, name, &id, spec).await?;
     Ok(arn(aws, &id))
+}
+
+/// The id of the API of that name that carries this service's tags.
+async fn find_ours(aws: &Aws, name: &str, spec: &HttpApiSpec) -> anyhow::Result<Option<String>> {
+    let mut token = None;
+    loop {
+        let page = aws
+            .apigw
+            .get_apis()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| aws_error(&what(name), "apigateway:GetApis", e))?;
+        let ours = page.items().iter().find(|a| {
+            let tags = a.tags();
+            a.name() == Some(name)
+                && same_owner(|t| tags.and_then(|m| m.get(t)), |t| spec.tags.get(t))
+        });
+        if let Some(api) = ours {
+            return Ok(api.api_id().map(str::to_string));
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
 }
 
 /// Whether the API has its `$default` stage, and if so whether it auto-deploys.
@@ -152,15 +192,23 @@ async fn ensure_stage(aws: &Aws, name: &str, id: &str, spec: &HttpApiSpec) -> an
             .await
             .map_err(|e| aws_error(&what(name), "apigateway:UpdateStage", e))?;
     } else {
-        aws.apigw
+        let created = aws
+            .apigw
             .create_stage()
             .api_id(id)
             .stage_name("$default")
             .auto_deploy(true)
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
             .send()
-            .await
-            .map_err(|e| aws_error(&what(name), "apigateway:CreateStage", e))?;
+            .await;
+        match created {
+            Ok(_) => {}
+            // The retry of a create whose answer was lost: the stage of this service's API.
+            Err(e)
+                if has_code(&e, &["ConflictException"])
+                    && default_stage(aws, name, id).await? == Some(true) => {}
+            Err(e) => return Err(aws_error(&what(name), "apigateway:CreateStage", e)),
+        }
     }
     Ok(())
 }
@@ -309,18 +357,72 @@ pub async fn read_routes(aws: &Aws, api_id: &str) -> anyhow::Result<BTreeMap<Str
     Ok(out)
 }
 
+/// What an integration's description says: the route it was made for, so one whose
+/// answer was lost is found again (integrations have no name).
+fn integration_description(spec: &RouteSpec) -> String {
+    format!("sls-rs: {}", spec.route_key)
+}
+
+/// Creates the route's integration; after a lost answer, finds it by its description.
 async fn create_integration(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::Result<String> {
-    let integration = aws
-        .apigw
-        .create_integration()
-        .api_id(api_id)
-        .integration_type(IntegrationType::AwsProxy)
-        .integration_uri(&spec.target)
-        .payload_format_version(PAYLOAD_FORMAT)
-        .send()
-        .await
-        .map_err(|e| route_error(spec, "apigateway:CreateIntegration", e))?;
-    Ok(integration.integration_id().unwrap_or_default().to_string())
+    let description = integration_description(spec);
+    create_once(
+        || async {
+            let integration = aws
+                .apigw
+                .create_integration()
+                .api_id(api_id)
+                .integration_type(IntegrationType::AwsProxy)
+                .integration_uri(&spec.target)
+                .payload_format_version(PAYLOAD_FORMAT)
+                .description(&description)
+                .customize()
+                .config_override(no_retries!(aws_sdk_apigatewayv2))
+                .send()
+                .await?;
+            Ok(integration.integration_id().unwrap_or_default().to_string())
+        },
+        || find_integration(aws, api_id, spec, &description),
+    )
+    .await?
+    .map_err(|e| route_error(spec, "apigateway:CreateIntegration", e))
+}
+
+/// The integration made for this route that no route uses yet.
+async fn find_integration(
+    aws: &Aws,
+    api_id: &str,
+    spec: &RouteSpec,
+    description: &str,
+) -> anyhow::Result<Option<String>> {
+    let used: std::collections::BTreeSet<String> = read_routes(aws, api_id)
+        .await?
+        .into_values()
+        .filter_map(|r| r.integration_id)
+        .collect();
+    let mut token = None;
+    loop {
+        let page = aws
+            .apigw
+            .get_integrations()
+            .api_id(api_id)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| route_error(spec, "apigateway:GetIntegrations", e))?;
+        let found = page.items().iter().find(|i| {
+            i.description() == Some(description)
+                && i.integration_uri() == Some(spec.target.as_str())
+                && i.integration_id().is_some_and(|id| !used.contains(id))
+        });
+        if let Some(i) = found {
+            return Ok(i.integration_id().map(str::to_string));
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(None);
+        }
+    }
 }
 
 /// Creates the route and its integration (or repairs one left half-made); returns the route's ARN.
@@ -331,16 +433,42 @@ pub async fn create_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::
         return Ok(route_arn(aws, api_id, &route.route_id));
     }
     let integration = create_integration(aws, api_id, spec).await?;
-    let route = aws
-        .apigw
-        .create_route()
-        .api_id(api_id)
-        .route_key(&spec.route_key)
-        .target(format!("integrations/{integration}"))
-        .send()
-        .await
-        .map_err(|e| route_error(spec, "apigateway:CreateRoute", e))?;
-    Ok(route_arn(aws, api_id, route.route_id().unwrap_or_default()))
+    let find_route = || async {
+        Ok(read_routes(aws, api_id)
+            .await?
+            .remove(&spec.route_key)
+            .map(|r| r.route_id))
+    };
+    let created = create_once(
+        || async {
+            let route = aws
+                .apigw
+                .create_route()
+                .api_id(api_id)
+                .route_key(&spec.route_key)
+                .target(format!("integrations/{integration}"))
+                .customize()
+                .config_override(no_retries!(aws_sdk_apigatewayv2))
+                .send()
+                .await?;
+            Ok(route.route_id().unwrap_or_default().to_string())
+        },
+        find_route,
+    )
+    .await?;
+    let route_id = match created {
+        Ok(id) => id,
+        // "Route with key … already exists": made meanwhile; point it at this integration.
+        Err(e) if has_code(&e, &["ConflictException"]) => match find_route().await? {
+            Some(id) => {
+                update_route(aws, api_id, spec).await?;
+                id
+            }
+            None => return Err(route_error(spec, "apigateway:CreateRoute", e)),
+        },
+        Err(e) => return Err(route_error(spec, "apigateway:CreateRoute", e)),
+    };
+    Ok(route_arn(aws, api_id, &route_id))
 }
 
 fn route_error<E: std::error::Error + Send + Sync + 'static>(

@@ -16,6 +16,7 @@ use aws_sdk_lambda::types::{
 use base64::Engine as _;
 use tokio::time::Instant;
 
+use super::create::{create_once, no_retries};
 use super::{aws_error, emulator, Aws, Svc};
 use crate::manifest::Architecture;
 use crate::model::{same_owner, FunctionSpec, Props};
@@ -371,22 +372,94 @@ pub async fn set_tags(
 
 /// Publishes the current code and configuration as a new version, and waits until
 /// that version is Active: an alias moved to a Pending version fails its invocations.
+///
+/// Lambda answers a PublishVersion with nothing changed since the newest version with
+/// that version; so after a lost answer the newest version is taken when it is `$LATEST`
+/// as it is now, rather than asking again (an emulator would publish a second one).
 pub async fn publish_version(aws: &Aws, name: &str) -> anyhow::Result<String> {
     wait_ready(aws, name).await?;
-    let out = super::retry_on_conflict(|| aws.lambda.publish_version().function_name(name).send())
-        .await
-        .map_err(|e| {
-            aws_error(
-                &format!("publishing a version of Lambda function ({name})"),
-                "lambda:PublishVersion",
-                e,
-            )
-        })?;
-    let version = out
-        .version
-        .ok_or_else(|| anyhow::anyhow!("lambda:PublishVersion returned no version for {name}"))?;
+    let out = create_once(
+        || async {
+            let out = super::retry_on_conflict(|| {
+                aws.lambda
+                    .publish_version()
+                    .function_name(name)
+                    .customize()
+                    .config_override(no_retries!(aws_sdk_lambda))
+                    .send()
+            })
+            .await?;
+            Ok(out.version)
+        },
+        || async { Ok(newest_if_latest(aws, name).await?.map(Some)) },
+    )
+    .await?
+    .map_err(|e| {
+        aws_error(
+            &format!("publishing a version of Lambda function ({name})"),
+            "lambda:PublishVersion",
+            e,
+        )
+    })?;
+    let version =
+        out.ok_or_else(|| anyhow::anyhow!("lambda:PublishVersion returned no version for {name}"))?;
     wait_ready_at(aws, name, Some(&version)).await?;
     Ok(version)
+}
+
+/// The newest published version when its code and configuration are `$LATEST`'s.
+async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
+    let mut versions = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = aws
+            .lambda
+            .list_versions_by_function()
+            .function_name(name)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    &format!("Lambda function ({name})"),
+                    "lambda:ListVersionsByFunction",
+                    e,
+                )
+            })?;
+        marker = page.next_marker().map(str::to_string);
+        versions.extend(page.versions.unwrap_or_default());
+        if marker.is_none() {
+            break;
+        }
+    }
+    // What a version is made of, leaving out what differs between any two (ARN, dates, ids).
+    let content = |c: &aws_sdk_lambda::types::FunctionConfiguration| {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            c.code_sha256(),
+            c.memory_size(),
+            c.timeout(),
+            c.role(),
+            c.description(),
+            c.environment()
+                .and_then(|e| e.variables())
+                .map(|v| v.iter().collect::<BTreeMap<_, _>>()),
+            c.tracing_config().and_then(|t| t.mode()),
+            c.architectures(),
+            c.handler(),
+        )
+    };
+    let latest = versions.iter().find(|v| v.version() == Some("$LATEST"));
+    let newest = versions
+        .iter()
+        .filter_map(|v| Some((v.version()?.parse::<u64>().ok()?, v)))
+        .max_by_key(|(n, _)| *n);
+    Ok(match (latest, newest) {
+        (Some(latest), Some((n, newest))) if content(latest) == content(newest) => {
+            Some(n.to_string())
+        }
+        _ => None,
+    })
 }
 
 /// The version an alias points at; `None` when the alias does not exist.
@@ -492,21 +565,48 @@ pub async fn point_alias(aws: &Aws, name: &str, alias: &str, version: &str) -> a
             ))
         }
     }
-    aws.lambda
+    let created = aws
+        .lambda
         .create_alias()
         .function_name(name)
         .name(alias)
         .function_version(version)
         .send()
-        .await
-        .map_err(|e| {
-            aws_error(
-                &format!("creating alias {alias} of Lambda function ({name})"),
-                "lambda:CreateAlias",
-                e,
-            )
-        })?;
-    Ok(())
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        // This run's own create whose answer was lost (the SDK's retry met it): the
+        // alias of this service's function, so it only has to point at the version.
+        Err(e) if super::has_code(&e, &["ResourceConflictException", "ConflictException"]) => {
+            if read_alias(aws, name, alias).await?.as_deref() == Some(version) {
+                return Ok(());
+            }
+            super::retry_on_conflict(|| {
+                aws.lambda
+                    .update_alias()
+                    .function_name(name)
+                    .name(alias)
+                    .function_version(version)
+                    .send()
+            })
+            .await
+            .map_err(|e| {
+                aws_error(
+                    &format!(
+                        "moving alias {alias} of Lambda function ({name}) to version {version}"
+                    ),
+                    "lambda:UpdateAlias",
+                    e,
+                )
+            })?;
+            Ok(())
+        }
+        Err(e) => Err(aws_error(
+            &format!("creating alias {alias} of Lambda function ({name})"),
+            "lambda:CreateAlias",
+            e,
+        )),
+    }
 }
 
 /// What became of a provisioned concurrency request.

@@ -3,6 +3,9 @@
 
 use serde_json::Value;
 
+use aws_sdk_lambda::operation::add_permission::AddPermissionOutput;
+
+use super::create::{create_once, no_retries};
 use super::{aws_error, has_code, Aws};
 use crate::model::{PermissionSpec, Props, LIVE_ALIAS};
 
@@ -121,21 +124,42 @@ pub async fn put(aws: &Aws, physical: &str, spec: &PermissionSpec) -> anyhow::Re
     let lock = aws.policy_lock(&spec.function_name);
     let _writing = lock.lock().await;
     let existing = statements(aws, physical).await?;
-    if !existing.iter().any(|s| s["Sid"] == sid.as_str()) {
-        super::retry_on_conflict(|| {
-            aws.lambda
-                .add_permission()
-                .function_name(&spec.function_name)
-                .qualifier(LIVE_ALIAS)
-                .statement_id(&sid)
-                .action("lambda:InvokeFunction")
-                .principal(&spec.principal)
-                .source_arn(&spec.source_arn)
-                .set_source_account(spec.source_account.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| aws_error(&what(physical), "lambda:AddPermission", e))?;
+    let has_sid = |found: &[Value]| found.iter().any(|s| s["Sid"] == sid.as_str());
+    if !has_sid(&existing) {
+        // After a lost answer the statement is looked for before it is added again (an
+        // emulator would hold it twice); the id carries the content's hash, so a statement
+        // of that id is this one.
+        let added = create_once(
+            || {
+                super::retry_on_conflict(|| {
+                    aws.lambda
+                        .add_permission()
+                        .function_name(&spec.function_name)
+                        .qualifier(LIVE_ALIAS)
+                        .statement_id(&sid)
+                        .action("lambda:InvokeFunction")
+                        .principal(&spec.principal)
+                        .source_arn(&spec.source_arn)
+                        .set_source_account(spec.source_account.clone())
+                        .customize()
+                        .config_override(no_retries!(aws_sdk_lambda))
+                        .send()
+                })
+            },
+            || async {
+                let found = has_sid(&statements(aws, physical).await?);
+                Ok(found.then(|| AddPermissionOutput::builder().build()))
+            },
+        )
+        .await?;
+        match added {
+            Ok(_) => {}
+            // "The statement id (…) provided already exists": AWS's answer to the retry.
+            Err(e)
+                if has_code(&e, &["ResourceConflictException"])
+                    && has_sid(&statements(aws, physical).await?) => {}
+            Err(e) => return Err(aws_error(&what(physical), "lambda:AddPermission", e)),
+        }
     }
     for old in existing
         .iter()
@@ -188,7 +212,7 @@ mod tests {
     use aws_sdk_lambda::operation::remove_permission::RemovePermissionOutput;
     use aws_sdk_lambda::types::error::ResourceConflictException;
     use aws_sdk_lambda::Client;
-    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
     fn spec() -> PermissionSpec {
         PermissionSpec {
@@ -245,17 +269,48 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_statement_id_that_already_exists_is_not_waited_for() {
-        let get = mock!(Client::get_policy).then_output(|| GetPolicyOutput::builder().build());
+        // Not in the policy before, nor when read again: someone else's statement of that id.
+        let get = mock!(Client::get_policy)
+            .sequence()
+            .output(|| GetPolicyOutput::builder().build())
+            .repeatedly()
+            .build();
         let add = mock!(Client::add_permission).then_error(conflict(
             "The statement id (sls-rs-x) provided already exists. Please provide a new statement id, or remove the existing statement.",
         ));
-        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&get, &add]), None);
+        let aws = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &add]),
+            None,
+        );
         let err = put(&aws, PHYSICAL, &spec()).await.unwrap_err().to_string();
         assert_eq!(add.num_calls(), 1);
         assert!(
             err.contains("lambda:AddPermission") && err.contains("already exists"),
             "{err}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_statement_the_retry_finds_already_added_is_this_runs_own() {
+        // The first AddPermission was carried out, its answer lost; the retry meets it.
+        let sid = statement_id(&spec());
+        let added = format!(
+            r#"{{"Statement":[{{"Sid":"{sid}","Principal":{{"Service":"events.amazonaws.com"}}}}]}}"#
+        );
+        let get = mock!(Client::get_policy)
+            .sequence()
+            .output(|| GetPolicyOutput::builder().build())
+            .output(move || GetPolicyOutput::builder().policy(added.clone()).build())
+            .build();
+        let add = mock!(Client::add_permission).then_error(conflict(
+            "The statement id (sls-rs-x) provided already exists. Please provide a new statement id, or remove the existing statement.",
+        ));
+        let aws = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &add]),
+            None,
+        );
+        put(&aws, PHYSICAL, &spec()).await.unwrap();
+        assert_eq!((add.num_calls(), get.num_calls()), (1, 2));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod bucket_notification;
 mod calls;
+pub mod create;
 pub mod deployment_bucket;
 pub mod dynamodb_table;
 pub mod emulator;

@@ -7,7 +7,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed, Deleted};
 use crate::model::{
-    dead_letter_text, tag_props, Props, QueueSpec, QUEUE_DEFAULT_RETENTION,
+    dead_letter_text, same_owner, tag_props, Props, QueueSpec, QUEUE_DEFAULT_RETENTION,
     QUEUE_DEFAULT_VISIBILITY,
 };
 
@@ -148,7 +148,7 @@ pub async fn create(aws: &Aws, name: &str, spec: &QueueSpec) -> anyhow::Result<S
             aws_sdk_sqs::operation::create_queue::CreateQueueError::is_queue_deleted_recently,
         )
     };
-    super::retry_while(QUEUE_NAME_REUSE, recently_deleted, || {
+    let created = super::retry_while(QUEUE_NAME_REUSE, recently_deleted, || {
         aws.sqs
             .create_queue()
             .queue_name(name)
@@ -156,8 +156,35 @@ pub async fn create(aws: &Aws, name: &str, spec: &QueueSpec) -> anyhow::Result<S
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
             .send()
     })
-    .await
-    .map_err(|e| aws_error(&format!("creating {}", what(name)), "sqs:CreateQueue", e))?;
+    .await;
+    match created {
+        // SQS answers the same create twice alike: a lost answer's retry succeeds.
+        Ok(_) => {}
+        // The queue exists with other attributes: a deploy that died, or not this service's.
+        Err(e) if has_code(&e, &["QueueAlreadyExists", "QueueNameExists"]) => {
+            let Some(live) = read(aws, name).await? else {
+                anyhow::bail!(
+                    "{} exists and vanished while being read; deploy again",
+                    what(name)
+                )
+            };
+            if !same_owner(|t| live.get(&format!("tags.{t}")), |t| spec.tags.get(t)) {
+                return Err(super::create::not_ours(&what(name), "sqs:CreateQueue"));
+            }
+            let everything: Changed = ["visibilityTimeout", "tags."]
+                .into_iter()
+                .map(|k| (k.to_string(), None))
+                .collect();
+            update(aws, name, spec, &everything).await?;
+        }
+        Err(e) => {
+            return Err(aws_error(
+                &format!("creating {}", what(name)),
+                "sqs:CreateQueue",
+                e,
+            ))
+        }
+    }
     Ok(arn(aws, name))
 }
 

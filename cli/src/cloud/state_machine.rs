@@ -7,7 +7,7 @@ use aws_sdk_sfn::types::{
 };
 
 use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
-use crate::model::{normalize_definition, tag_props, Props, StateMachineSpec};
+use crate::model::{normalize_definition, same_owner, tag_props, Props, StateMachineSpec};
 
 const NOT_FOUND: &[&str] = &["StateMachineDoesNotExist", "ResourceNotFound"];
 
@@ -116,15 +116,37 @@ pub async fn create(aws: &Aws, name: &str, spec: &StateMachineSpec) -> anyhow::R
             .set_tags(Some(tags.clone()))
             .send()
     })
-    .await
-    .map_err(|e| {
-        aws_error(
+    .await;
+    match out {
+        // Step Functions answers the same create twice alike: a lost answer's retry succeeds.
+        Ok(out) => Ok(out.state_machine_arn().to_string()),
+        // It exists with another definition: a deploy that died, or not this service's.
+        Err(e) if has_code(&e, &["StateMachineAlreadyExists"]) => {
+            let Some(live) = read(aws, name).await? else {
+                anyhow::bail!(
+                    "{} exists and vanished while being read; deploy again",
+                    what(name)
+                )
+            };
+            if !same_owner(|t| live.get(&format!("tags.{t}")), |t| spec.tags.get(t)) {
+                return Err(super::create::not_ours(
+                    &what(name),
+                    "states:CreateStateMachine",
+                ));
+            }
+            let everything: Changed = ["definition", "tags."]
+                .into_iter()
+                .map(|k| (k.to_string(), None))
+                .collect();
+            update(aws, name, spec, &everything).await?;
+            Ok(arn(aws, name))
+        }
+        Err(e) => Err(aws_error(
             &format!("creating {}", what(name)),
             "states:CreateStateMachine",
             e,
-        )
-    })?;
-    Ok(out.state_machine_arn().to_string())
+        )),
+    }
 }
 
 pub async fn update(
