@@ -2101,3 +2101,37 @@ async fn a_first_deploy_whose_creates_lose_their_answers_succeeds_and_leaves_one
     }
     f.json(&["remove", "--force"]);
 }
+
+#[tokio::test]
+async fn a_failed_aws_call_prints_one_line_with_code_message_and_request_id() {
+    if !support::needs(&[Svc::Lambda, Svc::S3]) {
+        return;
+    }
+    // The bucket's creation claims success and did nothing: S3 then knows no such bucket.
+    let proxy = support::Realism::start(&["--swallow", "/[^/?]*uploads-[0-9]+-us-east-1/?$"]);
+    let manifest =
+        "  a: { handler: a }\nresources:\n  buckets:\n    uploads: { deletionPolicy: delete }\n";
+    let f = Fixture::new("oneline", manifest);
+    f.write_at(manifest, &[], &proxy.endpoint);
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let bucket = format!("{}-test-uploads-123456789012-us-east-1", f.service);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("bucket/uploads: "))
+        .unwrap_or_else(|| panic!("the failed call is named: {stderr}"));
+    let prefix = format!(
+        "  bucket/uploads: S3 bucket ({bucket}) (s3:GetBucketTagging): NoSuchBucket: The specified bucket does not exist (request id "
+    );
+    assert!(line.starts_with(&prefix), "{line}");
+    assert!(line.ends_with(')'), "{line}");
+    for dump in ["SdkBody", "Once(", "headers", "extensions", "ServiceError"] {
+        assert!(!stderr.contains(dump), "{dump} in {stderr}");
+    }
+
+    // -v adds the whole answer.
+    let (_, _, verbose) = support::run(f.command(&["deploy"]).arg("-v"));
+    assert!(verbose.contains("  detail: "), "{verbose}");
+    f.write(manifest, &[]);
+    f.json(&["remove", "--force"]);
+}

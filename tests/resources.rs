@@ -828,7 +828,7 @@ fn every_example_deploys_and_redeploys_without_changes() {
     for dir in examples {
         // Queue URLs (which a definition may hold) carry the endpoint: every deploy
         // of an example goes through its proxy, so the redeploy compares like with like.
-        let proxy = support::Proxy::start(&["--lose", "."]);
+        let proxy = support::Realism::start(&["--lose-first-write"]);
         let run_at = |endpoint: &str, args: &[&str]| {
             let mut cmd = support::sls_rs();
             cmd.args(args)

@@ -421,6 +421,7 @@ class Layer:
             self.rates[key] = (self.rates.get(key, GENEROUS)[0], float(value))
         self.buckets = {}
         self.lose = re.compile(args.lose) if args.lose else None
+        self.swallow = re.compile(args.swallow) if args.swallow else None
         self.lost_seen = set()
         self.roles = {}  # role name -> (monotonic time, policy written?)
         self.function_roles = {}  # function name -> role name
@@ -540,6 +541,8 @@ class Layer:
                 return Answer(0, outcome="reset-before")
             if fault.startswith("before"):
                 return server_fault(req, int(fault[-3:]), "fault-before")
+        if self.swallow and req.method == "PUT" and self.swallow.search(req.raw_path):
+            return Answer(200, b"", [("x-amzn-RequestId", str(uuid.uuid4()))], "swallowed")
         answer = self.before(req)
         if answer is None:
             answer = self.upstream(req.method, req.raw_path, req.headers, req.body)
@@ -886,6 +889,8 @@ def parse_args(argv):
                     help="the first copy of every write is processed, then answered 500")
     ap.add_argument("--lose", default=None, metavar="REGEX",
                     help="like --lose-first-write, for REST writes whose path matches REGEX")
+    ap.add_argument("--swallow", default=None, metavar="REGEX",
+                    help="PUTs whose path and query match REGEX are answered 200 and never reach the emulator")
     ap.add_argument("--delay-ms", type=float, default=0, help="fixed milliseconds added to each request")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies every duration")
     ap.add_argument("--seed", type=int, default=None, help="makes every random decision replayable")

@@ -471,11 +471,18 @@ pub async fn create_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::
     Ok(route_arn(aws, api_id, &route_id))
 }
 
-fn route_error<E: std::error::Error + Send + Sync + 'static>(
+fn route_error<E>(
     spec: &RouteSpec,
     operation: &str,
-    e: E,
-) -> anyhow::Error {
+    e: aws_sdk_apigatewayv2::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> anyhow::Error
+where
+    E: aws_sdk_apigatewayv2::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
     aws_error(&format!("HTTP route ({})", spec.route_key), operation, e)
 }
 

@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod endpoint;
 pub mod event_source_mapping;
 mod expected_owner;
+mod failure;
 pub mod http_api;
 pub mod iam_role;
 pub mod lambda_function;
@@ -34,6 +35,7 @@ use aws_sdk_sts::config::Credentials;
 
 pub use calls::{is_read_only, CallLog, CallSummary};
 pub use endpoint::{Endpoints, Svc};
+pub use failure::aws_error;
 pub use rate::{Api, Pacer};
 
 use crate::manifest::Service;
@@ -381,23 +383,6 @@ pub async fn account_id(config: &SdkConfig) -> anyhow::Result<String> {
         .account()
         .map(str::to_string)
         .ok_or_else(|| anyhow::anyhow!("sts:GetCallerIdentity returned no account id"))
-}
-
-/// `creating Lambda function (shop-dev-checkout) (lambda:CreateFunction): <AWS's message>`.
-pub fn aws_error<E: std::error::Error + Send + Sync + 'static>(
-    resource: &str,
-    operation: &str,
-    err: E,
-) -> anyhow::Error {
-    let detail = aws_sdk_sts::error::DisplayErrorContext(&err).to_string();
-    let denied = ["AccessDenied", "AccessDeniedException"]
-        .iter()
-        .any(|c| detail.contains(c))
-        && detail.contains("is not authorized to perform");
-    if denied {
-        return anyhow::anyhow!("{resource} ({operation}): {detail}\n  the credentials sls-rs runs with may not call {operation}; grant it to them");
-    }
-    anyhow::anyhow!("{resource} ({operation}): {detail}")
 }
 
 /// Whether an AWS error carries one of these codes (services spell "not found" differently).

@@ -20,6 +20,7 @@ use crate::cli::{Cli, Command, GlobalArgs};
 use crate::manifest::{self, LoadOptions, Service};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::ui::set_verbosity(cli.global.verbose);
     match cli.command {
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Print(args) => print::run(&cli.global, args),
