@@ -107,6 +107,19 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
 
+    /// One AddPermission attempt with the SDK's retries off, as the adapters send them.
+    async fn add_once(
+        client: &Client,
+    ) -> Result<AddPermissionOutput, SdkError<AddPermissionError, Response>> {
+        client
+            .add_permission()
+            .function_name("f")
+            .customize()
+            .config_override(no_retries!(aws_sdk_lambda))
+            .send()
+            .await
+    }
+
     fn status(code: u16) -> Response {
         Response::new(
             StatusCode::try_from(code).unwrap(),
@@ -124,14 +137,7 @@ mod tests {
         let client = mock_client!(aws_sdk_lambda, [&add]);
         let mut looked = 0;
         let out = create_once(
-            || {
-                client
-                    .add_permission()
-                    .function_name("f")
-                    .customize()
-                    .config_override(no_retries!(aws_sdk_lambda))
-                    .send()
-            },
+            || add_once(&client),
             || {
                 looked += 1;
                 async {
@@ -156,20 +162,10 @@ mod tests {
             .output(|| AddPermissionOutput::builder().statement("made").build())
             .build();
         let client = mock_client!(aws_sdk_lambda, [&add]);
-        let out = create_once(
-            || {
-                client
-                    .add_permission()
-                    .function_name("f")
-                    .customize()
-                    .config_override(no_retries!(aws_sdk_lambda))
-                    .send()
-            },
-            || async { Ok(None) },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        let out = create_once(|| add_once(&client), || async { Ok(None) })
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((out.statement(), add.num_calls()), (Some("made"), 2));
 
         let refused = mock!(Client::add_permission).then_error(|| {
@@ -182,14 +178,7 @@ mod tests {
         let client = mock_client!(aws_sdk_lambda, [&refused]);
         let mut looked = 0;
         let out = create_once(
-            || {
-                client
-                    .add_permission()
-                    .function_name("f")
-                    .customize()
-                    .config_override(no_retries!(aws_sdk_lambda))
-                    .send()
-            },
+            || add_once(&client),
             || {
                 looked += 1;
                 async { Ok(None) }

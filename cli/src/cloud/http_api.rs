@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_apigatewayv2::types::{Cors, IntegrationType, ProtocolType};
+use aws_sdk_apigatewayv2::types::{Api, Cors, Integration, IntegrationType, ProtocolType};
 
 use super::create::{create_once, no_retries};
 use super::{aws_error, changed, dropped_tags, emulator, has_code, Aws, Changed, Svc};
@@ -57,6 +57,38 @@ pub async fn endpoint_of(aws: &Aws, id: &str) -> anyhow::Result<Option<String>> 
 
 /// Finds the API by name; `None` when there is none.
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
+    let Some(api) = find(aws, name, |_| true).await? else {
+        return Ok(None);
+    };
+    let mut p = Props::new();
+    let cors = api.cors_configuration().map(|c| CorsRule {
+        allowed_origins: c.allow_origins().to_vec(),
+        allowed_methods: c.allow_methods().to_vec(),
+        allowed_headers: c.allow_headers().to_vec(),
+        max_age: c.max_age().and_then(|a| u32::try_from(a).ok()),
+    });
+    p.insert("cors".into(), http_cors_text(cors.as_ref()));
+    let tags: BTreeMap<String, String> = api
+        .tags()
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    tag_props(&mut p, &tags);
+    let id = api.api_id().unwrap_or_default();
+    let stage = match default_stage(aws, name, id).await? {
+        Some(true) => HTTP_API_STAGE,
+        Some(false) => "$default (manual deploys)",
+        None => "none",
+    };
+    p.insert("stage".into(), stage.into());
+    Ok(Some(ApiLive {
+        id: id.to_string(),
+        endpoint: api.api_endpoint().unwrap_or_default().to_string(),
+        props: p,
+    }))
+}
+
+/// The first API of that name that `accept` takes, from one paginated listing.
+async fn find(aws: &Aws, name: &str, accept: impl Fn(&Api) -> bool) -> anyhow::Result<Option<Api>> {
     let mut token = None;
     loop {
         let page = match aws.apigw.get_apis().set_next_token(token).send().await {
@@ -65,34 +97,15 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
             Err(e) if emulator::lacks_api(aws, Svc::HttpApi, &e) => return Ok(None),
             Err(e) => return Err(aws_error(&what(name), "apigateway:GetApis", e)),
         };
-        if let Some(api) = page.items().iter().find(|a| a.name() == Some(name)) {
-            let mut p = Props::new();
-            let cors = api.cors_configuration().map(|c| CorsRule {
-                allowed_origins: c.allow_origins().to_vec(),
-                allowed_methods: c.allow_methods().to_vec(),
-                allowed_headers: c.allow_headers().to_vec(),
-                max_age: c.max_age().and_then(|a| u32::try_from(a).ok()),
-            });
-            p.insert("cors".into(), http_cors_text(cors.as_ref()));
-            let tags: BTreeMap<String, String> = api
-                .tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default();
-            tag_props(&mut p, &tags);
-            let id = api.api_id().unwrap_or_default();
-            let stage = match default_stage(aws, name, id).await? {
-                Some(true) => HTTP_API_STAGE,
-                Some(false) => "$default (manual deploys)",
-                None => "none",
-            };
-            p.insert("stage".into(), stage.into());
-            return Ok(Some(ApiLive {
-                id: api.api_id().unwrap_or_default().to_string(),
-                endpoint: api.api_endpoint().unwrap_or_default().to_string(),
-                props: p,
-            }));
-        }
         token = page.next_token().map(str::to_string);
+        if let Some(api) = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| a.name() == Some(name) && accept(a))
+        {
+            return Ok(Some(api));
+        }
         if token.is_none() {
             return Ok(None);
         }
@@ -145,28 +158,13 @@ pub async fn create(aws: &Aws, name: &str, spec: &HttpApiSpec) -> anyhow::Result
 
 /// The id of the API of that name that carries this service's tags.
 async fn find_ours(aws: &Aws, name: &str, spec: &HttpApiSpec) -> anyhow::Result<Option<String>> {
-    let mut token = None;
-    loop {
-        let page = aws
-            .apigw
-            .get_apis()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error(&what(name), "apigateway:GetApis", e))?;
-        let ours = page.items().iter().find(|a| {
-            let tags = a.tags();
-            a.name() == Some(name)
-                && same_owner(|t| tags.and_then(|m| m.get(t)), |t| spec.tags.get(t))
-        });
-        if let Some(api) = ours {
-            return Ok(api.api_id().map(str::to_string));
-        }
-        token = page.next_token().map(str::to_string);
-        if token.is_none() {
-            return Ok(None);
-        }
-    }
+    let ours = |api: &Api| {
+        let tags = api.tags();
+        same_owner(|t| tags.and_then(|m| m.get(t)), |t| spec.tags.get(t))
+    };
+    Ok(find(aws, name, ours)
+        .await?
+        .and_then(|api| api.api_id().map(str::to_string)))
 }
 
 /// Whether the API has its `$default` stage, and if so whether it auto-deploys.
@@ -311,25 +309,10 @@ pub async fn read_routes(aws: &Aws, api_id: &str) -> anyhow::Result<BTreeMap<Str
         }
     }
     let mut integrations: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let page = aws
-            .apigw
-            .get_integrations()
-            .api_id(api_id)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| aws_error(&what, "apigateway:GetIntegrations", e))?;
-        token = page.next_token().map(str::to_string);
-        for i in page.items.unwrap_or_default() {
-            if let Some(id) = i.integration_id {
-                let uri = i.integration_uri.unwrap_or_default();
-                integrations.insert(id, (uri, i.payload_format_version.unwrap_or_default()));
-            }
-        }
-        if token.is_none() {
-            break;
+    for i in list_integrations(aws, api_id, &what).await? {
+        if let Some(id) = i.integration_id {
+            let uri = i.integration_uri.unwrap_or_default();
+            integrations.insert(id, (uri, i.payload_format_version.unwrap_or_default()));
         }
     }
     let mut out = BTreeMap::new();
@@ -400,6 +383,25 @@ async fn find_integration(
         .into_values()
         .filter_map(|r| r.integration_id)
         .collect();
+    let what = format!("HTTP route ({})", spec.route_key);
+    Ok(list_integrations(aws, api_id, &what)
+        .await?
+        .into_iter()
+        .find(|i| {
+            i.description() == Some(description)
+                && i.integration_uri() == Some(spec.target.as_str())
+                && i.integration_id().is_some_and(|id| !used.contains(id))
+        })
+        .and_then(|i| i.integration_id))
+}
+
+/// Every integration of the API (one paginated listing).
+async fn list_integrations(
+    aws: &Aws,
+    api_id: &str,
+    what: &str,
+) -> anyhow::Result<Vec<Integration>> {
+    let mut out = Vec::new();
     let mut token = None;
     loop {
         let page = aws
@@ -409,18 +411,11 @@ async fn find_integration(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| route_error(spec, "apigateway:GetIntegrations", e))?;
-        let found = page.items().iter().find(|i| {
-            i.description() == Some(description)
-                && i.integration_uri() == Some(spec.target.as_str())
-                && i.integration_id().is_some_and(|id| !used.contains(id))
-        });
-        if let Some(i) = found {
-            return Ok(i.integration_id().map(str::to_string));
-        }
+            .map_err(|e| aws_error(what, "apigateway:GetIntegrations", e))?;
         token = page.next_token().map(str::to_string);
+        out.extend(page.items.unwrap_or_default());
         if token.is_none() {
-            return Ok(None);
+            return Ok(out);
         }
     }
 }
