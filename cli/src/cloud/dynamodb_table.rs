@@ -627,3 +627,139 @@ pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A create that meets a table of that name, against mocked DynamoDB answers:
+    //! the emulator's plan refuses a foreign table before any create is sent.
+    use super::*;
+    use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+    use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput;
+    use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
+    use aws_sdk_dynamodb::operation::describe_time_to_live::DescribeTimeToLiveOutput;
+    use aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceOutput;
+    use aws_sdk_dynamodb::types::{AttributeDefinition, TableDescription, TableStatus};
+    use aws_sdk_dynamodb::Client;
+    use aws_smithy_mocks::{mock, MockResponseInterceptor, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn spec() -> (String, TableSpec) {
+        let s = crate::model::tests::service("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\nresources:\n  tables:\n    items: { partitionKey: { name: id, type: S } }\n");
+        let resources = crate::model::desired(
+            &s,
+            &crate::model::tests::package_for(&s),
+            &s.dir,
+            &crate::model::tests::CX,
+        )
+        .unwrap();
+        resources
+            .into_iter()
+            .find_map(|r| match r.spec {
+                crate::model::Spec::Table(t) => Some((r.physical, *t)),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// A table of that name as DynamoDB describes it, tagged with `tags`.
+    fn aws_with(tags: Vec<(String, String)>) -> Aws {
+        let in_use = mock!(Client::create_table).then_error(|| {
+            CreateTableError::generic(
+                ErrorMetadata::builder()
+                    .code("ResourceInUseException")
+                    .message("Table already exists: shop-dev-items")
+                    .build(),
+            )
+        });
+        let described = mock!(Client::describe_table).then_output(|| {
+            let key = KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(DdbKeyType::Hash)
+                .build()
+                .unwrap();
+            let id = AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap();
+            DescribeTableOutput::builder()
+                .table(
+                    TableDescription::builder()
+                        .table_name("shop-dev-items")
+                        .table_arn("arn:aws:dynamodb:us-east-1:123456789012:table/shop-dev-items")
+                        .table_status(TableStatus::Active)
+                        .key_schema(key)
+                        .attribute_definitions(id)
+                        .build(),
+                )
+                .build()
+        });
+        let ttl = mock!(Client::describe_time_to_live)
+            .then_output(|| DescribeTimeToLiveOutput::builder().build());
+        let backups = mock!(Client::describe_continuous_backups)
+            .then_output(|| DescribeContinuousBackupsOutput::builder().build());
+        let listed = mock!(Client::list_tags_of_resource).then_output(move || {
+            ListTagsOfResourceOutput::builder()
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+                        .collect(),
+                ))
+                .build()
+        });
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in [&in_use, &described, &ttl, &backups, &listed] {
+            interceptor = interceptor.with_rule(rule);
+        }
+        // mock_client! wants the SDK's test-util feature, which sls-rs builds for Lambda and S3 only.
+        let dynamodb = Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "a", "b", None, None, "test",
+                ))
+                .http_client(aws_smithy_mocks::create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        );
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .build(),
+        );
+        Aws {
+            dynamodb,
+            ..Aws::with_lambda(lambda, None)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_table_of_that_name_that_is_this_services_is_adopted() {
+        let (name, spec) = spec();
+        let tags = spec.tags.clone().into_iter().collect();
+        let arn = create(&aws_with(tags), &name, &spec).await.unwrap();
+        assert_eq!(
+            arn,
+            "arn:aws:dynamodb:us-east-1:123456789012:table/shop-dev-items"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_table_of_that_name_that_is_someone_elses_fails_naming_it() {
+        let (name, spec) = spec();
+        let err = create(
+            &aws_with(vec![("team".into(), "other".into())]),
+            &name,
+            &spec,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            format!("creating DynamoDB table ({name}) (dynamodb:CreateTable): one of that name exists and is not this service's (its sls-rs tags name another service, stage or region, or none); rename the service or stage, or delete it")
+        );
+    }
+}

@@ -1468,6 +1468,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_alias_whose_creation_answer_was_lost_is_found_in_place() {
+        // CreateAlias was carried out, its answer lost; the SDK's retry met the alias.
+        let update_missing = mock!(Client::update_alias).then_error(|| {
+            UpdateAliasError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        });
+        let conflict = mock!(Client::create_alias).then_error(|| {
+            aws_sdk_lambda::operation::create_alias::CreateAliasError::generic(
+                aws_smithy_types::error::ErrorMetadata::builder()
+                    .code("ResourceConflictException")
+                    .message("Alias already exists: arn:aws:lambda:us-east-1:123456789012:function:f:live")
+                    .build(),
+            )
+        });
+        let get = mock!(Client::get_alias).then_output(|| {
+            aws_sdk_lambda::operation::get_alias::GetAliasOutput::builder()
+                .function_version("1")
+                .build()
+        });
+        let aws = Aws::with_lambda(
+            mock_client!(
+                aws_sdk_lambda,
+                RuleMode::Sequential,
+                [&update_missing, &conflict, &get]
+            ),
+            None,
+        );
+        point_alias(&aws, "f", "live", "1").await.unwrap();
+        assert_eq!(
+            (
+                update_missing.num_calls(),
+                conflict.num_calls(),
+                get.num_calls()
+            ),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
     async fn an_invocation_returns_the_payload_the_function_error_and_the_decoded_log() {
         use aws_sdk_lambda::operation::invoke::InvokeOutput;
         let invoke_rule = mock!(Client::invoke)

@@ -1142,7 +1142,7 @@ pub(crate) mod tests {
             .unwrap()
     }
 
-    const CX: Context = Context {
+    pub(crate) const CX: Context = Context {
         account: "123456789012",
         region: "us-east-1",
         partition: "arn:aws",
