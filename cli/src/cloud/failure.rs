@@ -37,11 +37,16 @@ pub fn describe<E: ProvideErrorMetadata + Error + 'static>(err: &SdkError<E, Res
     let status = err.raw_response().map(|r| r.status().as_u16());
     let http = || status.map_or_else(|| "no HTTP answer".to_string(), |s| format!("HTTP {s}"));
     let what = match err {
-        SdkError::ServiceError(_) => match (err.code(), err.message()) {
+        SdkError::ServiceError(s) => match (err.code(), err.message()) {
             (Some(code), Some(message)) => format!("{code}: {}", one_line(message)),
             (Some(code), None) => format!("{code} ({})", http()),
             (None, Some(message)) => format!("{}: {}", http(), one_line(message)),
-            (None, None) => format!("{} with no error code AWS could name", http()),
+            // A modelled error without metadata says what it is itself; an answer the
+            // SDK could not read as an error ("unhandled error") says nothing.
+            (None, None) => match s.err().to_string() {
+                own if !own.is_empty() && !own.starts_with("unhandled error") => one_line(&own),
+                _ => format!("{} with no error code AWS could name", http()),
+            },
         },
         SdkError::TimeoutError(_) => format!("timed out: {}", cause(err)),
         SdkError::DispatchFailure(f) if f.is_timeout() => format!("timed out: {}", cause(err)),
