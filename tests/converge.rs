@@ -201,3 +201,84 @@ fn with_faults_and_latency() {
 fn with_every_behaviour_at_once() {
     every_example_through("all", &["--all", "--scale", SCALE_ALL]);
 }
+
+/// A fixture with one function asking for `pc` provisioned instances, at `endpoint`.
+fn pc_fixture(test: &str, pc: u32, endpoint: &str) -> Fixture {
+    let functions = format!("  api:\n    handler: api\n    provisionedConcurrency: {pc}\n");
+    let f = Fixture::new(test, &functions);
+    f.write_at(&functions, &[], endpoint);
+    f
+}
+
+/// The layer serves provisioned concurrency (moto has none) the way AWS does:
+/// IN_PROGRESS, then READY after `--pc-ready`.
+#[test]
+fn provisioned_concurrency_is_waited_for_read_back_live_and_repaired() {
+    if !support::needs(&[Svc::Lambda, Svc::S3, Svc::Iam]) {
+        return;
+    }
+    let layer = support::Realism::start(&["--seed", "3", "--pc-ready", "2"]);
+    let f = pc_fixture("pc-ready", 2, &layer.endpoint);
+    let started = std::time::Instant::now();
+    let deployed = f.deploy();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "deploy ended before provisioned concurrency was READY"
+    );
+    assert_eq!(deployed["warnings"], serde_json::json!([]), "{deployed}");
+    let info = f.json(&["info"]);
+    assert_eq!(info["functions"][0]["provisionedConcurrency"], 2, "{info}");
+    assert_eq!(info["functions"][0]["provisionedStatus"], "READY", "{info}");
+
+    // Someone changes it in the console: the plan reads AWS, not the record.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let aws = rt.block_on(sls_rs::cloud::Aws::connect(&sls_rs::cloud::Target {
+        endpoint: Some(layer.endpoint.clone()),
+        ..support::emulator().target()
+    }));
+    let aws = aws.unwrap();
+    rt.block_on(
+        aws.lambda
+            .put_provisioned_concurrency_config()
+            .function_name(f.name("api"))
+            .qualifier("live")
+            .provisioned_concurrent_executions(5)
+            .send(),
+    )
+    .unwrap();
+    let plan = f.json(&["plan"]);
+    let function = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "function/api")
+        .unwrap()
+        .clone();
+    assert!(
+        function.to_string().contains("provisionedConcurrency"),
+        "the console's 5 instances are not seen: {function}"
+    );
+    f.deploy();
+    let info = f.json(&["info"]);
+    assert_eq!(info["functions"][0]["provisionedConcurrency"], 2, "{info}");
+    f.json(&["remove", "--force"]);
+}
+
+/// Over the account's limit AWS accepts the request and the configuration ends
+/// FAILED: the deploy fails naming the function and AWS's reason, and says where
+/// traffic is (the alias already moved).
+#[test]
+fn provisioned_concurrency_that_fails_names_the_function_the_reason_and_where_traffic_is() {
+    if !support::needs(&[Svc::Lambda, Svc::S3, Svc::Iam]) {
+        return;
+    }
+    let layer = support::Realism::start(&["--seed", "4", "--pc-ready", "1", "--pc-limit", "1"]);
+    let f = pc_fixture("pc-failed", 3, &layer.endpoint);
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert!(!out.status.success(), "{stderr}");
+    let name = f.name("api");
+    for expected in [name.as_str(), "FAILED", "`live` points at version 1"] {
+        assert!(stderr.contains(expected), "no `{expected}` in:\n{stderr}");
+    }
+    f.json(&["remove", "--force"]);
+}
