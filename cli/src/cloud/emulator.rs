@@ -1,10 +1,14 @@
 //! What each local emulator lacks, in one table, and the one predicate adapters
 //! use to recognise "this endpoint does not implement the API".
 //!
-//! An emulator's missing API is the exception, not the rule: sls-rs never skips
-//! a call because the endpoint is an emulator. It makes the call, and only an
-//! answer that says "not implemented" (below) from an emulator endpoint is read
-//! as such; the same answer from AWS is an error. A proxy in front of an
+//! An emulator's missing API is the exception, not the rule: sls-rs makes the
+//! call, and only an answer that says "not implemented" (below) from an emulator
+//! endpoint is read as such; the same answer from AWS is an error. Two
+//! exceptions are decided by the endpoint alone, each for a quirk an answer
+//! cannot show: old function versions are not pruned on a Lambda emulator
+//! (moto renumbers versions after a deletion; `SLS_RS_EMULATOR_PRUNE=1` prunes
+//! anyway), and an S3 "get" answered 200 with an unreadable body is an empty
+//! configuration on an emulator (`is_empty_answer`). A proxy in front of an
 //! emulator that serves an API (provisioned concurrency, say) gets it applied
 //! and waited for, as on AWS.
 
@@ -140,7 +144,7 @@ pub fn lacks_api<E: ProvideErrorMetadata>(
     svc: Svc,
     err: &SdkError<E, Response>,
 ) -> bool {
-    if aws.endpoints.of(svc).is_none() {
+    if !aws.endpoints.emulated(svc) {
         return false;
     }
     let Some(raw) = err.raw_response() else {

@@ -121,6 +121,19 @@ pub struct Endpoints {
     overrides: BTreeMap<Svc, String>,
 }
 
+/// Whether an endpoint URL names one of AWS's own hosts (`*.amazonaws.com`,
+/// `*.amazonaws.com.cn`, `*.api.aws`), such as a VPC interface endpoint.
+pub fn is_aws_host(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or(url);
+    let host = host.split(['/', '?']).next().unwrap_or(host);
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    [".amazonaws.com", ".amazonaws.com.cn", ".api.aws"]
+        .iter()
+        .any(|d| host.ends_with(d))
+}
+
 impl Endpoints {
     /// Every service at `endpoint` (a stage's `endpoint:`), or none.
     pub fn everywhere(endpoint: Option<&str>) -> Endpoints {
@@ -167,14 +180,21 @@ impl Endpoints {
         self.overrides.get(&svc).map(String::as_str)
     }
 
+    /// Whether `svc` goes to an emulator: an override that is not AWS's own
+    /// (a VPC endpoint, FIPS or dual-stack host of `amazonaws.com` is AWS, with
+    /// AWS's rate limits and credentials).
+    pub fn emulated(&self, svc: Svc) -> bool {
+        self.of(svc).is_some_and(|url| !is_aws_host(url))
+    }
+
     /// Whether any service goes to an emulator.
     pub fn any(&self) -> bool {
-        !self.overrides.is_empty()
+        Svc::CALLED.iter().any(|s| self.emulated(*s))
     }
 
     /// Whether every service sls-rs calls goes to an emulator (then credentials can be dummies).
     pub fn all(&self) -> bool {
-        Svc::CALLED.iter().all(|s| self.overrides.contains_key(s))
+        Svc::CALLED.iter().all(|s| self.emulated(*s))
     }
 
     /// `http://127.0.0.1:5000`, or `S3 at http://…, Lambda at http://…` when they differ.
@@ -215,6 +235,29 @@ mod tests {
     //! The resolution rules, against a configuration whose per-service settings
     //! are given here (the SDK reads the real ones from the environment and profile).
     use super::*;
+
+    #[test]
+    fn an_endpoint_of_aws_itself_is_not_an_emulator() {
+        for aws in [
+            "https://vpce-0a1b-x2y3.lambda.us-east-1.vpce.amazonaws.com",
+            "https://lambda-fips.us-east-1.amazonaws.com/",
+            "https://s3.dualstack.eu-west-1.amazonaws.com",
+            "https://lambda.cn-north-1.amazonaws.com.cn",
+            "https://lambda.us-east-1.api.aws:443",
+        ] {
+            assert!(is_aws_host(aws), "{aws}");
+            let e = Endpoints::only(&[(Svc::Lambda, aws)]);
+            assert!(!e.emulated(Svc::Lambda) && !e.any(), "{aws}");
+        }
+        for emulator in [
+            "http://127.0.0.1:5000",
+            "http://localhost:4566",
+            "http://amazonaws.com.evil.test:4566",
+        ] {
+            assert!(!is_aws_host(emulator), "{emulator}");
+            assert!(Endpoints::only(&[(Svc::Lambda, emulator)]).emulated(Svc::Lambda));
+        }
+    }
     use aws_types::service_config::LoadServiceConfig;
 
     /// Per-service settings as `AWS_ENDPOINT_URL_<ID>` variables would give them.

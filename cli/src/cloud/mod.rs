@@ -92,7 +92,7 @@ impl Aws {
         let (calls, state_calls) = (CallLog::default(), CallLog::default());
         // Every request of a paced family waits for its token in the HTTP client: the
         // families whose service goes to AWS (or all, with SLS_RS_PACE=aws).
-        let pacer = Pacer::new(|api| rate::enabled(endpoints.of(api.service()).is_some()));
+        let pacer = Pacer::new(|api| rate::enabled(endpoints.emulated(api.service())));
         let pacer = pacer.any().then(|| std::sync::Arc::new(pacer));
         let paced;
         let config = match &pacer {
@@ -260,7 +260,7 @@ impl Aws {
 
     /// Whether this service's calls go to an emulator.
     pub fn emulates(&self, svc: Svc) -> bool {
-        self.endpoints.of(svc).is_some()
+        self.endpoints.emulated(svc)
     }
 
     /// `arn:aws`, or the partition of China and GovCloud regions.
