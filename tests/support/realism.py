@@ -982,6 +982,13 @@ def main():
         daemon_threads = True
         request_queue_size = 256
 
+        def handle_error(self, request, client_address):
+            # A client that hung up (a killed deploy, a timed-out SDK attempt) is
+            # not the layer's error; anything else still prints its traceback.
+            if isinstance(sys.exc_info()[1], ConnectionError):
+                return
+            super().handle_error(request, client_address)
+
     server = Server(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     sys.stdout.close()
