@@ -19,9 +19,10 @@ fn invoke(function: &str, extra: &[&str]) -> (std::process::Output, Vec<Value>, 
         support::repo_root().join("target/handlers"),
     );
     let (out, stdout, stderr) = support::run(&mut cmd);
-    let docs = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+    // One document per invocation, or (with --json) the error document of a usage error.
+    let docs = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<Value>()
+        .map(|d| d.unwrap_or_else(|e| panic!("{e}: {stdout}")))
         .collect();
     (out, docs, stderr)
 }
@@ -167,10 +168,21 @@ fn sample_events_reach_the_handler() {
     let event = &docs[0]["response"]["event"];
     assert_eq!(event["version"], "2.0");
     assert_eq!(event["requestContext"]["http"]["method"], "GET");
-    let (out, _, stderr) = invoke("echo", &["--event", "kafka"]);
+    let (out, docs, stderr) = invoke("echo", &["--event", "kafka"]);
     assert_eq!(
         out.status.code(),
         Some(2),
         "an unknown kind is a usage error: {stderr}"
+    );
+    assert_eq!(
+        docs.len(),
+        1,
+        "with --json the usage error is one document: {docs:?}"
+    );
+    assert!(
+        docs[0]["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kafka")),
+        "{docs:?}"
     );
 }
