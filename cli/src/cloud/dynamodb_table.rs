@@ -36,14 +36,41 @@ fn what(name: &str) -> String {
     format!("DynamoDB table ({name})")
 }
 
-/// Reads a table's configuration; `None` when it does not exist.
+/// Reads a table's configuration; `None` when it does not exist. A table still
+/// being created (a deploy killed or an answer lost seconds after CreateTable)
+/// answers ResourceNotFoundException to its tags, TTL and backups: that is waited
+/// out (bounded), then the table is read again.
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<TableLive>> {
+    for _ in 0..3 {
+        match read_once(aws, name).await? {
+            Read::Live(live) => return Ok(Some(*live)),
+            Read::Missing => return Ok(None),
+            Read::NotReady => wait_settled(aws, name).await?,
+        }
+    }
+    anyhow::bail!(
+        "{} is ACTIVE but DynamoDB still answers ResourceNotFoundException for its tags, TTL or backups; deploy again",
+        what(name)
+    )
+}
+
+enum Read {
+    Live(Box<TableLive>),
+    Missing,
+    /// Not ACTIVE, and a follow-up call answered ResourceNotFoundException.
+    NotReady,
+}
+
+async fn read_once(aws: &Aws, name: &str) -> anyhow::Result<Read> {
     let table = match aws.dynamodb.describe_table().table_name(name).send().await {
         Ok(out) => out.table,
-        Err(e) if has_code(&e, NOT_FOUND) => return Ok(None),
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(Read::Missing),
         Err(e) => return Err(aws_error(&what(name), "dynamodb:DescribeTable", e)),
     };
-    let Some(t) = table else { return Ok(None) };
+    let Some(t) = table else {
+        return Ok(Read::Missing);
+    };
+    let active = t.table_status() == Some(&TableStatus::Active);
     let types: BTreeMap<String, String> = t
         .attribute_definitions()
         .iter()
@@ -125,8 +152,12 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<TableLive>> {
         .describe_time_to_live()
         .table_name(name)
         .send()
-        .await
-        .map_err(|e| aws_error(&what(name), "dynamodb:DescribeTimeToLive", e))?;
+        .await;
+    let ttl = match ttl {
+        Ok(out) => out,
+        Err(e) if !active && has_code(&e, NOT_FOUND) => return Ok(Read::NotReady),
+        Err(e) => return Err(aws_error(&what(name), "dynamodb:DescribeTimeToLive", e)),
+    };
     let ttl = ttl
         .time_to_live_description()
         .filter(|d| {
@@ -141,8 +172,18 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<TableLive>> {
         .describe_continuous_backups()
         .table_name(name)
         .send()
-        .await
-        .map_err(|e| aws_error(&what(name), "dynamodb:DescribeContinuousBackups", e))?;
+        .await;
+    let backups = match backups {
+        Ok(out) => out,
+        Err(e) if !active && has_code(&e, NOT_FOUND) => return Ok(Read::NotReady),
+        Err(e) => {
+            return Err(aws_error(
+                &what(name),
+                "dynamodb:DescribeContinuousBackups",
+                e,
+            ))
+        }
+    };
     let pitr = backups
         .continuous_backups_description()
         .and_then(|d| d.point_in_time_recovery_description())
@@ -153,26 +194,31 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<TableLive>> {
         if pitr { "on" } else { "off" }.into(),
     );
     let arn = t.table_arn().unwrap_or_default().to_string();
-    let tags: BTreeMap<String, String> = aws
+    let listed = match aws
         .dynamodb
         .list_tags_of_resource()
         .resource_arn(&arn)
         .send()
         .await
-        .map_err(|e| aws_error(&what(name), "dynamodb:ListTagsOfResource", e))?
+    {
+        Ok(out) => out,
+        Err(e) if !active && has_code(&e, NOT_FOUND) => return Ok(Read::NotReady),
+        Err(e) => return Err(aws_error(&what(name), "dynamodb:ListTagsOfResource", e)),
+    };
+    let tags: BTreeMap<String, String> = listed
         .tags()
         .iter()
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect();
     tag_props(&mut p, &tags);
-    Ok(Some(TableLive {
+    Ok(Read::Live(Box::new(TableLive {
         arn,
         props: p,
         tags,
         stream_arn: (stream != "off")
             .then(|| t.latest_stream_arn().map(str::to_string))
             .flatten(),
-    }))
+    })))
 }
 
 fn key_schema(pk: &KeyAttribute, sk: Option<&KeyAttribute>) -> Vec<KeySchemaElement> {
@@ -256,29 +302,84 @@ fn stream_spec(view: Option<manifest::StreamView>) -> StreamSpecification {
         .expect("stream enabled is set")
 }
 
-/// DynamoDB applies table changes in the background; the next change waits for ACTIVE.
-async fn wait_active(aws: &Aws, name: &str) -> anyhow::Result<()> {
+/// Where a table stands, as DescribeTable says.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Gone,
+    Deleting,
+    /// Creating, updating, or an index still building.
+    Busy,
+    Active,
+}
+
+async fn status(aws: &Aws, name: &str) -> anyhow::Result<Seen> {
+    let out = match aws.dynamodb.describe_table().table_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(Seen::Gone),
+        Err(e) => return Err(aws_error(&what(name), "dynamodb:DescribeTable", e)),
+    };
+    let Some(t) = out.table() else {
+        return Ok(Seen::Gone);
+    };
+    Ok(if t.table_status() == Some(&TableStatus::Deleting) {
+        Seen::Deleting
+    } else if t.table_status() != Some(&TableStatus::Active)
+        || t.global_secondary_indexes()
+            .iter()
+            .any(|g| g.index_status().is_some_and(|s| s.as_str() != "ACTIVE"))
+    {
+        Seen::Busy
+    } else {
+        Seen::Active
+    })
+}
+
+/// Polls the table (about 20 minutes at most) until `done` holds of what is seen.
+async fn poll(
+    aws: &Aws,
+    name: &str,
+    until: &str,
+    done: impl Fn(&Seen) -> bool,
+) -> anyhow::Result<Seen> {
     for attempt in 0..600u32 {
-        let out = aws
-            .dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|e| aws_error(&what(name), "dynamodb:DescribeTable", e))?;
-        let table = out.table();
-        let busy = table.is_some_and(|t| {
-            t.table_status() != Some(&TableStatus::Active)
-                || t.global_secondary_indexes()
-                    .iter()
-                    .any(|g| g.index_status().is_some_and(|s| s.as_str() != "ACTIVE"))
-        });
-        if !busy {
-            return Ok(());
+        let seen = status(aws, name).await?;
+        if done(&seen) {
+            return Ok(seen);
         }
         pause(Duration::from_millis(if attempt < 10 { 200 } else { 2000 })).await;
     }
-    anyhow::bail!("{} did not become ACTIVE in 20 minutes", what(name))
+    anyhow::bail!("{} did not {until} in 20 minutes", what(name))
+}
+
+/// DynamoDB applies table changes in the background; the next change waits for ACTIVE.
+async fn wait_active(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    match poll(aws, name, "become ACTIVE", |s| {
+        matches!(s, Seen::Active | Seen::Gone)
+    })
+    .await?
+    {
+        Seen::Gone => anyhow::bail!(
+            "{} vanished while waiting for it to become ACTIVE; deploy again",
+            what(name)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Until the table is ACTIVE or gone (one being deleted ends gone).
+async fn wait_settled(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    poll(aws, name, "become ACTIVE", |s| {
+        matches!(s, Seen::Active | Seen::Gone)
+    })
+    .await
+    .map(drop)
+}
+
+/// Until a table being deleted is gone, so its name can be used again.
+async fn wait_gone(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    poll(aws, name, "finish deleting", |s| *s == Seen::Gone)
+        .await
+        .map(drop)
 }
 
 fn tags(spec: &TableSpec) -> Vec<Tag> {
@@ -301,37 +402,46 @@ pub async fn create(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<S
         .iter()
         .map(|g| gsi(def, g))
         .collect();
-    let out = aws
-        .dynamodb
-        .create_table()
-        .table_name(name)
-        .set_attribute_definitions(Some(attribute_definitions(def)))
-        .set_key_schema(Some(key_schema(&def.partition_key, def.sort_key.as_ref())))
-        .billing_mode(if provisioned(def) {
-            DdbBilling::Provisioned
-        } else {
-            DdbBilling::PayPerRequest
-        })
-        .set_provisioned_throughput(provisioned(def).then(|| throughput(def.capacity)))
-        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
-        .set_stream_specification(def.stream.map(|v| stream_spec(Some(v))))
-        .set_tags(Some(tags(spec)))
-        .send()
-        .await;
-    let arn = match out {
-        Ok(out) => out
-            .table_description()
-            .and_then(|t| t.table_arn())
-            .unwrap_or_default()
-            .to_string(),
-        // This run's own create whose answer was lost, or one of a deploy that died.
-        Err(e) if has_code(&e, &["ResourceInUseException"]) => adopt(aws, name, spec).await?,
-        Err(e) => {
-            return Err(aws_error(
-                &format!("creating {}", what(name)),
-                "dynamodb:CreateTable",
-                e,
-            ))
+    let request = || {
+        aws.dynamodb
+            .create_table()
+            .table_name(name)
+            .set_attribute_definitions(Some(attribute_definitions(def)))
+            .set_key_schema(Some(key_schema(&def.partition_key, def.sort_key.as_ref())))
+            .billing_mode(if provisioned(def) {
+                DdbBilling::Provisioned
+            } else {
+                DdbBilling::PayPerRequest
+            })
+            .set_provisioned_throughput(provisioned(def).then(|| throughput(def.capacity)))
+            .set_global_secondary_indexes((!indexes.is_empty()).then(|| indexes.clone()))
+            .set_stream_specification(def.stream.map(|v| stream_spec(Some(v))))
+            .set_tags(Some(tags(spec)))
+    };
+    let mut tries = 0;
+    let arn = loop {
+        tries += 1;
+        match request().send().await {
+            Ok(out) => {
+                break out
+                    .table_description()
+                    .and_then(|t| t.table_arn())
+                    .unwrap_or_default()
+                    .to_string()
+            }
+            Err(e) if has_code(&e, &["ResourceInUseException"]) => match status(aws, name).await? {
+                // The name is free again once a table removed or replaced a moment ago is gone.
+                Seen::Deleting | Seen::Gone if tries < 3 => wait_gone(aws, name).await?,
+                // This run's own create whose answer was lost, or one of a deploy that died.
+                _ => break adopt(aws, name, spec).await?,
+            },
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("creating {}", what(name)),
+                    "dynamodb:CreateTable",
+                    e,
+                ))
+            }
         }
     };
     wait_active(aws, name).await?;
@@ -345,7 +455,9 @@ pub async fn create(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<S
 }
 
 /// The table of that name, when it is this service's (its tags) with the keys asked for.
+/// One just created answers ResourceNotFoundException to its tags until ACTIVE.
 async fn adopt(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<String> {
+    wait_active(aws, name).await?;
     let Some(live) = read(aws, name).await? else {
         anyhow::bail!(
             "{} exists and vanished while being read; deploy again",
@@ -634,13 +746,18 @@ mod tests {
     //! the emulator's plan refuses a foreign table before any create is sent.
     use super::*;
     use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+    use aws_sdk_dynamodb::operation::create_table::CreateTableOutput;
+    use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsError;
     use aws_sdk_dynamodb::operation::describe_continuous_backups::DescribeContinuousBackupsOutput;
+    use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
     use aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput;
+    use aws_sdk_dynamodb::operation::describe_time_to_live::DescribeTimeToLiveError;
     use aws_sdk_dynamodb::operation::describe_time_to_live::DescribeTimeToLiveOutput;
+    use aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceError;
     use aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceOutput;
     use aws_sdk_dynamodb::types::{AttributeDefinition, TableDescription, TableStatus};
     use aws_sdk_dynamodb::Client;
-    use aws_smithy_mocks::{mock, MockResponseInterceptor, RuleMode};
+    use aws_smithy_mocks::{mock, MockResponse, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
 
     fn spec() -> (String, TableSpec) {
@@ -707,8 +824,12 @@ mod tests {
                 ))
                 .build()
         });
+        with_rules(&[&in_use, &described, &ttl, &backups, &listed])
+    }
+
+    fn with_rules(rules: &[&Rule]) -> Aws {
         let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in [&in_use, &described, &ttl, &backups, &listed] {
+        for rule in rules {
             interceptor = interceptor.with_rule(rule);
         }
         // mock_client! wants the SDK's test-util feature, which sls-rs builds for Lambda and S3 only.
@@ -733,6 +854,176 @@ mod tests {
             dynamodb,
             ..Aws::with_lambda(lambda, None)
         }
+    }
+
+    fn not_found() -> ErrorMetadata {
+        ErrorMetadata::builder()
+            .code("ResourceNotFoundException")
+            .message("Requested resource not found")
+            .build()
+    }
+
+    const ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/shop-dev-items";
+
+    /// DynamoDB as it behaves around a table's life: DescribeTable answers the
+    /// statuses of `script` in turn (the last one repeats; `None`: no such table),
+    /// and, as on AWS, the tags, TTL and backups of a table not ACTIVE are not found.
+    /// CreateTable answers `created` in turn. Returns the client and CreateTable's rule.
+    fn life(
+        created: Vec<bool>,
+        script: Vec<Option<TableStatus>>,
+        tags: BTreeMap<String, String>,
+    ) -> (Aws, Rule) {
+        use std::sync::{Arc, Mutex};
+        let seen = Arc::new(Mutex::new((0usize, None::<TableStatus>)));
+        let calls = Arc::new(Mutex::new(0usize));
+        let create = mock!(Client::create_table).then_compute_response(move |_| {
+            let mut n = calls.lock().unwrap();
+            let ok = created[(*n).min(created.len() - 1)];
+            *n += 1;
+            if ok {
+                MockResponse::Output(
+                    CreateTableOutput::builder()
+                        .table_description(TableDescription::builder().table_arn(ARN).build())
+                        .build(),
+                )
+            } else {
+                MockResponse::Error(CreateTableError::generic(
+                    ErrorMetadata::builder()
+                        .code("ResourceInUseException")
+                        .message("Table already exists: shop-dev-items")
+                        .build(),
+                ))
+            }
+        });
+        let state = seen.clone();
+        let described = mock!(Client::describe_table).then_compute_response(move |_| {
+            let mut s = state.lock().unwrap();
+            let status = script[s.0.min(script.len() - 1)].clone();
+            s.0 += 1;
+            s.1.clone_from(&status);
+            match status {
+                None => MockResponse::Error(DescribeTableError::generic(
+                    ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .build(),
+                )),
+                Some(status) => MockResponse::Output(
+                    DescribeTableOutput::builder()
+                        .table(
+                            TableDescription::builder()
+                                .table_name("shop-dev-items")
+                                .table_arn(ARN)
+                                .table_status(status)
+                                .key_schema(
+                                    KeySchemaElement::builder()
+                                        .attribute_name("id")
+                                        .key_type(DdbKeyType::Hash)
+                                        .build()
+                                        .unwrap(),
+                                )
+                                .attribute_definitions(
+                                    AttributeDefinition::builder()
+                                        .attribute_name("id")
+                                        .attribute_type(ScalarAttributeType::S)
+                                        .build()
+                                        .unwrap(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                ),
+            }
+        });
+        let active = move || seen.lock().unwrap().1 == Some(TableStatus::Active);
+        let a = active.clone();
+        let ttl = mock!(Client::describe_time_to_live).then_compute_response(move |_| {
+            if a() {
+                MockResponse::Output(DescribeTimeToLiveOutput::builder().build())
+            } else {
+                MockResponse::Error(DescribeTimeToLiveError::generic(not_found()))
+            }
+        });
+        let a = active.clone();
+        let backups = mock!(Client::describe_continuous_backups).then_compute_response(move |_| {
+            if a() {
+                MockResponse::Output(DescribeContinuousBackupsOutput::builder().build())
+            } else {
+                MockResponse::Error(DescribeContinuousBackupsError::generic(not_found()))
+            }
+        });
+        let listed = mock!(Client::list_tags_of_resource).then_compute_response(move |_| {
+            if active() {
+                MockResponse::Output(
+                    ListTagsOfResourceOutput::builder()
+                        .set_tags(Some(
+                            tags.iter()
+                                .map(|(k, v)| Tag::builder().key(k).value(v).build().unwrap())
+                                .collect(),
+                        ))
+                        .build(),
+                )
+            } else {
+                MockResponse::Error(ListTagsOfResourceError::generic(not_found()))
+            }
+        });
+        let aws = with_rules(&[&create, &described, &ttl, &backups, &listed]);
+        (aws, create)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_create_answer_is_adopted_once_the_table_is_active() {
+        // CreateTable's answer lost; the retry meets the table this run created, still CREATING.
+        let (name, spec) = spec();
+        let creating = Some(TableStatus::Creating);
+        let (aws, create) = life(
+            vec![false],
+            vec![
+                creating.clone(),
+                creating.clone(),
+                creating,
+                Some(TableStatus::Active),
+            ],
+            spec.tags.clone(),
+        );
+        assert_eq!(super::create(&aws, &name, &spec).await.unwrap(), ARN);
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_table_read_while_creating_is_read_once_active() {
+        // The plan right after a deploy killed seconds after CreateTable.
+        let (name, spec) = spec();
+        let (aws, _) = life(
+            vec![true],
+            vec![
+                Some(TableStatus::Creating),
+                Some(TableStatus::Creating),
+                Some(TableStatus::Active),
+            ],
+            spec.tags.clone(),
+        );
+        let live = read(&aws, &name).await.unwrap().unwrap();
+        assert_eq!(live.tags, spec.tags);
+        assert_eq!(live.props.get("ttl").map(String::as_str), Some("off"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_name_still_deleting_is_waited_out_and_created_anew_not_adopted() {
+        // A table removed or replaced a moment ago holds its name until it is gone.
+        let (name, spec) = spec();
+        let deleting = Some(TableStatus::Deleting);
+        let (aws, create) = life(
+            vec![false, true],
+            vec![deleting.clone(), deleting, None, Some(TableStatus::Active)],
+            spec.tags.clone(),
+        );
+        assert_eq!(super::create(&aws, &name, &spec).await.unwrap(), ARN);
+        assert_eq!(
+            create.num_calls(),
+            2,
+            "created again once the old one was gone"
+        );
     }
 
     #[tokio::test]
