@@ -757,7 +757,7 @@ mod tests {
     use aws_sdk_dynamodb::operation::list_tags_of_resource::ListTagsOfResourceOutput;
     use aws_sdk_dynamodb::types::{AttributeDefinition, TableDescription, TableStatus};
     use aws_sdk_dynamodb::Client;
-    use aws_smithy_mocks::{mock, MockResponse, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, MockResponse, Rule};
     use aws_smithy_types::error::ErrorMetadata;
 
     fn spec() -> (String, TableSpec) {
@@ -828,31 +828,9 @@ mod tests {
     }
 
     fn with_rules(rules: &[&Rule]) -> Aws {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        // mock_client! wants the SDK's test-util feature, which sls-rs builds for Lambda and S3 only.
-        let dynamodb = Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "a", "b", None, None, "test",
-                ))
-                .http_client(aws_smithy_mocks::create_mock_http_client())
-                .interceptor(interceptor)
-                .build(),
-        );
-        let lambda = aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::Config::builder()
-                .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .build(),
-        );
         Aws {
-            dynamodb,
-            ..Aws::with_lambda(lambda, None)
+            dynamodb: crate::cloud::mocked!(aws_sdk_dynamodb, rules),
+            ..Aws::offline()
         }
     }
 

@@ -284,7 +284,7 @@ mod tests {
     use super::*;
     use aws_sdk_sqs::operation::create_queue::{CreateQueueError, CreateQueueOutput};
     use aws_sdk_sqs::types::error::QueueDeletedRecently;
-    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
     fn deleted_recently() -> CreateQueueError {
         CreateQueueError::QueueDeletedRecently(
@@ -350,6 +350,71 @@ mod tests {
             err.contains("(sqs:CreateQueue)") && err.contains("You must wait 60 seconds"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn adopting_a_queue_of_a_deploy_that_died_sends_no_empty_tag_key() {
+        use aws_sdk_sqs::operation::{
+            get_queue_attributes::GetQueueAttributesOutput, get_queue_url::GetQueueUrlOutput,
+            list_queue_tags::ListQueueTagsOutput, set_queue_attributes::SetQueueAttributesOutput,
+            tag_queue::TagQueueOutput, untag_queue::UntagQueueOutput,
+        };
+        use aws_smithy_types::error::ErrorMetadata;
+        let owner: BTreeMap<String, String> = [
+            (crate::model::TAG_SERVICE, "shop"),
+            (crate::model::TAG_STAGE, "dev"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        let exists = mock!(aws_sdk_sqs::Client::create_queue).then_error(|| {
+            CreateQueueError::generic(
+                ErrorMetadata::builder()
+                    .code("QueueAlreadyExists")
+                    .message("A queue already exists with the same name and a different value for attribute VisibilityTimeout")
+                    .build(),
+            )
+        });
+        let url = mock!(aws_sdk_sqs::Client::get_queue_url)
+            .then_output(|| GetQueueUrlOutput::builder().queue_url("u").build());
+        let attrs = mock!(aws_sdk_sqs::Client::get_queue_attributes)
+            .then_output(|| GetQueueAttributesOutput::builder().build());
+        let tags = owner.clone();
+        let listed = mock!(aws_sdk_sqs::Client::list_queue_tags).then_output(move || {
+            ListQueueTagsOutput::builder()
+                .set_tags(Some(tags.clone().into_iter().collect()))
+                .build()
+        });
+        let set = mock!(aws_sdk_sqs::Client::set_queue_attributes)
+            .then_output(|| SetQueueAttributesOutput::builder().build());
+        let tag =
+            mock!(aws_sdk_sqs::Client::tag_queue).then_output(|| TagQueueOutput::builder().build());
+        let untag = mock!(aws_sdk_sqs::Client::untag_queue)
+            .then_output(|| UntagQueueOutput::builder().build());
+        let untag_empty = mock!(aws_sdk_sqs::Client::untag_queue)
+            .match_requests(|r| r.tag_keys().iter().any(String::is_empty))
+            .then_output(|| UntagQueueOutput::builder().build());
+        let aws = aws_with(mock_client!(
+            aws_sdk_sqs,
+            RuleMode::MatchAny,
+            [
+                &exists,
+                &url,
+                &attrs,
+                &listed,
+                &set,
+                &tag,
+                &untag_empty,
+                &untag
+            ]
+        ));
+        let spec = QueueSpec {
+            tags: owner,
+            ..spec()
+        };
+        create(&aws, "q", &spec).await.unwrap();
+        assert_eq!(tag.num_calls(), 1, "the tags are set again");
+        assert_eq!(untag_empty.num_calls(), 0, "UntagQueue with an empty key");
+        assert_eq!(untag.num_calls(), 0, "no tag of ours was dropped");
     }
 
     async fn create_queue(aws: &Aws) -> anyhow::Result<String> {

@@ -223,3 +223,103 @@ pub async fn delete(aws: &Aws, name: &str) -> anyhow::Result<()> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A create that meets a state machine of a deploy that died, against mocked
+    //! Step Functions answers: the emulator takes an empty tag key that AWS refuses.
+    use super::*;
+    use aws_sdk_sfn::operation::{
+        create_state_machine::CreateStateMachineError,
+        describe_state_machine::DescribeStateMachineOutput,
+        list_tags_for_resource::ListTagsForResourceOutput, tag_resource::TagResourceOutput,
+        untag_resource::UntagResourceOutput, update_state_machine::UpdateStateMachineOutput,
+    };
+    use aws_sdk_sfn::Client;
+    use aws_smithy_mocks::mock;
+    use aws_smithy_types::error::ErrorMetadata;
+    use std::collections::BTreeMap;
+
+    #[tokio::test]
+    async fn adopting_a_state_machine_of_a_deploy_that_died_sends_no_empty_tag_key() {
+        let owner: BTreeMap<String, String> = [
+            (crate::model::TAG_SERVICE, "shop"),
+            (crate::model::TAG_STAGE, "dev"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        let exists = mock!(Client::create_state_machine).then_error(|| {
+            CreateStateMachineError::generic(
+                ErrorMetadata::builder()
+                    .code("StateMachineAlreadyExists")
+                    .message("State Machine Already Exists: 'arn:aws:states:us-east-1:123456789012:stateMachine:sm'")
+                    .build(),
+            )
+        });
+        let described = mock!(Client::describe_state_machine).then_output(|| {
+            DescribeStateMachineOutput::builder()
+                .state_machine_arn("arn:aws:states:us-east-1:123456789012:stateMachine:sm")
+                .name("sm")
+                .definition("{}")
+                .role_arn("arn:aws:iam::123456789012:role/old")
+                .r#type(StateMachineType::Standard)
+                .creation_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        });
+        let tags = owner.clone();
+        let listed = mock!(Client::list_tags_for_resource).then_output(move || {
+            ListTagsForResourceOutput::builder()
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                        .collect(),
+                ))
+                .build()
+        });
+        let updated = mock!(Client::update_state_machine).then_output(|| {
+            UpdateStateMachineOutput::builder()
+                .update_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        });
+        let tag = mock!(Client::tag_resource).then_output(|| TagResourceOutput::builder().build());
+        let untag_empty = mock!(Client::untag_resource)
+            .match_requests(|r| r.tag_keys().iter().any(String::is_empty))
+            .then_output(|| UntagResourceOutput::builder().build());
+        let untag =
+            mock!(Client::untag_resource).then_output(|| UntagResourceOutput::builder().build());
+        let aws = Aws {
+            sfn: crate::cloud::mocked!(
+                aws_sdk_sfn,
+                [
+                    &exists,
+                    &described,
+                    &listed,
+                    &updated,
+                    &tag,
+                    &untag_empty,
+                    &untag
+                ]
+            ),
+            ..Aws::offline()
+        };
+        let spec = StateMachineSpec {
+            definition: r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#.into(),
+            express: false,
+            role_arn: "arn:aws:iam::123456789012:role/new".into(),
+            log_group_arn: "arn:aws:logs:us-east-1:123456789012:log-group:sm".into(),
+            tracing: false,
+            tags: owner,
+        };
+        create(&aws, "sm", &spec).await.unwrap();
+        assert_eq!(updated.num_calls(), 1, "the definition is set again");
+        assert_eq!(tag.num_calls(), 1, "the tags are set again");
+        assert_eq!(
+            untag_empty.num_calls(),
+            0,
+            "UntagResource with an empty key"
+        );
+        assert_eq!(untag.num_calls(), 0, "no tag of ours was dropped");
+    }
+}
