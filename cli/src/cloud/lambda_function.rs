@@ -228,7 +228,7 @@ pub async fn update_configuration(
     let deadline = Instant::now() + ROLE_PROPAGATION_DEADLINE;
     let mut delay = Duration::from_millis(500);
     loop {
-        wait_ready(aws, name).await?;
+        wait_writable(aws, name).await?;
         let result = aws
             .lambda
             .update_function_configuration()
@@ -270,7 +270,7 @@ pub async fn update_code(
     spec: &FunctionSpec,
     bucket: &str,
 ) -> anyhow::Result<()> {
-    wait_ready(aws, name).await?;
+    wait_writable(aws, name).await?;
     super::retry_on_conflict(|| {
         aws.lambda
             .update_function_code()
@@ -932,15 +932,32 @@ pub async fn invoke(
 /// How long a function may take to become ready after a change.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Waits until Lambda reports the function ready for the next change.
+/// Waits until Lambda reports the function ready for the next change; after this
+/// run's own write, a failed update is an error with AWS's reason.
 pub async fn wait_ready(aws: &Aws, name: &str) -> anyhow::Result<()> {
     wait_ready_at(aws, name, None).await
+}
+
+/// Waits, before a write that replaces the configuration or the code, only while an
+/// update is in progress: a last update that failed on its own (InsufficientRolePermissions,
+/// EniLimitExceeded, …) is what this write repairs, not a reason to refuse it.
+async fn wait_writable(aws: &Aws, name: &str) -> anyhow::Result<()> {
+    wait_until(aws, name, None, true).await
+}
+
+async fn wait_ready_at(aws: &Aws, name: &str, version: Option<&str>) -> anyhow::Result<()> {
+    wait_until(aws, name, version, false).await
 }
 
 /// Waits until `$LATEST` (or a published version) is Active with its last update
 /// Successful. Polls GetFunction, whose own limit (100/s) is not the 15/s the rest
 /// of Lambda's control plane shares.
-async fn wait_ready_at(aws: &Aws, name: &str, version: Option<&str>) -> anyhow::Result<()> {
+async fn wait_until(
+    aws: &Aws,
+    name: &str,
+    version: Option<&str>,
+    overwriting: bool,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut delay = Duration::from_millis(250);
     let what = match version {
@@ -967,6 +984,7 @@ async fn wait_ready_at(aws: &Aws, name: &str, version: Option<&str>) -> anyhow::
             .unwrap_or_else(|| aws_sdk_lambda::types::FunctionConfiguration::builder().build());
         match ready(cfg.state.as_ref(), cfg.last_update_status.as_ref()) {
             Ready::Failed => bail!("{what} failed: {}", cfg.state_reason.unwrap_or_default()),
+            Ready::UpdateFailed if overwriting => return Ok(()),
             Ready::UpdateFailed => bail!(
                 "updating {what} failed: {}",
                 cfg.last_update_status_reason.unwrap_or_default()
@@ -1323,6 +1341,70 @@ mod tests {
                 version.num_calls()
             ),
             (3, 3, 2)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_function_whose_last_update_failed_is_repaired_by_the_next_deploy() {
+        use aws_sdk_lambda::operation::update_function_code::UpdateFunctionCodeOutput;
+        use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationOutput;
+        // An update of an earlier deploy failed after Lambda accepted it.
+        let failed = || {
+            aws_sdk_lambda::operation::get_function::GetFunctionOutput::builder()
+                .configuration(
+                    aws_sdk_lambda::types::FunctionConfiguration::builder()
+                        .state(State::Active)
+                        .last_update_status(LastUpdateStatus::Failed)
+                        .last_update_status_reason("The function's execution role does not have permissions to call CreateNetworkInterface on EC2")
+                        .last_update_status_reason_code(
+                            aws_sdk_lambda::types::LastUpdateStatusReasonCode::InsufficientRolePermissions,
+                        )
+                        .build(),
+                )
+                .build()
+        };
+        let before = mock!(Client::get_function).then_output(failed);
+        let update = mock!(Client::update_function_configuration)
+            .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
+        let repaired = mock!(Client::get_function)
+            .sequence()
+            .output(function(State::Active, LastUpdateStatus::InProgress))
+            .output(function(State::Active, LastUpdateStatus::Successful))
+            .build();
+        let aws = Aws::with_lambda(
+            mock_client!(
+                aws_sdk_lambda,
+                RuleMode::Sequential,
+                [&before, &update, &repaired]
+            ),
+            None,
+        );
+        let spec = crate::model::tests::function_spec();
+        update_configuration(&aws, "f", &spec).await.unwrap();
+        assert_eq!(update.num_calls(), 1, "the update is sent");
+        assert_eq!(repaired.num_calls(), 2, "and waited for");
+
+        // The code, likewise; but this run's own write failing is an error with AWS's reason.
+        let before = mock!(Client::get_function).then_output(failed);
+        let code = mock!(Client::update_function_code)
+            .then_output(|| UpdateFunctionCodeOutput::builder().build());
+        let after = mock!(Client::get_function).then_output(failed);
+        let aws = Aws::with_lambda(
+            mock_client!(
+                aws_sdk_lambda,
+                RuleMode::Sequential,
+                [&before, &code, &after]
+            ),
+            None,
+        );
+        let err = update_code(&aws, "f", &spec, "bucket")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(code.num_calls(), 1, "the code is sent");
+        assert_eq!(
+            err,
+            "updating Lambda function (f) failed: The function's execution role does not have permissions to call CreateNetworkInterface on EC2"
         );
     }
 
