@@ -973,6 +973,7 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
         .update_event_source_mapping()
         .uuid(mappings[0].uuid().unwrap())
         .batch_size(1)
+        .enabled(false)
         .send()
         .await
         .unwrap();
@@ -993,6 +994,7 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
     expect("stateMachine/flow", "definition");
     expect("rule/worker.0", "state");
     expect("eventSourceMapping/worker.sqs.jobs", "batchSize");
+    expect("eventSourceMapping/worker.sqs.jobs", "enabled");
 
     // One deploy repairs all of it, and then there is nothing left to do.
     f.deploy();
@@ -1019,6 +1021,14 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
         .is_ok());
     let state = aws.events.describe_rule().name(&rule).send().await.unwrap();
     assert_eq!(state.state().unwrap().as_str(), "ENABLED");
+    let mapping = aws
+        .lambda
+        .get_event_source_mapping()
+        .uuid(mappings[0].uuid().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mapping.state(), Some("Enabled"), "the trigger polls again");
     let sm = aws
         .sfn
         .describe_state_machine()

@@ -82,6 +82,8 @@ fn props_of(
         "reportBatchItemFailures".into(),
         if report { "on" } else { "off" }.into(),
     );
+    let disabled = matches!(m.state(), Some("Disabled" | "Disabling"));
+    p.insert("enabled".into(), if disabled { "off" } else { "on" }.into());
     if let Some(position) = m.starting_position() {
         p.insert("startingPosition".into(), position.as_str().to_string());
     }
@@ -265,9 +267,9 @@ async fn wait(
     }
 }
 
-/// Waits until a mapping just created or updated polls: Enabled. One that ends
-/// Disabled (Lambda turns a mapping off when it cannot use its source) fails,
-/// with AWS's reason.
+/// Waits until a mapping just created or updated (both ask for it enabled) polls:
+/// Enabled. One that still ends Disabled (Lambda turns a mapping off when it cannot
+/// use its source) fails, with AWS's reason.
 async fn wait_enabled(aws: &Aws, uuid: &str, what: &str) -> anyhow::Result<()> {
     match wait(aws, uuid, Until::Settled).await? {
         None => bail!("{what} ({uuid}) vanished while being set up; deploy again"),
@@ -362,6 +364,7 @@ async fn create_request(
         .create_event_source_mapping()
         .function_name(&spec.target)
         .event_source_arn(source)
+        .enabled(true)
         .set_batch_size(spec.batch_size.map(|b| b as i32))
         .set_maximum_batching_window_in_seconds(spec.batching_window.map(|w| w as i32))
         .set_function_response_types(Some(response_types(spec)));
@@ -391,6 +394,8 @@ pub async fn update(aws: &Aws, uuid: &str, spec: &EventSourceMappingSpec) -> any
             .update_event_source_mapping()
             .uuid(uuid)
             .function_name(&spec.target)
+            // Turned off in the console, or by Lambda: the manifest wants it polling.
+            .enabled(true)
             .batch_size(spec.batch_size_or_default() as i32)
             .maximum_batching_window_in_seconds(spec.batching_window.unwrap_or(0) as i32)
             .set_function_response_types(Some(response_types(spec)))
@@ -478,6 +483,15 @@ mod tests {
                 .state_transition_reason("USER_INITIATED")
                 .build()
         }
+    }
+
+    /// GetEventSourceMapping answering `via` once, then Enabled.
+    fn settling(uuid: &'static str, via: &'static str) -> aws_smithy_mocks::Rule {
+        mock!(Client::get_event_source_mapping)
+            .sequence()
+            .output(got(uuid, via))
+            .output(got(uuid, "Enabled"))
+            .build()
     }
 
     fn not_found() -> GetEventSourceMappingError {
@@ -597,11 +611,7 @@ mod tests {
             })
             .output(|| UpdateEventSourceMappingOutput::builder().uuid("m").build())
             .build();
-        let settled = mock!(Client::get_event_source_mapping)
-            .sequence()
-            .output(got("m", "Updating"))
-            .output(got("m", "Enabled"))
-            .build();
+        let settled = settling("m", "Updating");
         let aws = Aws::with_lambda(
             mock_client!(
                 aws_sdk_lambda,
@@ -620,14 +630,58 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_mapping_disabled_in_the_console_reads_as_drift_and_is_enabled_again() {
+        let listed = mock!(Client::list_event_source_mappings).then_output(|| {
+            ListEventSourceMappingsOutput::builder()
+                .event_source_mappings(
+                    EventSourceMappingConfiguration::builder()
+                        .uuid("m")
+                        .event_source_arn(QUEUE)
+                        .state("Disabled")
+                        .state_transition_reason("USER_INITIATED")
+                        .build(),
+                )
+                .build()
+        });
+        let disabled = mock!(Client::get_event_source_mapping).then_output(got("m", "Disabled"));
+        let enable = mock!(Client::update_event_source_mapping)
+            .match_requests(|r| r.enabled() == Some(true))
+            .then_output(|| UpdateEventSourceMappingOutput::builder().uuid("m").build());
+        let enabling = settling("m", "Enabling");
+        let aws = Aws::with_lambda(
+            mock_client!(
+                aws_sdk_lambda,
+                RuleMode::Sequential,
+                [&listed, &disabled, &enable, &enabling]
+            ),
+            None,
+        );
+        let live = read(&aws, &spec()).await.unwrap().unwrap();
+        assert_eq!(live.props.get("enabled").map(String::as_str), Some("off"));
+        assert_eq!(
+            spec().props().get("enabled").map(String::as_str),
+            Some("on")
+        );
+        super::update(&aws, "m", &spec()).await.unwrap();
+        assert_eq!(
+            enable.num_calls(),
+            1,
+            "UpdateEventSourceMapping with Enabled=true"
+        );
+        assert_eq!(enabling.num_calls(), 2, "returns once it polls again");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_new_mapping_that_ends_disabled_fails_with_aws_reason() {
         let list = mock!(Client::list_event_source_mappings)
             .then_output(|| ListEventSourceMappingsOutput::builder().build());
-        let create = mock!(Client::create_event_source_mapping).then_output(|| {
-            CreateEventSourceMappingOutput::builder()
-                .uuid("new")
-                .build()
-        });
+        let create = mock!(Client::create_event_source_mapping)
+            .match_requests(|r| r.enabled() == Some(true))
+            .then_output(|| {
+                CreateEventSourceMappingOutput::builder()
+                    .uuid("new")
+                    .build()
+            });
         let disabled = mock!(Client::get_event_source_mapping).then_output(|| {
             GetEventSourceMappingOutput::builder()
                 .uuid("new")

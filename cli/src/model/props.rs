@@ -294,6 +294,8 @@ impl EventSourceMappingSpec {
             "reportBatchItemFailures".into(),
             on(self.report_batch_item_failures),
         );
+        // The manifest declares the trigger: one disabled in the console is drift.
+        p.insert("enabled".into(), on(true));
         if let Some(position) = self.starting_position {
             p.insert(
                 "startingPosition".into(),
