@@ -27,9 +27,28 @@ where
         ));
     }
     if crate::ui::verbosity() > 0 {
-        text.push_str(&format!("\n  detail: {err:?}"));
+        text.push_str(&format!("\n  detail: {}", detail(&err)));
     }
     anyhow::anyhow!(text)
+}
+
+/// The SDK's dump of a failed call, for `-v`, with AWS's echo of an environment cut off.
+fn detail<E: std::fmt::Debug>(err: &SdkError<E, Response>) -> String {
+    without_environment(&format!("{err:?}"))
+}
+
+/// Lambda's InvalidParameterValueException for an environment over 4 KB quotes the
+/// whole environment after "String measured:", secrets included: never printed.
+const ENVIRONMENT_ECHO: &str = "String measured:";
+
+fn without_environment(text: &str) -> String {
+    match text.find(ENVIRONMENT_ECHO) {
+        Some(at) => format!(
+            "{}{ENVIRONMENT_ECHO} (the environment's text is not shown)",
+            &text[..at]
+        ),
+        None => text.to_string(),
+    }
 }
 
 /// What went wrong, on one line, with the request id when AWS gave one.
@@ -38,13 +57,19 @@ pub fn describe<E: ProvideErrorMetadata + Error + 'static>(err: &SdkError<E, Res
     let http = || status.map_or_else(|| "no HTTP answer".to_string(), |s| format!("HTTP {s}"));
     let what = match err {
         SdkError::ServiceError(s) => match (err.code(), err.message()) {
-            (Some(code), Some(message)) => format!("{code}: {}", one_line(message)),
+            (Some(code), Some(message)) => {
+                format!("{code}: {}", without_environment(&one_line(message)))
+            }
             (Some(code), None) => format!("{code} ({})", http()),
-            (None, Some(message)) => format!("{}: {}", http(), one_line(message)),
+            (None, Some(message)) => {
+                format!("{}: {}", http(), without_environment(&one_line(message)))
+            }
             // A modelled error without metadata says what it is itself; an answer the
             // SDK could not read as an error ("unhandled error") says nothing.
             (None, None) => match s.err().to_string() {
-                own if !own.is_empty() && !own.starts_with("unhandled error") => one_line(&own),
+                own if !own.is_empty() && !own.starts_with("unhandled error") => {
+                    without_environment(&one_line(&own))
+                }
                 _ => format!("{} with no error code AWS could name", http()),
             },
         },
@@ -169,6 +194,31 @@ mod tests {
         assert_eq!(
             line(err),
             "Lambda alias (f:live) (lambda:CreateAlias): HTTP 500 with no error code AWS could name (request id req-500)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_environment_echoed_by_lambda_is_never_printed() {
+        let err = create_alias(|| {
+            answer(
+                400,
+                &[
+                    ("x-amzn-RequestId", "env-4kb"),
+                    ("content-type", "application/json"),
+                ],
+                r#"{"__type":"InvalidParameterValueException","message":"Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {\"DB_PASSWORD\":\"hunter2-s3cret\",\"PAD\":\"xxxx\"}"}"#,
+            )
+        })
+        .await;
+        let dump = detail(&err);
+        assert!(!dump.contains("hunter2-s3cret"), "{dump}");
+        assert!(
+            dump.contains("String measured: (the environment's text is not shown)"),
+            "{dump}"
+        );
+        assert_eq!(
+            line(err),
+            "Lambda alias (f:live) (lambda:CreateAlias): InvalidParameterValueException: Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: (the environment's text is not shown) (request id env-4kb)"
         );
     }
 
