@@ -558,8 +558,14 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             Some(have) => {
                 let have = comparable(have, &want, recorded_props.as_ref());
                 let fields = diff(&have, &want);
+                // A field the record does not hold was never recorded (the state predates
+                // sls-rs reading it): its value is news, not drift.
                 let drift = match &recorded_props {
-                    Some(rec) => diff(rec, &have).into_iter().map(|f| f.field).collect(),
+                    Some(rec) => diff(rec, &have)
+                        .into_iter()
+                        .filter(|f| rec.contains_key(&f.field) || !want.contains_key(&f.field))
+                        .map(|f| f.field)
+                        .collect(),
                     None => Vec::new(),
                 };
                 (
@@ -867,6 +873,23 @@ mod tests {
         assert_eq!(f.action, Action::Update);
         assert_eq!(f.drift, ["timeout"]);
         assert_eq!(f.fields[0].to.as_deref(), Some("6"));
+    }
+
+    #[test]
+    fn a_field_an_older_state_never_recorded_is_not_drift() {
+        let resources = setup(ONE);
+        let (mut state, live) = deployed(&resources);
+        // A state written before sls-rs read `timeout` back.
+        state
+            .resources
+            .get_mut("function/f")
+            .unwrap()
+            .props
+            .remove("timeout");
+        let p = plan(&resources, &state, &live);
+        let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
+        assert_eq!(f.action, Action::Unchanged, "{f:?}");
+        assert!(f.drift.is_empty(), "{f:?}");
     }
 
     #[test]
