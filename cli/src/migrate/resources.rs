@@ -658,13 +658,17 @@ fn bucket(props: &Node, path: &str, body: &mut Node, cx: &mut Cx) {
         "LifecycleConfiguration" => {
             let rules = tree::items(v.get("Rules")?);
             let [rule] = rules else { return Some(false) };
-            let mut e = vec![("expireAfterDays", rule.get("ExpirationInDays")?.clone())];
-            if let Some(p) = rule
-                .get("Prefix")
-                .or_else(|| rule.get("Filter").and_then(|f| f.get("Prefix")))
-            {
-                e.push(("prefix", p.clone()));
-            }
+            // Only an enabled rule that expires objects, for the whole bucket or one
+            // prefix, means what `lifecycle` means; anything else (disabled, filtered
+            // by tag, transitions, noncurrent versions) would delete other objects.
+            let Some(e) = plain_expiry(rule) else {
+                cx.todo(
+                    v,
+                    format!("{path}.Properties.LifecycleConfiguration"),
+                    "only an enabled rule that expires objects (whole bucket or one prefix) converts to `lifecycle`; this rule (disabled, filtered by tag, or with transitions/noncurrent-version actions) was not converted: set it on the bucket by hand",
+                );
+                return Some(true);
+            };
             tree::set(body, "lifecycle", tree::map(e));
             Some(true)
         }
@@ -674,6 +678,34 @@ fn bucket(props: &Node, path: &str, body: &mut Node, cx: &mut Cx) {
         }
         _ => None,
     });
+}
+
+/// An S3 lifecycle rule as `lifecycle` entries, when it is an enabled rule with only an
+/// expiration in days and at most a prefix filter.
+fn plain_expiry(rule: &Node) -> Option<Vec<(&'static str, Node)>> {
+    if rule.get("Status").and_then(Node::as_str) != Some("Enabled") {
+        return None;
+    }
+    let only = |n: &Node, allowed: &[&str]| {
+        tree::entries(n)
+            .iter()
+            .all(|(k, _)| k.as_str().is_some_and(|k| allowed.contains(&k)))
+    };
+    if !only(rule, &["Id", "Status", "ExpirationInDays", "Prefix", "Filter"]) {
+        return None;
+    }
+    let filter = rule.get("Filter");
+    if filter.is_some_and(|f| !only(f, &["Prefix"])) {
+        return None;
+    }
+    let mut e = vec![("expireAfterDays", rule.get("ExpirationInDays")?.clone())];
+    if let Some(p) = rule
+        .get("Prefix")
+        .or_else(|| filter.and_then(|f| f.get("Prefix")))
+    {
+        e.push(("prefix", p.clone()));
+    }
+    Some(e)
 }
 
 fn queue(props: &Node, path: &str, body: &mut Node, cx: &mut Cx) {
