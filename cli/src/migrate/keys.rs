@@ -311,7 +311,12 @@ fn provider(root: &mut Node, cx: &mut Cx) {
             }
             "apiGateway" => {
                 let sensitive = v.get("apiKeys").is_some() || v.get("usagePlan").is_some();
-                if sensitive {
+                let private = ["resourcePolicy", "vpcEndpointIds"]
+                    .into_iter()
+                    .find(|f| v.get(f).is_some());
+                if let Some(field) = private {
+                    cx.todo(&k, &path, format!("`{field}` restricts who can call the REST API (by IP, VPC endpoint or account); the HTTP API has no equivalent: the routes are now public; restrict them another way (an authorizer, a check in the handler) or do not deploy; removed"));
+                } else if sensitive {
                     cx.todo(&k, &path, "API keys and usage plans are REST API features with no HTTP API equivalent: the routes are now public and unthrottled per key; removed");
                 } else {
                     cx.removed(
@@ -322,8 +327,16 @@ fn provider(root: &mut Node, cx: &mut Cx) {
                 }
                 tree::take(p, &name);
             }
-            "apiKeys" | "usagePlan" | "resourcePolicy" => {
+            "apiKeys" | "usagePlan" | "resourcePolicy" | "vpcEndpointIds" => {
                 cx.todo(&k, &path, format!("`{name}` (REST API) has no HTTP API equivalent: the routes are now public; removed"));
+                tree::take(p, &name);
+            }
+            "endpointType"
+                if !v.as_str().is_some_and(|t| {
+                    t.eq_ignore_ascii_case("EDGE") || t.eq_ignore_ascii_case("REGIONAL")
+                }) =>
+            {
+                cx.todo(&k, &path, format!("`{}`: a private REST API is reachable only from a VPC; the HTTP API is public, so the routes are now public: restrict them another way or do not deploy; removed", v.as_str().unwrap_or("…")));
                 tree::take(p, &name);
             }
             "lambdaHashingVersion"

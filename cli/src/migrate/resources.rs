@@ -691,7 +691,10 @@ fn plain_expiry(rule: &Node) -> Option<Vec<(&'static str, Node)>> {
             .iter()
             .all(|(k, _)| k.as_str().is_some_and(|k| allowed.contains(&k)))
     };
-    if !only(rule, &["Id", "Status", "ExpirationInDays", "Prefix", "Filter"]) {
+    if !only(
+        rule,
+        &["Id", "Status", "ExpirationInDays", "Prefix", "Filter"],
+    ) {
         return None;
     }
     let filter = rule.get("Filter");
