@@ -268,6 +268,40 @@ fn with_json_every_usage_error_is_the_json_document_on_stdout() {
 const HEAD: &str =
     "service: todo\nprovider:\n  name: aws\nfunctions:\n  hello:\n    handler: hello\n";
 
+/// Twenty anchors, each a list 90 deep around an alias of the one before: every
+/// mapping opens within the limit, but the aliases paste 1,800 levels.
+fn deep_aliases() -> String {
+    let mut s = format!(
+        "{HEAD}custom:\n  a0: &a0 {}x{}\n",
+        "[".repeat(90),
+        "]".repeat(90)
+    );
+    for i in 1..20 {
+        let p = i - 1;
+        s += &format!("  a{i}: &a{i} {}*a{p}{}\n", "[".repeat(90), "]".repeat(90));
+    }
+    s
+}
+
+#[test]
+fn migrate_refuses_aliases_nesting_past_the_limit_instead_of_overflowing() {
+    let file = manifest_file("deep-aliases", &deep_aliases());
+    let out_file = file.with_file_name("deep-aliases-out.yaml");
+    let (out, _, stderr) = support::run(
+        support::sls_rs()
+            .arg("migrate")
+            .arg(&file)
+            .arg("-o")
+            .arg(&out_file),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mappings and lists nest more than 100 levels deep"),
+        "{stderr}"
+    );
+    assert!(!out_file.exists());
+}
+
 /// Inputs built to exhaust the reader (stack, memory, time), each with the message
 /// naming the limit that stops it. benches/hostile.py builds the same and measures them.
 fn hostile_inputs() -> Vec<(&'static str, String, &'static str)> {
@@ -297,6 +331,11 @@ fn hostile_inputs() -> Vec<(&'static str, String, &'static str)> {
                 "[".repeat(10_000),
                 "]".repeat(10_000)
             ),
+            "mappings and lists nest more than 100 levels deep",
+        ),
+        (
+            "aliases pasting deep anchors",
+            deep_aliases(),
             "mappings and lists nest more than 100 levels deep",
         ),
         (

@@ -351,6 +351,8 @@ enum Frame {
         function: Option<String>,
         /// The document's size when the collection started (what it holds is the difference).
         start: Size,
+        /// How many levels of mappings and lists its deepest item holds.
+        inner: usize,
     },
     /// `merges` are `<<` values, applied at the end so the mapping's own keys win wherever they are written.
     Map {
@@ -358,6 +360,7 @@ enum Frame {
         anchor: usize,
         function: Option<String>,
         start: Size,
+        inner: usize,
         pending_key: Option<Node>,
         merges: Vec<Node>,
         /// The keys so far and the line of each, so a duplicate is found in O(1).
@@ -368,8 +371,8 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    /// Each anchor's node and size: an alias costs what it expands to.
-    anchors: HashMap<usize, (Node, Size)>,
+    /// Each anchor's node, size and levels of nesting: an alias costs what it expands to.
+    anchors: HashMap<usize, (Node, Size, usize)>,
     docs: Vec<Node>,
     /// Everything built so far, aliases expanded.
     size: Size,
@@ -457,9 +460,9 @@ impl Builder {
 
     /// Keeps an anchored node for its aliases; the copy counts against the limits too
     /// (anchors nested in anchors would otherwise copy a tree once per level).
-    fn remember(&mut self, anchor: usize, node: &Node, size: Size) {
+    fn remember(&mut self, anchor: usize, node: &Node, size: Size, levels: usize) {
         if anchor > 0 && self.grow(size, node.mark, true) {
-            self.anchors.insert(anchor, (node.clone(), size));
+            self.anchors.insert(anchor, (node.clone(), size, levels));
         }
     }
 
@@ -482,16 +485,21 @@ impl Builder {
         true
     }
 
-    fn push_value(&mut self, node: Node) {
+    /// Adds a finished value (`levels` deep) to the collection being read.
+    fn push_value(&mut self, node: Node, levels: usize) {
         match self.stack.last_mut() {
             None => self.docs.push(node),
-            Some(Frame::Seq { node: seq, .. }) => {
+            Some(Frame::Seq {
+                node: seq, inner, ..
+            }) => {
+                *inner = (*inner).max(levels);
                 if let Value::Seq(items) = &mut seq.value {
                     items.push(node);
                 }
             }
             Some(Frame::Map {
                 node: map,
+                inner,
                 pending_key,
                 merges,
                 keys,
@@ -499,6 +507,7 @@ impl Builder {
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => {
+                    *inner = (*inner).max(levels);
                     let Value::Map(entries) = &mut map.value else {
                         return;
                     };
@@ -585,8 +594,8 @@ impl MarkedEventReceiver for Builder {
                     }
                     node = long_form(function, node);
                 }
-                self.remember(anchor, &node, size);
-                self.push_value(node);
+                self.remember(anchor, &node, size, 0);
+                self.push_value(node, 0);
             }
             Event::SequenceStart(anchor, tag) => {
                 if self.reject_tag(&tag, mark) || !self.open(mark) {
@@ -604,6 +613,7 @@ impl MarkedEventReceiver for Builder {
                     anchor,
                     function: cloudformation_function(&tag),
                     start,
+                    inner: 0,
                 });
             }
             Event::MappingStart(anchor, tag) => {
@@ -622,24 +632,27 @@ impl MarkedEventReceiver for Builder {
                     anchor,
                     function: cloudformation_function(&tag),
                     start,
+                    inner: 0,
                     pending_key: None,
                     merges: Vec::new(),
                     keys: HashMap::new(),
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor, start, function) = match self.stack.pop() {
+                let (node, anchor, start, function, inner) = match self.stack.pop() {
                     Some(Frame::Seq {
                         node,
                         anchor,
                         start,
                         function,
-                    }) => (node, anchor, start, function),
+                        inner,
+                    }) => (node, anchor, start, function, inner),
                     Some(Frame::Map {
                         mut node,
                         anchor,
                         start,
                         function,
+                        inner,
                         merges,
                         mut keys,
                         ..
@@ -654,7 +667,7 @@ impl MarkedEventReceiver for Builder {
                                 merge_into(entries, &mut keys, merged);
                             }
                         }
-                        (node, anchor, start, function)
+                        (node, anchor, start, function, inner)
                     }
                     None => return,
                 };
@@ -666,18 +679,24 @@ impl MarkedEventReceiver for Builder {
                     Some(f) => long_form(f, node),
                     None => node,
                 };
-                self.remember(anchor, &node, size);
-                self.push_value(node);
+                self.remember(anchor, &node, size, inner + 1);
+                self.push_value(node, inner + 1);
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some((_, size)) => {
+                Some(&(_, size, levels)) => {
+                    // An alias pastes the anchored tree here: it nests as deep as it does
+                    // plus where it is pasted.
+                    if self.stack.len() + levels > limits::MAX_NESTING {
+                        self.fail(nesting_too_deep(mark));
+                        return;
+                    }
                     // Counted before it is copied: an alias bomb stops here, not at the allocator.
-                    if !self.grow(*size, mark, true) {
+                    if !self.grow(size, mark, true) {
                         return;
                     }
                     let mut node = self.anchors[&id].0.clone();
                     node.mark = mark;
-                    self.push_value(node);
+                    self.push_value(node, levels);
                 }
                 None => self.fail(Diagnostic::at(mark, 1, "alias to an unknown anchor".into())),
             },
@@ -709,6 +728,29 @@ mod tests {
         assert_eq!(err.mark, Mark { line: 3, col: 1 });
         assert!(err.message.contains("duplicate key `a`"));
         assert!(err.help.unwrap().contains("line 1"));
+    }
+
+    #[test]
+    fn an_alias_nests_as_deep_as_its_anchor_where_it_is_pasted() {
+        let max = limits::MAX_NESTING;
+        // `a: &a [[…x…]]` holds 50 levels; pasted inside `k` lists it reaches k + 50
+        // levels below the root mapping (1 level).
+        let doc = |inner: usize| {
+            format!(
+                "a: &a {}x{}\nb: {}*a{}\n",
+                "[".repeat(50),
+                "]".repeat(50),
+                "[".repeat(inner),
+                "]".repeat(inner)
+            )
+        };
+        let fits = max - 50 - 1;
+        assert!(parse(&doc(fits)).is_ok());
+        let err = parse(&doc(fits + 1)).unwrap_err();
+        assert_eq!(
+            err.message,
+            format!("mappings and lists nest more than {max} levels deep")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::tree;
 use super::Cx;
+use crate::manifest::limits;
 use crate::manifest::node::{self, KeyPath, Node, Value};
 
 /// At most this many nested `${file(…)}` (a file including itself would loop).
@@ -12,10 +13,11 @@ const MAX_DEPTH: usize = 8;
 
 pub fn inline(root: &mut Node, cx: &mut Cx) {
     let dir = cx.dir.to_path_buf();
-    inline_in(root, &dir, cx, 0, "");
+    inline_in(root, &dir, cx, 0, "", 0);
 }
 
-fn inline_in(node: &mut Node, dir: &Path, cx: &mut Cx, depth: usize, path: &str) {
+/// `depth`: how many files deep the include is; `level`: how many mappings and lists hold `node`.
+fn inline_in(node: &mut Node, dir: &Path, cx: &mut Cx, depth: usize, path: &str, level: usize) {
     match &mut node.value {
         Value::Map(entries) => {
             for (k, v) in entries.iter_mut() {
@@ -24,12 +26,12 @@ fn inline_in(node: &mut Node, dir: &Path, cx: &mut Cx, depth: usize, path: &str)
                 } else {
                     format!("{path}.{}", k.as_str().unwrap_or("?"))
                 };
-                inline_in(v, dir, cx, depth, &p);
+                inline_in(v, dir, cx, depth, &p, level + 1);
             }
         }
         Value::Seq(items) => {
             for (i, v) in items.iter_mut().enumerate() {
-                inline_in(v, dir, cx, depth, &format!("{path}[{i}]"));
+                inline_in(v, dir, cx, depth, &format!("{path}[{i}]"), level + 1);
             }
         }
         Value::Scalar { text, .. } => {
@@ -99,7 +101,12 @@ fn inline_in(node: &mut Node, dir: &Path, cx: &mut Cx, depth: usize, path: &str)
             // Its nodes keep the lines of the other file; they are not this file's lines.
             tree::walk_mut(&mut value, &mut |n| n.mark = node::Mark { line: 0, col: 0 });
             let sub_dir = full.parent().unwrap_or(dir).to_path_buf();
-            inline_in(&mut value, &sub_dir, cx, depth + 1, path);
+            inline_in(&mut value, &sub_dir, cx, depth + 1, path, level);
+            // The later passes walk the tree recursively: an include keeps it within the reader's nesting limit.
+            if level + tree::levels(&value) > limits::MAX_NESTING {
+                cx.todo(node, path, format!("`{expr}` would nest mappings and lists more than {} levels deep here; write the values here", limits::MAX_NESTING));
+                return;
+            }
             cx.changed(node, path, format!("`{expr}` inlined"));
             let mark = node.mark;
             if whole {
@@ -108,7 +115,7 @@ fn inline_in(node: &mut Node, dir: &Path, cx: &mut Cx, depth: usize, path: &str)
             } else if let Some(t) = value.as_str() {
                 let new = format!("{}{t}{}", &text[..start], &text[close + 1..]);
                 *node = Node::scalar(new, false, mark);
-                inline_in(node, dir, cx, depth + 1, path);
+                inline_in(node, dir, cx, depth + 1, path, level);
             } else {
                 cx.todo(node, path, format!("`{expr}` is a mapping or list inside a longer string; write the value here"));
             }

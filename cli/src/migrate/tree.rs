@@ -119,6 +119,15 @@ pub fn walk_mut(node: &mut Node, f: &mut dyn FnMut(&mut Node)) {
 }
 
 /// `usersTable` → `users-table`; `UsersTable` → `users-table`.
+/// How many levels of mappings and lists `node` holds (a scalar: 0).
+pub fn levels(node: &Node) -> usize {
+    match &node.value {
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| levels(v)).max().unwrap_or(0),
+        Value::Seq(items) => 1 + items.iter().map(levels).max().unwrap_or(0),
+        Value::Scalar { .. } => 0,
+    }
+}
+
 pub fn kebab(name: &str) -> String {
     let mut out = String::new();
     let mut prev_lower = false;
