@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::tree;
 use super::Cx;
-use crate::manifest::limits;
 use crate::manifest::node::{self, KeyPath, Node, Value};
+use crate::manifest::{limits, looks_secret};
 
 /// At most this many nested `${file(…)}` (a file including itself would loop).
 const MAX_DEPTH: usize = 8;
@@ -100,6 +100,19 @@ fn inline_in(node: &mut Node, dir: &Path, cx: &mut Cx, depth: usize, path: &str,
             let expr = text[start..=close].to_string();
             // Its nodes keep the lines of the other file; they are not this file's lines.
             tree::walk_mut(&mut value, &mut |n| n.mark = node::Mark { line: 0, col: 0 });
+            // serverless.yaml is committed: a secret read from a file (kept out of the
+            // repository) is read from the environment instead, never written here.
+            let key = path.rsplit(['.', ']', '[']).next().unwrap_or_default();
+            let named = [address.as_str(), key]
+                .into_iter()
+                .find(|n| !n.is_empty() && looks_secret(n));
+            if let (Some(name), Value::Scalar { .. }) = (named, &value.value) {
+                value = from_env(node, path, &expr, &env_name(name), cx);
+            } else if path.split('.').any(|p| p == "environment") {
+                // Only in environment variables: elsewhere a credential-like key names
+                // a setting (a CloudFormation `SecretString`), not its value.
+                env_for_secrets(&mut value, node, path, &expr, cx);
+            }
             let sub_dir = full.parent().unwrap_or(dir).to_path_buf();
             inline_in(&mut value, &sub_dir, cx, depth + 1, path, level);
             // The later passes walk the tree recursively: an include keeps it within the reader's nesting limit.
@@ -120,6 +133,48 @@ fn inline_in(node: &mut Node, dir: &Path, cx: &mut Cx, depth: usize, path: &str,
                 cx.todo(node, path, format!("`{expr}` is a mapping or list inside a longer string; write the value here"));
             }
         }
+    }
+}
+
+/// `db.password` → `DB_PASSWORD`.
+fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `${env:NAME}` in place of a secret's value, with a TODO to set it where sls-rs runs.
+fn from_env(at: &Node, path: &str, expr: &str, name: &str, cx: &mut Cx) -> Node {
+    cx.todo(at, path, format!("`{expr}` holds a secret: its value is not written into serverless.yaml (which is committed); it is read from `${{env:{name}}}`: set {name} in the environment that deploys (a CI secret)"));
+    Node::scalar(format!("${{env:{name}}}"), false, at.mark)
+}
+
+/// Every value under a credential-like key of an included mapping → `${env:KEY}`.
+fn env_for_secrets(value: &mut Node, at: &Node, path: &str, expr: &str, cx: &mut Cx) {
+    match &mut value.value {
+        Value::Map(entries) => {
+            for (k, v) in entries.iter_mut() {
+                let key = k.as_str().unwrap_or_default().to_string();
+                let sub = format!("{path}.{key}");
+                if matches!(v.value, Value::Scalar { .. }) && looks_secret(&key) {
+                    *v = from_env(at, &sub, expr, &env_name(&key), cx);
+                } else {
+                    env_for_secrets(v, at, &sub, expr, cx);
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                env_for_secrets(v, at, &format!("{path}[{i}]"), expr, cx);
+            }
+        }
+        Value::Scalar { .. } => {}
     }
 }
 
