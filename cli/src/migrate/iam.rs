@@ -6,128 +6,108 @@ use super::resources::{variable, Converted, Kind};
 use super::tree::{self, string};
 use super::Cx;
 use crate::manifest::node::{Node, Value};
+use crate::model::{BUCKET_READ, BUCKET_WRITE, QUEUE_CONSUME, QUEUE_SEND, TABLE_READ, TABLE_WRITE};
 
-/// The own resource an IAM `Resource` string names, with the access kind it takes.
-fn own_resource<'a>(resource: &str, cx: &'a Cx) -> Option<&'a Converted> {
+/// The own resource an IAM `Resource` string names, and what follows its ARN
+/// (`/index/byOwner`, `/uploads/*`; empty for the resource itself).
+fn own_resource<'a>(resource: &str, cx: &'a Cx) -> Option<(&'a Converted, String)> {
+    let after = |base: &str| -> Option<String> {
+        let rest = resource.strip_prefix(base)?;
+        (rest.is_empty() || rest.starts_with('/')).then(|| rest.to_string())
+    };
     cx.resources
         .iter()
         .filter(|c| matches!(c.kind, Kind::Table | Kind::Bucket | Kind::Queue))
-        .find(|c| {
+        .find_map(|c| {
             let var = variable(c, "").unwrap_or_default();
             let arn = variable(c, "Arn").unwrap_or_default();
-            let by_var = resource == arn
-                || resource
-                    .strip_prefix(&arn)
-                    .is_some_and(|rest| rest.starts_with('/'))
-                || (c.kind == Kind::Bucket
-                    && (resource == format!("arn:aws:s3:::{var}")
-                        || resource.starts_with(&format!("arn:aws:s3:::{var}/"))));
-            let by_name = c.physical.as_deref().is_some_and(|p| match c.kind {
-                Kind::Table => {
-                    resource.contains(&format!(":table/{p}"))
-                        && resource
-                            .split(&format!(":table/{p}"))
-                            .nth(1)
-                            .is_some_and(|r| r.is_empty() || r.starts_with('/'))
-                }
-                Kind::Bucket => {
-                    resource == format!("arn:aws:s3:::{p}")
-                        || resource.starts_with(&format!("arn:aws:s3:::{p}/"))
-                }
-                Kind::Queue => {
-                    resource.starts_with("arn:aws:sqs:") && resource.ends_with(&format!(":{p}"))
-                }
-                _ => false,
+            let by_var = after(&arn).or_else(|| {
+                (c.kind == Kind::Bucket)
+                    .then(|| after(&format!("arn:aws:s3:::{var}")))
+                    .flatten()
             });
-            by_var || by_name
+            let by_name = || {
+                let p = c.physical.as_deref()?;
+                match c.kind {
+                    Kind::Table => {
+                        let (_, rest) = resource.split_once(&format!(":table/{p}"))?;
+                        (rest.is_empty() || rest.starts_with('/')).then(|| rest.to_string())
+                    }
+                    Kind::Bucket => after(&format!("arn:aws:s3:::{p}")),
+                    Kind::Queue => (resource.starts_with("arn:aws:sqs:")
+                        && resource.ends_with(&format!(":{p}")))
+                    .then(String::new),
+                    _ => None,
+                }
+            };
+            Some((c, by_var.or_else(by_name)?))
         })
 }
 
-/// The grants (kind, access) the statement's actions amount to on a resource kind, or None.
-fn accesses(kind: Kind, actions: &[String]) -> Option<Vec<&'static str>> {
-    let (service, read, write): (&str, &[&str], &[&str]) = match kind {
-        Kind::Table => (
-            "dynamodb",
-            &[
-                "GetItem",
-                "BatchGetItem",
-                "Query",
-                "Scan",
-                "DescribeTable",
-                "ConditionCheckItem",
-                "PartiQLSelect",
-                "DescribeStream",
-                "GetRecords",
-                "GetShardIterator",
-                "ListStreams",
-            ],
-            &[
-                "PutItem",
-                "UpdateItem",
-                "DeleteItem",
-                "BatchWriteItem",
-                "PartiQLInsert",
-                "PartiQLUpdate",
-                "PartiQLDelete",
-            ],
-        ),
-        Kind::Bucket => (
-            "s3",
-            &[
-                "GetObject",
-                "GetObjectVersion",
-                "ListBucket",
-                "GetBucketLocation",
-                "GetObjectTagging",
-            ],
-            &[
-                "PutObject",
-                "DeleteObject",
-                "PutObjectAcl",
-                "PutObjectTagging",
-                "DeleteObjectVersion",
-                "AbortMultipartUpload",
-            ],
-        ),
-        Kind::Queue => (
-            "sqs",
-            &[
-                "ReceiveMessage",
-                "DeleteMessage",
-                "DeleteMessageBatch",
-                "ChangeMessageVisibility",
-                "ChangeMessageVisibilityBatch",
-            ],
-            &["SendMessage", "SendMessageBatch"],
-        ),
+/// The grant (access, bucket prefix) a statement's actions and the part of a resource
+/// after its ARN amount to, when `permissions:` grants what the statement does: every
+/// action of the resource's service inside the grant's actions (model/iam.rs), at
+/// least one that only this access grants, and a part the grant covers. None: the
+/// statement stays as written.
+fn access(
+    kind: Kind,
+    actions: &[String],
+    rest: &str,
+) -> Option<(&'static [&'static str], Option<String>)> {
+    type Names = [&'static [&'static str]; 3];
+    const DATA: Names = [&["read"], &["write"], &["readwrite"]];
+    const QUEUE: Names = [&["consume"], &["send"], &["send", "consume"]];
+    let (service, one, other, names): (&str, Vec<&str>, Vec<&str>, Names) = match kind {
+        Kind::Table => ("dynamodb", TABLE_READ.to_vec(), TABLE_WRITE.to_vec(), DATA),
+        Kind::Bucket => {
+            let mut read = BUCKET_READ.to_vec();
+            read.push("s3:ListBucket");
+            ("s3", read, BUCKET_WRITE.to_vec(), DATA)
+        }
+        Kind::Queue => ("sqs", QUEUE_CONSUME.to_vec(), QUEUE_SEND.to_vec(), QUEUE),
         _ => return None,
     };
-    let (mut r, mut w) = (false, false);
+    let has = |list: &[&str], a: &str| list.iter().any(|x| x.eq_ignore_ascii_case(a));
+    let (mut first, mut second) = (false, false);
     for a in actions {
-        let (svc, op) = a.split_once(':')?;
+        let svc = a.split(':').next().unwrap_or_default();
         if !svc.eq_ignore_ascii_case(service) {
             continue;
         }
-        if op == "*" {
-            r = true;
-            w = true;
-        } else if read.contains(&op) {
-            r = true;
-        } else if write.contains(&op) {
-            w = true;
-        } else if !matches!(op, "GetQueueAttributes" | "GetQueueUrl") {
-            return None;
+        match (has(&one, a), has(&other, a)) {
+            (false, false) => return None, // `*`, `dynamodb:*`, or an action no grant gives
+            (true, false) => first = true,
+            (false, true) => second = true,
+            (true, true) => {} // DescribeTable, GetQueueAttributes: given by either
         }
     }
-    Some(match (kind, r, w) {
-        (Kind::Queue, true, true) => vec!["send", "consume"],
-        (Kind::Queue, true, false) => vec!["consume"],
-        (Kind::Queue, false, true) => vec!["send"],
-        (_, true, true) => vec!["readwrite"],
-        (_, true, false) => vec!["read"],
-        (_, false, true) => vec!["write"],
-        (_, false, false) => vec!["read"],
-    })
+    let name = match (first, second) {
+        (true, false) => names[0],
+        (false, true) => names[1],
+        (true, true) => names[2],
+        // No action of this resource's service, or only ones every access gives.
+        (false, false) => return None,
+    };
+    let prefix = match kind {
+        Kind::Table => {
+            // Reads are granted on the table's indexes too; nothing else below the table.
+            let index = rest.is_empty() || (rest.starts_with("/index/") && !second);
+            return index.then_some((name, None));
+        }
+        Kind::Bucket => match rest {
+            "" | "/*" => None,
+            r => {
+                let p = r.strip_prefix('/')?.strip_suffix('*')?;
+                if p.contains(['*', '?']) || !p.ends_with('/') {
+                    return None;
+                }
+                Some(p.to_string())
+            }
+        },
+        _ if rest.is_empty() => None,
+        _ => return None,
+    };
+    Some((name, prefix))
 }
 
 fn strings(n: Option<&Node>) -> Option<Vec<String>> {
@@ -142,8 +122,11 @@ fn strings(n: Option<&Node>) -> Option<Vec<String>> {
     }
 }
 
+/// A grant a statement becomes: the resource, its access, and for a bucket the key prefix.
+type Grant = (Converted, &'static str, Option<String>);
+
 /// The grants a statement becomes, when every resource is the service's own and every action maps.
-fn grants(st: &Node, cx: &Cx) -> Option<Vec<(Converted, &'static str)>> {
+fn grants(st: &Node, cx: &Cx) -> Option<Vec<Grant>> {
     if st.get("Effect").and_then(Node::as_str) != Some("Allow")
         || st.get("Condition").is_some()
         || st.get("NotAction").is_some()
@@ -152,27 +135,38 @@ fn grants(st: &Node, cx: &Cx) -> Option<Vec<(Converted, &'static str)>> {
         return None;
     }
     let actions = strings(st.get("Action"))?;
-    let mut out = Vec::new();
-    for r in strings(st.get("Resource"))? {
-        let c = own_resource(&r, cx)?;
-        // Every action must be for the service of some resource of the statement.
-        for a in accesses(c.kind, &actions)? {
+    let mut out: Vec<Grant> = Vec::new();
+    let named: Vec<(&Converted, String)> = strings(st.get("Resource"))?
+        .iter()
+        .map(|r| own_resource(r, cx))
+        .collect::<Option<_>>()?;
+    for (c, rest) in &named {
+        if c.kind == Kind::Bucket && rest.is_empty() {
+            // The bucket itself (listing) goes with its objects: `read` lists every key
+            // and reads every object, so only beside `bucket/*` and no narrower path.
+            let objects: Vec<&str> = named
+                .iter()
+                .filter(|(o, r)| o.name == c.name && o.kind == Kind::Bucket && !r.is_empty())
+                .map(|(_, r)| r.as_str())
+                .collect();
+            if objects.is_empty() || objects.iter().any(|r| *r != "/*") {
+                return None;
+            }
+            continue;
+        }
+        let (c, rest) = (*c, rest.as_str());
+        let (names, prefix) = access(c.kind, &actions, rest)?;
+        for &a in names {
             if !out
                 .iter()
-                .any(|(o, x): &(Converted, &str)| o.name == c.name && o.kind == c.kind && *x == a)
+                .any(|(o, x, p)| o.name == c.name && o.kind == c.kind && *x == a && *p == prefix)
             {
-                out.push((c.clone(), a));
+                out.push((c.clone(), a, prefix.clone()));
             }
         }
     }
-    let services: Vec<&str> = out
-        .iter()
-        .map(|(c, _)| match c.kind {
-            Kind::Table => "dynamodb",
-            Kind::Bucket => "s3",
-            _ => "sqs",
-        })
-        .collect();
+    // Every action must be for the service of some resource of the statement.
+    let services: Vec<&str> = out.iter().map(|(c, _, _)| service_of(c.kind)).collect();
     actions
         .iter()
         .all(|a| {
@@ -183,6 +177,14 @@ fn grants(st: &Node, cx: &Cx) -> Option<Vec<(Converted, &'static str)>> {
         .then_some(out)
 }
 
+fn service_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Table => "dynamodb",
+        Kind::Bucket => "s3",
+        _ => "sqs",
+    }
+}
+
 /// Whether a function uses a resource: its events or its (or the provider's) environment name it.
 fn uses(f: &Node, provider_env: &str, c: &Converted) -> bool {
     let prefix = match c.kind {
@@ -190,9 +192,11 @@ fn uses(f: &Node, provider_env: &str, c: &Converted) -> bool {
         Kind::Bucket => "bucket",
         _ => "queue",
     };
+    // `${table:todo}` or `${table:todo.arn}`, not `${table:todo-archive}`.
     let var = format!("${{{prefix}:{}", c.name);
     let text = format!("{provider_env}{}", flatten(f));
-    text.contains(&var)
+    text.match_indices(&var)
+        .any(|(i, _)| matches!(text[i + var.len()..].chars().next(), Some('}' | '.')))
         || f.get("events").is_some_and(|e| {
             tree::items(e).iter().any(|ev| {
                 let v = flatten(ev);
@@ -288,7 +292,7 @@ pub fn convert(root: &mut Node, cx: &mut Cx) {
             continue;
         };
         let mut said = Vec::new();
-        for (c, access) in gs {
+        for (c, access, prefix) in gs {
             let functions = root
                 .get("functions")
                 .cloned()
@@ -303,15 +307,19 @@ pub fn convert(root: &mut Node, cx: &mut Cx) {
             for name in &to {
                 let f = tree::get_mut(tree::get_mut(root, "functions").expect("functions"), name)
                     .expect("a function");
-                grant(f, &c, access);
+                grant(f, &c, access, prefix.as_deref());
             }
-            let prefix = match c.kind {
-                Kind::Table => "table",
-                Kind::Bucket => "bucket",
-                _ => "queue",
-            };
+            let at = prefix
+                .as_deref()
+                .map(|p| format!(", prefix: {p}"))
+                .unwrap_or_default();
             said.push(format!(
-                "{{ {prefix}: {}, access: {access} }} to {}",
+                "{{ {}: {}, access: {access}{at} }} to {}",
+                match c.kind {
+                    Kind::Table => "table",
+                    Kind::Bucket => "bucket",
+                    _ => "queue",
+                },
                 c.name,
                 to.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             ));
@@ -341,16 +349,17 @@ pub fn convert(root: &mut Node, cx: &mut Cx) {
     }
 }
 
-fn grant(f: &mut Node, c: &Converted, access: &str) {
+fn grant(f: &mut Node, c: &Converted, access: &str, key_prefix: Option<&str>) {
     let prefix = match c.kind {
         Kind::Table => "table",
         Kind::Bucket => "bucket",
         _ => "queue",
     };
-    let g = tree::map(vec![
-        (prefix, string(c.name.clone())),
-        ("access", string(access)),
-    ]);
+    let mut entries = vec![(prefix, string(c.name.clone())), ("access", string(access))];
+    if let Some(p) = key_prefix {
+        entries.push(("prefix", string(p)));
+    }
+    let g = tree::map(entries);
     if f.get("permissions").is_none() {
         tree::set(f, "permissions", tree::seq(vec![]));
     }
@@ -359,6 +368,7 @@ fn grant(f: &mut Node, c: &Converted, access: &str) {
         let same = |n: &Node| {
             n.get(prefix).and_then(Node::as_str) == Some(&c.name)
                 && n.get("access").and_then(Node::as_str) == Some(access)
+                && n.get("prefix").and_then(Node::as_str) == key_prefix
         };
         if !items.iter().any(same) {
             items.push(g);

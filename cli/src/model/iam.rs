@@ -63,14 +63,14 @@ pub const TABLE_WRITE: &[&str] = &[
     "dynamodb:BatchWriteItem",
     "dynamodb:DescribeTable",
 ];
-const BUCKET_READ: &[&str] = &["s3:GetObject"];
-const BUCKET_WRITE: &[&str] = &["s3:PutObject", "s3:DeleteObject"];
-const QUEUE_SEND: &[&str] = &[
+pub const BUCKET_READ: &[&str] = &["s3:GetObject"];
+pub const BUCKET_WRITE: &[&str] = &["s3:PutObject", "s3:DeleteObject"];
+pub const QUEUE_SEND: &[&str] = &[
     "sqs:SendMessage",
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
 ];
-const QUEUE_CONSUME: &[&str] = &[
+pub const QUEUE_CONSUME: &[&str] = &[
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibility",

@@ -20,7 +20,8 @@ mod props;
 
 pub use iam::{
     function_policy, lambda_trust_policy, state_machine_policy, state_machine_warnings,
-    states_trust_policy, wildcard_warnings, INLINE_POLICY_NAME,
+    states_trust_policy, wildcard_warnings, BUCKET_READ, BUCKET_WRITE, INLINE_POLICY_NAME,
+    QUEUE_CONSUME, QUEUE_SEND, TABLE_READ, TABLE_WRITE,
 };
 pub use names::Names;
 pub use props::*;
