@@ -312,7 +312,13 @@ fn stream(kind: &Node, body: &Node, key: &str, cx: &mut Cx) -> Option<Node> {
         return None;
     };
     let mut out = vec![("table", string(table))];
-    for (k, v) in tree::entries(body) {
+    // `stream: !GetAtt T.StreamArn` is the ARN itself, not settings.
+    let settings = if body.get("arn").is_some() {
+        tree::entries(body)
+    } else {
+        &[]
+    };
+    for (k, v) in settings {
         let name = k.as_str().unwrap_or_default();
         match name {
             "arn" | "type" => {}
@@ -333,6 +339,24 @@ fn stream(kind: &Node, body: &Node, key: &str, cx: &mut Cx) -> Option<Node> {
                 format!("`{other}` is not supported on stream events; removed"),
             ),
         }
+    }
+    // Serverless Framework's defaults, which are not Lambda's (nor sls-rs's: LATEST, 100).
+    let mut defaults = Vec::new();
+    for (name, value) in [("startingPosition", "TRIM_HORIZON"), ("batchSize", "10")] {
+        if !settings.iter().any(|(k, _)| k.as_str() == Some(name)) {
+            out.push((name, tree::plain(value)));
+            defaults.push(format!("`{name}: {value}`"));
+        }
+    }
+    if !defaults.is_empty() {
+        cx.changed(
+            kind,
+            key,
+            format!(
+                "{} written: Serverless Framework's default, not sls-rs's",
+                defaults.join(" and ")
+            ),
+        );
     }
     Some(event("stream", tree::map(out)))
 }
