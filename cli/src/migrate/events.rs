@@ -5,12 +5,14 @@ use super::resources::{reference_target, Kind};
 use super::tree::{self, string};
 use super::Cx;
 use crate::manifest::node::{Node, Value};
+use crate::manifest::CorsRule;
 
 pub fn convert(root: &mut Node, cx: &mut Cx) {
     let Some(functions) = tree::get_mut(root, "functions") else {
         return;
     };
-    let mut cors: Option<Node> = None;
+    // Each route's CORS rule, with where it was written and how it reads (to compare).
+    let mut cors: Vec<(Node, Node, String)> = Vec::new();
     let mut said_payload = false;
     let mut new_buckets: Vec<(String, Node)> = Vec::new();
     for (fname, f) in tree::entries_mut(functions).into_iter().flatten() {
@@ -60,11 +62,18 @@ pub fn convert(root: &mut Node, cx: &mut Cx) {
             tree::take(f, "events");
         }
     }
-    if let Some(cors) = cors {
+    if let Some((_, rule, first)) = cors.first().cloned() {
+        // The HTTP API has one CORS rule for every route: routes that differed cannot keep theirs.
+        for (at, _, other) in &cors[1..] {
+            if *other != first {
+                cx.todo(at, "provider.httpApi.cors", "routes had different CORS rules; the HTTP API has one for every route (`provider.httpApi.cors`), set from the first route's: merge them there by hand");
+                break;
+            }
+        }
         let provider = tree::child_map(root, "provider");
         let http_api = tree::child_map(provider, "httpApi");
         if http_api.get("cors").is_none() {
-            tree::set(http_api, "cors", cors);
+            tree::set(http_api, "cors", rule);
         }
     }
     if !new_buckets.is_empty() {
@@ -82,7 +91,13 @@ fn event(kind: &str, body: Node) -> Node {
 }
 
 /// `http: GET users/{id}` or its mapping → `httpApi: GET /users/{id}`.
-fn http(kind: &Node, body: &Node, key: &str, cors: &mut Option<Node>, cx: &mut Cx) -> Option<Node> {
+fn http(
+    kind: &Node,
+    body: &Node,
+    key: &str,
+    cors: &mut Vec<(Node, Node, String)>,
+    cx: &mut Cx,
+) -> Option<Node> {
     let (method, path) = match &body.value {
         Value::Scalar { text, .. } => {
             let t = text.trim();
@@ -105,7 +120,11 @@ fn http(kind: &Node, body: &Node, key: &str, cors: &mut Option<Node>, cx: &mut C
                     "cors" => {
                         if !matches!(&v.value, Value::Scalar { .. }) || tree::is_true(v) {
                             cx.changed(k, &sub, "per-route CORS becomes the HTTP API's `provider.httpApi.cors` (answered by API Gateway for every route)");
-                            cors.get_or_insert_with(|| cors_rule(v));
+                            let (rule, reads) = cors_rule(v);
+                            cors.push((k.clone(), rule, reads));
+                            if v.get("allowCredentials").is_some_and(tree::is_true) {
+                                cx.todo(k, format!("{sub}.allowCredentials"), "sls-rs's HTTP API CORS does not allow credentials: browsers will not send cookies or read responses to credentialed requests; removed");
+                            }
                         }
                     }
                     "private" if tree::is_true(v) => cx.todo(k, &sub, "`private: true` (an API key) has no HTTP API equivalent; the route is now public: check the key in the handler, or protect the route another way"),
@@ -165,10 +184,12 @@ fn http(kind: &Node, body: &Node, key: &str, cors: &mut Option<Node>, cx: &mut C
     Some(event("httpApi", string(route)))
 }
 
-/// Serverless's `cors: true` or `{ origin(s), headers, allowCredentials, maxAge }`.
-fn cors_rule(v: &Node) -> Node {
+/// Serverless's `cors: true` or `{ origin(s), headers, allowCredentials, maxAge }`, and
+/// how it reads (rules that read the same are the same).
+fn cors_rule(v: &Node) -> (Node, String) {
+    let defaults = CorsRule::allow_any_origin().allowed_headers;
     if !matches!(v.value, Value::Map(_)) {
-        return tree::plain("true");
+        return (tree::plain("true"), format!("* {} ", defaults.join(",")));
     }
     let list = |n: Option<&Node>| -> Vec<Node> {
         match n.map(|n| &n.value) {
@@ -190,14 +211,30 @@ fn cors_rule(v: &Node) -> Node {
         ("allowedOrigins", tree::seq(origins)),
         ("allowedMethods", tree::seq(vec![string("*")])),
     ];
-    let headers = list(v.get("headers"));
-    if !headers.is_empty() {
-        entries.push(("allowedHeaders", tree::seq(headers)));
+    let mut headers = list(v.get("headers"));
+    if headers.is_empty() {
+        // What Serverless Framework allows when a route names none (what `cors: true` allows).
+        headers = defaults.iter().map(|h| string(h.as_str())).collect();
     }
-    if let Some(age) = v.get("maxAge").and_then(Node::as_str) {
+    let text = |items: &[Node]| {
+        items
+            .iter()
+            .filter_map(Node::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let age = v.get("maxAge").and_then(Node::as_str);
+    let reads = format!(
+        "{} {} {}",
+        text(tree::items(&entries[0].1)),
+        text(&headers),
+        age.unwrap_or_default()
+    );
+    entries.push(("allowedHeaders", tree::seq(headers)));
+    if let Some(age) = age {
         entries.push(("maxAge", tree::plain(age)));
     }
-    tree::map(entries)
+    (tree::map(entries), reads)
 }
 
 fn schedule(kind: &Node, body: &Node, key: &str, cx: &mut Cx) -> Vec<Node> {
