@@ -74,13 +74,50 @@ fn note_package(k: &Node, v: &Node, path: &str, cx: &mut Cx) {
     cx.removed(k, path, format!("`package` ({}) removed: sls-rs builds one zip per function from its cargo binary, holding only the binary{artifact}", fields.join(", ")));
 }
 
+/// Whether the file says its handlers are Rust without `provider.runtime`: the
+/// serverless-rust plugin is listed, or a Cargo.toml is beside the file.
+pub fn says_rust(root: &Node, dir: &std::path::Path) -> bool {
+    let plugins = root.get("plugins");
+    let listed = plugins
+        .map(|p| match &p.value {
+            Value::Map(_) => p
+                .get("modules")
+                .map(tree::items)
+                .unwrap_or_default()
+                .to_vec(),
+            Value::Seq(items) => items.clone(),
+            Value::Scalar { .. } => vec![p.clone()],
+        })
+        .unwrap_or_default();
+    listed.iter().any(|p| {
+        matches!(
+            p.as_str(),
+            Some("serverless-rust" | "serverless-rust-plugin")
+        )
+    }) || dir.join("Cargo.toml").is_file()
+}
+
 /// `runtime: rust` → provided.al2023; `handler: crate.bin` → `bin`; other runtimes reported.
-pub fn runtime(root: &mut Node, cx: &mut Cx) {
+/// `rust_plugin`: [`says_rust`], read before the plugins are removed.
+pub fn runtime(root: &mut Node, cx: &mut Cx, rust_plugin: bool) {
     let provider_runtime = root
         .get("provider")
         .and_then(|p| p.get("runtime"))
         .and_then(Node::as_str)
         .map(str::to_string);
+    if provider_runtime.is_none() && !rust_plugin {
+        // Serverless Framework's default runtime is Node.js.
+        let at = root
+            .get("provider")
+            .cloned()
+            .unwrap_or_else(|| root.clone());
+        cx.todo(&at, "provider.runtime", "no runtime: Serverless Framework runs the handlers on Node.js (and neither the serverless-rust plugin nor a Cargo.toml says they are Rust): sls-rs deploys Rust handlers built with cargo, so each function needs a Rust binary (a cargo `[[bin]]` named like its `handler`); runtime set to `provided.al2023`");
+        tree::set(
+            tree::child_map(root, "provider"),
+            "runtime",
+            tree::plain("provided.al2023"),
+        );
+    }
     if let Some(rt) = &provider_runtime {
         let provider = tree::get_mut(root, "provider").expect("has a runtime");
         let at = provider.get("runtime").expect("has a runtime").clone();
@@ -102,9 +139,10 @@ pub fn runtime(root: &mut Node, cx: &mut Cx) {
             }
         }
     }
-    let rust_service = provider_runtime
-        .as_deref()
-        .is_none_or(|r| r == "rust" || r.starts_with("provided"));
+    let rust_service = match provider_runtime.as_deref() {
+        None => rust_plugin,
+        Some(r) => r == "rust" || r.starts_with("provided"),
+    };
     let Some(functions) = tree::get_mut(root, "functions") else {
         return;
     };

@@ -180,11 +180,12 @@ pub fn migrate(input: &Path, text: &str, output: &Path) -> Result<Migration, Man
     };
     // In the order of how many real files each construct blocks; ${file(…)} first, since it brings in the rest.
     files::inline(&mut root, &mut cx);
+    let rust = keys::says_rust(&root, dir);
     resources::convert(&mut root, &mut cx);
     events::convert(&mut root, &mut cx);
     keys::plugins(&mut root, &mut cx);
     keys::package(&mut root, &mut cx);
-    keys::runtime(&mut root, &mut cx);
+    keys::runtime(&mut root, &mut cx, rust);
     step_functions::convert(&mut root, &mut cx);
     resources::references(&mut root, &mut cx);
     iam::convert(&mut root, &mut cx);
