@@ -317,6 +317,18 @@ mod tests {
     }
 
     #[test]
+    fn a_number_or_boolean_as_the_service_name_reads_as_the_name() {
+        let s = load(&MINIMAL.replace("service: todo", "service: true")).unwrap();
+        assert_eq!(s.function_name("hello"), "true-dev-hello");
+        // Read as the name `2048`, then held to the naming rule like any name.
+        let err = load(&MINIMAL.replace("service: todo", "service: 2048")).unwrap_err();
+        assert_eq!(
+            err.diagnostics[0].message,
+            "`2048` is not a valid service name"
+        );
+    }
+
+    #[test]
     fn raw_cloudformation_is_refused_with_the_alternative() {
         let err = load(&format!(
             "{MINIMAL}resources:\n  Resources:\n    T: {{ Type: AWS::DynamoDB::Table }}\n"

@@ -832,6 +832,16 @@ fn service_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
             Ok(s.to_string())
         }
+        // `service: 2048` reads as a number; Serverless Framework takes it as the name.
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<String, E> {
+            Ok(n.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<String, E> {
+            Ok(n.to_string())
+        }
+        fn visit_bool<E: de::Error>(self, b: bool) -> Result<String, E> {
+            Ok(b.to_string())
+        }
         fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
             Named::deserialize(MapAccessDeserializer::new(map)).map(|n| n.name)
         }
