@@ -716,17 +716,25 @@ impl<'a> Resolver<'a> {
             .with_path(path.clone()));
         }
         let target = KeyPath::parse_dotted(address);
-        // Serverless Framework fills in the stage and region it deploys to when the manifest leaves them out.
-        let written = |r: &Self| r.root.locate(&target.0).is_some_and(|n| !n.is_null());
+        let found = self.walk_self(&target, var, at, path)?;
+        // Serverless Framework fills in the stage and region it deploys to when the
+        // manifest leaves them out (looked for through variables first: `provider: ${file(…)}`).
+        let missing = !found.as_ref().is_ok_and(|n| !n.is_null());
         match address {
-            "provider.stage" if !written(self) => {
-                return Ok(Ok(Node::scalar(self.stage()?, false, at.mark)))
-            }
-            "provider.region" if !written(self) => {
-                return Ok(Ok(Node::scalar(self.region()?, false, at.mark)))
-            }
-            _ => {}
+            "provider.stage" if missing => Ok(Ok(Node::scalar(self.stage()?, false, at.mark))),
+            "provider.region" if missing => Ok(Ok(Node::scalar(self.region()?, false, at.mark))),
+            _ => Ok(found),
         }
+    }
+
+    /// The value at `target` from the root, resolving the variables on the way.
+    fn walk_self(
+        &mut self,
+        target: &KeyPath,
+        var: &Var,
+        at: &Node,
+        path: &KeyPath,
+    ) -> Result<Lookup, Diagnostic> {
         let mut cursor = Cursor::Written(self.root);
         let mut walked = KeyPath::root();
         for seg in &target.0 {
@@ -1003,6 +1011,16 @@ mod tests {
         assert_eq!(text_at(&r, "s"), "prod");
         let r = run("provider: { name: aws }\nstages: { dev: { region: eu-west-3 } }\ns: ${self:provider.stage}-${self:provider.region}\n", &[], None).unwrap();
         assert_eq!(text_at(&r, "s"), "dev-eu-west-3");
+    }
+
+    #[test]
+    fn self_provider_stage_and_region_read_a_provider_written_as_a_variable() {
+        let yaml = "custom:\n  prov: { name: aws, stage: qa, region: eu-west-2 }\nprovider: ${self:custom.prov}\ns: ${self:provider.stage}-${self:provider.region}\n";
+        let r = run(yaml, &[], None).unwrap();
+        assert_eq!(text_at(&r, "s"), "qa-eu-west-2");
+        // Only a value that is not there (or null) is the effective one.
+        let r = run("custom:\n  prov: { name: aws, stage: ~ }\nprovider: ${self:custom.prov}\ns: ${self:provider.stage}-${self:provider.region}\n", &[], None).unwrap();
+        assert_eq!(text_at(&r, "s"), "dev-us-east-1");
     }
 
     #[test]
