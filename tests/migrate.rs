@@ -94,6 +94,35 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 #[test]
+fn the_input_is_never_the_output_even_with_force() {
+    let dir = tmp("in-place");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/migrate/rust-todo-api.yml");
+    std::fs::copy(&src, dir.join("serverless.yaml")).unwrap();
+    let original = std::fs::read_to_string(dir.join("serverless.yaml")).unwrap();
+    for args in [
+        &["migrate", "serverless.yaml", "--force"][..],
+        &[
+            "migrate",
+            "./serverless.yaml",
+            "-o",
+            "serverless.yaml",
+            "--force",
+        ][..],
+    ] {
+        let (out, _, stderr) = support::run(support::sls_rs().current_dir(&dir).args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("is both the file to migrate and the output"),
+            "{stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("serverless.yaml")).unwrap(),
+            original
+        );
+    }
+}
+
+#[test]
 fn the_command_writes_the_manifest_and_exits_0_when_it_validates() {
     let dir = tmp("ok");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/migrate/rust-todo-api.yml");

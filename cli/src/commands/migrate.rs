@@ -49,6 +49,7 @@ pub fn run(global: &GlobalArgs, args: MigrateArgs) -> anyhow::Result<()> {
             .unwrap_or(std::path::Path::new(""))
             .join("serverless.yaml")
     });
+    migrate::refuse_overwriting_input(&input, &output)?;
     let migration = migrate::migrate(&input, &text, &output)?;
     migrate::write(&output, &migration.text, args.force)?;
     if global.json {

@@ -232,6 +232,26 @@ fn validate(output: &Path, text: &str) -> Result<(), ManifestError> {
     manifest::load_str(output, text, &opts).map(|_| ())
 }
 
+/// The output must not be the input: migrating `serverless.yaml` in place would replace
+/// the only copy of the Serverless Framework file (refused even with --force).
+pub fn refuse_overwriting_input(
+    input: &Path,
+    output: &Path,
+) -> Result<(), crate::error::UsageError> {
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => input == output,
+    };
+    if same {
+        return Err(crate::error::UsageError::new(format!(
+            "{} is both the file to migrate and the output",
+            output.display()
+        ))
+        .with_help("write elsewhere with -o, e.g. `-o serverless.sls-rs.yaml`, then rename it once it is checked"));
+    }
+    Ok(())
+}
+
 /// Writes `text` to `path` atomically (a temporary file beside it, then a rename); an
 /// existing file is a usage error unless `force`.
 pub fn write(path: &Path, text: &str, force: bool) -> Result<(), crate::error::UsageError> {
