@@ -259,7 +259,12 @@ pub fn reference_target<'a>(node: &Node, cx: &'a Cx) -> Option<(&'a Converted, S
         Some(Value::Scalar { text, .. }) => text.split_once('.')?.1.to_string(),
         _ => String::new(),
     };
-    let c = cx.resources.iter().find(|c| c.logical_id == id)?;
+    // A CloudFormation resource before a function of the same name (functions are
+    // known by their own name too, which a logical id may repeat).
+    let named = || cx.resources.iter().filter(|c| c.logical_id == id);
+    let c = named()
+        .find(|c| c.kind != Kind::Function)
+        .or_else(|| named().next())?;
     Some((c, attr))
 }
 
