@@ -302,6 +302,28 @@ fn migrate_refuses_aliases_nesting_past_the_limit_instead_of_overflowing() {
     assert!(!out_file.exists());
 }
 
+#[test]
+fn many_lookups_inside_a_value_made_by_a_variable_do_not_copy_it_each_time() {
+    // `custom.big` is a variable whose value is a mapping of 8,000 keys; each of 8,000
+    // values looks one key up in it. Copying the mapping per lookup took 15 s here.
+    let n = 8_000;
+    let mut text = format!("{HEAD}custom:\n  big: ${{self:custom.t}}\n  t:\n");
+    for i in 0..n {
+        text += &format!("    k{i}: v{i}\n");
+    }
+    text += "  r:\n";
+    for i in 0..n {
+        text += &format!("    r{i}: ${{self:custom.big.k{i}}}\n");
+    }
+    let file = manifest_file("many-lookups", &text);
+    let started = std::time::Instant::now();
+    let (out, _, stderr) = support::run(support::sls_rs().args(["validate", "-c"]).arg(&file));
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // A debug build on a busy machine: about 2 s; copying per lookup took 15 s.
+    assert!(took.as_secs() < 6, "took {took:?}");
+}
+
 /// Inputs built to exhaust the reader (stack, memory, time), each with the message
 /// naming the limit that stops it. benches/hostile.py builds the same and measures them.
 fn hostile_inputs() -> Vec<(&'static str, String, &'static str)> {

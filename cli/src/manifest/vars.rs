@@ -6,6 +6,7 @@
 //! collected as [`ResourceRef`]s for validation, and resolved at plan time.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::diagnostic::Diagnostic;
 use super::limits;
@@ -278,7 +279,8 @@ struct Resolver<'a> {
     root: &'a Node,
     ctx: &'a VarContext<'a>,
     /// Values of scalars written with variables, by path.
-    memo: HashMap<KeyPath, Node>,
+    /// Shared, so a lookup inside a resolved value reads it in place instead of copying it.
+    memo: HashMap<KeyPath, Rc<Node>>,
     /// Variables being resolved, outermost first: a path seen twice is a cycle.
     stack: Vec<KeyPath>,
     /// Mappings, lists and variables in resolution at once (bounds the recursion).
@@ -304,24 +306,10 @@ fn child<'n>(node: &'n Node, seg: &PathSeg) -> Option<&'n Node> {
     }
 }
 
-/// `child`, taking the value out of an owned node instead of copying it.
-fn take_child(node: Node, seg: &PathSeg) -> Result<Node, Node> {
-    match (seg, node.value) {
-        (PathSeg::Key(k), Value::Map(entries)) => {
-            let found = entries.iter().position(|(key, _)| key.as_str() == Some(k));
-            match found {
-                Some(i) => Ok(entries.into_iter().nth(i).expect("found").1),
-                None => Err(Node {
-                    value: Value::Map(entries),
-                    ..node
-                }),
-            }
-        }
-        (PathSeg::Index(i), Value::Seq(items)) if *i < items.len() => {
-            Ok(items.into_iter().nth(*i).expect("in range"))
-        }
-        (_, value) => Err(Node { value, ..node }),
-    }
+/// The node `segs` below `node` (every step known to exist).
+fn descend<'n>(node: &'n Node, segs: &[PathSeg]) -> &'n Node {
+    segs.iter()
+        .fold(node, |n, seg| child(n, seg).expect("walked"))
 }
 
 /// Values, text bytes and nesting depth of a tree.
@@ -347,7 +335,8 @@ fn measure(node: &Node) -> (usize, usize, usize) {
 /// value that a variable produced (already resolved).
 enum Cursor<'n> {
     Written(&'n Node),
-    Resolved(Node),
+    /// Inside a resolved value (memoised): the value and the steps taken into it.
+    Resolved(Rc<Node>, Vec<PathSeg>),
 }
 
 impl<'a> Resolver<'a> {
@@ -369,7 +358,7 @@ impl<'a> Resolver<'a> {
                 return Ok(node.clone());
             }
             if let Some(done) = self.memo.get(path) {
-                return Ok(done.clone());
+                return Ok(Node::clone(done));
             }
             return self.resolve_variable(node, text, *plain, path);
         }
@@ -454,7 +443,7 @@ impl<'a> Resolver<'a> {
         self.depth -= 1;
         let resolved = result?;
         self.charge(&resolved, path)?;
-        self.memo.insert(path.clone(), resolved.clone());
+        self.memo.insert(path.clone(), Rc::new(resolved.clone()));
         Ok(resolved)
     }
 
@@ -741,14 +730,30 @@ impl<'a> Resolver<'a> {
             // A value written as a variable must be resolved before we can look inside it.
             if let Cursor::Written(n) = cursor {
                 if n.as_str().is_some_and(|s| s.contains("${")) {
-                    cursor = Cursor::Resolved(self.resolve_node(n, &walked)?);
+                    // Read in the memo (resolving once fills it), never copied per lookup.
+                    let shared = match self.memo.get(&walked) {
+                        Some(done) => Rc::clone(done),
+                        None => {
+                            let resolved = self.resolve_node(n, &walked)?;
+                            self.memo
+                                .get(&walked)
+                                .cloned()
+                                .unwrap_or_else(|| Rc::new(resolved))
+                        }
+                    };
+                    cursor = Cursor::Resolved(shared, Vec::new());
                 }
             }
             let next = match cursor {
                 Cursor::Written(n) => child(n, seg).map(Cursor::Written).ok_or(Cursor::Written(n)),
-                Cursor::Resolved(n) => take_child(n, seg)
-                    .map(Cursor::Resolved)
-                    .map_err(Cursor::Resolved),
+                Cursor::Resolved(value, mut steps) => {
+                    if child(descend(&value, &steps), seg).is_some() {
+                        steps.push(seg.clone());
+                        Ok(Cursor::Resolved(value, steps))
+                    } else {
+                        Err(Cursor::Resolved(value, steps))
+                    }
+                }
             };
             let current = match next {
                 Ok(next) => {
@@ -760,7 +765,7 @@ impl<'a> Resolver<'a> {
                     continue;
                 }
                 Err(Cursor::Written(n)) => n.clone(),
-                Err(Cursor::Resolved(n)) => n,
+                Err(Cursor::Resolved(value, steps)) => descend(&value, &steps).clone(),
             };
             let mut d = Diagnostic::at(
                 at.mark,
@@ -783,7 +788,7 @@ impl<'a> Resolver<'a> {
         }
         Ok(Ok(match cursor {
             Cursor::Written(n) => self.resolve_node(n, &walked)?,
-            Cursor::Resolved(n) => n,
+            Cursor::Resolved(value, steps) => descend(&value, &steps).clone(),
         }))
     }
 
