@@ -285,7 +285,7 @@ fn deep_aliases() -> String {
 
 #[test]
 fn migrate_refuses_aliases_nesting_past_the_limit_instead_of_overflowing() {
-    let file = manifest_file("deep-aliases", &deep_aliases());
+    let file = manifest_file("deep-aliases", deep_aliases());
     let out_file = file.with_file_name("deep-aliases-out.yaml");
     let (out, _, stderr) = support::run(
         support::sls_rs()
