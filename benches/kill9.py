@@ -19,8 +19,6 @@ Prints a table (run, kill time, step reached, converged, orphans); exits 1 when
 any run did not converge, left an orphan, or the final deploy changed anything.
 """
 import argparse
-import hashlib
-import io
 import json
 import os
 import pathlib
@@ -31,9 +29,10 @@ import shlex
 import subprocess
 import sys
 import time
-import zipfile
 
 import boto3
+
+import fake_package
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUNCTIONS = ["validate", "charge", "ship"]
@@ -46,21 +45,7 @@ def sh(*args):
 
 def write_package(d, service, tag):
     """A fake zip per function; `tag` maps function -> content version."""
-    pkg = d / ".sls-rs"
-    pkg.mkdir(parents=True, exist_ok=True)
-    funcs = {}
-    for f in FUNCTIONS:
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            info = zipfile.ZipInfo("bootstrap", (1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o100755 << 16
-            z.writestr(info, f"\x7fELF {service} {f} {tag[f]}")
-        data = buf.getvalue()
-        (pkg / f"{f}.zip").write_bytes(data)
-        funcs[f] = {"handler": f, "architecture": "x86_64", "path": f".sls-rs/{f}.zip",
-                    "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-                    "binarySha256": "", "binarySize": 0}
-    (pkg / "package.json").write_text(json.dumps({"service": service, "functions": funcs}))
+    fake_package.write(d, service, {f: f"\x7fELF {service} {f} {tag[f]}" for f in FUNCTIONS})
 
 
 def write_manifest(d, service, timeout):

@@ -15,9 +15,7 @@ Usage (moto running: localstack/emulator start; sls-rs built):
 Prints a table: mode, scenario, seconds, floor, ratio, requests, throttled answers.
 """
 import argparse
-import hashlib
 import importlib.util
-import io
 import json
 import os
 import pathlib
@@ -25,7 +23,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-import zipfile
+
+import fake_package
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -49,19 +48,7 @@ def make_service(work, name, n, endpoint):
     lines += ["resources:", "  tables:",
               "    data: { partitionKey: { name: id, type: S }, deletionPolicy: delete }"]
     (d / "serverless.yaml").write_text("\n".join(lines) + "\n")
-    funcs = {}
-    for i in range(1, n + 1):
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            info = zipfile.ZipInfo("bootstrap", (1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o100755 << 16
-            z.writestr(info, f"\x7fELF {name} f{i}")
-        data = buf.getvalue()
-        (d / f".sls-rs/f{i}.zip").write_bytes(data)
-        funcs[f"f{i}"] = {"handler": f"f{i}", "architecture": "x86_64", "path": f".sls-rs/f{i}.zip",
-                          "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-                          "binarySha256": "", "binarySize": 0}
-    (d / ".sls-rs/package.json").write_text(json.dumps({"service": name, "functions": funcs}))
+    fake_package.write(d, name, {f"f{i}": f"\x7fELF {name} f{i}" for i in range(1, n + 1)})
     return d
 
 
