@@ -5,55 +5,9 @@ use std::fmt;
 
 use crate::manifest::ManifestError;
 
-/// A bad flag, a missing file, a wrong path: the user's to fix.
-#[derive(Debug)]
-pub struct UsageError {
-    pub message: String,
-    pub help: Option<String>,
-}
-
-impl UsageError {
-    pub fn new(message: impl Into<String>) -> Self {
-        UsageError {
-            message: message.into(),
-            help: None,
-        }
-    }
-
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
-    }
-}
-
-impl UsageError {
-    /// The machine-readable form for `--json`, shaped like a manifest's problems.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "valid": false,
-            "errors": [{
-                "file": null,
-                "line": null,
-                "column": null,
-                "key": null,
-                "message": self.message,
-                "help": self.help,
-            }],
-        })
-    }
-}
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(help) = &self.help {
-            write!(f, "\n  = help: {help}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for UsageError {}
+/// A bad flag, a missing file, a wrong path: the user's to fix. It lives with
+/// the manifest reader (which raises it first) and is the same type here.
+pub use crate::manifest::UsageError;
 
 /// Exit code for a bad manifest or bad flags.
 pub const EXIT_USAGE: u8 = 2;

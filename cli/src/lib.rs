@@ -10,7 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod local;
 pub mod logs;
-pub mod manifest;
+pub use sls_rs_manifest as manifest;
 pub mod migrate;
 pub mod model;
 pub mod ui;

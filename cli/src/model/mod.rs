@@ -1090,6 +1090,13 @@ pub(crate) mod tests {
     use crate::build::Artifact;
     use crate::manifest::{load_str, LoadOptions};
 
+    #[test]
+    fn the_manifest_reserves_the_prefix_the_runtime_reads() {
+        // validate refuses user variables with this prefix; the runtime reads the
+        // injected names under it: one prefix, kept in two crates.
+        assert_eq!(crate::manifest::ENV_PREFIX, sls_rs_runtime::ENV_PREFIX);
+    }
+
     pub(crate) fn service(yaml: &str) -> Service {
         let env = |_: &str| None;
         load_str(

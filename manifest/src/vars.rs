@@ -829,7 +829,7 @@ impl<'a> Resolver<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::node::parse;
+    use crate::node::parse;
 
     fn run(
         yaml: &str,

@@ -620,7 +620,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::node::{parse, Mark};
+    use crate::node::{parse, Mark};
     use serde::Deserialize;
 
     #[derive(Deserialize, Debug)]

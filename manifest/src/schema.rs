@@ -125,11 +125,11 @@ impl<'de> Deserialize<'de> for Runtime {
             "provided.al2" => Ok(Runtime::ProvidedAl2),
             "rust" => Err(de::Error::custom(format!(
                 "`rust` is the serverless-rust plugin's runtime; sls-rs builds Rust handlers with cargo itself and runs them on `provided.al2023`{}write `runtime: provided.al2023` (or leave it out); `sls-rs migrate serverless.yml` converts a Serverless Framework file",
-                crate::manifest::diagnostic::HELP_SEPARATOR
+                crate::diagnostic::HELP_SEPARATOR
             ))),
             other => Err(de::Error::custom(format!(
                 "unknown runtime `{other}`: sls-rs deploys Rust handlers built with cargo, on `provided.al2023` or `provided.al2`{}a {} service needs Serverless Framework; to move a Rust service, write `runtime: provided.al2023` (or leave it out) and run `sls-rs migrate serverless.yml` for the rest of the file",
-                crate::manifest::diagnostic::HELP_SEPARATOR,
+                crate::diagnostic::HELP_SEPARATOR,
                 other.split(|c: char| c.is_ascii_digit() || c == '.').next().unwrap_or(other),
             ))),
         }

@@ -4,10 +4,12 @@
 mod de;
 mod diagnostic;
 pub mod limits;
-pub(crate) mod node;
+/// The positioned YAML tree (also read by `sls-rs migrate`).
+pub mod node;
 mod schema;
 mod suggest;
 pub mod summary;
+mod usage;
 mod validate;
 mod vars;
 
@@ -22,11 +24,11 @@ pub use node::{KeyPath, Mark};
 pub use schema::*;
 pub use suggest::did_you_mean;
 pub use validate::{
-    bucket_name, check_schedule, physical_name, role_name, state_machine_role_name,
+    bucket_name, check_schedule, physical_name, role_name, state_machine_role_name, ENV_PREFIX,
 };
 pub use vars::{ResourceRef, VarContext};
 
-use crate::error::UsageError;
+pub use usage::UsageError;
 
 /// Lambda's defaults are too small for most services; these match Serverless Framework's.
 pub const DEFAULT_MEMORY: u32 = 1024;

@@ -13,6 +13,11 @@ use super::suggest::did_you_mean;
 use super::vars::{ResourceRef, RESOURCE_KINDS};
 
 /// Environment variable names Lambda sets itself and refuses in a configuration.
+/// The prefix of the variables sls-rs injects (the names of the service's
+/// resources): `sls_rs_runtime::ENV_PREFIX`, which a test in sls-rs holds equal
+/// (this crate stays free of the runtime's dependencies for its fuzz build).
+pub const ENV_PREFIX: &str = "SLS_RS_";
+
 const RESERVED_ENV: &[&str] = &[
     "_HANDLER",
     "_X_AMZN_TRACE_ID",
@@ -454,10 +459,10 @@ impl Checker<'_> {
                     format!("`{name}` is reserved: Lambda sets it itself"),
                     Some("choose another name"),
                 );
-            } else if name.starts_with(sls_rs_runtime::ENV_PREFIX) {
+            } else if name.starts_with(ENV_PREFIX) {
                 self.key(
                     &p,
-                    format!("`{name}` is reserved: sls-rs sets `{}*` variables itself", sls_rs_runtime::ENV_PREFIX),
+                    format!("`{name}` is reserved: sls-rs sets `{}*` variables itself", ENV_PREFIX),
                     Some("choose another name; the names of the service's resources are injected for you"),
                 );
             }
@@ -719,7 +724,7 @@ impl Checker<'_> {
                     let function_timeout = f
                         .timeout
                         .or(m.provider.timeout)
-                        .unwrap_or(crate::manifest::DEFAULT_TIMEOUT);
+                        .unwrap_or(crate::DEFAULT_TIMEOUT);
                     let visibility = queue.visibility_timeout.unwrap_or(30);
                     if visibility < function_timeout {
                         let at = KeyPath::root()
