@@ -7,7 +7,7 @@
 //! after the remove.
 //! Functions are fake zips (the emulator never runs code), so nothing compiles.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

@@ -2,7 +2,7 @@
 //! disruptive change needs, what rollback pins, what the state learns from AWS and
 //! what `remove` finds without a state.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

@@ -2,7 +2,7 @@
 //! back with the SDK. Artifacts are prebuilt zips (the emulator never runs
 //! code), passed with `--package`, so no test compiles a handler.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

@@ -1,7 +1,7 @@
 //! Round trips through the local AWS emulator with SDK clients built by
 //! `sls_rs::cloud`, exactly as the product builds them.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

@@ -1,7 +1,7 @@
 //! The reference manifest, the examples and the templates validate; `print`
 //! resolves variables and never shows a secret; bad flags exit 2.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

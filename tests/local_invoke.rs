@@ -1,7 +1,7 @@
 //! `invoke --local` end to end: real handler processes (tests/fixtures/local-handlers)
 //! against sls-rs's Runtime API over real HTTP.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::Stdio;

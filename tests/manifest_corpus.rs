@@ -8,7 +8,7 @@
 //! # help: text the help line must contain (optional)
 //! ```
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! SLS_RS_BLESS=1); a result that validates with no TODO must be exactly that, and the
 //! closing counts are printed.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! `sls-rs package` builds real Lambda artifacts: the example service is
 //! compiled with cargo-lambda and zig, and the zip is taken apart and checked.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Invoke permissions and role policies while a deploy changes them: against the
 //! emulator through the real binary, read back with the SDK.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

@@ -3,7 +3,7 @@
 //! retries off, so the raw answer (status, typed error, code, message, request
 //! id) is what the test sees.
 
-mod support;
+use crate::support;
 
 use std::fmt::Debug;
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! each region's deployment must own its own roles. Against the emulator,
 //! through the real binary, read back with the SDK.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

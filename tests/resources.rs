@@ -2,7 +2,7 @@
 //! read back with the SDK: create, read every configured property, change one
 //! (in place), repair drift, remove, and keep data unless told otherwise.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

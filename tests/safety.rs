@@ -2,7 +2,7 @@
 //! the real binary: secret values in the state and the output, the roles' trust,
 //! and the settings other tools put on the service's resources.
 
-mod support;
+use crate::support;
 
 use support::Svc;
 

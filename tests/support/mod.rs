@@ -180,25 +180,17 @@ pub fn needs(services: &[Svc]) -> bool {
         .filter(|s| !kind.serves(**s))
         .map(|s| s.name())
         .collect();
+    // libtest names each test's thread after the test: `module::test`.
     let test = std::thread::current().name().unwrap_or("?").to_string();
     let line = if missing.is_empty() {
-        format!(
-            "{}\tran\t{}::{test}\t\n",
-            kind.name(),
-            env!("CARGO_CRATE_NAME")
-        )
+        format!("{}\tran\t{test}\t\n", kind.name())
     } else {
         // Shown with the test's output (`--nocapture`): why it did nothing here.
         #[allow(clippy::print_stderr)]
         {
             eprintln!("skipped on {}: needs {}", kind.name(), missing.join(", "));
         }
-        format!(
-            "{}\tskipped\t{}::{test}\t{}\n",
-            kind.name(),
-            env!("CARGO_CRATE_NAME"),
-            missing.join(",")
-        )
+        format!("{}\tskipped\t{test}\t{}\n", kind.name(), missing.join(","))
     };
     if let Some(path) = std::env::var_os(REPORT_VAR) {
         use std::io::Write;
