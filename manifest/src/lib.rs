@@ -11,7 +11,8 @@ mod suggest;
 pub mod summary;
 mod usage;
 mod validate;
-mod vars;
+/// The variable resolver (driven alone by the fuzz target `variables`).
+pub mod vars;
 
 #[cfg(test)]
 mod mutation_tests;
