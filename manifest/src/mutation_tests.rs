@@ -174,6 +174,15 @@ fn survives(text: &str) -> Result<bool, String> {
             Ok(_) => true,
             Err(e) => {
                 assert!(!e.diagnostics.is_empty(), "an error without a diagnostic");
+                // A line the user's editor has (the snippet shows it), as scripts/fuzz checks.
+                let lines = text.lines().count() + 1;
+                for d in &e.diagnostics {
+                    assert!(
+                        d.mark.line <= lines,
+                        "a diagnostic at line {} of {lines}",
+                        d.mark.line
+                    );
+                }
                 let _ = e.to_string();
                 false
             }

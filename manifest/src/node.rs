@@ -273,6 +273,7 @@ pub fn parse_keeping_cloudformation(text: &str) -> Result<Node, Diagnostic> {
 }
 
 fn parse_with(text: &str, cloudformation_tags: bool) -> Result<Node, Diagnostic> {
+    lone_carriage_return(text)?;
     let mut builder = Builder {
         cloudformation_tags,
         ..Builder::default()
@@ -322,6 +323,32 @@ fn parse_with(text: &str, cloudformation_tags: bool) -> Result<Node, Diagnostic>
         )
         .with_help("keep the whole service in one document")),
     }
+}
+
+/// YAML ends a line at a carriage return alone (`\r`, old Mac line endings), where
+/// most editors, `grep` and our own snippets count lines by `\n`; every line number
+/// after it would point at the wrong line. Refused where it is, in the numbering the
+/// user's editor shows.
+fn lone_carriage_return(text: &str) -> Result<(), Diagnostic> {
+    let Some(at) = text
+        .match_indices('\r')
+        .map(|(i, _)| i)
+        .find(|i| text.as_bytes().get(i + 1) != Some(&b'\n'))
+    else {
+        return Ok(());
+    };
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |n| n + 1)..]
+        .chars()
+        .count()
+        + 1;
+    Err(Diagnostic::at(
+        Mark { line, col },
+        1,
+        "a carriage return (\\r) without a line feed after it".into(),
+    )
+    .with_help("save the file with LF or CRLF line endings"))
 }
 
 /// How much a tree holds: values (keys, items, scalars) and bytes of scalar text.
@@ -712,6 +739,18 @@ impl MarkedEventReceiver for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_carriage_return_is_refused_where_the_editor_shows_it() {
+        let d = parse("service: todo\nprovider:\n  name:\r\r aws\n").unwrap_err();
+        assert_eq!(d.mark, Mark { line: 3, col: 8 });
+        assert!(d.message.contains("carriage return"), "{}", d.message);
+        // Windows line endings are fine, and so is a file ending in `\r\n`.
+        let root = parse("service: todo\r\nprovider:\r\n  name: aws\r\n").unwrap();
+        let (_, v) = root.get("provider").unwrap().entry("name").unwrap();
+        assert_eq!((v.mark.line, v.as_str()), (3, Some("aws")));
+        assert_eq!(parse("a: b\r").unwrap_err().mark, Mark { line: 1, col: 5 });
+    }
 
     #[test]
     fn marks_are_one_based_lines_and_columns() {
