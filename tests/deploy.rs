@@ -2135,3 +2135,58 @@ async fn a_failed_aws_call_prints_one_line_with_code_message_and_request_id() {
     f.write(manifest, &[]);
     f.json(&["remove", "--force"]);
 }
+
+/// A failed AWS call under `--json` is one JSON document on stdout that names the
+/// resource, the operation, AWS's code and message and the request id (what a CI
+/// step parses), the human line stays on stderr, and once the call is allowed the
+/// next deploy finishes the work.
+#[test]
+fn a_denied_aws_call_under_json_is_one_json_document_on_stdout() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
+    let layer = support::Realism::start(&["--deny", r"^lambda\.CreateFunction$"]);
+    let functions = "  hello: { handler: hello }\n";
+    let f = Fixture::new("denied-json", functions);
+    f.write_at(functions, &[], &layer.endpoint);
+    let (out, stdout, stderr) = support::run(f.command(&["deploy"]).arg("--json"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let doc: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{stdout}"));
+    assert_eq!(doc["ok"], false);
+    let aws = &doc["error"]["aws"];
+    assert_eq!(aws["operation"], "lambda:CreateFunction", "{doc:#}");
+    assert_eq!(aws["code"], "AccessDeniedException", "{doc:#}");
+    assert!(
+        aws["resource"].as_str().unwrap().contains(&f.name("hello")),
+        "{doc:#}"
+    );
+    assert!(
+        aws["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not authorized to perform: lambda:CreateFunction"),
+        "{doc:#}"
+    );
+    assert!(
+        aws["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{doc:#}"
+    );
+    let step = &doc["error"]["steps"][0];
+    assert_eq!(step["step"], "function/hello", "{doc:#}");
+    assert_eq!(&step["aws"], aws, "{doc:#}");
+    let text = doc.to_string();
+    assert!(text.contains("grant it to them"), "{doc:#}");
+    assert!(
+        stderr.contains("error:") && stderr.contains("lambda:CreateFunction"),
+        "{stderr}"
+    );
+
+    f.write(functions, &[]);
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+    f.json(&["remove"]);
+}

@@ -47,3 +47,119 @@ impl std::error::Error for Interrupted {}
 pub fn is_interrupted(err: &anyhow::Error) -> bool {
     err.downcast_ref::<Interrupted>().is_some()
 }
+
+/// Steps of a deploy, a rollback or a remove that failed, each kept whole (the AWS
+/// call that failed in it too) so `--json` can report every one, not only words.
+#[derive(Debug)]
+pub struct StepFailures {
+    /// What the run as a whole did not do, and where that leaves the service.
+    pub what: String,
+    /// Each failed step (`function/hello`) and why.
+    pub failures: Vec<(String, anyhow::Error)>,
+}
+
+impl fmt::Display for StepFailures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.what)?;
+        for (id, e) in &self.failures {
+            write!(f, "\n  {id}: {e:#}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StepFailures {}
+
+/// A failure (not the user's input) as `--json` prints it on stdout: the message
+/// and its causes as the text shows them; `aws`, the first AWS call that failed
+/// (resource, operation, AWS's code and message, request id); and `steps`, each
+/// step that failed with its own message and AWS call.
+pub fn failure_json(err: &anyhow::Error) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<StepFailures>())
+        .map(|s| {
+            s.failures
+                .iter()
+                .map(|(id, e)| {
+                    serde_json::json!({
+                        "step": id,
+                        "message": format!("{e:#}"),
+                        "aws": aws_json(e),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let aws = aws_json(err).or_else(|| {
+        steps
+            .iter()
+            .find(|s| !s["aws"].is_null())
+            .map(|s| s["aws"].clone())
+    });
+    serde_json::json!({
+        "ok": false,
+        "error": {
+            "message": err.to_string(),
+            "causes": err.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),
+            "interrupted": is_interrupted(err),
+            "aws": aws,
+            "steps": steps,
+        },
+    })
+}
+
+/// The AWS call that failed in `err`'s chain, if one did.
+fn aws_json(err: &anyhow::Error) -> Option<serde_json::Value> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<crate::cloud::AwsFailure>())
+        .map(|f| {
+            serde_json::json!({
+                "resource": f.resource,
+                "operation": f.operation,
+                "code": f.code,
+                "message": f.message,
+                "requestId": f.request_id,
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_under_json_keeps_its_causes_and_says_no_aws_call_when_none_failed() {
+        let err = anyhow::anyhow!("the disk is full").context("saving the state");
+        let doc = failure_json(&err);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["error"]["message"], "saving the state");
+        assert_eq!(doc["error"]["causes"][0], "the disk is full");
+        assert_eq!(doc["error"]["interrupted"], false);
+        assert!(doc["error"]["aws"].is_null());
+        assert_eq!(doc["error"]["steps"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn failed_steps_are_listed_each_with_its_message_and_the_text_lists_them_too() {
+        let err = anyhow::Error::new(StepFailures {
+            what: "remove failed".into(),
+            failures: vec![
+                (
+                    "function/a".into(),
+                    anyhow::anyhow!("gone").context("deleting a"),
+                ),
+                ("queue/q".into(), anyhow::anyhow!("busy")),
+            ],
+        });
+        assert_eq!(
+            err.to_string(),
+            "remove failed\n  function/a: deleting a: gone\n  queue/q: busy"
+        );
+        let doc = failure_json(&err);
+        assert_eq!(doc["error"]["steps"][0]["step"], "function/a");
+        assert_eq!(doc["error"]["steps"][0]["message"], "deleting a: gone");
+        assert_eq!(doc["error"]["steps"][1]["step"], "queue/q");
+        assert!(doc["error"]["steps"][1]["aws"].is_null());
+    }
+}

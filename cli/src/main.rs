@@ -4,8 +4,8 @@ use clap::Parser;
 
 use sls_rs::cli::Cli;
 use sls_rs::error::{
-    is_broken_pipe, is_interrupted, is_usage, UsageError, EXIT_FAILURE, EXIT_INTERRUPTED,
-    EXIT_USAGE,
+    failure_json, is_broken_pipe, is_interrupted, is_usage, UsageError, EXIT_FAILURE,
+    EXIT_INTERRUPTED, EXIT_USAGE,
 };
 use sls_rs::manifest::ManifestError;
 use sls_rs::ui;
@@ -41,6 +41,12 @@ fn main() -> ExitCode {
         }
         (_, Some(usage)) if json => {
             let _ = ui::out_json(&usage.to_json());
+        }
+        // Any other failure too, unless the command printed its own document: the
+        // document on stdout, the human text on stderr (CI logs).
+        _ if json && !ui::json_written() => {
+            let _ = ui::out_json(&failure_json(&err));
+            ui::error(&err);
         }
         _ => ui::error(&err),
     }

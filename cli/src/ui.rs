@@ -28,7 +28,16 @@ pub fn out(text: &str) -> std::io::Result<()> {
 
 /// Writes a JSON document to stdout.
 pub fn out_json(value: &serde_json::Value) -> std::io::Result<()> {
+    JSON_WRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
     out(&serde_json::to_string_pretty(value).expect("JSON values serialize"))
+}
+
+static JSON_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this run has printed its JSON document already (a command that reports,
+/// then fails: `invoke` of a failing function, `migrate` that needs a human).
+pub fn json_written() -> bool {
+    JSON_WRITTEN.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A warning for humans, on stderr.

@@ -369,6 +369,18 @@ def throttled(req, retry_after):
     return error(req, 400, "ThrottlingException", "Rate exceeded", "throttled")
 
 
+def denied(req):
+    """What AWS answers a caller whose policy does not allow the operation."""
+    action = f"{req.service}:{req.op}"  # the endpoints we serve are named as IAM's prefixes
+    message = (f"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: {action} "
+               "because no identity-based policy allows the action")
+    if req.service in ("dynamodb", "logs", "states", "events"):
+        return error(req, 400, "AccessDeniedException", message, "denied")
+    if req.service in ("lambda", "apigateway"):
+        return error(req, 403, "AccessDeniedException", message, "denied")
+    return error(req, 403, "AccessDenied", message, "denied")  # IAM, STS, S3, SQS
+
+
 def server_fault(req, status, outcome):
     svc = req.service
     if status == 503:
@@ -422,6 +434,7 @@ class Layer:
         self.buckets = {}
         self.lose = re.compile(args.lose) if args.lose else None
         self.swallow = re.compile(args.swallow) if args.swallow else None
+        self.deny = re.compile(args.deny) if args.deny else None
         self.lost_seen = set()
         self.roles = {}  # role name -> (monotonic time, policy written?)
         self.function_roles = {}  # function name -> role name
@@ -541,6 +554,8 @@ class Layer:
                 return Answer(0, outcome="reset-before")
             if fault.startswith("before"):
                 return server_fault(req, int(fault[-3:]), "fault-before")
+        if self.deny and self.deny.search(req.key):
+            return denied(req)
         if self.swallow and req.method == "PUT" and self.swallow.search(req.raw_path):
             return Answer(200, b"", [("x-amzn-RequestId", str(uuid.uuid4()))], "swallowed")
         answer = self.before(req)
@@ -891,6 +906,8 @@ def parse_args(argv):
                     help="like --lose-first-write, for REST writes whose path matches REGEX")
     ap.add_argument("--swallow", default=None, metavar="REGEX",
                     help="PUTs whose path and query match REGEX are answered 200 and never reach the emulator")
+    ap.add_argument("--deny", default=None, metavar="REGEX",
+                    help="operations (service.Operation, e.g. lambda.CreateFunction) matching REGEX are answered AccessDenied")
     ap.add_argument("--delay-ms", type=float, default=0, help="fixed milliseconds added to each request")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies every duration")
     ap.add_argument("--seed", type=int, default=None, help="makes every random decision replayable")

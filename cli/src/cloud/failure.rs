@@ -29,8 +29,38 @@ where
     if crate::ui::verbosity() > 0 {
         text.push_str(&format!("\n  detail: {}", detail(&err)));
     }
-    anyhow::anyhow!(text)
+    anyhow::Error::new(AwsFailure {
+        resource: resource.to_string(),
+        operation: operation.to_string(),
+        code: err.code().map(str::to_string),
+        message: err.message().map(|m| without_environment(&one_line(m))),
+        request_id: request_id(&err),
+        text,
+    })
 }
+
+/// A failed AWS call, as [`aws_error`] words it, with its parts kept for `--json`.
+#[derive(Debug)]
+pub struct AwsFailure {
+    /// What sls-rs was doing to what: `creating Lambda function (shop-dev-checkout)`.
+    pub resource: String,
+    /// `lambda:CreateFunction`.
+    pub operation: String,
+    /// AWS's error code, when the answer had one.
+    pub code: Option<String>,
+    /// AWS's message, on one line, an echoed environment cut off.
+    pub message: Option<String>,
+    pub request_id: Option<String>,
+    text: String,
+}
+
+impl std::fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Error for AwsFailure {}
 
 /// The SDK's dump of a failed call, for `-v`, with AWS's echo of an environment cut off.
 fn detail<E: std::fmt::Debug>(err: &SdkError<E, Response>) -> String {

@@ -35,7 +35,7 @@ use aws_sdk_sts::config::Credentials;
 
 pub use calls::{is_read_only, CallLog, CallSummary};
 pub use endpoint::{Endpoints, Svc};
-pub use failure::aws_error;
+pub use failure::{aws_error, AwsFailure};
 pub use rate::{Api, Pacer};
 
 use crate::manifest::Service;

@@ -781,11 +781,10 @@ fn deletion_steps<'a>(
 }
 
 fn failed(what: &str, failures: Vec<(String, anyhow::Error)>) -> anyhow::Error {
-    let details: Vec<String> = failures
-        .iter()
-        .map(|(id, e)| format!("  {id}: {e:#}"))
-        .collect();
-    anyhow::anyhow!("{what}\n{}", details.join("\n"))
+    anyhow::Error::new(crate::error::StepFailures {
+        what: what.to_string(),
+        failures,
+    })
 }
 
 fn report_step(progress: Progress<'_>, plan: &Plan, id: &str, took: Duration) {
