@@ -6,6 +6,7 @@ use crate::support;
 
 use support::Svc;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -1848,7 +1849,8 @@ fn a_deploy_paced_at_aws_rates_goes_through_the_paced_http_client() {
         .iter()
         .filter(|c| c.starts_with("lambda:"))
         .count() as u64;
-    assert!(lambda_writes >= 6, "{report}");
+    // Each function's CreateFunction (publishing version 1) and CreateAlias.
+    assert!(lambda_writes >= 4, "{report}");
     // Lambda's control plane at 15 requests a second, evenly spaced.
     assert!(
         report["elapsedMs"].as_u64().unwrap() >= (lambda_writes - 1) * 1000 / 15,
@@ -2189,4 +2191,157 @@ fn a_denied_aws_call_under_json_is_one_json_document_on_stdout() {
     f.write(functions, &[]);
     assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
     f.json(&["remove"]);
+}
+
+/// What a deploy asks of AWS grows with the service by a fixed, small amount per
+/// function, and a no-op keeps off Lambda's 15/s control plane (which every write of
+/// every deploy in the account shares): each function is read with GetFunction, the
+/// 100/s API, twice ($LATEST, and the `live` alias's version with its environment).
+/// A first deploy creates each alias in one call and leaves a new log group's
+/// retention alone when none is asked for.
+#[tokio::test]
+async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_control_plane() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
+    let layer = support::Realism::start(&[]);
+    let f = Fixture::new("requests", "  f1: { handler: f1 }\n");
+    let n = 6;
+    let functions: String = (1..=n)
+        .map(|i| format!("  f{i}: {{ handler: f{i} }}\n"))
+        .collect();
+    f.write_text(
+        &format!(
+            "service: {}\nprovider: {{ name: aws, stage: test }}\nstages:\n  test:\n    endpoint: {}\nfunctions:\n{functions}",
+            f.service, layer.endpoint
+        ),
+        &[],
+    );
+    let operations = || -> BTreeMap<String, u64> {
+        serde_json::from_value(layer.stats()["operations"].clone()).unwrap()
+    };
+    let since = |before: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        operations()
+            .into_iter()
+            .map(|(op, count)| (op.clone(), count - before.get(&op).copied().unwrap_or(0)))
+            .filter(|(_, count)| *count > 0)
+            .collect()
+    };
+
+    let before = operations();
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+    let first = since(&before);
+    for op in [
+        "lambda.CreateFunction",
+        "lambda.CreateAlias",
+        "iam.CreateRole",
+        "iam.PutRolePolicy",
+        "logs.CreateLogGroup",
+    ] {
+        assert_eq!(
+            first.get(op),
+            Some(&n),
+            "{op} once per function: {first:#?}"
+        );
+    }
+    // Version 1 comes with CreateFunction; a new alias is created, not first tried as an update.
+    for op in [
+        "lambda.PublishVersion",
+        "lambda.UpdateAlias",
+        "logs.DeleteRetentionPolicy",
+        "logs.PutRetentionPolicy",
+    ] {
+        assert_eq!(first.get(op), None, "{op} on a first deploy: {first:#?}");
+    }
+    let total: u64 = first.values().sum();
+    assert!(
+        total <= 12 * n + 10,
+        "{total} requests for a first deploy of {n} functions: {first:#?}"
+    );
+
+    let before = operations();
+    let noop = f.deploy();
+    assert!(mutating(&noop).is_empty(), "{noop:#}");
+    let calls = since(&before);
+    let lambda: BTreeMap<_, _> = calls
+        .iter()
+        .filter(|(op, _)| op.starts_with("lambda."))
+        .collect();
+    assert_eq!(
+        lambda,
+        BTreeMap::from([(&"lambda.GetFunction".to_string(), &(2 * n))]),
+        "a no-op's Lambda calls: {calls:#?}"
+    );
+    // The roles (as many as iam_role::LIST_FROM) in one listing with their policies.
+    assert_eq!(
+        calls.get("iam.GetAccountAuthorizationDetails"),
+        Some(&1),
+        "{calls:#?}"
+    );
+    assert_eq!(calls.get("iam.GetRole"), None, "{calls:#?}");
+    let total: u64 = calls.values().sum();
+    assert!(
+        total <= 2 * n + 8,
+        "{total} requests for a no-op of {n} functions: {calls:#?}"
+    );
+
+    // The listing is a read-back like any other: a policy edited behind sls-rs's back
+    // (and a tag) is drift, and repaired.
+    let aws = aws().await;
+    let role = f.role("f3");
+    aws.iam
+        .put_role_policy()
+        .role_name(&role)
+        .policy_name(sls_rs::model::INLINE_POLICY_NAME)
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    let changes: Vec<&Value> = plan["plan"]["changes"].as_array().unwrap().iter().collect();
+    let drifted: Vec<&Value> = changes
+        .iter()
+        .copied()
+        .filter(|c| c["action"] != "unchanged")
+        .collect();
+    assert_eq!(drifted.len(), 1, "{plan:#}");
+    assert_eq!(drifted[0]["id"], "role/f3", "{plan:#}");
+    assert!(
+        !drifted[0]["drift"].as_array().unwrap().is_empty(),
+        "{plan:#}"
+    );
+    let repaired = f.deploy();
+    assert_eq!(mutating(&repaired), ["iam:PutRolePolicy"], "{repaired:#}");
+
+    // Credentials that may not list the account's roles read each role instead.
+    let denied = support::Realism::start(&["--deny", r"^iam\.GetAccountAuthorizationDetails$"]);
+    let manifest = std::fs::read_to_string(f.dir.join("serverless.yaml")).unwrap();
+    std::fs::write(
+        f.dir.join("serverless.yaml"),
+        manifest.replace(&layer.endpoint, &denied.endpoint),
+    )
+    .unwrap();
+    let noop = f.deploy();
+    assert!(mutating(&noop).is_empty(), "{noop:#}");
+    let calls: BTreeMap<String, u64> =
+        serde_json::from_value(denied.stats()["operations"].clone()).unwrap();
+    assert_eq!(calls.get("iam.GetRole"), Some(&n), "{calls:#?}");
+    assert_eq!(calls.get("iam.GetRolePolicy"), Some(&n), "{calls:#?}");
+    std::fs::write(f.dir.join("serverless.yaml"), manifest).unwrap();
+
+    // Remove deletes what the state records without reading it first (the state's
+    // tags tell a role of this region's from one another region's deployment may share).
+    let before = operations();
+    f.json(&["remove"]);
+    let calls = since(&before);
+    for (op, most) in [
+        ("lambda.GetFunction", 0),
+        ("iam.GetRolePolicy", 0),
+        ("iam.GetRole", 0),
+    ] {
+        let count = calls.get(op).copied().unwrap_or(0);
+        assert!(count <= most, "{count} {op} on remove: {calls:#?}");
+    }
+    assert_eq!(calls.get("lambda.DeleteFunction"), Some(&n), "{calls:#?}");
+    assert_eq!(calls.get("iam.DeleteRole"), Some(&n), "{calls:#?}");
 }

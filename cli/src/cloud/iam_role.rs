@@ -18,6 +18,23 @@ pub struct RoleLive {
     pub tags: BTreeMap<String, String>,
 }
 
+impl RoleLive {
+    /// From IAM's answer: the trust document as IAM encodes it, the inline policy decoded.
+    fn new(
+        arn: String,
+        trust: Option<&str>,
+        policy: Option<Value>,
+        tags: Option<Vec<Tag>>,
+    ) -> Self {
+        RoleLive {
+            arn,
+            trust: trust.map(decode_policy).unwrap_or(Value::Null),
+            policy,
+            tags: tags_of(tags),
+        }
+    }
+}
+
 /// IAM returns policy documents URL-encoded (RFC 3986); plain JSON passes through.
 pub fn decode_policy(text: &str) -> Value {
     let bytes = text.as_bytes();
@@ -44,25 +61,98 @@ pub fn decode_policy(text: &str) -> Value {
         .unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-/// Reads a role and its inline policy; `None` when the role does not exist.
-pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<RoleLive>> {
-    let role = match aws.iam.get_role().role_name(name).send().await {
-        Ok(out) => out.role,
+/// A role without its inline policy (one request); `None` when it does not exist.
+async fn get(aws: &Aws, name: &str) -> anyhow::Result<Option<aws_sdk_iam::types::Role>> {
+    match aws.iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_no_such_entity_exception()) =>
         {
-            return Ok(None)
+            Ok(None)
         }
-        Err(e) => {
-            return Err(aws_error(
-                &format!("reading IAM role ({name})"),
-                "iam:GetRole",
-                e,
-            ))
+        Err(e) => Err(aws_error(
+            &format!("reading IAM role ({name})"),
+            "iam:GetRole",
+            e,
+        )),
+    }
+}
+
+/// A role's tags alone; `None` when the role does not exist.
+pub async fn read_tags(aws: &Aws, name: &str) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    Ok(get(aws, name).await?.map(|role| tags_of(role.tags)))
+}
+
+fn tags_of(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect()
+}
+
+/// From how many roles [`read_many`] reads the account's in one paginated listing
+/// rather than each by itself (two requests a role, at IAM's ~10 a second).
+pub const LIST_FROM: usize = 6;
+
+/// The roles named (each with its inline policy and tags; absent: no such role),
+/// through GetAccountAuthorizationDetails, a page of up to 1,000 roles a request.
+/// `None` when the credentials may not call it (a deployer policy without
+/// `iam:GetAccountAuthorizationDetails`): the caller reads each role instead.
+pub async fn read_many(
+    aws: &Aws,
+    names: &std::collections::BTreeSet<String>,
+) -> anyhow::Result<Option<BTreeMap<String, RoleLive>>> {
+    let mut out = BTreeMap::new();
+    let mut pages = aws
+        .iam
+        .get_account_authorization_details()
+        .filter(aws_sdk_iam::types::EntityType::Role)
+        .max_items(1000)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if super::has_code(&e, &["AccessDenied", "AccessDeniedException"]) => {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    "listing IAM roles with their policies",
+                    "iam:GetAccountAuthorizationDetails",
+                    e,
+                ))
+            }
+        };
+        for role in page.role_detail_list.unwrap_or_default() {
+            let Some(name) = role.role_name.clone().filter(|n| names.contains(n)) else {
+                continue;
+            };
+            let policy = role
+                .role_policy_list
+                .unwrap_or_default()
+                .into_iter()
+                .find(|p| p.policy_name.as_deref() == Some(INLINE_POLICY_NAME))
+                .and_then(|p| p.policy_document)
+                .map(|d| decode_policy(&d));
+            let live = RoleLive::new(
+                role.arn.unwrap_or_default(),
+                role.assume_role_policy_document.as_deref(),
+                policy,
+                role.tags,
+            );
+            out.insert(name, live);
         }
+    }
+    Ok(Some(out))
+}
+
+/// Reads a role and its inline policy; `None` when the role does not exist.
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<RoleLive>> {
+    let Some(role) = get(aws, name).await? else {
+        return Ok(None);
     };
-    let Some(role) = role else { return Ok(None) };
     let policy = match aws
         .iam
         .get_role_policy()
@@ -86,21 +176,12 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<RoleLive>> {
             ))
         }
     };
-    Ok(Some(RoleLive {
-        arn: role.arn,
-        trust: role
-            .assume_role_policy_document
-            .as_deref()
-            .map(decode_policy)
-            .unwrap_or(Value::Null),
+    Ok(Some(RoleLive::new(
+        role.arn,
+        role.assume_role_policy_document.as_deref(),
         policy,
-        tags: role
-            .tags
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| (t.key, t.value))
-            .collect(),
-    }))
+        role.tags,
+    )))
 }
 
 fn tags(spec: &RoleSpec) -> anyhow::Result<Vec<Tag>> {

@@ -152,13 +152,17 @@ fn is_role_propagation<E: aws_sdk_lambda::error::ProvideErrorMetadata>(
 const ROLE_PROPAGATION_DEADLINE: Duration = Duration::from_secs(90);
 
 /// Creates the function from its artifact in the deployment bucket, adopting
-/// one a crashed deploy left behind. Returns the ARN.
+/// one a crashed deploy left behind. Returns the ARN and, with `publish`, the
+/// version CreateFunction published with it (one request less than publishing
+/// after); an adopted function's newest version when it matches what was asked,
+/// else none: the caller publishes it.
 pub async fn create(
     aws: &Aws,
     name: &str,
     spec: &FunctionSpec,
     bucket: &str,
-) -> anyhow::Result<String> {
+    publish: bool,
+) -> anyhow::Result<(String, Option<String>)> {
     let deadline = Instant::now() + ROLE_PROPAGATION_DEADLINE;
     let mut delay = Duration::from_millis(500);
     loop {
@@ -181,13 +185,22 @@ pub async fn create(
             .environment(environment(spec))
             .tracing_config(tracing(spec))
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
-            .publish(false)
+            .publish(publish)
             .send()
             .await;
         match result {
             Ok(out) => {
                 wait_ready(aws, name).await?;
-                return Ok(out.function_arn.unwrap_or_default());
+                let version = out.version.filter(|v| publish && v != "$LATEST");
+                let arn = out.function_arn.unwrap_or_default();
+                // The unqualified ARN, as every other path records it.
+                let arn = match &version {
+                    Some(v) => arn
+                        .strip_suffix(&format!(":{v}"))
+                        .map_or(arn.clone(), str::to_string),
+                    None => arn,
+                };
+                return Ok((arn, version));
             }
             Err(e) if is_role_propagation(&e) && Instant::now() < deadline => {
                 super::wait::pause(delay).await;
@@ -206,7 +219,13 @@ pub async fn create(
                 }
                 update_configuration(aws, name, spec).await?;
                 update_code(aws, name, spec, bucket).await?;
-                return Ok(live.arn);
+                // Its version 1 when that create published one (an answer lost after
+                // CreateFunction with Publish, retried by the SDK): one, not two.
+                let version = match publish {
+                    true => newest_if_latest(aws, name).await?,
+                    false => None,
+                };
+                return Ok((live.arn, version));
             }
             Err(e) => {
                 return Err(aws_error(
@@ -510,23 +529,24 @@ pub async fn version_role(aws: &Aws, name: &str, version: &str) -> anyhow::Resul
         .and_then(|cfg| cfg.role))
 }
 
-/// A published version's configuration; `None` when the version is gone.
+/// A qualified configuration (a version, or an alias resolved to its version); `None`
+/// when it is gone. Through GetFunction, Lambda's 100/s API, rather than
+/// GetFunctionConfiguration or GetAlias, which share the 15/s control plane with
+/// every write of the deploy.
 async fn read_version(
     aws: &Aws,
     name: &str,
-    version: &str,
-) -> anyhow::Result<
-    Option<aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput>,
-> {
+    qualifier: &str,
+) -> anyhow::Result<Option<aws_sdk_lambda::types::FunctionConfiguration>> {
     match aws
         .lambda
-        .get_function_configuration()
+        .get_function()
         .function_name(name)
-        .qualifier(version)
+        .qualifier(qualifier)
         .send()
         .await
     {
-        Ok(out) => Ok(Some(out)),
+        Ok(out) => Ok(out.configuration),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -534,35 +554,73 @@ async fn read_version(
             Ok(None)
         }
         Err(e) => Err(aws_error(
-            &format!("reading version {version} of Lambda function ({name})"),
-            "lambda:GetFunctionConfiguration",
+            &format!("reading {qualifier} of Lambda function ({name})"),
+            "lambda:GetFunction",
             e,
         )),
     }
 }
 
+/// The version an alias points at and that version's environment, in one call;
+/// `None` when the alias (or the function) does not exist.
+pub async fn read_alias_target(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+) -> anyhow::Result<Option<(String, BTreeMap<String, String>)>> {
+    Ok(read_version(aws, name, alias).await?.and_then(|cfg| {
+        let env = cfg
+            .environment
+            .and_then(|e| e.variables)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        cfg.version.map(|v| (v, env))
+    }))
+}
+
+/// Whether the alias is expected to exist: a new function has none, so creating it
+/// first saves the UpdateAlias that would only answer "not found". Either guess is
+/// corrected by AWS's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AliasExpected {
+    Existing,
+    New,
+}
+
 /// Points the alias at a version, creating it the first time.
-pub async fn point_alias(aws: &Aws, name: &str, alias: &str, version: &str) -> anyhow::Result<()> {
-    let moved = super::retry_on_conflict(|| {
-        aws.lambda
-            .update_alias()
-            .function_name(name)
-            .name(alias)
-            .function_version(version)
-            .send()
-    })
-    .await;
-    match moved {
-        Ok(_) => return Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-        Err(e) => {
-            return Err(aws_error(
-                &format!("moving alias {alias} of Lambda function ({name}) to version {version}"),
-                "lambda:UpdateAlias",
-                e,
-            ))
+pub async fn point_alias(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+    version: &str,
+    expected: AliasExpected,
+) -> anyhow::Result<()> {
+    let update = || async {
+        super::retry_on_conflict(|| {
+            aws.lambda
+                .update_alias()
+                .function_name(name)
+                .name(alias)
+                .function_version(version)
+                .send()
+        })
+        .await
+    };
+    let failed = |e| {
+        aws_error(
+            &format!("moving alias {alias} of Lambda function ({name}) to version {version}"),
+            "lambda:UpdateAlias",
+            e,
+        )
+    };
+    if expected == AliasExpected::Existing {
+        match update().await {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(failed(e)),
         }
     }
     let created = aws
@@ -575,30 +633,14 @@ pub async fn point_alias(aws: &Aws, name: &str, alias: &str, version: &str) -> a
         .await;
     match created {
         Ok(_) => Ok(()),
-        // This run's own create whose answer was lost (the SDK's retry met it): the
-        // alias of this service's function, so it only has to point at the version.
+        // It exists: this run's own create whose answer was lost (the SDK's retry met
+        // it), or a function expected new that a crashed deploy had aliased. The alias
+        // of this service's function, so it only has to point at the version.
         Err(e) if super::has_code(&e, &["ResourceConflictException", "ConflictException"]) => {
             if read_alias(aws, name, alias).await?.as_deref() == Some(version) {
                 return Ok(());
             }
-            super::retry_on_conflict(|| {
-                aws.lambda
-                    .update_alias()
-                    .function_name(name)
-                    .name(alias)
-                    .function_version(version)
-                    .send()
-            })
-            .await
-            .map_err(|e| {
-                aws_error(
-                    &format!(
-                        "moving alias {alias} of Lambda function ({name}) to version {version}"
-                    ),
-                    "lambda:UpdateAlias",
-                    e,
-                )
-            })?;
+            update().await.map_err(failed)?;
             Ok(())
         }
         Err(e) => Err(aws_error(
@@ -1331,7 +1373,9 @@ mod tests {
             None,
         );
         let spec = crate::model::tests::function_spec();
-        super::create(&aws, "f", &spec, "bucket").await.unwrap();
+        super::create(&aws, "f", &spec, "bucket", false)
+            .await
+            .unwrap();
         update_code(&aws, "f", &spec, "bucket").await.unwrap();
         assert_eq!(publish_version(&aws, "f").await.unwrap(), "1");
         assert_eq!(
@@ -1534,7 +1578,9 @@ mod tests {
             ),
             None,
         );
-        point_alias(&aws, "f", "live", "1").await.unwrap();
+        point_alias(&aws, "f", "live", "1", AliasExpected::Existing)
+            .await
+            .unwrap();
         assert_eq!((update_missing.num_calls(), create.num_calls()), (1, 1));
 
         let update = mock!(Client::update_alias)
@@ -1545,7 +1591,9 @@ mod tests {
                     .build()
             });
         let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&update]), None);
-        point_alias(&aws, "f", "live", "2").await.unwrap();
+        point_alias(&aws, "f", "live", "2", AliasExpected::Existing)
+            .await
+            .unwrap();
         assert_eq!(update.num_calls(), 1);
     }
 
@@ -1578,7 +1626,9 @@ mod tests {
             ),
             None,
         );
-        point_alias(&aws, "f", "live", "1").await.unwrap();
+        point_alias(&aws, "f", "live", "1", AliasExpected::Existing)
+            .await
+            .unwrap();
         assert_eq!(
             (
                 update_missing.num_calls(),

@@ -45,19 +45,22 @@ pub async fn create(aws: &Aws, name: &str, spec: &LogGroupSpec) -> anyhow::Resul
         .send()
         .await;
     match created {
-        Ok(_) => {}
+        // A new group keeps its logs forever until told otherwise: nothing to remove.
+        Ok(_) if spec.retention_days.is_none() => Ok(()),
+        Ok(_) => set_retention(aws, name, spec.retention_days).await,
+        // Adopted: whatever retention it had is brought in line.
         Err(e)
             if e.as_service_error()
-                .is_some_and(|s| s.is_resource_already_exists_exception()) => {}
-        Err(e) => {
-            return Err(aws_error(
-                &format!("creating log group ({name})"),
-                "logs:CreateLogGroup",
-                e,
-            ))
+                .is_some_and(|s| s.is_resource_already_exists_exception()) =>
+        {
+            set_retention(aws, name, spec.retention_days).await
         }
+        Err(e) => Err(aws_error(
+            &format!("creating log group ({name})"),
+            "logs:CreateLogGroup",
+            e,
+        )),
     }
-    set_retention(aws, name, spec.retention_days).await
 }
 
 pub async fn set_retention(aws: &Aws, name: &str, days: Option<u32>) -> anyhow::Result<()> {

@@ -714,7 +714,7 @@ mod iam_retry_tests {
             .then_error(|| CreateFunctionError::generic(denied("lambda:CreateFunction")));
         let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&create]), None);
         let spec = crate::model::tests::function_spec();
-        let err = crate::cloud::lambda_function::create(&aws, "f", &spec, "bucket")
+        let err = crate::cloud::lambda_function::create(&aws, "f", &spec, "bucket", true)
             .await
             .unwrap_err()
             .to_string();

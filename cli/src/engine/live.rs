@@ -62,6 +62,20 @@ pub async fn read(
             groups.extend(log_group::read_prefix(aws, prefix).await?);
         }
     }
+    // Every role in one listing of the account's, when there are enough to be worth it.
+    let role_names: std::collections::BTreeSet<String> = targets
+        .iter()
+        .filter(|(id, _, _)| id.starts_with("role/"))
+        .filter_map(|(_, r, rec)| {
+            r.map(|r| r.physical.clone())
+                .or(rec.map(|r| r.physical.clone()))
+        })
+        .collect();
+    let roles = if role_names.len() >= iam_role::LIST_FROM {
+        iam_role::read_many(aws, &role_names).await?
+    } else {
+        None
+    };
     let routes = match api_id {
         Some(id) if targets.iter().any(|(id, _, _)| id.starts_with("route/")) => {
             http_api::read_routes(aws, id).await?
@@ -69,7 +83,7 @@ pub async fn read(
         _ => Default::default(),
     };
     let reads = targets.into_iter().map(|(id, resource, recorded)| {
-        let (groups, routes) = (&groups, &routes);
+        let (groups, routes, roles) = (&groups, &routes, &roles);
         async move {
             let kind = resource
                 .map(|r| r.kind)
@@ -90,7 +104,10 @@ pub async fn read(
             );
             let found: Found = match kind {
                 Kind::Role => {
-                    let role = iam_role::read(aws, &physical).await?;
+                    let role = match roles {
+                        Some(listed) => listed.get(&physical).cloned(),
+                        None => iam_role::read(aws, &physical).await?,
+                    };
                     (
                         role.map(|r| {
                             model::role_props(
@@ -114,17 +131,27 @@ pub async fn read(
                 ),
                 Kind::Function => match lambda_function::read(aws, &physical).await? {
                     Some(f) => {
-                        // What sls-rs last published, since the state keeps no trace of the values.
-                        let published = match recorded.and_then(|r| r.version.as_deref()) {
-                            Some(v) => {
+                        // Where `live` points and that version's environment, in one call.
+                        let target =
+                            lambda_function::read_alias_target(aws, &physical, LIVE_ALIAS).await?;
+                        let alias = target.as_ref().map(|(v, _)| v.clone());
+                        // What sls-rs last published, since the state keeps no trace of the
+                        // values: the alias's version's, unless a rollback or a failed
+                        // cutover left the alias elsewhere.
+                        let published = match (recorded.and_then(|r| r.version.as_deref()), target) {
+                            (Some(v), Some((at, env))) if at == v => Some(env),
+                            (Some(v), _) => {
                                 lambda_function::read_version_environment(aws, &physical, v).await?
                             }
-                            None => None,
+                            (None, _) => None,
                         };
-                        let alias = lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?;
-                        // Read back like any field: a console change is drift.
+                        // Read back like any field, where the manifest or the state has any:
+                        // Lambda has no batch read of it, and a call per function on the
+                        // 15/s control plane would be most of a no-op deploy's time.
+                        let declared = matches!(spec, Some(Spec::Function(s)) if s.provisioned_concurrency.is_some())
+                            || recorded.is_some_and(|r| r.provisioned.is_some());
                         let provisioned = match alias {
-                            Some(_) => match lambda_function::read_provisioned_concurrency(
+                            Some(_) if declared => match lambda_function::read_provisioned_concurrency(
                                 aws, &physical, LIVE_ALIAS,
                             )
                             .await?
@@ -132,6 +159,7 @@ pub async fn read(
                                 lambda_function::Provisioned::Unsupported => None,
                                 pc => Some(pc.effective()),
                             },
+                            Some(_) => None,
                             None => Some(None),
                         };
                         (

@@ -497,8 +497,20 @@ async fn deploy_locked(
                         )
                     })?;
                     if c.move_alias {
-                        lambda_function::point_alias(aws, &c.physical, LIVE_ALIAS, &version)
-                            .await?;
+                        // A function created by this run has no alias yet.
+                        let expected = if c.action == Action::Create {
+                            lambda_function::AliasExpected::New
+                        } else {
+                            lambda_function::AliasExpected::Existing
+                        };
+                        lambda_function::point_alias(
+                            aws,
+                            &c.physical,
+                            LIVE_ALIAS,
+                            &version,
+                            expected,
+                        )
+                        .await?;
                     }
                     journal.update(|s| {
                         if let Some(r) = s.resources.get_mut(&c.id) {
@@ -945,9 +957,12 @@ async fn apply_change(
             )
         }
         Spec::Function(spec) => {
-            let arn = apply_function(aws, bucket, &r.physical, spec, c).await?;
+            let (arn, published) = apply_function(aws, bucket, &r.physical, spec, c).await?;
             if c.publish {
-                version = Some(lambda_function::publish_version(aws, &r.physical).await?);
+                version = Some(match published {
+                    Some(v) => v,
+                    None => lambda_function::publish_version(aws, &r.physical).await?,
+                });
             }
             arn
         }
@@ -993,13 +1008,14 @@ async fn apply_function(
     name: &str,
     spec: &FunctionSpec,
     c: &Change,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Option<String>)> {
     if c.action == Action::Create {
-        let arn = lambda_function::create(aws, name, spec, bucket).await?;
+        // Published with its creation (reserved concurrency is not part of a version).
+        let created = lambda_function::create(aws, name, spec, bucket, c.publish).await?;
         if spec.reserved_concurrency.is_some() {
             lambda_function::set_reserved_concurrency(aws, name, spec.reserved_concurrency).await?;
         }
-        return Ok(arn);
+        return Ok(created);
     }
     let config_fields = [
         "memorySize",
@@ -1027,7 +1043,7 @@ async fn apply_function(
     if changed(c, "tags.") {
         lambda_function::set_tags(aws, &arn, &spec.tags, &dropped_tags(c)).await?;
     }
-    Ok(arn)
+    Ok((arn, None))
 }
 
 /// The HTTP API's id as the state records it.
@@ -1172,9 +1188,11 @@ async fn delete_resource(
     // A role without the region tag dates from before role names carried the region:
     // IAM is global, so the stage's deployment in another region may run under it
     // (its policy only names the region that deployed last). It is never deleted here.
-    if rec.kind == Kind::Role {
-        if let Some(role) = iam_role::read(aws, physical).await? {
-            if !role.tags.contains_key(model::TAG_REGION) {
+    // The state's record of the role answers that without a request, when it has the tags.
+    let region_tag = format!("tags.{}", model::TAG_REGION);
+    if rec.kind == Kind::Role && !rec.props.contains_key(&region_tag) {
+        if let Some(tags) = iam_role::read_tags(aws, physical).await? {
+            if !tags.contains_key(model::TAG_REGION) {
                 retained.lock().expect("retained list").push(format!(
                     "IAM role {physical} (it predates region-unique role names, so this stage's deployment in another region may still run under it; delete it once every region is deployed with this sls-rs)"
                 ));
@@ -1301,7 +1319,9 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
             let rec = state.resources.get(&model::logical_id(Kind::Function, key));
             let live = lambda_function::read(aws, &physical).await?;
             let alias = if live.is_some() {
-                lambda_function::read_alias(aws, &physical, LIVE_ALIAS).await?
+                lambda_function::read_alias_target(aws, &physical, LIVE_ALIAS)
+                    .await?
+                    .map(|(version, _)| version)
             } else {
                 None
             };

@@ -91,8 +91,13 @@ async fn remove_locked(
         (model::TAG_STAGE.to_string(), service.stage.clone()),
     ]
     .into();
+    // Only what the state does not record already: each read is a request, and the
+    // state's own resources need none to be deleted.
     for key in service.manifest.functions.keys() {
         let name = service.function_name(key);
+        if targets.contains_key(&model::logical_id(Kind::Function, key)) {
+            continue;
+        }
         if let Some(f) = lambda_function::read(aws, &name).await? {
             if model::same_owner(|t| f.tags.get(t), |t| owner.get(t)) {
                 targets
@@ -119,6 +124,9 @@ async fn remove_locked(
         (format!("stateMachine.{n}"), role, "")
     }));
     for (name, role, function) in roles {
+        if targets.contains_key(&model::logical_id(Kind::Role, &name)) {
+            continue;
+        }
         if let Some(r) = iam_role::read(aws, &role).await? {
             if model::same_owner(|t| r.tags.get(t), |t| role_owner.get(t)) {
                 targets

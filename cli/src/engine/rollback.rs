@@ -130,7 +130,9 @@ async fn rollback_locked(
         .iter()
         .filter(|(id, r)| r.kind == Kind::Function && super::plan::replaced_of(id).is_none())
         .map(|(_, r)| async move {
-            let alias = lambda_function::read_alias(aws, &r.physical, LIVE_ALIAS).await?;
+            let alias = lambda_function::read_alias_target(aws, &r.physical, LIVE_ALIAS)
+                .await?
+                .map(|(version, _)| version);
             anyhow::Ok(
                 alias
                     .or_else(|| r.live.clone())
@@ -229,7 +231,14 @@ async fn rollback_locked(
             id: function.clone(),
             deps: vec![],
             run: Box::pin(async move {
-                lambda_function::point_alias(aws, physical, LIVE_ALIAS, version).await?;
+                lambda_function::point_alias(
+                    aws,
+                    physical,
+                    LIVE_ALIAS,
+                    version,
+                    lambda_function::AliasExpected::Existing,
+                )
+                .await?;
                 journal.update(|s| {
                     if let Some(r) = s
                         .resources
