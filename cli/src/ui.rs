@@ -28,14 +28,22 @@ pub fn out(text: &str) -> std::io::Result<()> {
 
 /// Writes a JSON document to stdout.
 pub fn out_json(value: &serde_json::Value) -> std::io::Result<()> {
+    out_json_text(&serde_json::to_string_pretty(value).expect("JSON values serialize"))
+}
+
+/// Writes JSON already rendered (one line of a JSON-lines stream: `logs --json`,
+/// each invocation of `invoke --local --json`) to stdout.
+pub fn out_json_text(text: &str) -> std::io::Result<()> {
     JSON_WRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
-    out(&serde_json::to_string_pretty(value).expect("JSON values serialize"))
+    out(text)
 }
 
 static JSON_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Whether this run has printed its JSON document already (a command that reports,
-/// then fails: `invoke` of a failing function, `migrate` that needs a human).
+/// Whether this run has printed JSON already (a command that reports, then fails:
+/// `invoke` of a failing function, `migrate` that needs a human, a stream of
+/// `logs --json` cut short): its failure is then told on stderr and by the exit
+/// code, never as one more document in what a consumer is parsing.
 pub fn json_written() -> bool {
     JSON_WRITTEN.load(std::sync::atomic::Ordering::Relaxed)
 }

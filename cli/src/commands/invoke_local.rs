@@ -169,7 +169,7 @@ pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow:
         let text = String::from_utf8_lossy(&body).into_owned();
         let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
         if global.json {
-            ui::out(
+            ui::out_json_text(
                 &serde_json::json!({
                     "requestId": report.request_id, "ok": failure.is_none(), "error": failure,
                     "response": parsed.clone().unwrap_or(serde_json::Value::String(text.clone())),

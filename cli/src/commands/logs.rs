@@ -49,5 +49,9 @@ pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
         tail: args.tail,
         format,
     };
-    super::block_on(logs::run(&service, &opts, ui::out))
+    let json = global.json;
+    super::block_on(logs::run(&service, &opts, |text| match json {
+        true => ui::out_json_text(text),
+        false => ui::out(text),
+    }))
 }
