@@ -333,9 +333,12 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
 pub async fn load(target: &Target) -> (SdkConfig, Endpoints) {
     // Requests are paced below AWS's limits (see `rate`); throttles that still happen
     // (other tools sharing the account's limits) and other transient errors are
-    // retried by the SDK with backoff, each retry paced again.
+    // retried by the SDK with backoff, each retry paced again. Throttles and faults
+    // count against the same attempts: five deploys at once through the realism
+    // layer's throttling and 5% faults saw a CreateRole give up after eight. Twelve
+    // wait out about a minute of backoff before the error is reported.
     let retry = RetryConfig::standard()
-        .with_max_attempts(8)
+        .with_max_attempts(12)
         .with_initial_backoff(std::time::Duration::from_millis(200));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(target.region.clone()))
