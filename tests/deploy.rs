@@ -2217,20 +2217,10 @@ async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_cont
         ),
         &[],
     );
-    let operations = || -> BTreeMap<String, u64> {
-        serde_json::from_value(layer.stats()["operations"].clone()).unwrap()
-    };
-    let since = |before: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
-        operations()
-            .into_iter()
-            .map(|(op, count)| (op.clone(), count - before.get(&op).copied().unwrap_or(0)))
-            .filter(|(_, count)| *count > 0)
-            .collect()
-    };
 
-    let before = operations();
+    let before = layer.operations();
     assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
-    let first = since(&before);
+    let first = layer.operations_since(&before);
     for op in [
         "lambda.CreateFunction",
         "lambda.CreateAlias",
@@ -2259,10 +2249,10 @@ async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_cont
         "{total} requests for a first deploy of {n} functions: {first:#?}"
     );
 
-    let before = operations();
+    let before = layer.operations();
     let noop = f.deploy();
     assert!(mutating(&noop).is_empty(), "{noop:#}");
-    let calls = since(&before);
+    let calls = layer.operations_since(&before);
     let lambda: BTreeMap<_, _> = calls
         .iter()
         .filter(|(op, _)| op.starts_with("lambda."))
@@ -2323,17 +2313,16 @@ async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_cont
     .unwrap();
     let noop = f.deploy();
     assert!(mutating(&noop).is_empty(), "{noop:#}");
-    let calls: BTreeMap<String, u64> =
-        serde_json::from_value(denied.stats()["operations"].clone()).unwrap();
+    let calls = denied.operations();
     assert_eq!(calls.get("iam.GetRole"), Some(&n), "{calls:#?}");
     assert_eq!(calls.get("iam.GetRolePolicy"), Some(&n), "{calls:#?}");
     std::fs::write(f.dir.join("serverless.yaml"), manifest).unwrap();
 
     // Remove deletes what the state records without reading it first (the state's
     // tags tell a role of this region's from one another region's deployment may share).
-    let before = operations();
+    let before = layer.operations();
     f.json(&["remove"]);
-    let calls = since(&before);
+    let calls = layer.operations_since(&before);
     for (op, most) in [
         ("lambda.GetFunction", 0),
         ("iam.GetRolePolicy", 0),
@@ -2344,4 +2333,58 @@ async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_cont
     }
     assert_eq!(calls.get("lambda.DeleteFunction"), Some(&n), "{calls:#?}");
     assert_eq!(calls.get("iam.DeleteRole"), Some(&n), "{calls:#?}");
+}
+
+/// An HTTP API's routes are listed once per run, not once per route written: a
+/// first deploy of many routes, a change to some and a remove each list the API's
+/// routes and integrations at most once, and write each route with a fixed few calls.
+#[test]
+fn routes_are_listed_once_per_run_not_once_per_route() {
+    if !support::needs(&[Svc::Lambda, Svc::HttpApi]) {
+        return;
+    }
+    let layer = support::Realism::start(&[]);
+    let routes = 8;
+    let events = |target: &str| -> String {
+        (0..routes)
+            .map(|i| {
+                let function = if i < routes / 2 { "a" } else { target };
+                format!("  {function}{i}: {{ handler: h, events: [ {{ httpApi: GET /r{i} }} ] }}\n")
+            })
+            .collect()
+    };
+    let f = Fixture::new("routes", "  a: { handler: a }\n");
+    // Eight functions a0..a3 and b4..b7, a route each; then b4..b7 renamed c4..c7.
+    f.write_at(&events("b"), &[], &layer.endpoint);
+    let listings = |calls: &BTreeMap<String, u64>| {
+        ["apigateway.GetRoutes", "apigateway.GetIntegrations"]
+            .map(|op| calls.get(op).copied().unwrap_or(0))
+    };
+
+    let before = layer.operations();
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+    let first = layer.operations_since(&before);
+    assert!(listings(&first).iter().all(|n| *n <= 1), "{first:#?}");
+    assert_eq!(
+        first.get("apigateway.CreateRoute"),
+        Some(&(routes as u64)),
+        "{first:#?}"
+    );
+
+    // Half the routes move to other functions: each is pointed at its new target.
+    f.write_at(&events("c"), &[], &layer.endpoint);
+    let before = layer.operations();
+    assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
+    let changed = layer.operations_since(&before);
+    assert!(listings(&changed).iter().all(|n| *n <= 1), "{changed:#?}");
+
+    let before = layer.operations();
+    assert!(mutating(&f.deploy()).is_empty());
+    let noop = layer.operations_since(&before);
+    assert!(listings(&noop).iter().all(|n| *n <= 1), "{noop:#?}");
+
+    let before = layer.operations();
+    f.json(&["remove"]);
+    let removed = layer.operations_since(&before);
+    assert!(listings(&removed).iter().all(|n| *n <= 1), "{removed:#?}");
 }

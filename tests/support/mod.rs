@@ -258,6 +258,26 @@ impl Realism {
         }
     }
 
+    /// Requests so far per operation (`service.Operation`).
+    pub fn operations(&self) -> std::collections::BTreeMap<String, u64> {
+        serde_json::from_value(self.stats()["operations"].clone()).expect("counts per operation")
+    }
+
+    /// Requests per operation made since `before` (an earlier [`Realism::operations`]).
+    pub fn operations_since(
+        &self,
+        before: &std::collections::BTreeMap<String, u64>,
+    ) -> std::collections::BTreeMap<String, u64> {
+        self.operations()
+            .into_iter()
+            .map(|(op, n)| {
+                let since = n - before.get(&op).copied().unwrap_or(0);
+                (op, since)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     /// The layer's counters (`GET /__realism/stats`): requests per service and
     /// outcome, per operation, throttled per service, and the seed.
     pub fn stats(&self) -> serde_json::Value {

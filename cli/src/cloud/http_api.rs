@@ -340,6 +340,54 @@ pub async fn read_routes(aws: &Aws, api_id: &str) -> anyhow::Result<BTreeMap<Str
     Ok(out)
 }
 
+/// A route's id, the last part of the ARN the state records for it.
+pub fn route_id_of(arn: &str) -> Option<&str> {
+    arn.split("/routes/").nth(1).filter(|id| !id.is_empty())
+}
+
+/// The route by its id, when it still has `route_key` (one request, where listing
+/// every route and integration of the API is two, each as long as the API is big);
+/// otherwise every route by key, as [`read_routes`] finds them.
+async fn find_route(
+    aws: &Aws,
+    api_id: &str,
+    route_key: &str,
+    route_id: Option<&str>,
+) -> anyhow::Result<Option<RouteLive>> {
+    if let Some(id) = route_id {
+        match aws
+            .apigw
+            .get_route()
+            .api_id(api_id)
+            .route_id(id)
+            .send()
+            .await
+        {
+            Ok(route) if route.route_key() == Some(route_key) => {
+                return Ok(Some(RouteLive {
+                    route_id: id.to_string(),
+                    integration_id: route
+                        .target()
+                        .and_then(|t| t.strip_prefix("integrations/"))
+                        .map(str::to_string),
+                    props: Props::new(),
+                }))
+            }
+            // Gone, or another route now: look for the key among all.
+            Ok(_) => {}
+            Err(e) if has_code(&e, NOT_FOUND) => {}
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("HTTP route ({route_key})"),
+                    "apigateway:GetRoute",
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(read_routes(aws, api_id).await?.remove(route_key))
+}
+
 /// What an integration's description says: the route it was made for, so one whose
 /// answer was lost is found again (integrations have no name).
 fn integration_description(spec: &RouteSpec) -> String {
@@ -421,12 +469,10 @@ async fn list_integrations(
 }
 
 /// Creates the route and its integration (or repairs one left half-made); returns the route's ARN.
+/// The plan read the API's routes once: one there already (a deploy that died before
+/// recording it) is met as a ConflictException and brought in line, without every
+/// create listing the API's routes again.
 pub async fn create_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::Result<String> {
-    let existing = read_routes(aws, api_id).await?.remove(&spec.route_key);
-    if let Some(route) = existing {
-        update_route(aws, api_id, spec).await?;
-        return Ok(route_arn(aws, api_id, &route.route_id));
-    }
     let integration = create_integration(aws, api_id, spec).await?;
     let find_route = || async {
         Ok(read_routes(aws, api_id)
@@ -456,7 +502,9 @@ pub async fn create_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::
         // "Route with key … already exists": made meanwhile; point it at this integration.
         Err(e) if has_code(&e, &["ConflictException"]) => match find_route().await? {
             Some(id) => {
-                update_route(aws, api_id, spec).await?;
+                update_route(aws, api_id, spec, Some(&id)).await?;
+                // The integration made above serves no route: it goes.
+                delete_integration(aws, api_id, &integration, &spec.route_key).await?;
                 id
             }
             None => return Err(route_error(spec, "apigateway:CreateRoute", e)),
@@ -485,11 +533,16 @@ pub fn route_arn(aws: &Aws, api_id: &str, route_id: &str) -> String {
     format!("{}/routes/{route_id}", arn(aws, api_id))
 }
 
-/// Points the route's integration at the spec's target.
-pub async fn update_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::Result<()> {
-    let route = read_routes(aws, api_id)
+/// Points the route's integration at the spec's target; returns the route's id.
+/// `route_id`: the id the state records, read alone rather than listing the API.
+pub async fn update_route(
+    aws: &Aws,
+    api_id: &str,
+    spec: &RouteSpec,
+    route_id: Option<&str>,
+) -> anyhow::Result<String> {
+    let route = find_route(aws, api_id, &spec.route_key, route_id)
         .await?
-        .remove(&spec.route_key)
         .ok_or_else(|| anyhow::anyhow!("HTTP route ({}) does not exist", spec.route_key))?;
     match route.integration_id {
         Some(id) => {
@@ -515,7 +568,19 @@ pub async fn update_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::
                 .map_err(|e| route_error(spec, "apigateway:UpdateRoute", e))?;
         }
     }
-    Ok(())
+    Ok(route.route_id)
+}
+
+/// The route's id: the one the state records while it still has that key, else found by key.
+pub async fn route_id(
+    aws: &Aws,
+    api_id: &str,
+    route_key: &str,
+    recorded: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    Ok(find_route(aws, api_id, route_key, recorded)
+        .await?
+        .map(|r| r.route_id))
 }
 
 /// Deletes a route (by its ARN) and its integration; gone already is fine.
@@ -523,7 +588,7 @@ pub async fn delete_route(aws: &Aws, route_arn: &str, route_key: &str) -> anyhow
     let Some(api_id) = id_of(route_arn) else {
         return Ok(());
     };
-    let Some(route) = read_routes(aws, api_id).await?.remove(route_key) else {
+    let Some(route) = find_route(aws, api_id, route_key, route_id_of(route_arn)).await? else {
         return Ok(());
     };
     let what = format!("HTTP route ({route_key})");
@@ -539,19 +604,33 @@ pub async fn delete_route(aws: &Aws, route_arn: &str, route_key: &str) -> anyhow
         Err(e) if has_code(&e, NOT_FOUND) => {}
         Err(e) => return Err(aws_error(&what, "apigateway:DeleteRoute", e)),
     }
-    if let Some(id) = route.integration_id {
-        match aws
-            .apigw
-            .delete_integration()
-            .api_id(api_id)
-            .integration_id(id)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if has_code(&e, NOT_FOUND) => {}
-            Err(e) => return Err(aws_error(&what, "apigateway:DeleteIntegration", e)),
-        }
+    match route.integration_id {
+        Some(id) => delete_integration(aws, api_id, &id, route_key).await,
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Deletes an integration; gone already is fine.
+async fn delete_integration(
+    aws: &Aws,
+    api_id: &str,
+    id: &str,
+    route_key: &str,
+) -> anyhow::Result<()> {
+    match aws
+        .apigw
+        .delete_integration()
+        .api_id(api_id)
+        .integration_id(id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if has_code(&e, NOT_FOUND) => Ok(()),
+        Err(e) => Err(aws_error(
+            &format!("HTTP route ({route_key})"),
+            "apigateway:DeleteIntegration",
+            e,
+        )),
+    }
 }

@@ -1107,14 +1107,18 @@ async fn apply_service_resource(
         Spec::Route(spec) if create => http_api::create_route(aws, &api_id()?, spec).await?,
         Spec::Route(spec) => {
             let api = api_id()?;
-            if !fields.is_empty() {
-                http_api::update_route(aws, &api, spec).await?;
-            }
-            let route = http_api::read_routes(aws, &api)
-                .await?
-                .remove(&spec.route_key);
+            let recorded = journal
+                .snapshot()
+                .resources
+                .get(&r.id)
+                .and_then(|rec| http_api::route_id_of(&rec.arn).map(str::to_string));
+            let route = if fields.is_empty() {
+                http_api::route_id(aws, &api, &spec.route_key, recorded.as_deref()).await?
+            } else {
+                Some(http_api::update_route(aws, &api, spec, recorded.as_deref()).await?)
+            };
             let route = route.ok_or_else(|| anyhow::anyhow!("HTTP route ({name}) vanished"))?;
-            http_api::route_arn(aws, &api, &route.route_id)
+            http_api::route_arn(aws, &api, &route)
         }
         Spec::Permission(spec) => {
             let mut spec = spec.clone();
