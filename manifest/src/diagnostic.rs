@@ -130,6 +130,9 @@ fn render_snippet(
         d.mark.col
     )?;
     if let Some(line) = text.lines().nth(d.mark.line.saturating_sub(1)) {
+        // A carriage return left inside a line would send the terminal's cursor back
+        // over the gutter: shown as the one-column symbol for it.
+        let line = &line.replace('\r', "\u{240d}");
         let indent: String = line
             .chars()
             .take(d.mark.col.saturating_sub(1))
@@ -167,6 +170,19 @@ mod tests {
             shown,
             "functions.hello: unknown key `memsize`\n \
              --> serverless.yaml:4:5\n  |\n4 |     memsize: 512\n  |     ^^^^^^^\n  = help: did you mean `memorySize`?"
+        );
+    }
+
+    #[test]
+    fn a_carriage_return_in_the_shown_line_is_a_visible_symbol_not_a_cursor_move() {
+        let text = "service: todo\nprovider:\n  name:\r\r aws\n";
+        let d = crate::node::parse(text).unwrap_err();
+        let err = ManifestError::new(Path::new("serverless.yaml"), text, vec![d]);
+        let shown = err.to_string();
+        assert!(!shown.contains('\r'), "{shown:?}");
+        assert!(
+            shown.contains("3 |   name:\u{240d}\u{240d} aws\n  |        ^"),
+            "{shown}"
         );
     }
 }
