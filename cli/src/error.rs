@@ -84,24 +84,31 @@ pub fn failure_json(err: &anyhow::Error) -> serde_json::Value {
                 .map(|(id, e)| {
                     serde_json::json!({
                         "step": id,
-                        "message": format!("{e:#}"),
+                        "message": without_detail(&format!("{e:#}")),
                         "aws": aws_json(e),
                     })
                 })
                 .collect()
         })
         .unwrap_or_default();
+    // Steps are listed in the order they failed; the first in step order is named,
+    // so the same failures give the same document.
     let aws = aws_json(err).or_else(|| {
         steps
             .iter()
-            .find(|s| !s["aws"].is_null())
+            .filter(|s| !s["aws"].is_null())
+            .min_by(|a, b| a["step"].as_str().cmp(&b["step"].as_str()))
             .map(|s| s["aws"].clone())
     });
     serde_json::json!({
         "ok": false,
         "error": {
-            "message": err.to_string(),
-            "causes": err.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),
+            "message": without_detail(&err.to_string()),
+            "causes": err
+                .chain()
+                .skip(1)
+                .map(|c| without_detail(&c.to_string()))
+                .collect::<Vec<_>>(),
             "interrupted": is_interrupted(err),
             "aws": aws,
             "steps": steps,
@@ -109,7 +116,8 @@ pub fn failure_json(err: &anyhow::Error) -> serde_json::Value {
     })
 }
 
-/// The AWS call that failed in `err`'s chain, if one did.
+/// The AWS call that failed in `err`'s chain, if one did; with `-v`, the SDK's
+/// whole answer in `detail`.
 fn aws_json(err: &anyhow::Error) -> Option<serde_json::Value> {
     err.chain()
         .find_map(|e| e.downcast_ref::<crate::cloud::AwsFailure>())
@@ -120,8 +128,17 @@ fn aws_json(err: &anyhow::Error) -> Option<serde_json::Value> {
                 "code": f.code,
                 "message": f.message,
                 "requestId": f.request_id,
+                "detail": f.detail,
             })
         })
+}
+
+/// A message without the `-v` detail lines (the SDK's dump stays in `aws.detail`).
+fn without_detail(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("detail: "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -161,5 +178,20 @@ mod tests {
         assert_eq!(doc["error"]["steps"][0]["message"], "deleting a: gone");
         assert_eq!(doc["error"]["steps"][1]["step"], "queue/q");
         assert!(doc["error"]["steps"][1]["aws"].is_null());
+    }
+
+    #[test]
+    fn the_sdk_dump_of_v_stays_out_of_the_json_messages() {
+        let err = anyhow::anyhow!(
+            "reading x (s3:GetObject): NoSuchKey: gone (request id r1)\n  detail: ServiceError {{ source: GetObjectError }}"
+        )
+        .context("loading the state");
+        let doc = failure_json(&err);
+        let text = doc.to_string();
+        assert!(!text.contains("ServiceError"), "{doc:#}");
+        assert_eq!(
+            doc["error"]["causes"][0],
+            "reading x (s3:GetObject): NoSuchKey: gone (request id r1)"
+        );
     }
 }

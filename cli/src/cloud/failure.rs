@@ -26,15 +26,17 @@ where
             "\n  the credentials sls-rs runs with may not call {operation}; grant it to them"
         ));
     }
-    if crate::ui::verbosity() > 0 {
-        text.push_str(&format!("\n  detail: {}", detail(&err)));
-    }
     anyhow::Error::new(AwsFailure {
         resource: resource.to_string(),
         operation: operation.to_string(),
         code: err.code().map(str::to_string),
-        message: err.message().map(|m| without_environment(&one_line(m))),
+        // What happened to a call AWS never answered (a timeout, a lost connection).
+        message: err
+            .message()
+            .map(|m| without_environment(&one_line(m)))
+            .or_else(|| Some(describe(&err))),
         request_id: request_id(&err),
+        detail: (crate::ui::verbosity() > 0).then(|| detail(&err)),
         text,
     })
 }
@@ -48,15 +50,22 @@ pub struct AwsFailure {
     pub operation: String,
     /// AWS's error code, when the answer had one.
     pub code: Option<String>,
-    /// AWS's message, on one line, an echoed environment cut off.
+    /// AWS's message, on one line, an echoed environment cut off; for a call AWS
+    /// never answered, what happened to it.
     pub message: Option<String>,
     pub request_id: Option<String>,
+    /// With `-v`: the SDK's whole answer (for a human; `--json` keeps it apart).
+    pub detail: Option<String>,
     text: String,
 }
 
 impl std::fmt::Display for AwsFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(&self.text)?;
+        match &self.detail {
+            Some(detail) => write!(f, "\n  detail: {detail}"),
+            None => Ok(()),
+        }
     }
 }
 

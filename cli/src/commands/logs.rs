@@ -50,8 +50,11 @@ pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
         format,
     };
     let json = global.json;
-    super::block_on(logs::run(&service, &opts, |text| match json {
-        true => ui::out_json_text(text),
-        false => ui::out(text),
+    super::block_on(logs::run(&service, &opts, |text| {
+        if json {
+            ui::out_json_text(text)
+        } else {
+            ui::out(text)
+        }
     }))
 }
