@@ -17,7 +17,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::pause;
 
 /// Attempts of one create, as many as the SDK makes of any other call.
-const ATTEMPTS: u32 = 8;
+const ATTEMPTS: u32 = super::MAX_ATTEMPTS;
 
 /// A config override that turns the SDK's retries off for one call:
 /// `.customize().config_override(no_retries!(aws_sdk_lambda))`.

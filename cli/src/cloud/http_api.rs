@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use aws_sdk_apigatewayv2::types::{Api, Cors, Integration, IntegrationType, ProtocolType};
 
 use super::create::{create_once, no_retries};
-use super::{aws_error, changed, dropped_tags, emulator, has_code, Aws, Changed, Svc};
+use super::{
+    aws_error, changed, dropped_tags, emulator, has_code, retry_on_conflict, Aws, Changed, Svc,
+};
 use crate::manifest::CorsRule;
 use crate::model::{
     http_cors_text, same_owner, tag_props, HttpApiSpec, Props, RouteSpec, HTTP_API_STAGE,
@@ -399,18 +401,19 @@ async fn create_integration(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow
     let description = integration_description(spec);
     create_once(
         || async {
-            let integration = aws
-                .apigw
-                .create_integration()
-                .api_id(api_id)
-                .integration_type(IntegrationType::AwsProxy)
-                .integration_uri(&spec.target)
-                .payload_format_version(PAYLOAD_FORMAT)
-                .description(&description)
-                .customize()
-                .config_override(no_retries!(aws_sdk_apigatewayv2))
-                .send()
-                .await?;
+            let integration = retry_on_conflict(|| {
+                aws.apigw
+                    .create_integration()
+                    .api_id(api_id)
+                    .integration_type(IntegrationType::AwsProxy)
+                    .integration_uri(&spec.target)
+                    .payload_format_version(PAYLOAD_FORMAT)
+                    .description(&description)
+                    .customize()
+                    .config_override(no_retries!(aws_sdk_apigatewayv2))
+                    .send()
+            })
+            .await?;
             Ok(integration.integration_id().unwrap_or_default().to_string())
         },
         || find_integration(aws, api_id, spec, &description),
@@ -482,16 +485,17 @@ pub async fn create_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::
     };
     let created = create_once(
         || async {
-            let route = aws
-                .apigw
-                .create_route()
-                .api_id(api_id)
-                .route_key(&spec.route_key)
-                .target(format!("integrations/{integration}"))
-                .customize()
-                .config_override(no_retries!(aws_sdk_apigatewayv2))
-                .send()
-                .await?;
+            let route = retry_on_conflict(|| {
+                aws.apigw
+                    .create_route()
+                    .api_id(api_id)
+                    .route_key(&spec.route_key)
+                    .target(format!("integrations/{integration}"))
+                    .customize()
+                    .config_override(no_retries!(aws_sdk_apigatewayv2))
+                    .send()
+            })
+            .await?;
             Ok(route.route_id().unwrap_or_default().to_string())
         },
         find_route,
@@ -499,17 +503,28 @@ pub async fn create_route(aws: &Aws, api_id: &str, spec: &RouteSpec) -> anyhow::
     .await?;
     let route_id = match created {
         Ok(id) => id,
-        // "Route with key … already exists": made meanwhile; point it at this integration.
+        // "Route with key … already exists": made meanwhile (a deploy that died before
+        // recording it, or this one's own create whose answer was lost): brought in
+        // line, taking the integration made above where it has none.
         Err(e) if has_code(&e, &["ConflictException"]) => match find_route().await? {
             Some(id) => {
-                update_route(aws, api_id, spec, Some(&id)).await?;
-                // The integration made above serves no route: it goes.
-                delete_integration(aws, api_id, &integration, &spec.route_key).await?;
+                let (_, used) =
+                    update_route(aws, api_id, spec, Some(&id), Some(&integration)).await?;
+                if used != integration {
+                    delete_integration(aws, api_id, &integration, &spec.route_key).await?;
+                }
                 id
             }
-            None => return Err(route_error(spec, "apigateway:CreateRoute", e)),
+            None => {
+                let _ = delete_integration(aws, api_id, &integration, &spec.route_key).await;
+                return Err(route_error(spec, "apigateway:CreateRoute", e));
+            }
         },
-        Err(e) => return Err(route_error(spec, "apigateway:CreateRoute", e)),
+        Err(e) => {
+            // The integration made above would serve no route: it goes (the error is the create's).
+            let _ = delete_integration(aws, api_id, &integration, &spec.route_key).await;
+            return Err(route_error(spec, "apigateway:CreateRoute", e));
+        }
     };
     Ok(route_arn(aws, api_id, &route_id))
 }
@@ -533,42 +548,54 @@ pub fn route_arn(aws: &Aws, api_id: &str, route_id: &str) -> String {
     format!("{}/routes/{route_id}", arn(aws, api_id))
 }
 
-/// Points the route's integration at the spec's target; returns the route's id.
-/// `route_id`: the id the state records, read alone rather than listing the API.
+/// Points the route's integration at the spec's target; returns the route's id and
+/// its integration's. `route_id`: the id the state records, read alone rather than
+/// listing the API. `spare`: an integration made for this route, used when the route
+/// has none.
 pub async fn update_route(
     aws: &Aws,
     api_id: &str,
     spec: &RouteSpec,
     route_id: Option<&str>,
-) -> anyhow::Result<String> {
+    spare: Option<&str>,
+) -> anyhow::Result<(String, String)> {
     let route = find_route(aws, api_id, &spec.route_key, route_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("HTTP route ({}) does not exist", spec.route_key))?;
-    match route.integration_id {
+    let integration = match route.integration_id {
         Some(id) => {
-            aws.apigw
-                .update_integration()
-                .api_id(api_id)
-                .integration_id(id)
-                .integration_uri(&spec.target)
-                .payload_format_version(PAYLOAD_FORMAT)
-                .send()
-                .await
-                .map_err(|e| route_error(spec, "apigateway:UpdateIntegration", e))?;
+            retry_on_conflict(|| {
+                aws.apigw
+                    .update_integration()
+                    .api_id(api_id)
+                    .integration_id(&id)
+                    .integration_uri(&spec.target)
+                    .payload_format_version(PAYLOAD_FORMAT)
+                    .send()
+            })
+            .await
+            .map_err(|e| route_error(spec, "apigateway:UpdateIntegration", e))?;
+            id
         }
         None => {
-            let integration = create_integration(aws, api_id, spec).await?;
-            aws.apigw
-                .update_route()
-                .api_id(api_id)
-                .route_id(&route.route_id)
-                .target(format!("integrations/{integration}"))
-                .send()
-                .await
-                .map_err(|e| route_error(spec, "apigateway:UpdateRoute", e))?;
+            let integration = match spare {
+                Some(id) => id.to_string(),
+                None => create_integration(aws, api_id, spec).await?,
+            };
+            retry_on_conflict(|| {
+                aws.apigw
+                    .update_route()
+                    .api_id(api_id)
+                    .route_id(&route.route_id)
+                    .target(format!("integrations/{integration}"))
+                    .send()
+            })
+            .await
+            .map_err(|e| route_error(spec, "apigateway:UpdateRoute", e))?;
+            integration
         }
-    }
-    Ok(route.route_id)
+    };
+    Ok((route.route_id, integration))
 }
 
 /// The route's id: the one the state records while it still has that key, else found by key.
@@ -592,13 +619,14 @@ pub async fn delete_route(aws: &Aws, route_arn: &str, route_key: &str) -> anyhow
         return Ok(());
     };
     let what = format!("HTTP route ({route_key})");
-    match aws
-        .apigw
-        .delete_route()
-        .api_id(api_id)
-        .route_id(&route.route_id)
-        .send()
-        .await
+    match retry_on_conflict(|| {
+        aws.apigw
+            .delete_route()
+            .api_id(api_id)
+            .route_id(&route.route_id)
+            .send()
+    })
+    .await
     {
         Ok(_) => {}
         Err(e) if has_code(&e, NOT_FOUND) => {}
@@ -617,13 +645,14 @@ async fn delete_integration(
     id: &str,
     route_key: &str,
 ) -> anyhow::Result<()> {
-    match aws
-        .apigw
-        .delete_integration()
-        .api_id(api_id)
-        .integration_id(id)
-        .send()
-        .await
+    match retry_on_conflict(|| {
+        aws.apigw
+            .delete_integration()
+            .api_id(api_id)
+            .integration_id(id)
+            .send()
+    })
+    .await
     {
         Ok(_) => Ok(()),
         Err(e) if has_code(&e, NOT_FOUND) => Ok(()),

@@ -192,6 +192,10 @@ pub async fn create(
             Ok(out) => {
                 wait_ready(aws, name).await?;
                 let version = out.version.filter(|v| publish && v != "$LATEST");
+                // Published Pending like $LATEST: Active before an alias may move to it.
+                if let Some(v) = &version {
+                    wait_ready_at(aws, name, Some(v)).await?;
+                }
                 let arn = out.function_arn.unwrap_or_default();
                 // The unqualified ARN, as every other path records it.
                 let arn = match &version {
@@ -225,6 +229,9 @@ pub async fn create(
                     true => newest_if_latest(aws, name).await?,
                     false => None,
                 };
+                if let Some(v) = &version {
+                    wait_ready_at(aws, name, Some(v)).await?;
+                }
                 return Ok((live.arn, version));
             }
             Err(e) => {
@@ -623,31 +630,38 @@ pub async fn point_alias(
             Err(e) => return Err(failed(e)),
         }
     }
-    let created = aws
-        .lambda
-        .create_alias()
-        .function_name(name)
-        .name(alias)
-        .function_version(version)
-        .send()
-        .await;
-    match created {
+    let create = || {
+        aws.lambda
+            .create_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(version)
+            .send()
+    };
+    let create_failed = |e| {
+        aws_error(
+            &format!("creating alias {alias} of Lambda function ({name})"),
+            "lambda:CreateAlias",
+            e,
+        )
+    };
+    match create().await {
         Ok(_) => Ok(()),
         // It exists: this run's own create whose answer was lost (the SDK's retry met
         // it), or a function expected new that a crashed deploy had aliased. The alias
         // of this service's function, so it only has to point at the version.
         Err(e) if super::has_code(&e, &["ResourceConflictException", "ConflictException"]) => {
-            if read_alias(aws, name, alias).await?.as_deref() == Some(version) {
-                return Ok(());
+            match read_alias(aws, name, alias).await? {
+                Some(at) if at == version => Ok(()),
+                Some(_) => update().await.map(|_| ()).map_err(failed),
+                // No alias: the conflict was an update of the function in progress.
+                None => super::retry_on_conflict(create)
+                    .await
+                    .map(|_| ())
+                    .map_err(create_failed),
             }
-            update().await.map_err(failed)?;
-            Ok(())
         }
-        Err(e) => Err(aws_error(
-            &format!("creating alias {alias} of Lambda function ({name})"),
-            "lambda:CreateAlias",
-            e,
-        )),
+        Err(e) => Err(create_failed(e)),
     }
 }
 
@@ -1595,6 +1609,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(update.num_calls(), 1);
+    }
+
+    /// A new function's alias is created at once; a conflict that is an update of the
+    /// function in progress (no alias to be found) is waited out and the create sent again.
+    #[tokio::test]
+    async fn a_new_functions_alias_is_created_first_and_a_busy_function_waited_for() {
+        use aws_sdk_lambda::operation::create_alias::CreateAliasError;
+        use aws_sdk_lambda::types::error::ResourceConflictException;
+        let busy = || {
+            CreateAliasError::ResourceConflictException(
+                ResourceConflictException::builder()
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("ResourceConflictException")
+                            .message("The operation cannot be performed at this time. An update is in progress for resource: f")
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        let first = mock!(Client::create_alias).then_error(busy);
+        let no_alias = mock!(Client::get_alias).then_error(|| {
+            aws_sdk_lambda::operation::get_alias::GetAliasError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        });
+        let still_busy = mock!(Client::create_alias).then_error(busy);
+        let created = mock!(Client::create_alias)
+            .match_requests(|r| r.name() == Some("live") && r.function_version() == Some("1"))
+            .then_output(|| CreateAliasOutput::builder().function_version("1").build());
+        let aws = Aws::with_lambda(
+            mock_client!(
+                aws_sdk_lambda,
+                RuleMode::Sequential,
+                [&first, &no_alias, &still_busy, &created]
+            ),
+            None,
+        );
+        point_alias(&aws, "f", "live", "1", AliasExpected::New)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                first.num_calls(),
+                no_alias.num_calls(),
+                still_busy.num_calls(),
+                created.num_calls()
+            ),
+            (1, 1, 1, 1),
+            "no UpdateAlias before the create"
+        );
     }
 
     #[tokio::test]

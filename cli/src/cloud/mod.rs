@@ -322,6 +322,9 @@ impl Target {
     }
 }
 
+/// Attempts of one call, the SDK's and those sls-rs makes itself (`create_once`).
+pub const MAX_ATTEMPTS: u32 = 12;
+
 /// Loads the shared SDK configuration for a target.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
     load(target).await.0
@@ -338,7 +341,7 @@ pub async fn load(target: &Target) -> (SdkConfig, Endpoints) {
     // layer's throttling and 5% faults saw a CreateRole give up after eight. Twelve
     // wait out about a minute of backoff before the error is reported.
     let retry = RetryConfig::standard()
-        .with_max_attempts(12)
+        .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(std::time::Duration::from_millis(200));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(target.region.clone()))
@@ -532,10 +535,18 @@ const CONFLICT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60
 /// created, updated or deleted (`ResourceInUseException`). A statement id that
 /// "already exists" is a conflict too, but no wait resolves it.
 fn is_conflict<E: aws_smithy_types::error::metadata::ProvideErrorMetadata>(err: &E) -> bool {
-    matches!(
+    let busy = matches!(
         err.code(),
         Some("ResourceConflictException" | "ResourceInUseException")
-    ) && !err.message().is_some_and(|m| m.contains("already exists"))
+    ) && !err.message().is_some_and(|m| m.contains("already exists"));
+    // API Gateway refuses overlapping writes to one API with a ConflictException
+    // ("Unable to complete operation due to concurrent modification"); its other
+    // ConflictExceptions (a route key taken) are answers, not waits.
+    let overlapping = err.code() == Some("ConflictException")
+        && err
+            .message()
+            .is_some_and(|m| m.contains("concurrent modification"));
+    busy || overlapping
 }
 
 /// Runs `call`, retrying with backoff until `CONFLICT_DEADLINE` while AWS answers

@@ -559,6 +559,18 @@ async fn deploy_locked(
                 deps: vec![],
                 run: Box::pin(async move {
                     if let Some(n) = set {
+                        // Recorded before it is asked for: the plan reads provisioned
+                        // concurrency back only where the manifest or the state has it,
+                        // so a run killed after the Put must not leave it unrecorded
+                        // (billed, and never read or removed).
+                        if n.is_some() {
+                            journal.update(|s| {
+                                if let Some(r) = s.resources.get_mut(&c.id) {
+                                    r.provisioned = n;
+                                }
+                            });
+                            journal.save(aws).await?;
+                        }
                         let applied = lambda_function::set_provisioned_concurrency(
                             aws,
                             &c.physical,
@@ -1115,7 +1127,9 @@ async fn apply_service_resource(
             let route = if fields.is_empty() {
                 http_api::route_id(aws, &api, &spec.route_key, recorded.as_deref()).await?
             } else {
-                Some(http_api::update_route(aws, &api, spec, recorded.as_deref()).await?)
+                let (route, _) =
+                    http_api::update_route(aws, &api, spec, recorded.as_deref(), None).await?;
+                Some(route)
             };
             let route = route.ok_or_else(|| anyhow::anyhow!("HTTP route ({name}) vanished"))?;
             http_api::route_arn(aws, &api, &route)

@@ -127,8 +127,8 @@ async fn remove_locked(
         if targets.contains_key(&model::logical_id(Kind::Role, &name)) {
             continue;
         }
-        if let Some(r) = iam_role::read(aws, &role).await? {
-            if model::same_owner(|t| r.tags.get(t), |t| role_owner.get(t)) {
+        if let Some(tags) = iam_role::read_tags(aws, &role).await? {
+            if model::same_owner(|t| tags.get(t), |t| role_owner.get(t)) {
                 targets
                     .entry(model::logical_id(Kind::Role, &name))
                     .or_insert_with(|| found(Kind::Role, role, function));
