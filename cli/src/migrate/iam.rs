@@ -70,6 +70,9 @@ fn access(
     let has = |list: &[&str], a: &str| list.iter().any(|x| x.eq_ignore_ascii_case(a));
     let (mut first, mut second) = (false, false);
     for a in actions {
+        // IAM authorizes SQS's batch calls with the single call's action
+        // (SendMessageBatch needs sqs:SendMessage): written out, they ask for no more.
+        let a = &sqs_batch_as_single(a);
         let svc = a.split(':').next().unwrap_or_default();
         if !svc.eq_ignore_ascii_case(service) {
             continue;
@@ -108,6 +111,24 @@ fn access(
         _ => return None,
     };
     Some((name, prefix))
+}
+
+/// `sqs:SendMessageBatch` → `sqs:SendMessage` (also DeleteMessage and
+/// ChangeMessageVisibility); any other action as it is.
+fn sqs_batch_as_single(action: &str) -> String {
+    const BATCHED: [&str; 3] = ["SendMessage", "DeleteMessage", "ChangeMessageVisibility"];
+    match action.split_once(':') {
+        Some((svc, op)) if svc.eq_ignore_ascii_case("sqs") => {
+            match BATCHED
+                .iter()
+                .find(|b| op.eq_ignore_ascii_case(&format!("{b}Batch")))
+            {
+                Some(single) => format!("sqs:{single}"),
+                None => action.to_string(),
+            }
+        }
+        _ => action.to_string(),
+    }
 }
 
 fn strings(n: Option<&Node>) -> Option<Vec<String>> {
