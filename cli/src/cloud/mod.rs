@@ -109,12 +109,23 @@ impl Aws {
             None => config,
         };
         // Each client at its service's resolved endpoint, so where calls go is what `endpoints` says.
+        // The SDK's retry quota is off: a throttle costs 5 of its 500 tokens, a fault 14,
+        // and a run throttled a hundred-odd times (deploys sharing the account's rates)
+        // stopped retrying altogether: `benches/throttled.py`'s unpaced deploy failed on
+        // its 139th IAM throttle with attempts to spare. Concurrency and MAX_ATTEMPTS,
+        // with backoff, bound the retries instead.
         macro_rules! client {
             ($sdk:ident, $svc:expr) => {{
+                use $sdk::config::retry::{RetryPartition, TokenBucket};
                 let mut builder = $sdk::config::Builder::from(config);
                 builder.set_endpoint_url(endpoints.of($svc).map(str::to_string));
                 $sdk::Client::from_conf(
                     builder
+                        .retry_partition(
+                            RetryPartition::custom(concat!("sls-rs ", stringify!($sdk)))
+                                .token_bucket(TokenBucket::unlimited())
+                                .build(),
+                        )
                         .interceptor(calls.clone())
                         .interceptor(rate::PaceTag)
                         .build(),
