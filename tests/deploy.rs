@@ -2335,6 +2335,51 @@ async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_cont
     assert_eq!(calls.get("iam.DeleteRole"), Some(&n), "{calls:#?}");
 }
 
+/// A service the state does not record yet (a first deploy, a new stage) learns
+/// which of its functions exist from one listing of the account's, not a read each:
+/// the absent ones and their invoke permissions cost nothing more. (The listing
+/// stops once its pages would cost more than the reads: 7 GetFunctions a page.)
+#[tokio::test]
+async fn a_first_plan_lists_the_functions_once_instead_of_reading_each() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
+    let layer = support::Realism::start(&[]);
+    let f = Fixture::new("listed", "  f1: { handler: f1 }\n");
+    let n = 100;
+    let functions: String = (1..=n)
+        .map(|i| format!("  f{i}: {{ handler: f{i}, events: [{{ httpApi: 'GET /f{i}' }}] }}\n"))
+        .collect();
+    f.write_text(
+        &format!(
+            "service: {}\nprovider: {{ name: aws, stage: test }}\nstages:\n  test:\n    endpoint: {}\nfunctions:\n{functions}",
+            f.service, layer.endpoint
+        ),
+        &[],
+    );
+    let plan = f.json(&["plan"]);
+    let creates = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "create" && c["id"].as_str().unwrap().starts_with("function/"))
+        .count();
+    assert_eq!(creates, n as usize, "{plan:#}");
+    let calls = layer.operations();
+    let pages = calls.get("lambda.ListFunctions").copied().unwrap_or(0);
+    assert!(
+        (1..=14).contains(&pages),
+        "one page per 50 of the account's functions: {calls:#?}"
+    );
+    for op in ["lambda.GetFunction", "lambda.GetPolicy"] {
+        assert_eq!(
+            calls.get(op),
+            None,
+            "{op} of a function the listing did not show: {calls:#?}"
+        );
+    }
+}
+
 /// An HTTP API's routes are listed once per run, not once per route written: a
 /// first deploy of many routes, a change to some and a remove each list the API's
 /// routes and integrations at most once, and write each route with a fixed few calls.

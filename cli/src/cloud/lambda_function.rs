@@ -929,6 +929,51 @@ pub async fn list_names(aws: &Aws, prefix: &str) -> anyhow::Result<Vec<String>> 
     Ok(names)
 }
 
+/// GetFunctions one ListFunctions page is worth: a page (up to 50 functions) costs
+/// a request of the 15/s control plane, a GetFunction one of its own 100/s.
+pub const GETS_PER_LIST_PAGE: usize = 7;
+
+/// Which of `names` exist, from ListFunctions: for a service whose functions the
+/// state does not record (a first deploy, a plan of a new stage), one listing
+/// answers "absent" for all of them where a read each would ask one at a time.
+/// The listing covers the whole account, so it stops, answering `None` (read each
+/// instead), once its pages would cost more than the reads they replace.
+pub async fn existing(
+    aws: &Aws,
+    names: &std::collections::BTreeSet<String>,
+) -> anyhow::Result<Option<std::collections::BTreeSet<String>>> {
+    if names.len() <= GETS_PER_LIST_PAGE {
+        return Ok(None);
+    }
+    let mut found = std::collections::BTreeSet::new();
+    let (mut marker, mut pages): (Option<String>, usize) = (None, 0);
+    loop {
+        pages += 1;
+        let out = aws
+            .lambda
+            .list_functions()
+            .max_items(50)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| aws_error("listing Lambda functions", "lambda:ListFunctions", e))?;
+        found.extend(
+            out.functions
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.function_name)
+                .filter(|n| names.contains(n)),
+        );
+        marker = out.next_marker.filter(|m| !m.is_empty());
+        if marker.is_none() {
+            return Ok(Some(found));
+        }
+        if pages * GETS_PER_LIST_PAGE >= names.len() {
+            return Ok(None);
+        }
+    }
+}
+
 /// What an invocation returned.
 #[derive(Debug, Clone)]
 pub struct Invocation {

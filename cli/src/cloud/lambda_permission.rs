@@ -17,6 +17,11 @@ fn parse(physical: &str) -> Option<(&str, &str)> {
     Some((function.strip_suffix(&format!(":{LIVE_ALIAS}"))?, sid))
 }
 
+/// The function whose policy holds the statement.
+pub fn function_of(physical: &str) -> Option<&str> {
+    parse(physical).map(|(function, _)| function)
+}
+
 fn what(physical: &str) -> String {
     format!("invoke permission ({physical})")
 }

@@ -76,6 +76,20 @@ pub async fn read(
     } else {
         None
     };
+    // Functions the state does not record (a first deploy, a new stage): one listing
+    // of the account's tells which exist, so the absent ones, their permissions
+    // included, cost no read each. Recorded ones are read, whatever a listing says
+    // (it may lag a create).
+    let unrecorded: std::collections::BTreeSet<String> = targets
+        .iter()
+        .filter(|(_, r, rec)| rec.is_none() && r.is_some_and(|r| r.kind == Kind::Function))
+        .filter_map(|(_, r, _)| r.map(|r| r.physical.clone()))
+        .collect();
+    let absent: std::collections::BTreeSet<String> =
+        match lambda_function::existing(aws, &unrecorded).await? {
+            Some(existing) => unrecorded.difference(&existing).cloned().collect(),
+            None => Default::default(),
+        };
     let routes = match api_id {
         Some(id) if targets.iter().any(|(id, _, _)| id.starts_with("route/")) => {
             http_api::read_routes(aws, id).await?
@@ -83,7 +97,7 @@ pub async fn read(
         _ => Default::default(),
     };
     let reads = targets.into_iter().map(|(id, resource, recorded)| {
-        let (groups, routes, roles) = (&groups, &routes, &roles);
+        let (groups, routes, roles, absent) = (&groups, &routes, &roles, &absent);
         async move {
             let kind = resource
                 .map(|r| r.kind)
@@ -129,6 +143,7 @@ pub async fn read(
                     None,
                     None,
                 ),
+                Kind::Function if absent.contains(&physical) => (None, Some(None), None, Some(None)),
                 Kind::Function => match lambda_function::read(aws, &physical).await? {
                     Some(f) => {
                         // Where `live` points and that version's environment, in one call.
@@ -194,6 +209,13 @@ pub async fn read(
                     None,
                     None,
                 ),
+                Kind::Permission
+                    if recorded.is_none()
+                        && lambda_permission::function_of(&physical)
+                            .is_some_and(|f| absent.contains(f)) =>
+                {
+                    (None, None, None, None)
+                }
                 Kind::Permission => (
                     lambda_permission::read(aws, &physical).await?,
                     None,
