@@ -33,7 +33,7 @@ def realism_rates():
     spec = importlib.util.spec_from_file_location("realism", ROOT / "tests/support/realism.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.RATES
+    return module.RATES, module.rate_key
 
 
 def make_service(work, name, n, endpoint):
@@ -57,14 +57,14 @@ def stats(endpoint):
         return json.load(r)
 
 
-def floor(before, after, rates):
+def floor(before, after, rates, rate_key):
     """Seconds AWS's limits allow at least, from the calls made between two stats."""
     calls = {}
     for op, outcomes in after["by_operation"].items():
         # Calls AWS accepted: a throttled attempt costs the client time, not AWS's quota.
         accepted = lambda o: sum(v for k, v in o.items() if k != "throttled")
         n = accepted(outcomes) - accepted(before["by_operation"].get(op, {}))
-        key = op if op in rates else op.split(".")[0]
+        key = rate_key(op, op.split(".")[0], rates)
         if n > 0 and key in rates:
             calls[key] = calls.get(key, 0) + n
     best, family, total = 0.0, "-", 0.0
@@ -88,7 +88,7 @@ def main():
         binary = str(ROOT / "target/debug/sls-rs")
     emulator = subprocess.run([str(ROOT / "localstack/emulator"), "endpoint"], check=True,
                               capture_output=True, text=True).stdout.strip()
-    rates = realism_rates()
+    rates, rate_key = realism_rates()
     flags = ["--throttle", "--seed", "1"]
     if args.latency_ms:
         flags += ["--latency-ms", str(args.latency_ms)]
@@ -114,7 +114,7 @@ def main():
                 out = subprocess.run([binary, *cmd], capture_output=True, text=True, env=env)
                 took = time.monotonic() - start
                 after = stats(endpoint)
-                least, family, serial = floor(before, after, rates)
+                least, family, serial = floor(before, after, rates, rate_key)
                 by_service = {k: v - before["throttled"].get(k, 0) for k, v in after["throttled"].items()}
                 by_service = {k: v for k, v in by_service.items() if v}
                 throttled = sum(by_service.values())
@@ -136,7 +136,7 @@ def main():
     finally:
         layer.kill()
     print(f"\n{args.functions} functions + 1 table through the realism layer's throttling "
-          f"(Lambda 15/s, GetFunction 100/s, IAM and API Gateway 10/s); binary {binary}\n")
+          f"(Lambda 15/s, GetFunction 100/s, IAM and API Gateway 10/s, log group writes 5/s); binary {binary}\n")
     print("| mode | scenario | time | rate floor (binding family) | time / floor "
           "| floor if families never overlap | requests | throttled |")
     print("|---|---|---|---|---|---|---|---|")

@@ -55,7 +55,8 @@ DEFAULTS = {
 # GetPolicy requests) 15 per second", GetFunction 100/s, GetPolicy 15/s.
 # IAM publishes no number ("You can't increase the AWS service rate quotas"):
 # 10/s, the lowest rate commonly observed for IAM writes, so a deploy that
-# survives it survives IAM. API Gateway management: 10/s, burst 40.
+# survives it survives IAM. API Gateway management: 10/s, burst 40. CloudWatch
+# Logs' log group writes (FAMILY below): 5/s, CreateLogGroup's quota.
 RATES = {
     "lambda": (15, 15),
     "lambda.GetFunction": (100, 100),
@@ -65,8 +66,19 @@ RATES = {
     "apigateway": (10, 40),
     "sts": (600, 600),
     "s3": (3500, 3500),
+    "logs.write": (5, 5),
 }
 GENEROUS = (50, 50)
+# Operations that share one quota, by the key RATES knows them by.
+FAMILY = {f"logs.{op}": "logs.write" for op in (
+    "CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy", "DeleteRetentionPolicy",
+    "TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup")}
+
+
+def rate_key(op_key, service, rates):
+    """The RATES key an operation is limited under: its family's, its own, else its service's."""
+    key = FAMILY.get(op_key, op_key)
+    return key if key in rates else service
 
 SERVICE_OF_TARGET = {
     "DynamoDB_20120810": "dynamodb",
@@ -465,7 +477,7 @@ class Layer:
         return at is not None and time.monotonic() - at < self.dur(seconds)
 
     def throttle(self, req):
-        key = req.key if req.key in self.rates else req.service
+        key = rate_key(req.key, req.service, self.rates)
         rate, burst = self.rates.get(key, GENEROUS)
         with self.lock:
             bucket = self.buckets.get(key)

@@ -855,6 +855,8 @@ mod pace_tests {
         let _ = aws.lambda.invoke().function_name("f").send().await;
         let _ = aws.iam.get_role().role_name("r").send().await;
         let _ = aws.apigw.get_apis().send().await;
+        let _ = aws.logs.create_log_group().log_group_name("g").send().await;
+        let _ = aws.logs.describe_log_groups().send().await;
         let _ = aws.s3.list_buckets().send().await;
         let _ = aws.sqs.list_queues().send().await;
         let paced = |api| pacer.paced(api);
@@ -864,10 +866,11 @@ mod pace_tests {
                 paced(Api::LambdaGetFunction),
                 paced(Api::LambdaGetPolicy),
                 paced(Api::Iam),
-                paced(Api::ApiGateway)
+                paced(Api::ApiGateway),
+                paced(Api::LogGroupWrite)
             ),
-            (2, 1, 1, 1, 1),
-            "invocations, S3 and SQS are not paced"
+            (2, 1, 1, 1, 1, 1),
+            "invocations, log reads, S3 and SQS are not paced"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Pacing: AWS throttles its control planes per account and API family (Lambda
 //! about 15 requests a second shared by writes and most reads, GetFunction 100,
-//! GetPolicy 15; IAM about 10; API Gateway's management API 10), and backing off
-//! after a throttle costs more than pacing before it.
+//! GetPolicy 15; IAM about 10; API Gateway's management API 10; CloudWatch Logs'
+//! log group writes 5), and backing off after a throttle costs more than pacing
+//! before it.
 //!
 //! Every request of a paced family waits for a token of its family's bucket. The
 //! wait is in the HTTP client every SDK client sends through ([`PacedHttpClient`]),
@@ -36,15 +37,18 @@ pub enum Api {
     Iam,
     /// API Gateway's management API (HTTP APIs, routes, integrations, stages).
     ApiGateway,
+    /// CloudWatch Logs' writes of log groups: create, delete, retention, tags.
+    LogGroupWrite,
 }
 
 impl Api {
-    const ALL: [Api; 5] = [
+    const ALL: [Api; 6] = [
         Api::LambdaControl,
         Api::LambdaGetFunction,
         Api::LambdaGetPolicy,
         Api::Iam,
         Api::ApiGateway,
+        Api::LogGroupWrite,
     ];
 
     /// The family of an operation, by the SDK's service and operation names;
@@ -57,6 +61,17 @@ impl Api {
             ("Lambda", _) => Some(Api::LambdaControl),
             ("IAM", _) => Some(Api::Iam),
             ("ApiGatewayV2", _) => Some(Api::ApiGateway),
+            (
+                "CloudWatch Logs",
+                "CreateLogGroup"
+                | "DeleteLogGroup"
+                | "PutRetentionPolicy"
+                | "DeleteRetentionPolicy"
+                | "TagResource"
+                | "UntagResource"
+                | "TagLogGroup"
+                | "UntagLogGroup",
+            ) => Some(Api::LogGroupWrite),
             _ => None,
         }
     }
@@ -67,6 +82,8 @@ impl Api {
             Api::LambdaControl | Api::LambdaGetPolicy => 15,
             Api::LambdaGetFunction => 100,
             Api::Iam | Api::ApiGateway => 10,
+            // CreateLogGroup's quota, the lowest of these operations'.
+            Api::LogGroupWrite => 5,
         }
     }
 
@@ -78,6 +95,7 @@ impl Api {
             }
             Api::Iam => super::Svc::Iam,
             Api::ApiGateway => super::Svc::HttpApi,
+            Api::LogGroupWrite => super::Svc::Logs,
         }
     }
 
@@ -412,6 +430,15 @@ mod tests {
         assert_eq!(
             Api::of("ApiGatewayV2", "CreateRoute"),
             Some(Api::ApiGateway)
+        );
+        assert_eq!(
+            Api::of("CloudWatch Logs", "CreateLogGroup"),
+            Some(Api::LogGroupWrite)
+        );
+        assert_eq!(
+            Api::of("CloudWatch Logs", "FilterLogEvents"),
+            None,
+            "`logs` reads are not log group writes"
         );
         assert_eq!(Api::of("S3", "PutObject"), None);
         assert_eq!(Api::of("DynamoDB", "CreateTable"), None);
