@@ -4,6 +4,7 @@
 
 mod support;
 
+mod cli;
 mod converge;
 mod data_safety;
 mod deploy;

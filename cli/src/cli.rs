@@ -69,4 +69,6 @@ pub enum Command {
     Logs(commands::logs::LogsArgs),
     /// Convert a Serverless Framework serverless.yml into an sls-rs serverless.yaml, with a report
     Migrate(commands::migrate::MigrateArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish)
+    Completions(commands::completions::CompletionsArgs),
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand: parse flags, call the parts, render.
 
+pub mod completions;
 pub mod deploy;
 pub mod deployments;
 pub mod info;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invoke(args) => invoke::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Migrate(args) => migrate::run(&cli.global, args),
+        Command::Completions(args) => completions::run(args),
     }
 }
 
@@ -87,4 +89,17 @@ pub fn check_function(service: &Service, name: &str) -> anyhow::Result<()> {
     ))
     .with_help(help)
     .into())
+}
+
+/// The line that shows the HTTP API's URL; an emulator's cannot be called, so it
+/// says how to run a route's function here instead.
+pub(crate) fn endpoint_line(endpoint: &str, not_served: bool) -> String {
+    if not_served {
+        format!(
+            "HTTP API: {endpoint} (an emulator's: it serves no HTTP API; run a route's function \
+             here with `sls-rs invoke --local -f NAME --event apigw-http`)"
+        )
+    } else {
+        format!("HTTP API: {endpoint}")
+    }
 }
