@@ -207,6 +207,30 @@ fn a_handler_that_names_no_binary_exits_2_listing_the_binaries() {
         !dir.join(".sls-rs").exists(),
         "nothing is built for a bad manifest"
     );
+    // validate finds it first, with the same words and place, building nothing.
+    let (out, _, stderr) = support::run(support::sls_rs().arg("validate").arg("-c").arg(&dir));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for text in [
+        "error: functions.hello.handler: no binary named `helo`",
+        "serverless.yaml:5:14",
+        "did you mean `hello_typo`?",
+    ] {
+        assert!(stderr.contains(text), "validate: {text} in {stderr}");
+    }
+    assert!(!dir.join(".sls-rs").exists());
+    std::fs::write(
+        dir.join("serverless.yaml"),
+        manifest.replace("handler: helo", "handler: hello_typo"),
+    )
+    .unwrap();
+    let (out, stdout, stderr) = support::run(
+        support::sls_rs()
+            .args(["validate", "--json", "-c"])
+            .arg(&dir),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["handlersChecked"], true, "{doc}");
 }
 
 #[test]

@@ -123,6 +123,17 @@ pub fn arch_name(arch: Architecture) -> &'static str {
 }
 
 /// Every `handler` must name a binary of the workspace: a manifest mistake, shown at its line.
+/// Whether every function's `handler` names a binary of the cargo workspace next
+/// to the manifest (`validate`, before any build). `Ok(false)`: there is no
+/// Cargo.toml to check against (a service deployed from a package built elsewhere).
+pub fn check_workspace(service: &Service) -> anyhow::Result<bool> {
+    if !service.dir.join("Cargo.toml").is_file() {
+        return Ok(false);
+    }
+    check_handlers(service, &cargo::workspace_binaries(&service.dir)?)?;
+    Ok(true)
+}
+
 fn check_handlers(service: &Service, bins: &[String]) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for (name, f) in &service.manifest.functions {
