@@ -64,12 +64,19 @@ pub fn client_context(args: &InvokeArgs) -> anyhow::Result<Option<String>> {
     Ok(Some(text.clone()))
 }
 
-pub fn event(args: &InvokeArgs, service: &crate::manifest::Service) -> anyhow::Result<Vec<u8>> {
+/// The event to send; a sample (`--event KIND`) names the resources deploy makes
+/// in `account`.
+pub fn event(
+    args: &InvokeArgs,
+    service: &crate::manifest::Service,
+    account: &str,
+) -> anyhow::Result<Vec<u8>> {
     if let Some(kind) = &args.event {
         return Ok(serde_json::to_vec(&crate::local::events::sample(
             service,
             &args.function,
             kind,
+            account,
         )?)?);
     }
     let text = match (&args.data, &args.path) {
@@ -93,10 +100,18 @@ pub fn run(global: &GlobalArgs, args: InvokeArgs) -> anyhow::Result<()> {
         return super::invoke_local::run(global, &service, &args);
     }
     let client_context = client_context(&args)?;
-    let payload = event(&args, &service)?;
+    // --data and --path are checked before any request; a sample needs the account.
+    let given = match args.event {
+        None => Some(event(&args, &service, "")?),
+        Some(_) => None,
+    };
     let name = service.function_name(&args.function);
     let result = super::block_on(async {
         let aws = Aws::connect(&Target::of(&service)).await?;
+        let payload = match given {
+            Some(payload) => payload,
+            None => event(&args, &service, &aws.account)?,
+        };
         lambda_function::invoke(
             &aws,
             &name,

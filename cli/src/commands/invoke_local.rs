@@ -16,7 +16,8 @@ use crate::{model, ui};
 /// The environment the deployed function gets (its own values, references and the
 /// names of the resources it is granted, which need the stage's account id), plus
 /// the emulator's endpoints when sls-rs's own calls go to one.
-fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
+/// Also the account, when STS told it.
+fn environment(service: &Service, function: &str) -> (BTreeMap<String, String>, Option<String>) {
     let f = &service.manifest.functions[function];
     let target = cloud::Target::of(service);
     let (endpoints, account) = super::block_on(async {
@@ -25,6 +26,7 @@ fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
             tokio::time::timeout(Duration::from_secs(5), cloud::account_id(&config)).await;
         (endpoints, account)
     });
+    let known = account.as_ref().ok().and_then(|a| a.as_ref().ok()).cloned();
     let mut env: BTreeMap<String, String> = match account {
         Ok(Ok(account)) => {
             let queue_url_base = cloud::queue_url_base(&target.region, &endpoints);
@@ -68,11 +70,11 @@ fn environment(service: &Service, function: &str) -> BTreeMap<String, String> {
         env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
         env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
     }
-    env
+    (env, known)
 }
 
 /// The events to send: --data/--path, else one JSON document per line of stdin when it is piped, else `{}`.
-fn events(args: &InvokeArgs, service: &Service) -> anyhow::Result<Vec<Bytes>> {
+fn events(args: &InvokeArgs, service: &Service, account: &str) -> anyhow::Result<Vec<Bytes>> {
     if args.data.is_none()
         && args.path.is_none()
         && args.event.is_none()
@@ -89,7 +91,7 @@ fn events(args: &InvokeArgs, service: &Service) -> anyhow::Result<Vec<Bytes>> {
             return Ok(lines);
         }
     }
-    let one = Bytes::from(event(args, service)?);
+    let one = Bytes::from(event(args, service, account)?);
     Ok(std::iter::repeat_n(one, args.count as usize).collect())
 }
 
@@ -114,6 +116,7 @@ fn describe(report: &Report) -> String {
 pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow::Result<()> {
     let f = &service.manifest.functions[&args.function];
     let binary = local::build_for_host(&service.dir, &f.handler)?;
+    let (environment, account) = environment(service, &args.function);
     let name = service.function_name(&args.function);
     let function = LocalFunction {
         binary,
@@ -132,9 +135,10 @@ pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow:
                 .unwrap_or(DEFAULT_TIMEOUT)
                 .into(),
         ),
-        environment: environment(service, &args.function),
+        environment,
     };
-    let events = events(args, service)?;
+    // Unknown (STS did not answer), a sample names resources as in an example account.
+    let events = events(args, service, account.as_deref().unwrap_or("123456789012"))?;
     let client_context = client_context(args)?;
     let timeout = function.timeout;
     let reports = super::block_on(async {

@@ -27,11 +27,24 @@ fn trigger<'a>(f: &'a Function, kind: &str) -> Option<&'a Event> {
     })
 }
 
-/// A realistic event of `kind` for `function`.
-pub fn sample(service: &Service, function: &str, kind: &str) -> anyhow::Result<Value> {
+/// A realistic event of `kind` for `function`, naming the resources deploy makes
+/// in `account` (a bucket's name carries it), so it works against what is deployed.
+pub fn sample(
+    service: &Service,
+    function: &str,
+    kind: &str,
+    account: &str,
+) -> anyhow::Result<Value> {
     let f = &service.manifest.functions[function];
     let region = &service.region;
-    let account = "123456789012";
+    let cx = crate::model::Context {
+        account,
+        region,
+        partition: crate::cloud::partition(region),
+        env_key: None,
+        queue_url_base: "",
+    };
+    let names = crate::model::Names::new(service, &cx);
     let name =
         |resource: &str| format!("{}-{}-{resource}", service.manifest.service, service.stage);
     let event = trigger(f, kind);
@@ -93,7 +106,7 @@ pub fn sample(service: &Service, function: &str, kind: &str) -> anyhow::Result<V
         "s3" => {
             let (bucket, key) = match event {
                 Some(Event::S3(s)) => (
-                    name(&s.bucket).to_ascii_lowercase(),
+                    names.bucket(&s.bucket),
                     format!(
                         "{}example{}",
                         s.prefix.clone().unwrap_or_default(),
@@ -125,7 +138,7 @@ pub fn sample(service: &Service, function: &str, kind: &str) -> anyhow::Result<V
         }
         "sqs" => {
             let queue = match event {
-                Some(Event::Sqs(q)) => name(&q.queue),
+                Some(Event::Sqs(q)) => names.queue(&q.queue),
                 _ => name("queue"),
             };
             let mut message = sqs::SqsMessage::default();
@@ -141,7 +154,8 @@ pub fn sample(service: &Service, function: &str, kind: &str) -> anyhow::Result<V
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
             message.event_source = Some("aws:sqs".into());
-            message.event_source_arn = Some(format!("arn:aws:sqs:{region}:{account}:{queue}"));
+            message.event_source_arn =
+                Some(format!("{}:sqs:{region}:{account}:{queue}", cx.partition));
             message.aws_region = Some(region.clone());
             let mut e = sqs::SqsEvent::default();
             e.records = vec![message];
@@ -163,10 +177,10 @@ pub fn sample(service: &Service, function: &str, kind: &str) -> anyhow::Result<V
             e.source = "aws.events".into();
             e.account = Some(account.into());
             e.region = Some(region.clone());
-            e.resources = Some(vec![format!(
-                "arn:aws:events:{region}:{account}:rule/{}",
-                name(function)
-            )]);
+            // The rule of the function's first schedule, the one `trigger` picked.
+            e.resources = Some(vec![
+                names.schedule_rule_arn(&names.schedule_rule(function, 0))
+            ]);
             e.detail = json!({});
             let mut v = serde_json::to_value(&e)?;
             v["time"] = json!(now_rfc3339());
@@ -187,7 +201,7 @@ pub fn sample(service: &Service, function: &str, kind: &str) -> anyhow::Result<V
                             keys.insert(k.name.clone(), json!({ kind: sample }));
                         }
                     }
-                    (name(&s.table), keys)
+                    (names.table(&s.table), keys)
                 }
                 _ => (
                     name("table"),
@@ -201,7 +215,8 @@ pub fn sample(service: &Service, function: &str, kind: &str) -> anyhow::Result<V
             record.event_source = Some("aws:dynamodb".into());
             record.event_version = Some("1.1".into());
             record.event_source_arn = Some(format!(
-                "arn:aws:dynamodb:{region}:{account}:table/{table}/stream/2026-01-01T00:00:00.000"
+                "{}:dynamodb:{region}:{account}:table/{table}/stream/2026-01-01T00:00:00.000",
+                cx.partition
             ));
             record.change.sequence_number = Some("4421584500000000017450439091".into());
             record.change.size_bytes = 26;
@@ -248,6 +263,7 @@ mod tests {
     #[test]
     fn events_follow_the_declared_trigger_and_read_back_as_their_types() {
         let s = service();
+        let sample = |s: &Service, f: &str, kind: &str| sample(s, f, kind, "123456789012");
         let http = sample(&s, "api", "apigw-http").unwrap();
         assert_eq!(http["routeKey"], "POST /orders/{id}");
         assert_eq!(http["rawPath"], "/orders/123");
@@ -258,8 +274,8 @@ mod tests {
 
         let s3e = sample(&s, "api", "s3").unwrap();
         assert_eq!(
-            s3e["Records"][0]["s3"]["bucket"]["name"],
-            "shop-dev-uploads"
+            s3e["Records"][0]["s3"]["bucket"]["name"], "shop-dev-uploads-123456789012-eu-west-1",
+            "the name deploy gives the bucket"
         );
         assert_eq!(s3e["Records"][0]["s3"]["object"]["key"], "in/example.csv");
         serde_json::from_value::<s3::S3Event>(s3e).unwrap();
@@ -273,6 +289,10 @@ mod tests {
 
         let sched = sample(&s, "api", "schedule").unwrap();
         assert_eq!(sched["detail-type"], "Scheduled Event");
+        assert_eq!(
+            sched["resources"][0],
+            "arn:aws:events:eu-west-1:123456789012:rule/shop-dev-api-schedule"
+        );
         serde_json::from_value::<eventbridge::EventBridgeEvent>(sched).unwrap();
 
         let stream = sample(&s, "api", "dynamodb-stream").unwrap();
