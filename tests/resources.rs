@@ -465,6 +465,19 @@ async fn every_trigger_targets_the_live_alias_and_is_updated_in_place() {
     let report = f.deploy();
     let endpoint = report["endpoint"].as_str().unwrap_or_default().to_string();
     assert!(endpoint.starts_with("https://"), "{report}");
+    // The emulator's URL cannot be called: deploy and info say so, and what to run instead.
+    assert_eq!(report["endpointNotServed"], true, "{report}");
+    let (_, info, _) = support::run(&mut f.command(&["info"]));
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("HTTP API: "))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&endpoint)
+            && line.contains("serves no HTTP API")
+            && line.contains("invoke --local"),
+        "{info}"
+    );
     let alias = |fname: &str| {
         format!(
             "arn:aws:lambda:us-east-1:{}:function:{}:live",

@@ -96,7 +96,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
     let endpoint = report
         .endpoint
         .as_ref()
-        .map(|e| format!("\nHTTP API: {e}"))
+        .map(|e| format!("\n{}", super::endpoint_line(e, report.endpoint_not_served)))
         .unwrap_or_default();
     let Some(deployment) = &report.deployment else {
         return Ok(ui::out(&format!(

@@ -68,7 +68,8 @@ pub fn run(global: &GlobalArgs, _args: InfoArgs) -> anyhow::Result<()> {
         out.push_str(&ui::table(&rows));
     }
     if let Some(endpoint) = &info.endpoint {
-        out.push_str(&format!("HTTP API: {endpoint}\n"));
+        out.push_str(&super::endpoint_line(endpoint, info.endpoint_not_served));
+        out.push('\n');
     }
     match &info.last_deployment {
         Some(d) => out.push_str(&format!(

@@ -78,6 +78,9 @@ pub struct DeployReport {
     /// The HTTP API's URL, when the service has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The URL is an emulator's, which answers the management API but serves no
+    /// HTTP API (moto has no data plane, LocalStack's HTTP APIs are not free).
+    pub endpoint_not_served: bool,
     pub elapsed_ms: u128,
 }
 
@@ -269,6 +272,7 @@ pub async fn deploy(
         api_calls: aws.calls.summary(),
         warnings,
         retained,
+        endpoint_not_served: endpoint.is_some() && aws.emulates(cloud::Svc::HttpApi),
         endpoint,
         elapsed_ms: started.elapsed().as_millis(),
     })
@@ -1306,6 +1310,8 @@ pub struct Info {
     pub resources: Vec<ResourceInfo>,
     /// The HTTP API's URL, when the service has one.
     pub endpoint: Option<String>,
+    /// As [`DeployReport::endpoint_not_served`].
+    pub endpoint_not_served: bool,
     pub last_deployment: Option<DeploymentRecord>,
     pub locked_by: Option<String>,
 }
@@ -1420,6 +1426,7 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
     };
     Ok(Info {
         resources,
+        endpoint_not_served: endpoint.is_some() && aws.emulates(cloud::Svc::HttpApi),
         endpoint,
         service: svc.clone(),
         stage: service.stage.clone(),
