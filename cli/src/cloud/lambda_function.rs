@@ -190,10 +190,15 @@ pub async fn create(
             .await;
         match result {
             Ok(out) => {
-                wait_ready(aws, name).await?;
+                // With Publish, the answer is version 1's, made with $LATEST from the
+                // same code and configuration: both ready when it says so.
+                let settled = created_ready(out.state.as_ref(), out.last_update_status.as_ref());
+                if !settled {
+                    wait_ready(aws, name).await?;
+                }
                 let version = out.version.filter(|v| publish && v != "$LATEST");
                 // Published Pending like $LATEST: Active before an alias may move to it.
-                if let Some(v) = &version {
+                if let Some(v) = version.as_ref().filter(|_| !settled) {
                     wait_ready_at(aws, name, Some(v)).await?;
                 }
                 let arn = out.function_arn.unwrap_or_default();
@@ -268,6 +273,9 @@ pub async fn update_configuration(
             .send()
             .await;
         match result {
+            Ok(out) if answered_ready(out.state.as_ref(), out.last_update_status.as_ref()) => {
+                return Ok(())
+            }
             Ok(_) => return wait_ready(aws, name).await,
             Err(e)
                 if (is_role_propagation(&e)
@@ -297,7 +305,7 @@ pub async fn update_code(
     bucket: &str,
 ) -> anyhow::Result<()> {
     wait_writable(aws, name).await?;
-    super::retry_on_conflict(|| {
+    let out = super::retry_on_conflict(|| {
         aws.lambda
             .update_function_code()
             .function_name(name)
@@ -315,6 +323,9 @@ pub async fn update_code(
             e,
         )
     })?;
+    if answered_ready(out.state.as_ref(), out.last_update_status.as_ref()) {
+        return Ok(());
+    }
     wait_ready(aws, name).await
 }
 
@@ -415,9 +426,10 @@ pub async fn publish_version(aws: &Aws, name: &str) -> anyhow::Result<String> {
                     .send()
             })
             .await?;
-            Ok(out.version)
+            let settled = answered_ready(out.state.as_ref(), out.last_update_status.as_ref());
+            Ok(out.version.map(|v| (v, settled)))
         },
-        || async { Ok(newest_if_latest(aws, name).await?.map(Some)) },
+        || async { Ok(newest_if_latest(aws, name).await?.map(|v| Some((v, false)))) },
     )
     .await?
     .map_err(|e| {
@@ -427,9 +439,11 @@ pub async fn publish_version(aws: &Aws, name: &str) -> anyhow::Result<String> {
             e,
         )
     })?;
-    let version =
+    let (version, settled) =
         out.ok_or_else(|| anyhow::anyhow!("lambda:PublishVersion returned no version for {name}"))?;
-    wait_ready_at(aws, name, Some(&version)).await?;
+    if !settled {
+        wait_ready_at(aws, name, Some(&version)).await?;
+    }
     Ok(version)
 }
 
@@ -1110,6 +1124,28 @@ enum Ready {
     UpdateFailed,
 }
 
+/// Whether a write's own answer already says the function (or the version) is ready:
+/// Active with its last update Successful, said explicitly. Lambda answers a create or
+/// an update Pending or InProgress, then a poll is needed; an emulator that applies
+/// at once says so, and a poll would only repeat it.
+fn answered_ready(state: Option<&State>, update: Option<&LastUpdateStatus>) -> bool {
+    matches!(
+        (state, update),
+        (Some(State::Active), Some(LastUpdateStatus::Successful))
+    )
+}
+
+/// The same for a create's answer, which has no update to report: Active is enough.
+fn created_ready(state: Option<&State>, update: Option<&LastUpdateStatus>) -> bool {
+    matches!(
+        (state, update),
+        (
+            Some(State::Active),
+            None | Some(LastUpdateStatus::Successful)
+        )
+    )
+}
+
 /// Every (State, LastUpdateStatus) Lambda reports, and what it means for the next change.
 fn ready(state: Option<&State>, update: Option<&LastUpdateStatus>) -> Ready {
     match (state, update) {
@@ -1786,5 +1822,22 @@ mod tests {
             code_sha_hex("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+    /// Lambda answers a create Pending and an update InProgress: those are polled. An
+    /// answer that says Active (and Successful, for an update) needs no poll; one that
+    /// says nothing is polled, never taken for ready.
+    #[test]
+    fn only_an_answer_that_says_ready_spares_the_poll() {
+        use LastUpdateStatus::{Failed, InProgress, Successful};
+        assert!(!created_ready(Some(&State::Pending), None));
+        assert!(created_ready(Some(&State::Active), None));
+        assert!(created_ready(Some(&State::Active), Some(&Successful)));
+        assert!(!created_ready(None, None));
+        assert!(!created_ready(Some(&State::Failed), None));
+        assert!(!answered_ready(Some(&State::Active), Some(&InProgress)));
+        assert!(!answered_ready(Some(&State::Active), Some(&Failed)));
+        assert!(!answered_ready(Some(&State::Active), None));
+        assert!(!answered_ready(None, None));
+        assert!(answered_ready(Some(&State::Active), Some(&Successful)));
     }
 }
