@@ -320,21 +320,76 @@ async fn put_lifecycle(aws: &Aws, bucket: &str) -> anyhow::Result<()> {
 
 /// Uploads an artifact under its content-addressed key unless it is there already.
 /// Returns whether it uploaded.
+/// Which of `keys` the bucket holds, from one listing of its artifacts (1,000 a
+/// page) instead of a HeadObject each; `None` once the pages would outnumber the
+/// keys (a bucket of many old artifacts): the caller asks for each.
+pub async fn existing_artifacts(
+    aws: &Aws,
+    bucket: &str,
+    keys: &std::collections::BTreeSet<&str>,
+) -> anyhow::Result<Option<std::collections::BTreeSet<String>>> {
+    if keys.len() < 2 {
+        return Ok(None);
+    }
+    let mut found = std::collections::BTreeSet::new();
+    let (mut token, mut pages): (Option<String>, usize) = (None, 0);
+    loop {
+        pages += 1;
+        let out = aws
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(crate::model::ARTIFACT_PREFIX)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    &format!(
+                        "listing artifacts (s3://{bucket}/{})",
+                        crate::model::ARTIFACT_PREFIX
+                    ),
+                    "s3:ListObjectsV2",
+                    e,
+                )
+            })?;
+        found.extend(
+            out.contents
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|o| o.key)
+                .filter(|k| keys.contains(k.as_str())),
+        );
+        token = out.next_continuation_token.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(Some(found));
+        }
+        if pages >= keys.len() {
+            return Ok(None);
+        }
+    }
+}
+
+/// Uploads an artifact unless the bucket has it; `listed`: a listing already said
+/// it is absent, so no HeadObject asks again. Whether it was uploaded.
 pub async fn upload_artifact(
     aws: &Aws,
     bucket: &str,
     key: &str,
     local: &Path,
+    listed: bool,
 ) -> anyhow::Result<bool> {
-    match aws.s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => return Ok(false),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        Err(e) => {
-            return Err(aws_error(
-                &format!("reading artifact (s3://{bucket}/{key})"),
-                "s3:HeadObject",
-                e,
-            ))
+    if !listed {
+        match aws.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(_) => return Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+            Err(e) => {
+                return Err(aws_error(
+                    &format!("reading artifact (s3://{bucket}/{key})"),
+                    "s3:HeadObject",
+                    e,
+                ))
+            }
         }
     }
     // The key is the content hash the package recorded: refuse a zip rewritten since.

@@ -897,8 +897,15 @@ async fn upload_artifacts(
             needed.insert(&f.code.s3_key, &f.code.local_path);
         }
     }
+    let keys: std::collections::BTreeSet<&str> = needed.keys().copied().collect();
+    let listed = deployment_bucket::existing_artifacts(aws, bucket, &keys).await?;
+    if let Some(present) = &listed {
+        needed.retain(|key, _| !present.contains(*key));
+    }
     let uploads = stream::iter(needed)
-        .map(|(key, path)| deployment_bucket::upload_artifact(aws, bucket, key, path))
+        .map(|(key, path)| {
+            deployment_bucket::upload_artifact(aws, bucket, key, path, listed.is_some())
+        })
         .buffer_unordered(concurrency)
         .try_collect::<Vec<bool>>()
         .await?;

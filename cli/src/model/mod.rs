@@ -386,8 +386,11 @@ pub struct Code {
 /// The deployment bucket key of an artifact: its content hash, so an upload
 /// happens once per distinct zip, whatever the service or stage.
 pub fn artifact_key(sha256: &str) -> String {
-    format!("artifacts/{sha256}.zip")
+    format!("{ARTIFACT_PREFIX}{sha256}.zip")
 }
+
+/// Where the deployment bucket keeps artifacts.
+pub const ARTIFACT_PREFIX: &str = "artifacts/";
 
 /// The key that fingerprints environment values for one run of sls-rs: 32
 /// random bytes, made when the run starts and never written anywhere.
