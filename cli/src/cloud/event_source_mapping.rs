@@ -192,6 +192,51 @@ pub async fn list_for(aws: &Aws, function: &str) -> anyhow::Result<Vec<(String, 
     }
 }
 
+/// Every mapping of the account and region, as (UUID, source ARN, target function
+/// ARN), for `remove` to match against all of a service's functions at once instead
+/// of listing each function's; `None` once the pages (100 mappings each) reach
+/// `most_pages` (an account of many mappings): the caller lists per function.
+pub async fn list_all(
+    aws: &Aws,
+    most_pages: usize,
+) -> anyhow::Result<Option<Vec<(String, String, String)>>> {
+    let mut out = Vec::new();
+    let (mut marker, mut pages): (Option<String>, usize) = (None, 0);
+    loop {
+        pages += 1;
+        let page = aws
+            .lambda
+            .list_event_source_mappings()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| {
+                aws_error(
+                    "listing event source mappings",
+                    "lambda:ListEventSourceMappings",
+                    e,
+                )
+            })?;
+        out.extend(page.event_source_mappings().iter().filter_map(|m| {
+            Some((
+                m.uuid()?.to_string(),
+                m.event_source_arn().unwrap_or_default().to_string(),
+                m.function_arn()?.to_string(),
+            ))
+        }));
+        marker = page
+            .next_marker()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string);
+        if marker.is_none() {
+            return Ok(Some(out));
+        }
+        if pages >= most_pages {
+            return Ok(None);
+        }
+    }
+}
+
 /// Whether a mapping (by UUID) still exists: for mappings the manifest dropped.
 /// One being deleted is as good as gone.
 pub async fn exists(aws: &Aws, uuid: &str) -> anyhow::Result<bool> {

@@ -226,6 +226,13 @@ async fn remove_locked(
         }
     }
     let known: Vec<String> = targets.values().map(|r| r.arn.clone()).collect();
+    // Mappings outlive their function: every one of the account's in one listing
+    // when that is cheaper than a listing per function.
+    let functions = service.manifest.functions.len();
+    let all_mappings = match functions {
+        0 => Some(vec![]),
+        n => event_source_mapping::list_all(aws, n).await?,
+    };
     for (key, f) in &service.manifest.functions {
         let mut schedules = 0;
         for event in &f.events {
@@ -257,7 +264,25 @@ async fn remove_locked(
             }
         }
         let function = service.function_name(key);
-        for (uuid, source) in event_source_mapping::list_for(aws, &names.alias_arn(key)).await? {
+        let alias = names.alias_arn(key);
+        // On the alias as deploy makes them, or on the function or a version of it
+        // (emulators answer the unqualified ARN): all die with the function.
+        let function_arn = names.function_arn(key);
+        let of_function = |target: &str| {
+            target == function_arn
+                || target
+                    .strip_prefix(function_arn.as_str())
+                    .is_some_and(|rest| rest.starts_with(':'))
+        };
+        let mappings = match &all_mappings {
+            Some(all) => all
+                .iter()
+                .filter(|(_, _, target)| of_function(target))
+                .map(|(uuid, source, _)| (uuid.clone(), source.clone()))
+                .collect(),
+            None => event_source_mapping::list_for(aws, &alias).await?,
+        };
+        for (uuid, source) in mappings {
             if known.iter().any(|arn| live::mapping_uuid(arn) == uuid) {
                 continue;
             }
