@@ -59,11 +59,16 @@ pub async fn run_until<'a>(
             ));
         }
         if failures.is_empty() {
-            let ready: Vec<String> = waiting
+            let mut ready: Vec<&String> = waiting
                 .iter()
                 .filter(|(_, (deps, _))| deps.is_empty())
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| id)
+                .collect();
+            ready.sort_by_key(|id| interleaved(id));
+            let ready: Vec<String> = ready
+                .into_iter()
                 .take(limit.saturating_sub(running.len()))
+                .cloned()
                 .collect();
             for id in ready {
                 let (_, fut) = waiting.remove(&id).expect("ready step is waiting");
@@ -95,6 +100,18 @@ pub async fn run_until<'a>(
         ));
     }
     failures
+}
+
+/// The order ready steps start in: by what they are for, then by kind (`role/f1`,
+/// `logGroup/f1`, `role/f2`, …), not kind by kind. Each kind is an API family with its
+/// own rate limit (IAM 10/s, log groups 5/s): kind by kind, the free slots would all
+/// wait on one family while the others idle, and a function would wait for every
+/// role and log group of the service instead of its own.
+fn interleaved(id: &str) -> (&str, &str) {
+    match id.split_once('/') {
+        Some((kind, name)) => (name, kind),
+        None => (id, ""),
+    }
 }
 
 #[cfg(test)]
@@ -211,5 +228,28 @@ mod tests {
             .collect();
         assert!(run(steps, 3, |_, _| {}).await.is_empty());
         assert_eq!(active.lock().unwrap().1, 3);
+    }
+    /// With two slots, a role and a log group start together (one of each family),
+    /// and a function starts as soon as its own two are done, before the other
+    /// functions' roles and log groups.
+    #[tokio::test]
+    async fn ready_steps_start_interleaved_by_what_they_are_for() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut steps = Vec::new();
+        for f in ["a", "b", "c"] {
+            steps.push(step(&format!("logGroup/{f}"), &[], log.clone(), false));
+            steps.push(step(&format!("role/{f}"), &[], log.clone(), false));
+            let deps = [format!("logGroup/{f}"), format!("role/{f}")];
+            let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+            steps.push(step(&format!("function/{f}"), &deps, log.clone(), false));
+        }
+        assert!(run(steps, 2, |_, _| {}).await.is_empty());
+        let order = log.lock().unwrap().clone();
+        let mut first: Vec<&str> = order[..2].iter().map(String::as_str).collect();
+        first.sort();
+        assert_eq!(first, ["logGroup/a", "role/a"], "{order:?}");
+        assert_eq!(order[2], "function/a", "{order:?}");
+        let pos = |s: &str| order.iter().position(|x| x == s).unwrap();
+        assert!(pos("function/b") < pos("role/c"), "{order:?}");
     }
 }
