@@ -117,17 +117,38 @@ fn a_handler_error_is_reported_with_its_type_and_message() {
     );
 }
 
+/// On a Linux host of the function's architecture the handler runs as `package`
+/// builds it, where cargo-lambda's release profile makes a panic abort the process,
+/// as it would on Lambda; elsewhere (a host build) lambda_runtime catches it and
+/// answers an error. Either way it is the invocation's error, named, with the
+/// panic's message, and the next invocation works.
 #[test]
 fn a_panic_is_an_error_of_the_invocation_not_a_crash_of_sls_rs() {
-    let (out, docs, stderr) = invoke("panic", &[]);
+    let (out, docs, stderr) = invoke("panic", &["--count", "2"]);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    let aborted = docs[0]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("aborted (SIGABRT): a panic"));
+    let answered = docs[0]["response"]["errorMessage"]
+        .as_str()
+        .is_some_and(|m| m.contains("index out of bounds"));
+    assert!(aborted || answered, "{docs:?}");
     assert!(
-        docs[0]["response"]["errorMessage"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("index out of bounds"),
-        "{docs:?}"
+        stderr.contains("index out of bounds"),
+        "the panic's message is shown: {stderr}"
     );
+    if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        assert!(
+            stderr.contains("built x86_64 (panic)"),
+            "one build for the local run and the deploy, package's: {stderr}"
+        );
+        assert!(aborted, "built as package builds it: {docs:?}");
+        assert!(
+            docs[1]["initMs"].is_number(),
+            "the next one starts a new process: {docs:?}"
+        );
+    }
 }
 
 #[test]

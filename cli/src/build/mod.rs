@@ -123,6 +123,26 @@ pub fn arch_name(arch: Architecture) -> &'static str {
 }
 
 /// Every `handler` must name a binary of the workspace: a manifest mistake, shown at its line.
+/// Builds one handler as `package` does, for `arch`, and returns its `bootstrap`;
+/// `Ok(None)` when cargo-lambda or zig is not installed (the caller builds otherwise).
+pub fn build_bootstrap(
+    service: &Service,
+    handler: &str,
+    arch: Architecture,
+    opts: &PackageOptions,
+) -> anyhow::Result<Option<PathBuf>> {
+    let Ok(toolchain) = Toolchain::find(&service.dir) else {
+        return Ok(None);
+    };
+    check_handlers(service, &cargo::workspace_binaries(&service.dir)?)?;
+    build_architecture(&toolchain, &service.dir, arch, &[handler], opts)?;
+    Ok(Some(
+        lambda_dir(&service.dir, arch)
+            .join(handler)
+            .join("bootstrap"),
+    ))
+}
+
 /// Whether every function's `handler` names a binary of the cargo workspace next
 /// to the manifest (`validate`, before any build). `Ok(false)`: there is no
 /// Cargo.toml to check against (a service deployed from a package built elsewhere).

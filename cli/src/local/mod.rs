@@ -172,7 +172,7 @@ impl Session {
             },
             status = child.wait() => {
                 self.child = None;
-                Result::Exited(format!("the process exited ({})", status.map(|s| s.to_string()).unwrap_or_default()))
+                Result::Exited(exited(status.ok()))
             }
             _ = crate::cloud::pause(timeout) => Result::Timeout,
         };
@@ -221,6 +221,52 @@ fn peak_memory_kb(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Why a process ended mid-invocation, in the user's words: an abort is a panic in a
+/// handler built with `panic = "abort"` (cargo-lambda's release default, so the
+/// deployed function dies the same way, and Lambda starts the next one cold).
+fn exited(status: Option<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) if s.signal() == Some(6) => "the process aborted (SIGABRT): a panic, in a binary built with panic = \"abort\" as cargo-lambda's release profile builds it; the panic's message is in the function's log above".to_string(),
+        Some(s) => format!("the process exited ({s})"),
+        None => "the process exited".to_string(),
+    }
+}
+
+/// Whether this machine runs a Lambda binary of `arch` as it is: Linux on the same
+/// processor (`package` links against glibc 2.17, which any newer Linux runs).
+pub fn host_runs(arch: crate::manifest::Architecture) -> bool {
+    use crate::manifest::Architecture;
+    cfg!(target_os = "linux")
+        && match arch {
+            Architecture::X86_64 => std::env::consts::ARCH == "x86_64",
+            Architecture::Arm64 => std::env::consts::ARCH == "aarch64",
+        }
+}
+
+/// The executable `invoke --local` runs for a function: where this machine runs its
+/// architecture, the `bootstrap` `package` builds (one build serves the local run and
+/// the deploy, with package's progress line); elsewhere, or without cargo-lambda, a
+/// build for this machine.
+pub fn handler_executable(
+    service: &crate::manifest::Service,
+    function: &str,
+    interactive: bool,
+) -> anyhow::Result<PathBuf> {
+    let f = &service.manifest.functions[function];
+    let arch = service.architecture(f);
+    if host_runs(arch) {
+        let opts = crate::build::PackageOptions {
+            verbose: crate::ui::verbosity() > 0,
+            interactive,
+        };
+        if let Some(bootstrap) = crate::build::build_bootstrap(service, &f.handler, arch, &opts)? {
+            return Ok(bootstrap);
+        }
+    }
+    build_for_host(&service.dir, &f.handler)
 }
 
 /// Builds a handler binary for this machine (release), showing the compiler's
