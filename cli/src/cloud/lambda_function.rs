@@ -951,7 +951,8 @@ pub const GETS_PER_LIST_PAGE: usize = 7;
 /// state does not record (a first deploy, a plan of a new stage), one listing
 /// answers "absent" for all of them where a read each would ask one at a time.
 /// The listing covers the whole account, so it stops, answering `None` (read each
-/// instead), once its pages would cost more than the reads they replace.
+/// instead), once its pages would cost more than the reads they replace, and when
+/// the credentials may not list.
 pub async fn existing(
     aws: &Aws,
     names: &std::collections::BTreeSet<String>,
@@ -963,14 +964,31 @@ pub async fn existing(
     let (mut marker, mut pages): (Option<String>, usize) = (None, 0);
     loop {
         pages += 1;
-        let out = aws
+        let out = match aws
             .lambda
             .list_functions()
             .max_items(50)
             .set_marker(marker.take())
             .send()
             .await
-            .map_err(|e| aws_error("listing Lambda functions", "lambda:ListFunctions", e))?;
+        {
+            Ok(out) => out,
+            // ListFunctions takes no resource ARN: a deployer policy scoped to the
+            // service's functions may not allow it. Each is read by name instead.
+            Err(e)
+                if super::has_code(&e, &["AccessDenied", "AccessDeniedException"])
+                    || emulator::lacks_api(aws, Svc::Lambda, &e) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(aws_error(
+                    "listing Lambda functions",
+                    "lambda:ListFunctions",
+                    e,
+                ))
+            }
+        };
         found.extend(
             out.functions
                 .unwrap_or_default()
