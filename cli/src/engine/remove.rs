@@ -265,14 +265,18 @@ async fn remove_locked(
         }
         let function = service.function_name(key);
         let alias = names.alias_arn(key);
-        // On the alias as deploy makes them, or on the function or a version of it
-        // (emulators answer the unqualified ARN): all die with the function.
+        // On the alias, as deploy makes them; on the function itself or a version
+        // of it (moto answers a mapping on the alias with the unqualified ARN) only
+        // when the function is this service's, being removed: they die with it.
         let function_arn = names.function_arn(key);
+        let ours = targets.contains_key(&model::logical_id(Kind::Function, key));
         let of_function = |target: &str| {
-            target == function_arn
-                || target
-                    .strip_prefix(function_arn.as_str())
-                    .is_some_and(|rest| rest.starts_with(':'))
+            target == alias
+                || (ours
+                    && (target == function_arn
+                        || target
+                            .strip_prefix(function_arn.as_str())
+                            .is_some_and(|rest| rest.starts_with(':'))))
         };
         let mappings = match &all_mappings {
             Some(all) => all
