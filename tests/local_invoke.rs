@@ -129,7 +129,7 @@ fn a_panic_is_an_error_of_the_invocation_not_a_crash_of_sls_rs() {
     assert_eq!(docs.len(), 2, "{docs:?}");
     let aborted = docs[0]["error"]
         .as_str()
-        .is_some_and(|e| e.contains("aborted (SIGABRT): a panic"));
+        .is_some_and(|e| e.contains("aborted (SIGABRT): most likely a panic"));
     let answered = docs[0]["response"]["errorMessage"]
         .as_str()
         .is_some_and(|m| m.contains("index out of bounds"));
@@ -138,7 +138,9 @@ fn a_panic_is_an_error_of_the_invocation_not_a_crash_of_sls_rs() {
         stderr.contains("index out of bounds"),
         "the panic's message is shown: {stderr}"
     );
-    if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+    // Where cargo-lambda is installed (scripts/setup's .venv; CI), as package builds it.
+    let toolchain = support::repo_root().join(".venv/bin/cargo-lambda").exists();
+    if cfg!(all(target_os = "linux", target_arch = "x86_64")) && toolchain {
         assert!(
             stderr.contains("built x86_64 (panic)"),
             "one build for the local run and the deploy, package's: {stderr}"

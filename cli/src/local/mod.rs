@@ -223,13 +223,14 @@ fn peak_memory_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
-/// Why a process ended mid-invocation, in the user's words: an abort is a panic in a
-/// handler built with `panic = "abort"` (cargo-lambda's release default, so the
-/// deployed function dies the same way, and Lambda starts the next one cold).
+/// Why a process ended mid-invocation, in the user's words: an abort is most likely
+/// a panic in a handler built with `panic = "abort"` (cargo-lambda's release default,
+/// so the deployed function dies the same way, and Lambda starts the next one cold);
+/// an allocation failure or `process::abort` end the same way.
 fn exited(status: Option<std::process::ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match status {
-        Some(s) if s.signal() == Some(6) => "the process aborted (SIGABRT): a panic, in a binary built with panic = \"abort\" as cargo-lambda's release profile builds it; the panic's message is in the function's log above".to_string(),
+        Some(s) if s.signal() == Some(6) => "the process aborted (SIGABRT): most likely a panic, in a binary built with panic = \"abort\" as cargo-lambda's release profile builds it (its message is in the function's log above)".to_string(),
         Some(s) => format!("the process exited ({s})"),
         None => "the process exited".to_string(),
     }
@@ -246,15 +247,32 @@ pub fn host_runs(arch: crate::manifest::Architecture) -> bool {
         }
 }
 
+/// The executable `invoke --local` runs, and the private copy it runs from (removed
+/// when this is dropped).
+pub struct Executable {
+    pub path: PathBuf,
+    copy_dir: Option<PathBuf>,
+}
+
+impl Drop for Executable {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.copy_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// The executable `invoke --local` runs for a function: where this machine runs its
 /// architecture, the `bootstrap` `package` builds (one build serves the local run and
-/// the deploy, with package's progress line); elsewhere, or without cargo-lambda, a
-/// build for this machine.
+/// the deploy, with package's progress line), run from a copy of its own: cargo-lambda
+/// writes over that file in place, which Linux refuses while it runs ("Text file
+/// busy"), so a `package` or another `invoke --local` meanwhile would fail. Elsewhere,
+/// or without cargo-lambda, a build for this machine.
 pub fn handler_executable(
     service: &crate::manifest::Service,
     function: &str,
     interactive: bool,
-) -> anyhow::Result<PathBuf> {
+) -> anyhow::Result<Executable> {
     let f = &service.manifest.functions[function];
     let arch = service.architecture(f);
     if host_runs(arch) {
@@ -263,10 +281,27 @@ pub fn handler_executable(
             interactive,
         };
         if let Some(bootstrap) = crate::build::build_bootstrap(service, &f.handler, arch, &opts)? {
-            return Ok(bootstrap);
+            let dir = std::env::temp_dir().join(format!(
+                "sls-rs-invoke-{}-{}",
+                std::process::id(),
+                f.handler
+            ));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join("bootstrap");
+            let copied = std::fs::copy(&bootstrap, &path)
+                .with_context(|| format!("copying {} to {}", bootstrap.display(), path.display()));
+            let executable = Executable {
+                path,
+                copy_dir: Some(dir),
+            };
+            copied?;
+            return Ok(executable);
         }
     }
-    build_for_host(&service.dir, &f.handler)
+    Ok(Executable {
+        path: build_for_host(&service.dir, &f.handler)?,
+        copy_dir: None,
+    })
 }
 
 /// Builds a handler binary for this machine (release), showing the compiler's
