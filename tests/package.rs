@@ -231,6 +231,21 @@ fn a_handler_that_names_no_binary_exits_2_listing_the_binaries() {
     assert!(out.status.success(), "{stderr}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(doc["handlersChecked"], true, "{doc}");
+    // Where there is no cargo to ask (a CI step without Rust), validate still
+    // validates, and says the handlers were not checked.
+    let (out, stdout, stderr) = support::run(
+        support::sls_rs()
+            .args(["validate", "-c"])
+            .arg(&dir)
+            .env_remove("CARGO")
+            .env("PATH", std::env::temp_dir().join("sls-rs-no-such-dir")),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("is valid"), "{stdout}");
+    assert!(
+        stderr.contains("handlers not checked against the cargo workspace: cargo is not installed"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -122,7 +122,6 @@ pub fn arch_name(arch: Architecture) -> &'static str {
     }
 }
 
-/// Every `handler` must name a binary of the workspace: a manifest mistake, shown at its line.
 /// Builds one handler as `package` does, for `arch`, and returns its `bootstrap`;
 /// `Ok(None)` when cargo-lambda or zig is not installed (the caller builds otherwise).
 pub fn build_bootstrap(
@@ -144,16 +143,33 @@ pub fn build_bootstrap(
 }
 
 /// Whether every function's `handler` names a binary of the cargo workspace next
-/// to the manifest (`validate`, before any build). `Ok(false)`: there is no
-/// Cargo.toml to check against (a service deployed from a package built elsewhere).
-pub fn check_workspace(service: &Service) -> anyhow::Result<bool> {
+/// to the manifest (`validate`, before any build). `Ok(Some(why))`: not checked,
+/// there is no Cargo.toml (a service deployed from a package built elsewhere) or no
+/// cargo to ask (a CI step without Rust).
+pub fn check_workspace(service: &Service) -> anyhow::Result<Option<String>> {
     if !service.dir.join("Cargo.toml").is_file() {
-        return Ok(false);
+        return Ok(Some(format!(
+            "there is no Cargo.toml in {}",
+            service.dir.display()
+        )));
     }
-    check_handlers(service, &cargo::workspace_binaries(&service.dir)?)?;
-    Ok(true)
+    let bins = match cargo::workspace_binaries(&service.dir) {
+        Ok(bins) => bins,
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+            }) =>
+        {
+            return Ok(Some("cargo is not installed".into()))
+        }
+        Err(e) => return Err(e),
+    };
+    check_handlers(service, &bins)?;
+    Ok(None)
 }
 
+/// Every `handler` must name a binary of the workspace: a manifest mistake, shown at its line.
 fn check_handlers(service: &Service, bins: &[String]) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for (name, f) in &service.manifest.functions {

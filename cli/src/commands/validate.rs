@@ -10,17 +10,16 @@ pub struct ValidateArgs {}
 
 pub fn run(global: &GlobalArgs, _args: ValidateArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
-    let handlers_checked = crate::build::check_workspace(&service)?;
+    let unchecked = crate::build::check_workspace(&service)?;
     let summary = crate::manifest::summary::Summary::of(&service);
     if global.json {
         ui::out_json(&serde_json::json!({
-            "valid": true, "service": summary, "handlersChecked": handlers_checked,
+            "valid": true, "service": summary, "handlersChecked": unchecked.is_none(),
         }))?;
     } else {
-        if !handlers_checked {
+        if let Some(why) = &unchecked {
             ui::warn(&format!(
-                "handlers not checked: there is no Cargo.toml in {} (package and deploy need the binaries they name)",
-                service.dir.display()
+                "handlers not checked against the cargo workspace: {why} (package and deploy need the binaries they name)"
             ));
         }
         ui::out(&format!(
