@@ -57,6 +57,24 @@ pub async fn endpoint_of(aws: &Aws, id: &str) -> anyhow::Result<Option<String>> 
     }
 }
 
+/// Whether an HTTP API's URL cannot be called: the API lives on an emulator that
+/// answers with AWS's own hostname (moto, which has no data plane). An emulator
+/// that serves HTTP APIs names itself in the URL (LocalStack:
+/// `….execute-api.localhost.localstack.cloud:4566`).
+pub fn url_not_served(aws: &Aws, url: &str) -> bool {
+    aws.emulates(super::Svc::HttpApi) && aws_hostname(url)
+}
+
+fn aws_hostname(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
+}
+
 /// Finds the API by name; `None` when there is none.
 pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<ApiLive>> {
     let Some(api) = find(aws, name, |_| true).await? else {
@@ -661,5 +679,26 @@ async fn delete_integration(
             "apigateway:DeleteIntegration",
             e,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emulators_url_with_aws_hostname_is_the_one_not_served() {
+        assert!(aws_hostname(
+            "https://abc123.execute-api.us-east-1.amazonaws.com"
+        ));
+        assert!(aws_hostname(
+            "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/"
+        ));
+        assert!(!aws_hostname(
+            "https://abc123.execute-api.localhost.localstack.cloud:4566"
+        ));
+        assert!(!aws_hostname(
+            "http://127.0.0.1:4566/_aws/execute-api/abc123"
+        ));
     }
 }

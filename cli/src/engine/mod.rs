@@ -78,8 +78,8 @@ pub struct DeployReport {
     /// The HTTP API's URL, when the service has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// The URL is an emulator's, which answers the management API but serves no
-    /// HTTP API (moto has no data plane, LocalStack's HTTP APIs are not free).
+    /// The URL cannot be called: an emulator's that answers the management API with
+    /// AWS's hostname but serves no HTTP API (moto has no data plane).
     pub endpoint_not_served: bool,
     pub elapsed_ms: u128,
 }
@@ -272,7 +272,9 @@ pub async fn deploy(
         api_calls: aws.calls.summary(),
         warnings,
         retained,
-        endpoint_not_served: endpoint.is_some() && aws.emulates(cloud::Svc::HttpApi),
+        endpoint_not_served: endpoint
+            .as_deref()
+            .is_some_and(|url| http_api::url_not_served(&aws, url)),
         endpoint,
         elapsed_ms: started.elapsed().as_millis(),
     })
@@ -1433,7 +1435,9 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
     };
     Ok(Info {
         resources,
-        endpoint_not_served: endpoint.is_some() && aws.emulates(cloud::Svc::HttpApi),
+        endpoint_not_served: endpoint
+            .as_deref()
+            .is_some_and(|url| http_api::url_not_served(&aws, url)),
         endpoint,
         service: svc.clone(),
         stage: service.stage.clone(),
