@@ -318,8 +318,6 @@ async fn put_lifecycle(aws: &Aws, bucket: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Uploads an artifact under its content-addressed key unless it is there already.
-/// Returns whether it uploaded.
 /// Which of `keys` the bucket holds, from one listing of its artifacts (1,000 a
 /// page) instead of a HeadObject each; `None` once the pages would outnumber the
 /// keys (a bucket of many old artifacts): the caller asks for each.
@@ -370,8 +368,9 @@ pub async fn existing_artifacts(
     }
 }
 
-/// Uploads an artifact unless the bucket has it; `listed`: a listing already said
-/// it is absent, so no HeadObject asks again. Whether it was uploaded.
+/// Uploads an artifact under its content-addressed key unless the bucket has it;
+/// `listed`: a listing already said it is absent, so no HeadObject asks again.
+/// Returns whether it uploaded.
 pub async fn upload_artifact(
     aws: &Aws,
     bucket: &str,

@@ -125,7 +125,7 @@ pub fn sample(
             record.event_name = Some("ObjectCreated:Put".into());
             record.s3.schema_version = Some("1.0".into());
             record.s3.bucket.name = Some(bucket.clone());
-            record.s3.bucket.arn = Some(format!("arn:aws:s3:::{bucket}"));
+            record.s3.bucket.arn = Some(format!("{}:s3:::{bucket}", cx.partition));
             record.s3.object.key = Some(key);
             record.s3.object.size = Some(1024);
             record.s3.object.e_tag = Some("0123456789abcdef0123456789abcdef".into());
