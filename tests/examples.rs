@@ -22,8 +22,15 @@ fn validate_json(path: &std::path::Path, extra: &[&str]) -> serde_json::Value {
 
 #[test]
 fn the_reference_manifest_validates_with_every_key() {
-    let doc = validate_json(&support::repo_root().join("serverless.yaml.example"), &[]);
+    // Beside it is sls-rs's own workspace, not the handlers it names: validated on
+    // its own, as documentation (its handlers are not checked).
+    let dir = std::env::temp_dir().join(support::unique_service("reference"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("serverless.yaml");
+    std::fs::copy(support::repo_root().join("serverless.yaml.example"), &copy).unwrap();
+    let doc = validate_json(&copy, &[]);
     assert_eq!(doc["valid"], true);
+    assert_eq!(doc["handlersChecked"], false);
     let service = &doc["service"];
     assert_eq!(service["name"], "todo");
     let functions: Vec<&str> = service["functions"]
