@@ -11,37 +11,19 @@ import argparse
 import os
 import pathlib
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 
 import fake_package
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def run(cmd, env):
-    start = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    took = time.monotonic() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"`{' '.join(cmd)}` failed:\n{out.decode(errors='replace')[-2000:]}")
-    return took, usage.ru_maxrss / 1024, out
+from common import emulator_endpoint, run_measured, sls_rs_binary
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--functions", type=int, default=1000)
-    ap.add_argument("--bin", default=os.environ.get("SLS_RS_BIN"))
+    ap.add_argument("--bin")
     args = ap.parse_args()
-    binary = args.bin or str(ROOT / "target/release/sls-rs")
-    if not os.path.exists(binary):
-        binary = str(ROOT / "target/debug/sls-rs")
-    emulator = subprocess.run([str(ROOT / "localstack/emulator"), "endpoint"], check=True,
-                              capture_output=True, text=True).stdout.strip()
+    binary = sls_rs_binary(args.bin)
+    emulator = emulator_endpoint()
     n = args.functions
     d = pathlib.Path(tempfile.mkdtemp(prefix="sls-rs-scale-"))
     name = f"scale{os.getpid() % 10000}"
@@ -68,7 +50,7 @@ def main():
     print("| command | median of 5 | min | peak RSS |")
     print("|---|---|---|---|")
     for label, cmd in cmds:
-        runs = [run(cmd, env) for _ in range(5)]
+        runs = [run_measured(cmd, env) for _ in range(5)]
         times = [r[0] for r in runs]
         print(f"| {label} | {statistics.median(times):.3f} s | {min(times):.3f} s "
               f"| {max(r[1] for r in runs):.0f} MB |", flush=True)

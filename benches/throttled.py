@@ -25,6 +25,7 @@ import time
 import urllib.request
 
 import fake_package
+from common import emulator_endpoint, sls_rs_binary
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -80,14 +81,11 @@ def floor(before, after, rates, rate_key):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--functions", type=int, default=100)
-    ap.add_argument("--bin", default=os.environ.get("SLS_RS_BIN"))
+    ap.add_argument("--bin")
     ap.add_argument("--latency-ms", type=float, default=0)
     args = ap.parse_args()
-    binary = args.bin or str(ROOT / "target/release/sls-rs")
-    if not os.path.exists(binary):
-        binary = str(ROOT / "target/debug/sls-rs")
-    emulator = subprocess.run([str(ROOT / "localstack/emulator"), "endpoint"], check=True,
-                              capture_output=True, text=True).stdout.strip()
+    binary = sls_rs_binary(args.bin)
+    emulator = emulator_endpoint()
     rates, rate_key = realism_rates()
     flags = ["--throttle", "--seed", "1"]
     if args.latency_ms:

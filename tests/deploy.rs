@@ -2197,18 +2197,17 @@ fn a_denied_aws_call_under_json_is_one_json_document_on_stdout() {
 /// function, and a no-op keeps off Lambda's 15/s control plane (which every write of
 /// every deploy in the account shares): each function is read with GetFunction, the
 /// 100/s API, twice ($LATEST, and the `live` alias's version with its environment).
-/// A first deploy creates each alias in one call and leaves a new log group's
-/// retention alone when none is asked for.
-#[tokio::test]
-async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_control_plane() {
-    if !support::needs(&[Svc::Lambda]) {
-        return;
-    }
-    let layer = support::Realism::start(&[]);
-    let f = Fixture::new("requests", "  f1: { handler: f1 }\n");
-    let n = 6;
+/// A service of `n` functions `f1`…`fN` (each declared as `function(i)` says), its
+/// stage going through the realism layer, which counts the requests.
+fn functions_through(
+    name: &str,
+    layer: &support::Realism,
+    n: u64,
+    function: impl Fn(u64) -> String,
+) -> Fixture {
+    let f = Fixture::new(name, "  f1: { handler: f1 }\n");
     let functions: String = (1..=n)
-        .map(|i| format!("  f{i}: {{ handler: f{i} }}\n"))
+        .map(|i| format!("  f{i}: {}\n", function(i)))
         .collect();
     f.write_text(
         &format!(
@@ -2217,6 +2216,19 @@ async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_cont
         ),
         &[],
     );
+    f
+}
+
+/// A first deploy creates each alias in one call and leaves a new log group's
+/// retention alone when none is asked for.
+#[tokio::test]
+async fn requests_grow_by_a_fixed_few_per_function_and_a_noop_stays_off_the_control_plane() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
+    let layer = support::Realism::start(&[]);
+    let n = 6;
+    let f = functions_through("requests", &layer, n, |i| format!("{{ handler: f{i} }}"));
 
     let before = layer.operations();
     assert_eq!(f.deploy()["deployment"]["status"], "succeeded");
@@ -2361,18 +2373,10 @@ async fn a_first_plan_lists_the_functions_once_instead_of_reading_each() {
         return;
     }
     let layer = support::Realism::start(&[]);
-    let f = Fixture::new("listed", "  f1: { handler: f1 }\n");
     let n = 100;
-    let functions: String = (1..=n)
-        .map(|i| format!("  f{i}: {{ handler: f{i}, events: [{{ httpApi: 'GET /f{i}' }}] }}\n"))
-        .collect();
-    f.write_text(
-        &format!(
-            "service: {}\nprovider: {{ name: aws, stage: test }}\nstages:\n  test:\n    endpoint: {}\nfunctions:\n{functions}",
-            f.service, layer.endpoint
-        ),
-        &[],
-    );
+    let f = functions_through("listed", &layer, n, |i| {
+        format!("{{ handler: f{i}, events: [{{ httpApi: 'GET /f{i}' }}] }}")
+    });
     // The emulator is shared with the other tests: how many functions it holds
     // decides whether a listing is worth it (up to 14 pages of 50 for 100 functions).
     let aws = aws().await;

@@ -40,6 +40,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 import fake_package  # noqa: E402
+from common import emulator_endpoint, run_measured, sls_rs_binary  # noqa: E402
 
 SCENARIOS = ["first deploy", "no-op redeploy", "one artifact changed", "remove"]
 SLS_ENV = {
@@ -69,19 +70,6 @@ def code_sha(data):
 def stats(endpoint):
     with urllib.request.urlopen(f"{endpoint}/__realism/stats") as r:
         return json.load(r)
-
-
-def run(cmd, cwd, env):
-    """(seconds, peak RSS in MB, completed) of one command, its own RSS from wait4."""
-    start = time.monotonic()
-    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out = p.stdout.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    took = time.monotonic() - start
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        sys.exit(f"`{' '.join(map(str, cmd))}` in {cwd} failed ({p.returncode}):\n{out.decode(errors='replace')[-3000:]}")
-    return took, usage.ru_maxrss / 1024
 
 
 class Cloud:
@@ -156,7 +144,7 @@ class SlsRs:
             cmd = ["remove", "--force"]
         else:
             cmd = ["deploy", "--package", str(self.dir / ".sls-rs")]
-        return run([self.bin, *cmd, "-c", str(self.dir)], self.dir, self.env)
+        return run_measured([self.bin, *cmd, "-c", str(self.dir)], self.env, self.dir)[:2]
 
     def help(self):
         return [self.bin, "--help"], self.env
@@ -224,7 +212,8 @@ custom:
         return codes
 
     def step(self, scenario):
-        return run([self.cli, "remove" if scenario == "remove" else "deploy"], self.dir, self.env)
+        return run_measured([self.cli, "remove" if scenario == "remove" else "deploy"], self.env,
+                            self.dir)[:2]
 
     def help(self):
         return [self.cli, "--help"], self.env
@@ -256,15 +245,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--functions", type=int, nargs="+", default=[1, 10, 50])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--bin", default=os.environ.get("SLS_RS_BIN"))
+    ap.add_argument("--bin")
     args = ap.parse_args()
-    binary = args.bin or str(ROOT / "target/release/sls-rs")
-    if not os.path.exists(binary):
-        binary = str(ROOT / "target/debug/sls-rs")
+    binary = sls_rs_binary(args.bin)
     if not (HERE / "node_modules/.bin/serverless").exists():
         sys.exit("Serverless Framework is not installed: run `npm ci` in benches/peer first")
-    emulator = subprocess.run([str(ROOT / "localstack/emulator"), "endpoint"], check=True,
-                              capture_output=True, text=True).stdout.strip()
+    emulator = emulator_endpoint()
     layer = subprocess.Popen([sys.executable, str(ROOT / "tests/support/realism.py"), emulator],
                              stdout=subprocess.PIPE, text=True)
     port = int(layer.stdout.readline().strip())
