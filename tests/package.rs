@@ -136,12 +136,9 @@ fn fixture(bin: &str, manifest: &str, main_rs: Option<&str>) -> PathBuf {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     let cargo_toml = std::fs::read_to_string(root.join("examples/hello/Cargo.toml"))
         .unwrap()
-        .replace("name = \"hello\"", &format!("name = \"{bin}\""))
-        .replace(
-            "path = \"../../runtime\"",
-            &format!("path = {:?}", root.join("runtime")),
-        );
+        .replace("name = \"hello\"", &format!("name = \"{bin}\""));
     std::fs::write(dir.join("Cargo.toml"), cargo_toml).unwrap();
+    support::patch_runtime_crate(&dir);
     // The example's lock, so the fixture builds the dependencies already compiled.
     std::fs::copy(
         root.join("examples/hello/Cargo.lock"),
@@ -305,4 +302,28 @@ fn missing_tools_name_the_fix() {
     );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("zig not found"), "{stderr}");
+}
+
+/// A service outside this repository that depends on the runtime crate without the
+/// `[patch.crates-io]` README describes: exit 2 before any build, saying what to add
+/// (the crate is not on crates.io; a crate of that name there would be someone else's).
+#[test]
+fn a_service_without_the_runtime_patch_exits_2_saying_what_to_add() {
+    let dir = fixture(
+        "nopatch",
+        "service: nopatch\nprovider: { name: aws }\nfunctions:\n  nopatch: { handler: nopatch }\n",
+        None,
+    );
+    std::fs::remove_dir_all(dir.join(".cargo")).unwrap();
+    let (out, _, stderr) = package(&dir, false, &[]);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("it is not published on crates.io yet"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[patch.crates-io]\n  sls-rs-runtime = { path = "),
+        "{stderr}"
+    );
+    assert!(!dir.join(".sls-rs").exists(), "nothing was built");
 }

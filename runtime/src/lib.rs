@@ -29,15 +29,20 @@ use lambda_runtime::IntoFunctionResponse;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use lambda_runtime::{Context, Error, LambdaEvent};
+pub use lambda_runtime::{Context, Diagnostic, Error, LambdaEvent};
 pub use log::{init_logging, JsonLogLayer};
 pub use resources::{env_var_name, resource, MissingResource, ResourceKind, ENV_PREFIX};
 
 /// Sets up JSON logging ([`init_logging`]) and runs `handler` for every invocation.
-pub async fn run<Req, Resp, F, Fut>(handler: F) -> Result<(), Error>
+///
+/// A handler may fail with [`Error`] (Lambda then reports the error's type as a Rust
+/// type name) or with an error of its own that converts into a [`Diagnostic`], whose
+/// `error_type` is what Lambda reports and what a Step Functions `Catch` matches.
+pub async fn run<Req, Resp, F, Fut, E>(handler: F) -> Result<(), Error>
 where
     F: FnMut(LambdaEvent<Req>) -> Fut,
-    Fut: Future<Output = Result<Resp, Error>>,
+    Fut: Future<Output = Result<Resp, E>>,
+    E: Into<Diagnostic> + std::fmt::Debug,
     Req: DeserializeOwned,
     Resp: Serialize + IntoFunctionResponse<Resp, Body>,
 {

@@ -26,6 +26,21 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Makes the cargo workspace at `dir`, outside this repository, take `sls-rs-runtime`
+/// from runtime/ (the crate is not published yet): what README tells a user to do.
+pub fn patch_runtime_crate(dir: &Path) {
+    let cargo = dir.join(".cargo");
+    std::fs::create_dir_all(&cargo).unwrap();
+    std::fs::write(
+        cargo.join("config.toml"),
+        format!(
+            "[patch.crates-io]\nsls-rs-runtime = {{ path = {:?} }}\n",
+            repo_root().join("runtime")
+        ),
+    )
+    .unwrap();
+}
+
 /// The sls-rs binary, with no AWS settings inherited from the developer's shell.
 pub fn sls_rs() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sls-rs"));

@@ -21,6 +21,20 @@ use crate::manifest::{Architecture, KeyPath, ManifestError, Service};
 
 /// Where builds go, inside the service directory.
 pub const OUTPUT_DIR: &str = ".sls-rs";
+/// The crate sls-rs handlers link (runtime/, versioned with sls-rs itself): with
+/// [`runtime_requirement`], the one place a service's dependency on it is fixed.
+pub const RUNTIME_CRATE: &str = "sls-rs-runtime";
+
+/// The version requirement a service declares on [`RUNTIME_CRATE`] (`"0.1"` for
+/// 0.1.x, `"1"` for 1.x): what `sls-rs new` renders and every example declares.
+pub fn runtime_requirement() -> String {
+    let mut parts = env!("CARGO_PKG_VERSION").split('.');
+    let major = parts.next().unwrap_or("0");
+    match major {
+        "0" => format!("0.{}", parts.next().unwrap_or("0")),
+        _ => major.to_string(),
+    }
+}
 pub const PACKAGE_MANIFEST: &str = "package.json";
 
 /// What `package` produced: one artifact per function.
@@ -60,6 +74,7 @@ pub fn package(service: &Service, opts: &PackageOptions) -> anyhow::Result<Packa
     let dir = &service.dir;
     check_handlers(service, &cargo::workspace_binaries(dir)?)?;
     let toolchain = Toolchain::find(dir)?;
+    cargo::check_runtime_source(dir)?;
 
     let mut by_arch: BTreeMap<Architecture, Vec<&str>> = BTreeMap::new();
     for f in service.manifest.functions.values() {
@@ -134,6 +149,7 @@ pub fn build_bootstrap(
         return Ok(None);
     };
     check_handlers(service, &cargo::workspace_binaries(&service.dir)?)?;
+    cargo::check_runtime_source(&service.dir)?;
     build_architecture(&toolchain, &service.dir, arch, &[handler], opts)?;
     Ok(Some(
         lambda_dir(&service.dir, arch)
