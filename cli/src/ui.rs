@@ -95,10 +95,40 @@ impl Progress {
     }
 }
 
-/// Whether stderr is a terminal that can show a spinner.
-pub fn stderr_is_terminal() -> bool {
+/// Whether to show spinners: stderr is a terminal and this is not a CI job (`CI`
+/// set, as GitHub Actions, GitLab and most others set it, even with a pseudo-terminal).
+pub fn interactive() -> bool {
     use std::io::IsTerminal;
-    std::io::stderr().is_terminal()
+    interactive_given(std::io::stderr().is_terminal(), &env_var)
+}
+
+/// Whether to colour stdout: `NO_COLOR` never, `FORCE_COLOR`/`CLICOLOR_FORCE` always,
+/// otherwise on a terminal outside CI.
+pub fn color() -> bool {
+    color_given(stdout_is_terminal(), &env_var)
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A variable that is set to something other than empty, `0` or `false`.
+fn flag(env: &dyn Fn(&str) -> Option<String>, name: &str) -> bool {
+    env(name).is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False"))
+}
+
+fn interactive_given(terminal: bool, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    terminal && !flag(env, "CI")
+}
+
+fn color_given(terminal: bool, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    if env("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    if flag(env, "FORCE_COLOR") || flag(env, "CLICOLOR_FORCE") {
+        return true;
+    }
+    terminal && !flag(env, "CI")
 }
 
 /// Left-aligned columns, two spaces apart; the first row is the header.
@@ -135,4 +165,39 @@ pub fn bytes(n: u64) -> String {
 pub fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn ci_means_no_spinner_and_no_colour_unless_forced() {
+        assert!(interactive_given(true, &env(&[])));
+        assert!(!interactive_given(false, &env(&[])));
+        assert!(!interactive_given(true, &env(&[("CI", "true")])));
+        assert!(interactive_given(true, &env(&[("CI", "false")])));
+
+        assert!(color_given(true, &env(&[])));
+        assert!(!color_given(false, &env(&[])));
+        assert!(!color_given(true, &env(&[("CI", "1")])));
+        assert!(!color_given(true, &env(&[("NO_COLOR", "1")])));
+        assert!(color_given(
+            false,
+            &env(&[("CI", "true"), ("FORCE_COLOR", "1")])
+        ));
+        assert!(color_given(false, &env(&[("CLICOLOR_FORCE", "1")])));
+        assert!(!color_given(
+            true,
+            &env(&[("NO_COLOR", "1"), ("FORCE_COLOR", "1")])
+        ));
+    }
 }

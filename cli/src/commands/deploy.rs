@@ -62,7 +62,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         None => {
             let opts = PackageOptions {
                 verbose: global.verbose > 0,
-                interactive: ui::stderr_is_terminal(),
+                interactive: ui::interactive(),
             };
             (build::package(&service, &opts)?, service.dir.clone())
         }

@@ -115,7 +115,7 @@ fn describe(report: &Report) -> String {
 
 pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow::Result<()> {
     let f = &service.manifest.functions[&args.function];
-    let executable = local::handler_executable(service, &args.function, ui::stderr_is_terminal())?;
+    let executable = local::handler_executable(service, &args.function, ui::interactive())?;
     let binary = executable.path.clone();
     let (environment, account) = environment(service, &args.function);
     let name = service.function_name(&args.function);

@@ -38,9 +38,7 @@ pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
     } else if args.raw {
         Format::Raw
     } else {
-        Format::Pretty {
-            color: ui::stdout_is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        }
+        Format::Pretty { color: ui::color() }
     };
     let opts = LogsOptions {
         functions: args.function.into_iter().collect(),

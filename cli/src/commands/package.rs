@@ -13,7 +13,7 @@ pub fn run(global: &GlobalArgs, _args: PackageArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
     let opts = PackageOptions {
         verbose: global.verbose > 0,
-        interactive: ui::stderr_is_terminal(),
+        interactive: ui::interactive(),
     };
     let manifest = build::package(&service, &opts)?;
     if global.json {
