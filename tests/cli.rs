@@ -7,6 +7,7 @@ use crate::support;
 #[test]
 fn completions_cover_every_subcommand_and_bash_completes_with_them() {
     let subcommands = [
+        "new",
         "validate",
         "print",
         "package",

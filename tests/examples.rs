@@ -48,24 +48,52 @@ fn the_reference_manifest_validates_with_every_key() {
     assert_eq!(service["stateMachines"][0], "checkout");
 }
 
+/// Examples declare the runtime crate as a service outside this repository does (a
+/// crates.io requirement, fixed by `sls_rs::build::runtime_requirement`), and build
+/// against runtime/ only through examples/.cargo/config.toml's patch.
 #[test]
-fn examples_and_templates_validate() {
+fn examples_depend_on_the_runtime_crate_as_published() {
+    let root = support::repo_root();
+    let declared = format!(
+        "{} = \"{}\"",
+        sls_rs::build::RUNTIME_CRATE,
+        sls_rs::build::runtime_requirement()
+    );
+    let mut examples = 0;
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let cargo_toml = entry.unwrap().path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&cargo_toml) else {
+            continue;
+        };
+        examples += 1;
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with(sls_rs::build::RUNTIME_CRATE))
+            .collect();
+        assert_eq!(lines, [declared.as_str()], "{}", cargo_toml.display());
+    }
+    assert!(examples >= 5, "found {examples} examples");
+    let config = std::fs::read_to_string(root.join("examples/.cargo/config.toml")).unwrap();
+    assert!(
+        config.contains("[patch.crates-io]\nsls-rs-runtime = { path = \"../runtime\" }"),
+        "{config}"
+    );
+}
+
+/// Every example validates (the templates of `sls-rs new`: tests/templates.rs).
+#[test]
+fn examples_validate() {
     let root = support::repo_root();
     let mut manifests: Vec<PathBuf> = Vec::new();
-    for dir in ["examples", "templates"] {
-        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-            let candidate = entry.unwrap().path().join("serverless.yaml");
-            if candidate.is_file() {
-                manifests.push(candidate);
-            }
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let candidate = entry.unwrap().path().join("serverless.yaml");
+        if candidate.is_file() {
+            manifests.push(candidate);
         }
     }
-    assert!(
-        manifests.len() >= 2,
-        "expected an example and a template, found {manifests:?}"
-    );
+    assert!(manifests.len() >= 5, "found {manifests:?}");
     for m in manifests {
-        assert_eq!(validate_json(&m, &[])["valid"], true);
+        assert_eq!(validate_json(&m, &[])["valid"], true, "{}", m.display());
     }
 }
 

@@ -19,3 +19,4 @@ mod realism;
 mod regions;
 mod resources;
 mod safety;
+mod templates;

@@ -41,6 +41,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new service from a template (--list shows them)
+    New(commands::new::NewArgs),
     /// Check serverless.yaml (schema, variables, references, AWS limits) without touching AWS
     Validate(commands::validate::ValidateArgs),
     /// Print the resolved manifest: variables substituted, secrets masked

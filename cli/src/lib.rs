@@ -13,4 +13,5 @@ pub mod logs;
 pub use sls_rs_manifest as manifest;
 pub mod migrate;
 pub mod model;
+pub mod scaffold;
 pub mod ui;

@@ -8,6 +8,7 @@ pub mod invoke;
 mod invoke_local;
 pub mod logs;
 pub mod migrate;
+pub mod new;
 pub mod package;
 pub mod plan;
 pub mod policy;
@@ -23,6 +24,7 @@ use crate::manifest::{self, LoadOptions, Service};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::ui::set_verbosity(cli.global.verbose);
     match cli.command {
+        Command::New(args) => new::run(&cli.global, args),
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Print(args) => print::run(&cli.global, args),
         Command::Package(args) => package::run(&cli.global, args),
