@@ -1,4 +1,6 @@
-//! `sls-rs policy`: the IAM policies deploy generates, for people to review.
+//! `sls-rs policy`: the IAM policies deploy generates, for people to review; with
+//! `--deployer`, the policy a CI role needs to deploy the stage (and with
+//! `--github`, the trust policy that lets one repository assume it).
 
 use clap::Args;
 
@@ -14,6 +16,17 @@ pub struct PolicyArgs {
     /// The account id to write into ARNs [default: the stage's account, asked of STS]
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
+    /// The policy a CI role needs to deploy, plan, roll back and remove this stage
+    #[arg(long, conflicts_with = "function")]
+    pub deployer: bool,
+    /// With --deployer: also the trust policy for GitHub Actions' OIDC, for one
+    /// repository and one environment (default: the stage's name) or branch
+    #[arg(
+        long,
+        value_name = "OWNER/REPO[:environment:NAME|:BRANCH]",
+        requires = "deployer"
+    )]
+    pub github: Option<String>,
 }
 
 pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
@@ -21,6 +34,12 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
     if let Some(f) = &args.function {
         super::check_function(&service, f)?;
     }
+    // A bad --github is the user's mistake: said before anything is asked of AWS.
+    let subject = match &args.github {
+        Some(spec) => model::deployer::github_subject(spec, &service.stage)
+            .map_err(|why| crate::error::UsageError::new(format!("--github: {why}")))?,
+        None => String::new(),
+    };
     let target = Target::of(&service);
     let (account, endpoints) = super::block_on(async {
         let (config, endpoints) = cloud::load(&target).await;
@@ -38,10 +57,30 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
         env_key: None,
         queue_url_base: &queue_base,
     };
-    let all = model::policies(&service, &cx);
-    let doc = match &args.function {
-        Some(f) => all["functions"][f].clone(),
-        None => all,
+    let doc = if args.deployer {
+        let bucket = match &service.manifest.provider.deployment_bucket {
+            Some(b) => b.name.clone(),
+            None => cloud::deployment_bucket::name(&account, &target.region),
+        };
+        let scope = model::deployer::Scope {
+            service: &service,
+            account: &account,
+            region: &target.region,
+            partition: cx.partition,
+            bucket: &bucket,
+        };
+        let mut doc =
+            serde_json::json!({ "permissions": model::deployer::deployer_policy(&scope) });
+        if args.github.is_some() {
+            doc["trust"] = model::deployer::github_trust_policy(cx.partition, &account, &subject);
+        }
+        doc
+    } else {
+        let all = model::policies(&service, &cx);
+        match &args.function {
+            Some(f) => all["functions"][f].clone(),
+            None => all,
+        }
     };
     // A policy is JSON whatever the output mode; --json only makes it compact.
     if global.json {

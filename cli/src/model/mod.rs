@@ -3,6 +3,7 @@
 //! ids, deterministic physical names, flat properties to diff, and dependencies.
 //! Pure: no AWS call happens here (the account id is an input).
 
+pub mod deployer;
 mod iam;
 
 use std::collections::BTreeMap;

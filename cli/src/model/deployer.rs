@@ -1,0 +1,925 @@
+//! The IAM policy a CI role needs to deploy, plan, roll back, inspect and remove one
+//! stage of one service (`sls-rs policy --deployer`), and the trust policy that lets
+//! exactly one GitHub repository (one environment or branch) assume that role.
+//!
+//! Every statement is scoped to the stage's names: everything sls-rs creates is
+//! named `{service}-{stage}-…` (buckets lowercase), state and lock live under
+//! `services/{service}/{stage}/` of the deployment bucket, artifacts under
+//! `artifacts/`. `iam:PassRole` reaches only the stage's roles, and only towards
+//! Lambda and Step Functions. What AWS offers no resource-level permission for
+//! (listing functions, roles, queues, buckets, log groups; event source mappings,
+//! whose ids are unknown before they exist, are scoped by a condition on the
+//! function instead) is granted on `*`, read-only. HTTP APIs have random ids: their
+//! statement covers the region's HTTP APIs.
+//!
+//! [`OPERATIONS`] maps every AWS call in `cloud/` (by the label its errors carry)
+//! to the IAM actions it needs; a test reads `cloud/` and fails on a call it lacks.
+
+use serde_json::{json, Value};
+
+use crate::manifest::Service;
+
+/// AWS call (`service:Operation`, as `cloud/` labels it) → the IAM actions it
+/// needs. Calls that deploy, plan, rollback, info and remove make; `logs` and
+/// `invoke` are for people, not for a deployer ([`NOT_DEPLOYING`]).
+pub const OPERATIONS: &[(&str, &[&str])] = &[
+    // Lambda.
+    ("lambda:AddPermission", &["lambda:AddPermission"]),
+    ("lambda:CreateAlias", &["lambda:CreateAlias"]),
+    (
+        "lambda:CreateEventSourceMapping",
+        &["lambda:CreateEventSourceMapping"],
+    ),
+    (
+        "lambda:CreateFunction",
+        &[
+            "lambda:CreateFunction",
+            "lambda:TagResource",
+            "iam:PassRole",
+        ],
+    ),
+    (
+        "lambda:DeleteEventSourceMapping",
+        &["lambda:DeleteEventSourceMapping"],
+    ),
+    ("lambda:DeleteFunction", &["lambda:DeleteFunction"]),
+    (
+        "lambda:DeleteFunctionConcurrency",
+        &["lambda:DeleteFunctionConcurrency"],
+    ),
+    (
+        "lambda:DeleteProvisionedConcurrencyConfig",
+        &["lambda:DeleteProvisionedConcurrencyConfig"],
+    ),
+    ("lambda:GetAlias", &["lambda:GetAlias"]),
+    (
+        "lambda:GetEventSourceMapping",
+        &["lambda:GetEventSourceMapping"],
+    ),
+    // GetFunction answers with the tags only to a caller that may list them.
+    (
+        "lambda:GetFunction",
+        &["lambda:GetFunction", "lambda:ListTags"],
+    ),
+    ("lambda:GetPolicy", &["lambda:GetPolicy"]),
+    (
+        "lambda:GetProvisionedConcurrencyConfig",
+        &["lambda:GetProvisionedConcurrencyConfig"],
+    ),
+    (
+        "lambda:ListEventSourceMappings",
+        &["lambda:ListEventSourceMappings"],
+    ),
+    ("lambda:ListFunctions", &["lambda:ListFunctions"]),
+    (
+        "lambda:ListVersionsByFunction",
+        &["lambda:ListVersionsByFunction"],
+    ),
+    ("lambda:PublishVersion", &["lambda:PublishVersion"]),
+    (
+        "lambda:PutFunctionConcurrency",
+        &["lambda:PutFunctionConcurrency"],
+    ),
+    (
+        "lambda:PutProvisionedConcurrencyConfig",
+        &["lambda:PutProvisionedConcurrencyConfig"],
+    ),
+    ("lambda:RemovePermission", &["lambda:RemovePermission"]),
+    ("lambda:TagResource", &["lambda:TagResource"]),
+    ("lambda:UntagResource", &["lambda:UntagResource"]),
+    ("lambda:UpdateAlias", &["lambda:UpdateAlias"]),
+    (
+        "lambda:UpdateEventSourceMapping",
+        &["lambda:UpdateEventSourceMapping"],
+    ),
+    ("lambda:UpdateFunctionCode", &["lambda:UpdateFunctionCode"]),
+    (
+        "lambda:UpdateFunctionConfiguration",
+        &["lambda:UpdateFunctionConfiguration", "iam:PassRole"],
+    ),
+    // IAM.
+    ("iam:CreateRole", &["iam:CreateRole", "iam:TagRole"]),
+    ("iam:DeleteRole", &["iam:DeleteRole"]),
+    ("iam:DeleteRolePolicy", &["iam:DeleteRolePolicy"]),
+    (
+        "iam:GetAccountAuthorizationDetails",
+        &["iam:GetAccountAuthorizationDetails"],
+    ),
+    ("iam:GetRole", &["iam:GetRole"]),
+    ("iam:GetRolePolicy", &["iam:GetRolePolicy"]),
+    ("iam:ListRoles", &["iam:ListRoles"]),
+    ("iam:PutRolePolicy", &["iam:PutRolePolicy"]),
+    ("iam:TagRole", &["iam:TagRole"]),
+    ("iam:UntagRole", &["iam:UntagRole"]),
+    (
+        "iam:UpdateAssumeRolePolicy",
+        &["iam:UpdateAssumeRolePolicy"],
+    ),
+    // CloudWatch Logs.
+    (
+        "logs:CreateLogGroup",
+        &["logs:CreateLogGroup", "logs:TagResource"],
+    ),
+    ("logs:DeleteLogGroup", &["logs:DeleteLogGroup"]),
+    (
+        "logs:DeleteRetentionPolicy",
+        &["logs:DeleteRetentionPolicy"],
+    ),
+    ("logs:DescribeLogGroups", &["logs:DescribeLogGroups"]),
+    ("logs:PutRetentionPolicy", &["logs:PutRetentionPolicy"]),
+    // DynamoDB (Scan: one item, to tell an empty table from one holding data).
+    (
+        "dynamodb:CreateTable",
+        &["dynamodb:CreateTable", "dynamodb:TagResource"],
+    ),
+    ("dynamodb:DeleteTable", &["dynamodb:DeleteTable"]),
+    (
+        "dynamodb:DescribeContinuousBackups",
+        &["dynamodb:DescribeContinuousBackups"],
+    ),
+    ("dynamodb:DescribeTable", &["dynamodb:DescribeTable"]),
+    (
+        "dynamodb:DescribeTimeToLive",
+        &["dynamodb:DescribeTimeToLive"],
+    ),
+    (
+        "dynamodb:ListTagsOfResource",
+        &["dynamodb:ListTagsOfResource"],
+    ),
+    ("dynamodb:Scan", &["dynamodb:Scan"]),
+    ("dynamodb:TagResource", &["dynamodb:TagResource"]),
+    ("dynamodb:UntagResource", &["dynamodb:UntagResource"]),
+    (
+        "dynamodb:UpdateContinuousBackups",
+        &["dynamodb:UpdateContinuousBackups"],
+    ),
+    ("dynamodb:UpdateTable", &["dynamodb:UpdateTable"]),
+    ("dynamodb:UpdateTimeToLive", &["dynamodb:UpdateTimeToLive"]),
+    // S3: API operations and IAM actions are named differently here.
+    ("s3:CreateBucket", &["s3:CreateBucket"]),
+    ("s3:DeleteBucket", &["s3:DeleteBucket"]),
+    ("s3:DeleteBucketCors", &["s3:PutBucketCORS"]),
+    (
+        "s3:DeleteBucketLifecycle",
+        &["s3:PutLifecycleConfiguration"],
+    ),
+    (
+        "s3:DeleteObject",
+        &["s3:DeleteObject", "s3:DeleteObjectVersion"],
+    ),
+    (
+        "s3:DeleteObjects",
+        &["s3:DeleteObject", "s3:DeleteObjectVersion"],
+    ),
+    ("s3:GetBucketCors", &["s3:GetBucketCORS"]),
+    ("s3:GetBucketEncryption", &["s3:GetEncryptionConfiguration"]),
+    (
+        "s3:GetBucketLifecycleConfiguration",
+        &["s3:GetLifecycleConfiguration"],
+    ),
+    (
+        "s3:GetBucketNotificationConfiguration",
+        &["s3:GetBucketNotification"],
+    ),
+    ("s3:GetBucketTagging", &["s3:GetBucketTagging"]),
+    ("s3:GetBucketVersioning", &["s3:GetBucketVersioning"]),
+    ("s3:GetObject", &["s3:GetObject"]),
+    (
+        "s3:GetPublicAccessBlock",
+        &["s3:GetBucketPublicAccessBlock"],
+    ),
+    ("s3:HeadObject", &["s3:GetObject"]),
+    ("s3:ListBuckets", &["s3:ListAllMyBuckets"]),
+    ("s3:ListObjectVersions", &["s3:ListBucketVersions"]),
+    ("s3:ListObjectsV2", &["s3:ListBucket"]),
+    ("s3:PutBucketCors", &["s3:PutBucketCORS"]),
+    ("s3:PutBucketEncryption", &["s3:PutEncryptionConfiguration"]),
+    (
+        "s3:PutBucketLifecycleConfiguration",
+        &["s3:PutLifecycleConfiguration"],
+    ),
+    (
+        "s3:PutBucketNotificationConfiguration",
+        &["s3:PutBucketNotification"],
+    ),
+    ("s3:PutBucketTagging", &["s3:PutBucketTagging"]),
+    ("s3:PutBucketVersioning", &["s3:PutBucketVersioning"]),
+    ("s3:PutObject", &["s3:PutObject"]),
+    (
+        "s3:PutPublicAccessBlock",
+        &["s3:PutBucketPublicAccessBlock"],
+    ),
+    // SQS.
+    ("sqs:CreateQueue", &["sqs:CreateQueue", "sqs:TagQueue"]),
+    ("sqs:DeleteQueue", &["sqs:DeleteQueue"]),
+    ("sqs:GetQueueAttributes", &["sqs:GetQueueAttributes"]),
+    ("sqs:GetQueueUrl", &["sqs:GetQueueUrl"]),
+    ("sqs:ListQueueTags", &["sqs:ListQueueTags"]),
+    ("sqs:SetQueueAttributes", &["sqs:SetQueueAttributes"]),
+    ("sqs:TagQueue", &["sqs:TagQueue"]),
+    ("sqs:UntagQueue", &["sqs:UntagQueue"]),
+    // Step Functions.
+    (
+        "states:CreateStateMachine",
+        &[
+            "states:CreateStateMachine",
+            "states:TagResource",
+            "iam:PassRole",
+        ],
+    ),
+    ("states:DeleteStateMachine", &["states:DeleteStateMachine"]),
+    (
+        "states:DescribeStateMachine",
+        &["states:DescribeStateMachine"],
+    ),
+    (
+        "states:ListTagsForResource",
+        &["states:ListTagsForResource"],
+    ),
+    ("states:TagResource", &["states:TagResource"]),
+    ("states:UntagResource", &["states:UntagResource"]),
+    (
+        "states:UpdateStateMachine",
+        &["states:UpdateStateMachine", "iam:PassRole"],
+    ),
+    // EventBridge.
+    ("events:DeleteRule", &["events:DeleteRule"]),
+    ("events:DescribeRule", &["events:DescribeRule"]),
+    (
+        "events:ListTagsForResource",
+        &["events:ListTagsForResource"],
+    ),
+    ("events:ListTargetsByRule", &["events:ListTargetsByRule"]),
+    ("events:PutRule", &["events:PutRule", "events:TagResource"]),
+    ("events:PutTargets", &["events:PutTargets"]),
+    ("events:RemoveTargets", &["events:RemoveTargets"]),
+    ("events:TagResource", &["events:TagResource"]),
+    ("events:UntagResource", &["events:UntagResource"]),
+    // API Gateway v2: IAM names the HTTP verb.
+    ("apigateway:CreateApi", &["apigateway:POST"]),
+    ("apigateway:CreateIntegration", &["apigateway:POST"]),
+    ("apigateway:CreateRoute", &["apigateway:POST"]),
+    ("apigateway:CreateStage", &["apigateway:POST"]),
+    ("apigateway:DeleteApi", &["apigateway:DELETE"]),
+    ("apigateway:DeleteCorsConfiguration", &["apigateway:DELETE"]),
+    ("apigateway:DeleteIntegration", &["apigateway:DELETE"]),
+    ("apigateway:DeleteRoute", &["apigateway:DELETE"]),
+    ("apigateway:GetApi", &["apigateway:GET"]),
+    ("apigateway:GetApis", &["apigateway:GET"]),
+    ("apigateway:GetIntegrations", &["apigateway:GET"]),
+    ("apigateway:GetRoute", &["apigateway:GET"]),
+    ("apigateway:GetRoutes", &["apigateway:GET"]),
+    ("apigateway:GetStage", &["apigateway:GET"]),
+    ("apigateway:TagResource", &["apigateway:POST"]),
+    ("apigateway:UntagResource", &["apigateway:DELETE"]),
+    ("apigateway:UpdateApi", &["apigateway:PATCH"]),
+    ("apigateway:UpdateIntegration", &["apigateway:PATCH"]),
+    ("apigateway:UpdateRoute", &["apigateway:PATCH"]),
+    ("apigateway:UpdateStage", &["apigateway:PATCH"]),
+    // STS: GetCallerIdentity needs no permission.
+    ("sts:GetCallerIdentity", &[]),
+];
+
+/// Calls `cloud/` makes for people rather than for a deploy: `sls-rs logs` and
+/// `sls-rs invoke`. Not in the deployer's policy.
+pub const NOT_DEPLOYING: &[&str] = &[
+    "logs:FilterLogEvents",
+    "lambda:Invoke",
+    "lambda:InvokeFunction",
+];
+
+/// Where the deployer works: the stage's names in one account and region.
+pub struct Scope<'a> {
+    pub service: &'a Service,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub partition: &'a str,
+    /// The deployment bucket (state, lock, artifacts).
+    pub bucket: &'a str,
+}
+
+fn allow(sid: &str, actions: &[&str], resources: Vec<String>) -> Value {
+    json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
+}
+
+/// The deployer's permissions policy.
+pub fn deployer_policy(scope: &Scope) -> Value {
+    let Scope {
+        service,
+        account,
+        region,
+        partition: p,
+        bucket,
+    } = scope;
+    let prefix = format!("{}-{}-", service.manifest.service, service.stage);
+    let bucket_prefix = prefix.to_ascii_lowercase();
+    let arn = |svc: &str, rest: &str| format!("{p}:{svc}:{region}:{account}:{rest}");
+    let functions = arn("lambda", &format!("function:{prefix}*"));
+    let mappings = arn("lambda", "event-source-mapping:*");
+    let roles = format!("{p}:iam::{account}:role/{prefix}*");
+    let stage_keys = format!("services/{}/{}/", service.manifest.service, service.stage);
+    let statements = vec![
+        allow(
+            "ReadAccountListings",
+            &[
+                "lambda:ListFunctions",
+                "lambda:ListEventSourceMappings",
+                "iam:ListRoles",
+                "iam:GetAccountAuthorizationDetails",
+                "logs:DescribeLogGroups",
+                "s3:ListAllMyBuckets",
+            ],
+            vec!["*".into()],
+        ),
+        allow(
+            "Functions",
+            &[
+                "lambda:AddPermission",
+                "lambda:CreateAlias",
+                "lambda:CreateFunction",
+                "lambda:DeleteFunction",
+                "lambda:DeleteFunctionConcurrency",
+                "lambda:DeleteProvisionedConcurrencyConfig",
+                "lambda:GetAlias",
+                "lambda:GetFunction",
+                "lambda:GetPolicy",
+                "lambda:GetProvisionedConcurrencyConfig",
+                "lambda:ListTags",
+                "lambda:ListVersionsByFunction",
+                "lambda:PublishVersion",
+                "lambda:PutFunctionConcurrency",
+                "lambda:PutProvisionedConcurrencyConfig",
+                "lambda:RemovePermission",
+                "lambda:TagResource",
+                "lambda:UntagResource",
+                "lambda:UpdateAlias",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+            ],
+            vec![functions.clone()],
+        ),
+        // A mapping's id is unknown before it exists: scoped by the function it feeds
+        // (CreateEventSourceMapping has no resource of its own).
+        json!({
+            "Sid": "CreateEventSourceMappings",
+            "Effect": "Allow",
+            "Action": ["lambda:CreateEventSourceMapping"],
+            "Resource": ["*"],
+            "Condition": { "ArnLike": { "lambda:FunctionArn": [functions.clone()] } },
+        }),
+        json!({
+            "Sid": "ChangeEventSourceMappings",
+            "Effect": "Allow",
+            "Action": ["lambda:DeleteEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+            "Resource": [mappings.clone()],
+            "Condition": { "ArnLike": { "lambda:FunctionArn": [functions] } },
+        }),
+        allow(
+            "ReadEventSourceMappings",
+            &["lambda:GetEventSourceMapping"],
+            vec![mappings],
+        ),
+        allow(
+            "Roles",
+            &[
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:DeleteRolePolicy",
+                "iam:GetRole",
+                "iam:GetRolePolicy",
+                "iam:PutRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+            ],
+            vec![roles.clone()],
+        ),
+        json!({
+            "Sid": "PassRolesToLambdaAndStepFunctions",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": [roles],
+            "Condition": { "StringEquals": { "iam:PassedToService": ["lambda.amazonaws.com", "states.amazonaws.com"] } },
+        }),
+        allow(
+            "LogGroups",
+            &[
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:DeleteRetentionPolicy",
+                "logs:PutRetentionPolicy",
+                "logs:TagResource",
+                "logs:UntagResource",
+            ],
+            vec![arn("logs", &format!("log-group:/aws/lambda/{prefix}*"))],
+        ),
+        allow(
+            "Tables",
+            &[
+                "dynamodb:CreateTable",
+                "dynamodb:DeleteTable",
+                "dynamodb:DescribeContinuousBackups",
+                "dynamodb:DescribeTable",
+                "dynamodb:DescribeTimeToLive",
+                "dynamodb:ListTagsOfResource",
+                "dynamodb:Scan",
+                "dynamodb:TagResource",
+                "dynamodb:UntagResource",
+                "dynamodb:UpdateContinuousBackups",
+                "dynamodb:UpdateTable",
+                "dynamodb:UpdateTimeToLive",
+            ],
+            vec![arn("dynamodb", &format!("table/{prefix}*"))],
+        ),
+        allow(
+            "Buckets",
+            &[
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:GetBucketCORS",
+                "s3:GetBucketNotification",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                "s3:PutBucketCORS",
+                "s3:PutBucketNotification",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutBucketTagging",
+                "s3:PutBucketVersioning",
+                "s3:PutEncryptionConfiguration",
+                "s3:PutLifecycleConfiguration",
+            ],
+            vec![format!("{p}:s3:::{bucket_prefix}*")],
+        ),
+        // Emptying a bucket `remove --force` deletes.
+        allow(
+            "BucketObjects",
+            &["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            vec![format!("{p}:s3:::{bucket_prefix}*/*")],
+        ),
+        allow(
+            "DeploymentBucket",
+            &[
+                "s3:CreateBucket",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutBucketTagging",
+                "s3:PutBucketVersioning",
+                "s3:PutEncryptionConfiguration",
+                "s3:PutLifecycleConfiguration",
+            ],
+            vec![format!("{p}:s3:::{bucket}")],
+        ),
+        json!({
+            "Sid": "DeploymentBucketListing",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+            "Resource": [format!("{p}:s3:::{bucket}")],
+            "Condition": { "StringLike": { "s3:prefix": [format!("{stage_keys}*"), format!("{}*", super::ARTIFACT_PREFIX)] } },
+        }),
+        // This stage's state and lock, and the artifacts (content-addressed, shared).
+        allow(
+            "StateLockAndArtifacts",
+            &[
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+            ],
+            vec![
+                format!("{p}:s3:::{bucket}/{stage_keys}*"),
+                format!("{p}:s3:::{bucket}/{}*", super::ARTIFACT_PREFIX),
+            ],
+        ),
+        allow(
+            "Queues",
+            &[
+                "sqs:CreateQueue",
+                "sqs:DeleteQueue",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ListQueueTags",
+                "sqs:SetQueueAttributes",
+                "sqs:TagQueue",
+                "sqs:UntagQueue",
+            ],
+            vec![arn("sqs", &format!("{prefix}*"))],
+        ),
+        allow(
+            "StateMachines",
+            &[
+                "states:CreateStateMachine",
+                "states:DeleteStateMachine",
+                "states:DescribeStateMachine",
+                "states:ListTagsForResource",
+                "states:TagResource",
+                "states:UntagResource",
+                "states:UpdateStateMachine",
+            ],
+            vec![arn("states", &format!("stateMachine:{prefix}*"))],
+        ),
+        allow(
+            "ScheduleRules",
+            &[
+                "events:DeleteRule",
+                "events:DescribeRule",
+                "events:ListTagsForResource",
+                "events:ListTargetsByRule",
+                "events:PutRule",
+                "events:PutTargets",
+                "events:RemoveTargets",
+                "events:TagResource",
+                "events:UntagResource",
+            ],
+            vec![arn("events", &format!("rule/{prefix}*"))],
+        ),
+        // HTTP APIs have ids API Gateway picks: the region's HTTP APIs and their tags.
+        allow(
+            "HttpApis",
+            &[
+                "apigateway:GET",
+                "apigateway:POST",
+                "apigateway:PATCH",
+                "apigateway:DELETE",
+            ],
+            vec![
+                format!("{p}:apigateway:{region}::/apis"),
+                format!("{p}:apigateway:{region}::/apis/*"),
+                format!("{p}:apigateway:{region}::/tags/*"),
+            ],
+        ),
+    ];
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// What GitHub's OIDC token must say for the role to be assumed: `repo:OWNER/REPO:…`
+/// from `--github OWNER/REPO[:environment:NAME | :ref:REF | :BRANCH]`; with neither,
+/// the environment named after the stage (what `sls-rs new --with-ci`'s workflow uses).
+pub fn github_subject(spec: &str, stage: &str) -> Result<String, String> {
+    let (repo, rest) = match spec.split_once(':') {
+        Some((repo, rest)) => (repo, Some(rest)),
+        None => (spec, None),
+    };
+    let valid_repo = repo.split('/').count() == 2
+        && repo.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if !valid_repo {
+        return Err(format!(
+            "`{spec}` does not name a GitHub repository: expected OWNER/REPO, optionally followed by :environment:NAME, :ref:refs/heads/BRANCH or :BRANCH"
+        ));
+    }
+    let claim = match rest {
+        None => format!("environment:{stage}"),
+        Some(r) if r.starts_with("environment:") || r.starts_with("ref:") => r.to_string(),
+        Some("") => return Err(format!("`{spec}` ends with `:`: name an environment or a branch after it")),
+        Some(branch) if !branch.contains(['*', '?', ':']) => format!("ref:refs/heads/{branch}"),
+        Some(other) => {
+            return Err(format!(
+                "`{other}` is not an environment or a branch: use environment:NAME, ref:refs/heads/BRANCH or BRANCH (no wildcards: the role trusts exactly one)"
+            ))
+        }
+    };
+    if claim.contains(['*', '?']) {
+        return Err(format!(
+            "`{claim}` has a wildcard: the role trusts exactly one environment or branch"
+        ));
+    }
+    Ok(format!("repo:{repo}:{claim}"))
+}
+
+/// The trust policy: GitHub's OIDC provider in `account`, audience STS, one subject.
+pub fn github_trust_policy(partition: &str, account: &str, subject: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Federated": format!("{partition}:iam::{account}:oidc-provider/token.actions.githubusercontent.com") },
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                    "token.actions.githubusercontent.com:sub": subject,
+                }
+            }
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{load_str, LoadOptions};
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn service() -> Service {
+        let env = |_: &str| None;
+        load_str(
+            Path::new("serverless.yaml"),
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api }\n",
+            &LoadOptions {
+                config: None,
+                stage: None,
+                region: Some("eu-west-1"),
+                env: &env,
+            },
+        )
+        .unwrap()
+    }
+
+    fn policy() -> Value {
+        let s = service();
+        deployer_policy(&Scope {
+            service: &s,
+            account: "123456789012",
+            region: "eu-west-1",
+            partition: "arn:aws",
+            bucket: "sls-rs-deployments-123456789012-eu-west-1",
+        })
+    }
+
+    /// IAM's wildcard match: `*` any run of characters, `?` one.
+    fn matches(pattern: &str, value: &str) -> bool {
+        fn go(p: &[u8], v: &[u8]) -> bool {
+            match (p.first(), v.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => go(&p[1..], v) || (!v.is_empty() && go(p, &v[1..])),
+                (Some(b'?'), Some(_)) => go(&p[1..], &v[1..]),
+                (Some(a), Some(b)) if a == b => go(&p[1..], &v[1..]),
+                _ => false,
+            }
+        }
+        go(pattern.as_bytes(), value.as_bytes())
+    }
+
+    fn list(v: &Value) -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the policy allows `action` on `resource`, given the request's
+    /// condition values (a statement whose condition keys the request lacks does not apply).
+    fn allows(policy: &Value, action: &str, resource: &str, context: &[(&str, &str)]) -> bool {
+        policy["Statement"].as_array().unwrap().iter().any(|s| {
+            let action_ok = list(&s["Action"]).iter().any(|a| {
+                let (svc, op) = a.split_once(':').unwrap();
+                let (want_svc, want_op) = action.split_once(':').unwrap();
+                svc == want_svc && matches(&op.to_ascii_lowercase(), &want_op.to_ascii_lowercase())
+            });
+            let resource_ok = list(&s["Resource"]).iter().any(|r| matches(r, resource));
+            let condition_ok = s["Condition"].as_object().is_none_or(|ops| {
+                ops.values().all(|keys| {
+                    keys.as_object().unwrap().iter().all(|(key, want)| {
+                        context
+                            .iter()
+                            .find(|(k, _)| k == key)
+                            .is_some_and(|(_, got)| list(want).iter().any(|w| matches(w, got)))
+                    })
+                })
+            });
+            s["Effect"] == "Allow" && action_ok && resource_ok && condition_ok
+        })
+    }
+
+    /// Every AWS call `cloud/` makes, by the label its errors carry.
+    fn calls_in_cloud() -> BTreeSet<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cloud");
+        let mut calls = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for piece in text.split('"').skip(1).step_by(2) {
+                let Some((svc, op)) = piece.split_once(':') else {
+                    continue;
+                };
+                let known = [
+                    "lambda",
+                    "iam",
+                    "s3",
+                    "logs",
+                    "dynamodb",
+                    "sqs",
+                    "states",
+                    "events",
+                    "apigateway",
+                    "sts",
+                ];
+                if known.contains(&svc)
+                    && op.starts_with(|c: char| c.is_ascii_uppercase())
+                    && op.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    calls.insert(piece.to_string());
+                }
+            }
+        }
+        calls
+    }
+
+    #[test]
+    fn every_call_of_cloud_is_mapped_to_its_iam_actions() {
+        let calls = calls_in_cloud();
+        assert!(calls.len() > 100, "{calls:?}");
+        let mapped: BTreeSet<&str> = OPERATIONS.iter().map(|(c, _)| *c).collect();
+        let missing: Vec<&String> = calls
+            .iter()
+            .filter(|c| !mapped.contains(c.as_str()) && !NOT_DEPLOYING.contains(&c.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "calls of cloud/ the deployer policy does not know: {missing:?}"
+        );
+    }
+
+    /// The resource each call acts on, for a service `shop` at stage `dev`.
+    fn sample_resource(call: &str) -> &'static str {
+        let (svc, op) = call.split_once(':').unwrap();
+        match (svc, op) {
+            ("lambda", "ListFunctions" | "ListEventSourceMappings")
+            | ("iam", "ListRoles" | "GetAccountAuthorizationDetails")
+            | ("logs", "DescribeLogGroups")
+            | ("s3", "ListBuckets") => "*",
+            ("lambda", "CreateEventSourceMapping") => "*",
+            ("lambda", op) if op.contains("EventSourceMapping") => {
+                "arn:aws:lambda:eu-west-1:123456789012:event-source-mapping:1f2e"
+            }
+            ("lambda", _) => "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api:live",
+            ("iam", _) => "arn:aws:iam::123456789012:role/shop-dev-api-eu-west-1",
+            ("logs", _) => "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/shop-dev-api",
+            ("dynamodb", _) => "arn:aws:dynamodb:eu-west-1:123456789012:table/shop-dev-orders",
+            ("s3", "GetObject" | "HeadObject" | "PutObject") => {
+                "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1/services/shop/dev/state.json"
+            }
+            ("s3", "DeleteObject" | "DeleteObjects") => {
+                "arn:aws:s3:::shop-dev-uploads-123456789012-eu-west-1/incoming/a.txt"
+            }
+            ("s3", _) => "arn:aws:s3:::shop-dev-uploads-123456789012-eu-west-1",
+            ("sqs", _) => "arn:aws:sqs:eu-west-1:123456789012:shop-dev-jobs",
+            ("states", _) => "arn:aws:states:eu-west-1:123456789012:stateMachine:shop-dev-orders",
+            ("events", _) => "arn:aws:events:eu-west-1:123456789012:rule/shop-dev-api-schedule",
+            ("apigateway", _) => "arn:aws:apigateway:eu-west-1::/apis/a1b2c3",
+            _ => panic!("no sample resource for {call}"),
+        }
+    }
+
+    #[test]
+    fn the_policy_allows_every_call_on_the_stages_resources() {
+        let policy = policy();
+        let context = [
+            (
+                "lambda:FunctionArn",
+                "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api",
+            ),
+            ("iam:PassedToService", "lambda.amazonaws.com"),
+            ("s3:prefix", "artifacts/"),
+        ];
+        for (call, actions) in OPERATIONS {
+            for action in *actions {
+                let resource = if *action == "iam:PassRole" {
+                    "arn:aws:iam::123456789012:role/shop-dev-api-eu-west-1"
+                } else {
+                    sample_resource(call)
+                };
+                assert!(
+                    allows(&policy, action, resource, &context),
+                    "{call} needs {action} on {resource}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_outside_the_stage_is_allowed() {
+        let policy = policy();
+        let other = [
+            ("lambda:UpdateFunctionCode", "arn:aws:lambda:eu-west-1:123456789012:function:shop-prod-api"),
+            ("lambda:DeleteFunction", "arn:aws:lambda:eu-west-1:123456789012:function:billing-dev-api"),
+            ("iam:PutRolePolicy", "arn:aws:iam::123456789012:role/admin"),
+            ("dynamodb:DeleteTable", "arn:aws:dynamodb:eu-west-1:123456789012:table/shop-prod-orders"),
+            ("s3:DeleteBucket", "arn:aws:s3:::shop-prod-uploads-123456789012-eu-west-1"),
+            ("s3:PutObject", "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1/services/shop/prod/state.json"),
+            ("s3:GetObject", "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1/services/billing/dev/state.json"),
+            ("sqs:DeleteQueue", "arn:aws:sqs:eu-west-1:123456789012:billing-dev-jobs"),
+            ("lambda:InvokeFunction", "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api"),
+            ("logs:FilterLogEvents", "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/shop-dev-api"),
+        ];
+        for (action, resource) in other {
+            assert!(
+                !allows(&policy, action, resource, &[]),
+                "{action} on {resource}"
+            );
+        }
+        // PassRole: only the stage's roles, only to Lambda and Step Functions.
+        let role = "arn:aws:iam::123456789012:role/shop-dev-api-eu-west-1";
+        assert!(!allows(
+            &policy,
+            "iam:PassRole",
+            role,
+            &[("iam:PassedToService", "ec2.amazonaws.com")]
+        ));
+        assert!(!allows(
+            &policy,
+            "iam:PassRole",
+            "arn:aws:iam::123456789012:role/admin",
+            &[("iam:PassedToService", "lambda.amazonaws.com")]
+        ));
+        assert!(allows(
+            &policy,
+            "iam:PassRole",
+            role,
+            &[("iam:PassedToService", "states.amazonaws.com")]
+        ));
+        // Mappings only for the stage's functions; the bucket listed only where the stage reads.
+        let esm = "arn:aws:lambda:eu-west-1:123456789012:event-source-mapping:1f2e";
+        assert!(!allows(
+            &policy,
+            "lambda:DeleteEventSourceMapping",
+            esm,
+            &[(
+                "lambda:FunctionArn",
+                "arn:aws:lambda:eu-west-1:123456789012:function:billing-dev-api"
+            )]
+        ));
+        let bucket = "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1";
+        assert!(!allows(
+            &policy,
+            "s3:ListBucket",
+            bucket,
+            &[("s3:prefix", "services/billing/")]
+        ));
+        assert!(allows(
+            &policy,
+            "s3:ListBucket",
+            bucket,
+            &[("s3:prefix", "services/shop/dev/")]
+        ));
+        // `*` is granted only to read actions.
+        for s in policy["Statement"].as_array().unwrap() {
+            if list(&s["Resource"]) == ["*"] && s["Condition"].is_null() {
+                for a in list(&s["Action"]) {
+                    let op = a.split_once(':').unwrap().1;
+                    assert!(
+                        op.starts_with("List")
+                            || op.starts_with("Get")
+                            || op.starts_with("Describe"),
+                        "{a} on *"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn github_subjects_name_one_repository_and_one_environment_or_branch() {
+        assert_eq!(
+            github_subject("acme/shop", "prod").unwrap(),
+            "repo:acme/shop:environment:prod"
+        );
+        assert_eq!(
+            github_subject("acme/shop:main", "prod").unwrap(),
+            "repo:acme/shop:ref:refs/heads/main"
+        );
+        assert_eq!(
+            github_subject("acme/shop:environment:production", "prod").unwrap(),
+            "repo:acme/shop:environment:production"
+        );
+        assert_eq!(
+            github_subject("acme/shop:ref:refs/tags/v1", "prod").unwrap(),
+            "repo:acme/shop:ref:refs/tags/v1"
+        );
+        for bad in [
+            "acme",
+            "acme/shop/x",
+            "/shop",
+            "acme/sh op",
+            "acme/shop:",
+            "acme/shop:*",
+            "acme/shop:environment:*",
+        ] {
+            assert!(github_subject(bad, "prod").is_err(), "{bad}");
+        }
+        let trust =
+            github_trust_policy("arn:aws", "123456789012", "repo:acme/shop:environment:prod");
+        assert_eq!(
+            trust["Statement"][0]["Condition"]["StringEquals"]
+                ["token.actions.githubusercontent.com:sub"],
+            "repo:acme/shop:environment:prod"
+        );
+    }
+}
