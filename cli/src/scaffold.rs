@@ -483,8 +483,12 @@ mod tests {
         let file = ci.iter().find(|f| f.path == workflow).unwrap();
         let text = String::from_utf8(file.contents.clone()).unwrap();
         // GitHub's own expressions survive rendering; ours are filled in.
-        assert!(text.contains("${{ github.ref }}"), "{text}");
-        assert!(!text.contains("{{service}}"), "{text}");
+        assert!(
+            text.contains("role-to-assume: ${{ vars.AWS_ROLE_ARN }}"),
+            "{text}"
+        );
+        assert!(text.contains("AWS_REGION: eu-west-1"), "{text}");
+        assert!(!text.replace("${{", "").contains("{{"), "{text}");
     }
 
     #[test]
