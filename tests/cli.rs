@@ -85,3 +85,36 @@ fn completions_for_an_unknown_shell_name_the_ones_that_exist() {
         "{err}"
     );
 }
+
+/// An emulator that is not running, or an endpoint whose host does not resolve, will
+/// not answer a retry either: the command fails at once naming why, not after the
+/// minute of backoff a throttled call is given (a generous bound: before, it took 53 s).
+#[test]
+fn an_unreachable_endpoint_fails_at_once() {
+    let dir = support::repo_root().join("examples/hello");
+    for (endpoint, why) in [
+        ("http://127.0.0.1:9", "Connection refused"),
+        (
+            "http://no-such-host.invalid:4566",
+            "failed to lookup address",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let (out, _, stderr) = support::run(
+            support::sls_rs()
+                .args(["info", "--stage", "local", "-c"])
+                .arg(&dir)
+                .env("SLS_RS_ENDPOINT", endpoint),
+        );
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("sts:GetCallerIdentity") && stderr.contains(why),
+            "{stderr}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{endpoint}: {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -23,6 +23,7 @@ pub mod s3_bucket;
 pub mod schedule_rule;
 pub mod sqs_queue;
 pub mod state_machine;
+mod unreachable;
 mod wait;
 
 pub use wait::{duration_var, pause};
@@ -128,6 +129,9 @@ impl Aws {
                         )
                         .interceptor(calls.clone())
                         .interceptor(rate::PaceTag)
+                        .retry_classifier(unreachable::Unreachable {
+                            refused_is_final: endpoints.of($svc).is_some(),
+                        })
                         .build(),
                 )
             }};
@@ -390,7 +394,11 @@ fn s3_builder(config: &SdkConfig, endpoints: &Endpoints) -> aws_sdk_s3::config::
     let endpoint = endpoints.of(Svc::S3);
     let mut builder = aws_sdk_s3::config::Builder::from(config);
     builder.set_endpoint_url(endpoint.map(str::to_string));
-    builder.force_path_style(endpoint.is_some())
+    builder
+        .force_path_style(endpoint.is_some())
+        .retry_classifier(unreachable::Unreachable {
+            refused_is_final: endpoint.is_some(),
+        })
 }
 
 /// An S3 client at the configuration's S3 endpoint (path-style on an emulator).
@@ -399,7 +407,14 @@ pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
 }
 
 pub fn sts(config: &SdkConfig) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::new(config)
+    let override_ = Endpoints::resolve(config).of(Svc::Sts).is_some();
+    aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(config)
+            .retry_classifier(unreachable::Unreachable {
+                refused_is_final: override_,
+            })
+            .build(),
+    )
 }
 
 /// The account the credentials belong to. Never assumed: emulators differ
