@@ -159,3 +159,57 @@ async fn s3_object_bodies_are_not_left_in_the_hosts_shared_tmp() {
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
     assert!(!leaked, "{} holds the bucket's objects", shared.display());
 }
+
+/// An artifact is uploaded only where no object has its key (If-None-Match): one a
+/// listing missed (another deploy uploaded it meanwhile) is taken as there, and no
+/// upload replaces the bytes under a hash, as a stage's CI role may not.
+#[tokio::test]
+async fn an_artifact_is_never_replaced_under_its_hash() {
+    if !support::needs(&[Svc::Sts, Svc::S3]) {
+        return;
+    }
+    let aws = sls_rs::cloud::Aws::connect(&support::emulator().target())
+        .await
+        .unwrap();
+    let bucket = support::unique_service("artifact");
+    aws.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let dir = std::env::temp_dir().join(&bucket);
+    std::fs::create_dir_all(&dir).unwrap();
+    let zip = dir.join("f.zip");
+    std::fs::write(&zip, b"the artifact").unwrap();
+    let key = format!(
+        "artifacts/{}.zip",
+        sls_rs::build::sha256_hex(b"the artifact")
+    );
+    use sls_rs::cloud::deployment_bucket::upload_artifact;
+    // `listed`: a listing said absent, so no HeadObject; the first upload writes it.
+    assert!(upload_artifact(&aws, &bucket, &key, &zip, true)
+        .await
+        .unwrap());
+    // Someone replaced it meanwhile (what the condition exists to stop), and a
+    // listing missed it: the upload says it is there and leaves it alone.
+    aws.s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(b"other bytes".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert!(!upload_artifact(&aws, &bucket, &key, &zip, true)
+        .await
+        .unwrap());
+    let body = aws
+        .s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"other bytes"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

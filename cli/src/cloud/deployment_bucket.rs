@@ -398,21 +398,27 @@ pub async fn upload_artifact(
         anyhow::bail!("{} changed since it was packaged (its sha256 is now {actual}); run `sls-rs package` again", local.display());
     }
     let body = ByteStream::from(bytes);
-    aws.s3
+    // Only if no object has the key: an artifact is named by its content, so one that
+    // is there already is this one, and no deploy (a stage's CI role included, whose
+    // policy requires this header) can replace another's code under its hash.
+    let put = aws
+        .s3
         .put_object()
         .bucket(bucket)
         .key(key)
+        .if_none_match("*")
         .body(body)
         .send()
-        .await
-        .map_err(|e| {
-            aws_error(
-                &format!("uploading artifact (s3://{bucket}/{key})"),
-                "s3:PutObject",
-                e,
-            )
-        })?;
-    Ok(true)
+        .await;
+    match put {
+        Ok(_) => Ok(true),
+        Err(e) if has_code(&e, &["PreconditionFailed", "ConditionalRequestConflict"]) => Ok(false),
+        Err(e) => Err(aws_error(
+            &format!("uploading artifact (s3://{bucket}/{key})"),
+            "s3:PutObject",
+            e,
+        )),
+    }
 }
 
 #[cfg(test)]

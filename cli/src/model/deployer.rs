@@ -2,15 +2,16 @@
 //! stage of one service (`sls-rs policy --deployer`), and the trust policy that lets
 //! exactly one GitHub repository (one environment or branch) assume that role.
 //!
-//! Every statement is scoped to the stage's names: everything sls-rs creates is
-//! named `{service}-{stage}-…` (buckets lowercase), state and lock live under
-//! `services/{service}/{stage}/` of the deployment bucket, artifacts under
-//! `artifacts/`. `iam:PassRole` reaches only the stage's roles, and only towards
-//! Lambda and Step Functions. What AWS offers no resource-level permission for
-//! (listing functions, roles, queues, buckets, log groups; event source mappings,
-//! whose ids are unknown before they exist, are scoped by a condition on the
-//! function instead) is granted on `*`, read-only. HTTP APIs have random ids: their
-//! statement covers the region's HTTP APIs.
+//! Statements are scoped to the stage's names: everything sls-rs creates is named
+//! `{service}-{stage}-…` (roles end in the region, buckets in the account and
+//! region), state and lock live under `services/{service}/{stage}/` of the deployment
+//! bucket, artifacts under `artifacts/` (added with If-None-Match, never replaced or
+//! deleted). `iam:PassRole` reaches only the stage's roles, and only towards Lambda
+//! and Step Functions. What AWS offers no resource-level permission for (listings,
+//! creating an event source mapping, which a condition limits to the stage's
+//! functions, and log delivery) is on `*`. HTTP APIs have ids API Gateway picks:
+//! their statement covers the region's HTTP APIs. docs/ci.md says what this cannot
+//! limit (a deployer writes role policies; names are prefixes).
 //!
 //! [`OPERATIONS`] maps every AWS call in `cloud/` (by the label its errors carry)
 //! to the IAM actions it needs; a test reads `cloud/` and fails on a call it lacks.
@@ -101,13 +102,8 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ("iam:CreateRole", &["iam:CreateRole", "iam:TagRole"]),
     ("iam:DeleteRole", &["iam:DeleteRole"]),
     ("iam:DeleteRolePolicy", &["iam:DeleteRolePolicy"]),
-    (
-        "iam:GetAccountAuthorizationDetails",
-        &["iam:GetAccountAuthorizationDetails"],
-    ),
     ("iam:GetRole", &["iam:GetRole"]),
     ("iam:GetRolePolicy", &["iam:GetRolePolicy"]),
-    ("iam:ListRoles", &["iam:ListRoles"]),
     ("iam:PutRolePolicy", &["iam:PutRolePolicy"]),
     ("iam:TagRole", &["iam:TagRole"]),
     ("iam:UntagRole", &["iam:UntagRole"]),
@@ -163,10 +159,7 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
         "s3:DeleteBucketLifecycle",
         &["s3:PutLifecycleConfiguration"],
     ),
-    (
-        "s3:DeleteObject",
-        &["s3:DeleteObject", "s3:DeleteObjectVersion"],
-    ),
+    ("s3:DeleteObject", &["s3:DeleteObject"]),
     (
         "s3:DeleteObjects",
         &["s3:DeleteObject", "s3:DeleteObjectVersion"],
@@ -225,6 +218,13 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "states:CreateStateMachine",
             "states:TagResource",
             "iam:PassRole",
+            "logs:CreateLogDelivery",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:DescribeResourcePolicies",
         ],
     ),
     ("states:DeleteStateMachine", &["states:DeleteStateMachine"]),
@@ -240,7 +240,17 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ("states:UntagResource", &["states:UntagResource"]),
     (
         "states:UpdateStateMachine",
-        &["states:UpdateStateMachine", "iam:PassRole"],
+        &[
+            "states:UpdateStateMachine",
+            "iam:PassRole",
+            "logs:CreateLogDelivery",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:DescribeResourcePolicies",
+        ],
     ),
     // EventBridge.
     ("events:DeleteRule", &["events:DeleteRule"]),
@@ -286,6 +296,10 @@ pub const NOT_DEPLOYING: &[&str] = &[
     "logs:FilterLogEvents",
     "lambda:Invoke",
     "lambda:InvokeFunction",
+    // Reads the roles in one call where allowed; on AccessDenied sls-rs reads each
+    // role instead. Not granted: it would show every policy of the account.
+    "iam:GetAccountAuthorizationDetails",
+    "iam:ListRoles",
 ];
 
 /// Where the deployer works: the stage's names in one account and region.
@@ -316,7 +330,8 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     let arn = |svc: &str, rest: &str| format!("{p}:{svc}:{region}:{account}:{rest}");
     let functions = arn("lambda", &format!("function:{prefix}*"));
     let mappings = arn("lambda", "event-source-mapping:*");
-    let roles = format!("{p}:iam::{account}:role/{prefix}*");
+    // Role names end in the region (IAM is global): this region's roles only.
+    let roles = format!("{p}:iam::{account}:role/{prefix}*-{region}");
     let stage_keys = format!("services/{}/{}/", service.manifest.service, service.stage);
     let statements = vec![
         allow(
@@ -324,8 +339,6 @@ pub fn deployer_policy(scope: &Scope) -> Value {
             &[
                 "lambda:ListFunctions",
                 "lambda:ListEventSourceMappings",
-                "iam:ListRoles",
-                "iam:GetAccountAuthorizationDetails",
                 "logs:DescribeLogGroups",
                 "s3:ListAllMyBuckets",
             ],
@@ -411,7 +424,28 @@ pub fn deployer_policy(scope: &Scope) -> Value {
                 "logs:TagResource",
                 "logs:UntagResource",
             ],
-            vec![arn("logs", &format!("log-group:/aws/lambda/{prefix}*"))],
+            vec![
+                arn("logs", &format!("log-group:/aws/lambda/{prefix}*")),
+                arn(
+                    "logs",
+                    &format!("log-group:/aws/vendedlogs/states/{prefix}*"),
+                ),
+            ],
+        ),
+        // A state machine's logging: CloudWatch Logs' log delivery has no resource-level
+        // permissions (AWS documents `*` for these).
+        allow(
+            "StateMachineLogDelivery",
+            &[
+                "logs:CreateLogDelivery",
+                "logs:GetLogDelivery",
+                "logs:UpdateLogDelivery",
+                "logs:DeleteLogDelivery",
+                "logs:ListLogDeliveries",
+                "logs:PutResourcePolicy",
+                "logs:DescribeResourcePolicies",
+            ],
+            vec!["*".into()],
         ),
         allow(
             "Tables",
@@ -453,13 +487,13 @@ pub fn deployer_policy(scope: &Scope) -> Value {
                 "s3:PutEncryptionConfiguration",
                 "s3:PutLifecycleConfiguration",
             ],
-            vec![format!("{p}:s3:::{bucket_prefix}*")],
+            vec![format!("{p}:s3:::{bucket_prefix}*-{account}-{region}")],
         ),
         // Emptying a bucket `remove --force` deletes.
         allow(
             "BucketObjects",
             &["s3:DeleteObject", "s3:DeleteObjectVersion"],
-            vec![format!("{p}:s3:::{bucket_prefix}*/*")],
+            vec![format!("{p}:s3:::{bucket_prefix}*-{account}-{region}/*")],
         ),
         allow(
             "DeploymentBucket",
@@ -478,27 +512,35 @@ pub fn deployer_policy(scope: &Scope) -> Value {
             ],
             vec![format!("{p}:s3:::{bucket}")],
         ),
-        json!({
-            "Sid": "DeploymentBucketListing",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-            "Resource": [format!("{p}:s3:::{bucket}")],
-            "Condition": { "StringLike": { "s3:prefix": [format!("{stage_keys}*"), format!("{}*", super::ARTIFACT_PREFIX)] } },
-        }),
-        // This stage's state and lock, and the artifacts (content-addressed, shared).
+        // Unconditioned: S3 answers a read of a missing key (no state yet, no lock)
+        // with 404 only to a caller that may list the bucket, and that check carries
+        // no prefix. It reveals key names, not contents.
         allow(
-            "StateLockAndArtifacts",
-            &[
-                "s3:GetObject",
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:DeleteObjectVersion",
-            ],
-            vec![
-                format!("{p}:s3:::{bucket}/{stage_keys}*"),
-                format!("{p}:s3:::{bucket}/{}*", super::ARTIFACT_PREFIX),
-            ],
+            "DeploymentBucketListing",
+            &["s3:ListBucket"],
+            vec![format!("{p}:s3:::{bucket}")],
         ),
+        // This stage's state and lock (the lock is released by deleting it).
+        allow(
+            "StateAndLock",
+            &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            vec![format!("{p}:s3:::{bucket}/{stage_keys}*")],
+        ),
+        // The artifacts: content-addressed, shared by every stage, never deleted, and
+        // written only where no object has the key (deploy sends If-None-Match: *), so
+        // one stage's role cannot replace the code another stage runs under its hash.
+        allow(
+            "ReadArtifacts",
+            &["s3:GetObject"],
+            vec![format!("{p}:s3:::{bucket}/{}*", super::ARTIFACT_PREFIX)],
+        ),
+        json!({
+            "Sid": "AddArtifacts",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject"],
+            "Resource": [format!("{p}:s3:::{bucket}/{}*", super::ARTIFACT_PREFIX)],
+            "Condition": { "Null": { "s3:if-none-match": "false" } },
+        }),
         allow(
             "Queues",
             &[
@@ -582,7 +624,24 @@ pub fn github_subject(spec: &str, stage: &str) -> Result<String, String> {
     }
     let claim = match rest {
         None => format!("environment:{stage}"),
-        Some(r) if r.starts_with("environment:") || r.starts_with("ref:") => r.to_string(),
+        Some(r) if r.starts_with("environment:") => match &r["environment:".len()..] {
+            "" => return Err(format!("`{spec}` names no environment after `environment:`")),
+            _ => r.to_string(),
+        },
+        Some(r) if r.starts_with("ref:refs/heads/") || r.starts_with("ref:refs/tags/") => {
+            r.to_string()
+        }
+        Some(r) if r.starts_with("ref:") => {
+            return Err(format!(
+                "`{r}` is not a ref GitHub names in its tokens: use ref:refs/heads/BRANCH or ref:refs/tags/TAG"
+            ))
+        }
+        // GitHub's subjects for these are not a branch: refused rather than misread.
+        Some(r @ ("pull_request" | "job_workflow_ref" | "environment" | "ref")) => {
+            return Err(format!(
+                "`{r}` would trust every pull request or is not a subject: name an environment or a branch"
+            ))
+        }
         Some("") => return Err(format!("`{spec}` ends with `:`: name an environment or a branch after it")),
         Some(branch) if !branch.contains(['*', '?', ':']) => format!("ref:refs/heads/{branch}"),
         Some(other) => {
@@ -686,12 +745,14 @@ mod tests {
             });
             let resource_ok = list(&s["Resource"]).iter().any(|r| matches(r, resource));
             let condition_ok = s["Condition"].as_object().is_none_or(|ops| {
-                ops.values().all(|keys| {
+                ops.iter().all(|(op, keys)| {
                     keys.as_object().unwrap().iter().all(|(key, want)| {
-                        context
-                            .iter()
-                            .find(|(k, _)| k == key)
-                            .is_some_and(|(_, got)| list(want).iter().any(|w| matches(w, got)))
+                        let got = context.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+                        match op.as_str() {
+                            // "false": the key must be present.
+                            "Null" => got.is_some() == (want == "false"),
+                            _ => got.is_some_and(|got| list(want).iter().any(|w| matches(w, got))),
+                        }
                     })
                 })
             });
@@ -705,6 +766,8 @@ mod tests {
         let mut calls = BTreeSet::new();
         for entry in std::fs::read_dir(dir).unwrap() {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            // The calls of the product, not of its tests.
+            let text = text.split("#[cfg(test)]").next().unwrap_or_default();
             for piece in text.split('"').skip(1).step_by(2) {
                 let Some((svc, op)) = piece.split_once(':') else {
                     continue;
@@ -787,12 +850,14 @@ mod tests {
                 "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api",
             ),
             ("iam:PassedToService", "lambda.amazonaws.com"),
-            ("s3:prefix", "artifacts/"),
+            ("s3:if-none-match", "*"),
         ];
         for (call, actions) in OPERATIONS {
             for action in *actions {
                 let resource = if *action == "iam:PassRole" {
                     "arn:aws:iam::123456789012:role/shop-dev-api-eu-west-1"
+                } else if action.contains("LogDelivery") || action.contains("ResourcePolic") {
+                    "*"
                 } else {
                     sample_resource(call)
                 };
@@ -856,20 +921,41 @@ mod tests {
                 "arn:aws:lambda:eu-west-1:123456789012:function:billing-dev-api"
             )]
         ));
-        let bucket = "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1";
-        assert!(!allows(
-            &policy,
-            "s3:ListBucket",
-            bucket,
-            &[("s3:prefix", "services/billing/")]
-        ));
+        // Another stage's roles, or this stage's in another region: not passed, not written.
+        for role in [
+            "arn:aws:iam::123456789012:role/shop-dev-api-us-east-1",
+            "arn:aws:iam::123456789012:role/shop-prod-api-eu-west-1",
+        ] {
+            assert!(!allows(&policy, "iam:PutRolePolicy", role, &[]), "{role}");
+        }
+        // The artifacts are never deleted nor are object versions, here or elsewhere.
+        let artifact = "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1/artifacts/ab.zip";
+        assert!(!allows(&policy, "s3:DeleteObject", artifact, &[]));
+        assert!(
+            !allows(&policy, "s3:PutObject", artifact, &[]),
+            "a replacing write"
+        );
         assert!(allows(
             &policy,
-            "s3:ListBucket",
-            bucket,
-            &[("s3:prefix", "services/shop/dev/")]
+            "s3:PutObject",
+            artifact,
+            &[("s3:if-none-match", "*")]
         ));
-        // `*` is granted only to read actions.
+        assert!(!allows(
+            &policy,
+            "s3:DeleteObjectVersion",
+            "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1/services/shop/dev/state.json",
+            &[]
+        ));
+        // The deployment bucket is not a service bucket.
+        assert!(!allows(
+            &policy,
+            "s3:DeleteBucket",
+            "arn:aws:s3:::sls-rs-deployments-123456789012-eu-west-1",
+            &[]
+        ));
+        // `*` is granted only to read actions, and to log delivery (AWS offers no
+        // resource-level permission for it).
         for s in policy["Statement"].as_array().unwrap() {
             if list(&s["Resource"]) == ["*"] && s["Condition"].is_null() {
                 for a in list(&s["Action"]) {
@@ -877,7 +963,8 @@ mod tests {
                     assert!(
                         op.starts_with("List")
                             || op.starts_with("Get")
-                            || op.starts_with("Describe"),
+                            || op.starts_with("Describe")
+                            || s["Sid"] == "StateMachineLogDelivery",
                         "{a} on *"
                     );
                 }
@@ -911,6 +998,9 @@ mod tests {
             "acme/shop:",
             "acme/shop:*",
             "acme/shop:environment:*",
+            "acme/shop:environment:",
+            "acme/shop:ref:main",
+            "acme/shop:pull_request",
         ] {
             assert!(github_subject(bad, "prod").is_err(), "{bad}");
         }
