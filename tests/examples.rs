@@ -83,14 +83,10 @@ fn examples_depend_on_the_runtime_crate_as_published() {
 /// Every example validates (the templates of `sls-rs new`: tests/templates.rs).
 #[test]
 fn examples_validate() {
-    let root = support::repo_root();
-    let mut manifests: Vec<PathBuf> = Vec::new();
-    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
-        let candidate = entry.unwrap().path().join("serverless.yaml");
-        if candidate.is_file() {
-            manifests.push(candidate);
-        }
-    }
+    let manifests: Vec<PathBuf> = example_dirs()
+        .into_iter()
+        .map(|d| d.join("serverless.yaml"))
+        .collect();
     assert!(manifests.len() >= 5, "found {manifests:?}");
     for m in manifests {
         assert_eq!(validate_json(&m, &[])["valid"], true, "{}", m.display());
@@ -233,6 +229,17 @@ fn forced(finding: &serde_json::Value) -> bool {
     !actions.is_empty() && actions.iter().all(|a| FORCED_WILDCARD.contains(a))
 }
 
+/// The example services: the directories of examples/ that hold a serverless.yaml.
+fn example_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(support::repo_root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.join("serverless.yaml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
 /// parliament's findings on a policy, one JSON value each.
 fn parliament(policy: &serde_json::Value) -> Vec<serde_json::Value> {
     let bin = support::repo_root().join(".venv/bin/parliament");
@@ -267,11 +274,7 @@ const DEPLOYING_IS: &[&str] = &[
 fn every_examples_deployer_policy_passes_parliament_but_for_what_deploying_is() {
     let root = support::repo_root();
     let mut checked = 0;
-    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("serverless.yaml").is_file() {
-            continue;
-        }
+    for dir in example_dirs() {
         let (out, stdout, stderr) = support::run(
             support::sls_rs()
                 .args([
@@ -314,13 +317,8 @@ fn every_examples_deployer_policy_passes_parliament_but_for_what_deploying_is() 
 
 #[test]
 fn every_generated_policy_of_every_example_passes_parliament() {
-    let root = support::repo_root();
     let mut checked = 0;
-    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
-        let dir = entry.unwrap().path();
-        if !dir.join("serverless.yaml").is_file() {
-            continue;
-        }
+    for dir in example_dirs() {
         let (out, stdout, stderr) = support::run(
             support::sls_rs()
                 .args(["policy", "--json", "--account", "123456789012", "-c"])
