@@ -23,6 +23,15 @@ pub fn name(account: &str, region: &str) -> String {
     format!("sls-rs-deployments-{account}-{region}")
 }
 
+/// The bucket a service's state and artifacts live in: the manifest's
+/// `provider.deploymentBucket`, else the account's and region's own ([`name`]).
+pub fn of(service: &crate::manifest::Service, account: &str, region: &str) -> String {
+    match &service.manifest.provider.deployment_bucket {
+        Some(b) => b.name.clone(),
+        None => name(account, region),
+    }
+}
+
 /// The tag that says the hardening below is complete, and which generation of it.
 /// Written last, so a run killed half-way hardens again next time.
 const HARDENED_TAG: &str = "sls-rs:hardened";

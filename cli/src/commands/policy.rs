@@ -58,10 +58,7 @@ pub fn run(global: &GlobalArgs, args: PolicyArgs) -> anyhow::Result<()> {
         queue_url_base: &queue_base,
     };
     let doc = if args.deployer {
-        let bucket = match &service.manifest.provider.deployment_bucket {
-            Some(b) => b.name.clone(),
-            None => cloud::deployment_bucket::name(&account, &target.region),
-        };
+        let bucket = cloud::deployment_bucket::of(&service, &account, &target.region);
         let scope = model::deployer::Scope {
             service: &service,
             account: &account,

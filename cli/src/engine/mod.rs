@@ -153,10 +153,7 @@ async fn under_lock<T>(
 /// Connects to the stage's AWS (or emulator) and finds the deployment bucket.
 async fn connect(service: &Service) -> anyhow::Result<(Aws, String)> {
     let aws = Aws::connect(&Target::of(service)).await?;
-    let bucket = match &service.manifest.provider.deployment_bucket {
-        Some(b) => b.name.clone(),
-        None => deployment_bucket::name(&aws.account, &aws.target.region),
-    };
+    let bucket = deployment_bucket::of(service, &aws.account, &aws.target.region);
     Ok((aws, bucket))
 }
 
