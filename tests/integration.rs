@@ -8,6 +8,7 @@ mod cli;
 mod converge;
 mod data_safety;
 mod deploy;
+mod dev;
 mod emulator;
 mod examples;
 mod local_invoke;

@@ -67,6 +67,8 @@ pub enum Command {
     Rollback(commands::rollback::RollbackArgs),
     /// Invoke a deployed function through its live alias and print the response
     Invoke(commands::invoke::InvokeArgs),
+    /// Serve the service's HTTP API here, each function a warm local process, rebuilt on save
+    Dev(commands::dev::DevArgs),
     /// A function's logs, or all functions' interleaved in time (--tail follows them)
     Logs(commands::logs::LogsArgs),
     /// Convert a Serverless Framework serverless.yml into an sls-rs serverless.yaml, with a report

@@ -137,6 +137,13 @@ pub fn arch_name(arch: Architecture) -> &'static str {
     }
 }
 
+/// What a build for this machine needs first (`sls-rs dev`): every handler names a
+/// binary of the workspace, and cargo finds the runtime crate where it should.
+pub fn check_local(service: &Service) -> anyhow::Result<()> {
+    check_handlers(service, &cargo::workspace_binaries(&service.dir)?)?;
+    cargo::check_runtime_source(&service.dir)
+}
+
 /// Builds one handler as `package` does, for `arch`, and returns its `bootstrap`;
 /// `Ok(None)` when cargo-lambda or zig is not installed (the caller builds otherwise).
 pub fn build_bootstrap(

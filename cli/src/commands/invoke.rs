@@ -40,6 +40,9 @@ pub struct InvokeArgs {
     /// Local: invoke this many times in one warm process
     #[arg(long, default_value_t = 1, requires = "local")]
     pub count: u32,
+    /// Send the event to a running `sls-rs dev` (on this port, default 3000) instead
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "3000", conflicts_with_all = ["local", "log", "client_context"])]
+    pub dev: Option<u16>,
 }
 
 /// A function failed: the error is already shown, the exit code says so.
@@ -99,6 +102,9 @@ pub fn run(global: &GlobalArgs, args: InvokeArgs) -> anyhow::Result<()> {
     if args.local {
         return super::invoke_local::run(global, &service, &args);
     }
+    if let Some(port) = args.dev {
+        return to_dev(global, &service, &args, port);
+    }
     let client_context = client_context(&args)?;
     // --data and --path are checked before any request; a sample needs the account.
     let given = match args.event {
@@ -149,4 +155,47 @@ pub fn run(global: &GlobalArgs, args: InvokeArgs) -> anyhow::Result<()> {
             Err(FunctionFailed(format!("{name} failed ({kind}): {error_type}: {message}")).into())
         }
     }
+}
+
+/// `invoke --dev`: the event goes to the function on a running `sls-rs dev`.
+fn to_dev(
+    global: &GlobalArgs,
+    service: &crate::manifest::Service,
+    args: &InvokeArgs,
+    port: u16,
+) -> anyhow::Result<()> {
+    // A sample event names the stage's resources, which carry the account.
+    let account = match args.event {
+        Some(_) => super::block_on(crate::local::Stage::resolve(service))
+            .account
+            .unwrap_or_else(|_| "123456789012".into()),
+        None => String::new(),
+    };
+    let payload = event(args, service, &account)?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let answer = crate::local::dev::send_event(addr, &args.function, &payload)?;
+    let (body, failed) = match answer {
+        Ok(body) => (body, false),
+        Err(body) => (body, true),
+    };
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let parsed = serde_json::from_str::<serde_json::Value>(&text).ok();
+    if global.json {
+        ui::out_json_text(&serde_json::json!({"ok": !failed, "response": parsed.clone().unwrap_or(serde_json::Value::String(text.clone()))}).to_string())?;
+    } else {
+        ui::out(
+            &parsed
+                .as_ref()
+                .and_then(|v| serde_json::to_string_pretty(v).ok())
+                .unwrap_or(text.clone()),
+        )?;
+    }
+    if failed {
+        let why = parsed
+            .as_ref()
+            .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+            .unwrap_or(text);
+        return Err(FunctionFailed(format!("the function failed: {why}")).into());
+    }
+    Ok(())
 }

@@ -1,77 +1,14 @@
 //! `sls-rs invoke --local`: the handler built for this machine, run here.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
-use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::invoke::{client_context, event, FunctionFailed, InvokeArgs};
 use crate::cli::GlobalArgs;
-use crate::cloud;
-use crate::local::{self, LocalFunction, Outcome, Report, Session};
-use crate::manifest::{Service, DEFAULT_MEMORY, DEFAULT_TIMEOUT};
-use crate::{model, ui};
-
-/// The environment the deployed function gets (its own values, references and the
-/// names of the resources it is granted, which need the stage's account id), plus
-/// the emulator's endpoints when sls-rs's own calls go to one.
-/// Also the account, when STS told it.
-fn environment(service: &Service, function: &str) -> (BTreeMap<String, String>, Option<String>) {
-    let f = &service.manifest.functions[function];
-    let target = cloud::Target::of(service);
-    let (endpoints, account) = super::block_on(async {
-        let (config, endpoints) = cloud::load(&target).await;
-        let account =
-            tokio::time::timeout(Duration::from_secs(5), cloud::account_id(&config)).await;
-        (endpoints, account)
-    });
-    let known = account.as_ref().ok().and_then(|a| a.as_ref().ok()).cloned();
-    let mut env: BTreeMap<String, String> = match account {
-        Ok(Ok(account)) => {
-            let queue_url_base = cloud::queue_url_base(&target.region, &endpoints);
-            let cx = model::Context {
-                account: &account,
-                region: &target.region,
-                partition: cloud::partition(&target.region),
-                env_key: None,
-                queue_url_base: &queue_url_base,
-            };
-            let names = model::Names::new(service, &cx);
-            let mut env: BTreeMap<String, String> = service
-                .manifest
-                .environment_of(&service.stage, f)
-                .into_iter()
-                .map(|(k, v)| (k, names.resolve(&v.value)))
-                .collect();
-            env.extend(model::injected_environment(&names, f));
-            env
-        }
-        failed => {
-            let why = match failed {
-                Ok(Err(e)) => format!("{e:#}"),
-                _ => "STS did not answer in 5 s".into(),
-            };
-            ui::warn(&format!(
-                "the stage's account id is unknown ({why}): resource names (SLS_RS_*) and ${{table:…}}-style references are not set"
-            ));
-            service
-                .manifest
-                .environment_of(&service.stage, f)
-                .into_iter()
-                .map(|(k, v)| (k, v.value))
-                .collect()
-        }
-    };
-    env.insert("AWS_REGION".into(), service.region.clone());
-    env.insert("AWS_DEFAULT_REGION".into(), service.region.clone());
-    env.extend(endpoints.sdk_env());
-    if endpoints.all() {
-        env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
-        env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
-    }
-    (env, known)
-}
+use crate::local::{self, Outcome, Report, Session};
+use crate::manifest::Service;
+use crate::ui;
 
 /// The events to send: --data/--path, else one JSON document per line of stdin when it is piped, else `{}`.
 fn events(args: &InvokeArgs, service: &Service, account: &str) -> anyhow::Result<Vec<Bytes>> {
@@ -114,30 +51,13 @@ fn describe(report: &Report) -> String {
 }
 
 pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow::Result<()> {
-    let f = &service.manifest.functions[&args.function];
     let executable = local::handler_executable(service, &args.function, ui::interactive())?;
-    let binary = executable.path.clone();
-    let (environment, account) = environment(service, &args.function);
-    let name = service.function_name(&args.function);
-    let function = LocalFunction {
-        binary,
-        arn: format!(
-            "arn:aws:lambda:{}:000000000000:function:{name}",
-            service.region
-        ),
-        name,
-        memory: f
-            .memory_size
-            .or(service.manifest.provider.memory_size)
-            .unwrap_or(DEFAULT_MEMORY),
-        timeout: Duration::from_secs(
-            f.timeout
-                .or(service.manifest.provider.timeout)
-                .unwrap_or(DEFAULT_TIMEOUT)
-                .into(),
-        ),
-        environment,
-    };
+    let stage = super::block_on(local::Stage::resolve(service));
+    if let Some(w) = stage.unknown_account_warning() {
+        ui::warn(&w);
+    }
+    let function = stage.local_function(service, &args.function, executable.path.clone());
+    let account = stage.account.clone().ok();
     // Unknown (STS did not answer), a sample names resources as in an example account.
     let events = events(args, service, account.as_deref().unwrap_or("123456789012"))?;
     let client_context = client_context(args)?;

@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod deploy;
 pub mod deployments;
+pub mod dev;
 pub mod info;
 pub mod invoke;
 mod invoke_local;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deployments(args) => deployments::run(&cli.global, args),
         Command::Rollback(args) => rollback::run(&cli.global, args),
         Command::Invoke(args) => invoke::run(&cli.global, args),
+        Command::Dev(args) => dev::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Migrate(args) => migrate::run(&cli.global, args),
         Command::Completions(args) => completions::run(args),

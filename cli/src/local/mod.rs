@@ -3,7 +3,9 @@
 //! with the function's timeout enforced and its duration and memory measured.
 //! No Docker.
 
+pub mod dev;
 pub mod events;
+pub mod http;
 mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -197,10 +199,127 @@ impl Session {
         })
     }
 
+    /// Runs `binary` from now on: the process of the old one is stopped, and the
+    /// next invocation starts the new one (a cold start).
+    pub async fn replace_binary(&mut self, binary: PathBuf) {
+        self.stop().await;
+        self.function.binary = binary;
+    }
+
     /// Kills the process; the next invocation starts a new one (a cold start).
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
+        }
+    }
+}
+
+/// What a local run knows of the stage: its endpoints and, when STS answered, its
+/// account (resource names carry it).
+pub struct Stage {
+    pub endpoints: crate::cloud::Endpoints,
+    /// The account id, or why it is unknown.
+    pub account: std::result::Result<String, String>,
+}
+
+impl Stage {
+    /// Asks STS for the account, waiting at most 5 s: a local run without
+    /// credentials still runs, without the names that need the account.
+    pub async fn resolve(service: &crate::manifest::Service) -> Stage {
+        let target = crate::cloud::Target::of(service);
+        let (config, endpoints) = crate::cloud::load(&target).await;
+        let account =
+            match tokio::time::timeout(Duration::from_secs(5), crate::cloud::account_id(&config))
+                .await
+            {
+                Ok(Ok(account)) => Ok(account),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(_) => Err("STS did not answer in 5 s".into()),
+            };
+        Stage { endpoints, account }
+    }
+
+    /// Whether every AWS call of the stage goes to an endpoint (an emulator).
+    pub fn emulated(&self) -> bool {
+        self.endpoints.all()
+    }
+
+    /// What to tell the user when the account is unknown.
+    pub fn unknown_account_warning(&self) -> Option<String> {
+        self.account.as_ref().err().map(|why| format!(
+            "the stage's account id is unknown ({why}): resource names (SLS_RS_*) and ${{table:…}}-style references are not set"
+        ))
+    }
+
+    /// The environment the deployed function gets (its own values, references and
+    /// the names of the resources it is granted, which need the account id), plus
+    /// the emulator's endpoints when sls-rs's own calls go to one.
+    pub fn environment(
+        &self,
+        service: &crate::manifest::Service,
+        function: &str,
+    ) -> BTreeMap<String, String> {
+        let f = &service.manifest.functions[function];
+        let declared = service.manifest.environment_of(&service.stage, f);
+        let mut env: BTreeMap<String, String> = match &self.account {
+            Ok(account) => {
+                let queue_url_base = crate::cloud::queue_url_base(&service.region, &self.endpoints);
+                let cx = crate::model::Context {
+                    account,
+                    region: &service.region,
+                    partition: crate::cloud::partition(&service.region),
+                    env_key: None,
+                    queue_url_base: &queue_url_base,
+                };
+                let names = crate::model::Names::new(service, &cx);
+                let mut env: BTreeMap<String, String> = declared
+                    .into_iter()
+                    .map(|(k, v)| (k, names.resolve(&v.value)))
+                    .collect();
+                env.extend(crate::model::injected_environment(&names, f));
+                env
+            }
+            Err(_) => declared.into_iter().map(|(k, v)| (k, v.value)).collect(),
+        };
+        env.insert("AWS_REGION".into(), service.region.clone());
+        env.insert("AWS_DEFAULT_REGION".into(), service.region.clone());
+        env.extend(self.endpoints.sdk_env());
+        if self.endpoints.all() {
+            env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
+            env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+        }
+        env
+    }
+
+    /// What Lambda tells the process of `function` (its name, memory, timeout, environment).
+    pub fn local_function(
+        &self,
+        service: &crate::manifest::Service,
+        function: &str,
+        binary: PathBuf,
+    ) -> LocalFunction {
+        use crate::manifest::{DEFAULT_MEMORY, DEFAULT_TIMEOUT};
+        let f = &service.manifest.functions[function];
+        let name = service.function_name(function);
+        LocalFunction {
+            binary,
+            arn: format!(
+                "arn:aws:lambda:{}:{}:function:{name}",
+                service.region,
+                self.account.as_deref().unwrap_or("000000000000")
+            ),
+            name,
+            memory: f
+                .memory_size
+                .or(service.manifest.provider.memory_size)
+                .unwrap_or(DEFAULT_MEMORY),
+            timeout: Duration::from_secs(
+                f.timeout
+                    .or(service.manifest.provider.timeout)
+                    .unwrap_or(DEFAULT_TIMEOUT)
+                    .into(),
+            ),
+            environment: self.environment(service, function),
         }
     }
 }

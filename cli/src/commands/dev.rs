@@ -1,0 +1,190 @@
+//! `sls-rs dev`: the service's HTTP API on this machine, rebuilt as files are saved.
+
+use std::net::{IpAddr, SocketAddr};
+
+use clap::Args;
+use serde_json::json;
+
+use crate::cli::GlobalArgs;
+use crate::local::dev::{self, DevFunction, Notice};
+use crate::local::{self, http};
+use crate::manifest::Event;
+use crate::{build, ui};
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The port to serve on (0: any free port, printed at start)
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// The address to listen on; anything but 127.0.0.1 lets other machines in
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Do not rebuild when files change
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
+    let service = super::load_service(global)?;
+    if service.manifest.functions.is_empty() {
+        return Err(crate::error::UsageError::new(
+            "the service has no functions to run".to_string(),
+        )
+        .into());
+    }
+    // A handler that names no binary, or a runtime crate cargo cannot find, stop here.
+    build::check_local(&service)?;
+    let routes = http::routes(&service);
+    super::block_on(async {
+        let listener = dev::bind(SocketAddr::new(args.host, args.port)).await?;
+        let stage = local::Stage::resolve(&service).await;
+        if let Some(w) = stage.unknown_account_warning() {
+            ui::warn(&w);
+        }
+        let functions: Vec<DevFunction> = service
+            .manifest
+            .functions
+            .iter()
+            .map(|(name, f)| DevFunction {
+                name: name.clone(),
+                bin: f.handler.clone(),
+                local: stage.local_function(&service, name, Default::default()),
+            })
+            .collect();
+        let opts = dev::Options {
+            listen: listener.local_addr()?,
+            watch: !args.no_watch,
+            dir: service.dir.clone(),
+            account: stage
+                .account
+                .clone()
+                .unwrap_or_else(|_| "123456789012".into()),
+            cors: service.manifest.provider.http_api.cors.clone(),
+        };
+        let listen = opts.listen;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let json = global.json;
+        let render = {
+            let (service, routes) = (service.clone(), routes.clone());
+            tokio::spawn(async move {
+                while let Some(notice) = rx.recv().await {
+                    render(&notice, &service, &routes, listen, json);
+                }
+            })
+        };
+        let served = dev::serve(listener, functions, routes, opts, tx, stopped()).await;
+        let _ = render.await;
+        served
+    })
+}
+
+/// Ctrl-C or SIGTERM: the processes are stopped and the copies removed.
+async fn stopped() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
+}
+
+fn render(
+    notice: &Notice,
+    service: &crate::manifest::Service,
+    routes: &[http::Route],
+    listen: SocketAddr,
+    json: bool,
+) {
+    if json {
+        let doc = match notice {
+            Notice::Building { functions } => json!({"event": "building", "functions": functions}),
+            Notice::Listening { url } => json!({"event": "listening", "url": url,
+                "routes": routes.iter().map(|r| json!({"route": r.key, "function": r.function})).collect::<Vec<_>>()}),
+            Notice::Rebuilding => json!({"event": "rebuilding"}),
+            Notice::Built { restarted, took } => {
+                json!({"event": "built", "restarted": restarted, "ms": ms(*took)})
+            }
+            Notice::BuildFailed { why, took } => {
+                json!({"event": "buildFailed", "error": why, "ms": ms(*took)})
+            }
+            Notice::ManifestChanged => json!({"event": "manifestChanged"}),
+            Notice::Request {
+                method,
+                path,
+                function,
+                status,
+                duration,
+                note,
+            } => json!({"event": "request",
+                "method": method, "path": path, "function": function, "status": status, "ms": ms(*duration), "error": note}),
+        };
+        let _ = ui::out_json_text(&doc.to_string());
+        return;
+    }
+    match notice {
+        Notice::Building { functions } => ui::status(&format!(
+            "building {functions} function{} for this machine (a debug build; the first one can take minutes)…",
+            if *functions == 1 { "" } else { "s" }
+        )),
+        Notice::Listening { url } => {
+            let mut lines = vec![format!("serving {} ({}) on {url}", service.manifest.service, service.stage)];
+            for r in routes {
+                let (method, path) = r.key.split_once(' ').unwrap_or(("ANY", "/* ($default)"));
+                lines.push(format!("  {method:<7} {url}{path}  → {}", r.function));
+            }
+            let others: Vec<&String> = service
+                .manifest
+                .functions
+                .iter()
+                .filter(|(_, f)| !f.events.iter().any(|e| matches!(e, Event::HttpApi(_))))
+                .map(|(n, _)| n)
+                .collect();
+            if !others.is_empty() {
+                lines.push("functions without a route take an event:".to_string());
+                let port = if listen.port() == 3000 { String::new() } else { format!(" --dev {}", listen.port()) };
+                for name in others {
+                    let kind = sample_kind(&service.manifest.functions[name]);
+                    let event = kind.map(|k| format!("--event {k}")).unwrap_or_else(|| "--data '{…}'".into());
+                    lines.push(format!("  sls-rs invoke --dev{port} -f {name} {event}"));
+                }
+            }
+            lines.push("rebuilding on save; Ctrl-C stops".to_string());
+            ui::status(&lines.join("\n"));
+        }
+        Notice::Rebuilding => ui::status("sources changed: rebuilding…"),
+        Notice::Built { restarted, took } => {
+            if restarted.is_empty() {
+                ui::status(&format!("built in {} (no function changed)", build::seconds(*took)));
+            } else {
+                ui::status(&format!(
+                    "built in {}: restarted {}",
+                    build::seconds(*took),
+                    restarted.join(", ")
+                ));
+            }
+        }
+        Notice::BuildFailed { why, .. } => ui::warn(&format!("{why}; the last good build keeps serving")),
+        Notice::ManifestChanged => ui::warn(
+            "serverless.yaml changed: routes, environment and resources are read at start; restart sls-rs dev to use the change",
+        ),
+        Notice::Request { method, path, function, status, duration, note } => {
+            let to = function.as_deref().map(|f| format!(" → {f}")).unwrap_or_default();
+            let why = note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+            ui::status(&format!("{method} {path}{to} {status} in {:.1} ms{why}", ms(*duration)));
+        }
+    }
+}
+
+/// The sample event kind of a function's first non-HTTP trigger.
+fn sample_kind(f: &crate::manifest::Function) -> Option<&'static str> {
+    f.events.iter().find_map(|e| match e {
+        Event::S3(_) => Some("s3"),
+        Event::Sqs(_) => Some("sqs"),
+        Event::Schedule(_) => Some("schedule"),
+        Event::Stream(_) => Some("dynamodb-stream"),
+        Event::HttpApi(_) => None,
+    })
+}

@@ -1,0 +1,329 @@
+//! `sls-rs dev` over real HTTP: the fixture handlers (tests/fixtures/local-handlers),
+//! copied so a test can edit one, served behind routes, rebuilt on save.
+
+use crate::support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const MANIFEST: &str = r#"service: devsvc
+provider:
+  name: aws
+  timeout: 3
+  environment: { GREETING: hi }
+  httpApi:
+    cors: { allowedOrigins: [https://app.example], allowedMethods: [GET, POST], allowedHeaders: [content-type] }
+functions:
+  echo:
+    handler: echo
+    events:
+      - httpApi: GET /hello/{name}
+      - httpApi: POST /items
+  panic:
+    handler: panic
+    events:
+      - httpApi: GET /boom
+  fail: { handler: fail }
+"#;
+
+/// The fixture's workspace, copied to a directory of its own with the runtime crate by absolute path.
+fn service_copy(test: &str) -> PathBuf {
+    let from = support::repo_root().join("tests/fixtures/local-handlers");
+    let dir = std::env::temp_dir().join(format!("sls-rs-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src/bin")).unwrap();
+    for entry in std::fs::read_dir(from.join("src/bin")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join("src/bin").join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(from.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let cargo = std::fs::read_to_string(from.join("Cargo.toml"))
+        .unwrap()
+        .replace(
+            "path = \"../../../runtime\"",
+            &format!("path = {:?}", support::repo_root().join("runtime")),
+        );
+    std::fs::write(dir.join("Cargo.toml"), cargo).unwrap();
+    std::fs::write(dir.join("serverless.yaml"), MANIFEST).unwrap();
+    dir
+}
+
+struct Dev {
+    child: Child,
+    notices: mpsc::Receiver<Value>,
+    port: u16,
+}
+
+impl Dev {
+    fn start(dir: &Path) -> Dev {
+        let mut child = support::sls_rs()
+            .args(["dev", "--json", "--port", "0", "-c"])
+            .arg(dir)
+            .env(
+                "CARGO_TARGET_DIR",
+                support::repo_root().join("target/handlers"),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, notices) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let doc: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                if tx.send(doc).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut dev = Dev {
+            child,
+            notices,
+            port: 0,
+        };
+        // A cold debug build of the fixture's dependencies comes first.
+        let listening = dev.wait_for("listening", Duration::from_secs(900));
+        dev.port = listening["url"]
+            .as_str()
+            .and_then(|u| u.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{listening}"));
+        dev
+    }
+
+    fn wait_for(&mut self, event: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.notices.recv_timeout(left) {
+                Ok(doc) if doc["event"] == event => return doc,
+                Ok(doc) => assert_ne!(doc["event"], "buildFailed", "{doc}"),
+                Err(e) => panic!("no `{event}` from sls-rs dev within {within:?}: {e}"),
+            }
+        }
+    }
+
+    /// One HTTP/1.1 request: the status, the headers (names in lower case) and the body.
+    fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            self.port,
+            body.len()
+        );
+        for (n, v) in headers {
+            request.push_str(&format!("{n}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP answer");
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, raw[split + 4..].to_vec())
+    }
+
+    fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.http("GET", path, &[], "");
+        (
+            status,
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body))),
+        )
+    }
+
+    /// SIGTERM, as a terminal's Ctrl-C or a process manager would stop it.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn routes_answer_from_warm_processes_a_panic_is_a_502_and_a_saved_edit_restarts_only_its_function()
+{
+    let dir = service_copy("dev-routes");
+    let mut dev = Dev::start(&dir);
+
+    // A route returns the handler's answer, with the path parameter and the stage's environment.
+    let (status, first) = dev.get_json("/hello/ada%20l?tag=a&tag=b");
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["event"]["routeKey"], "GET /hello/{name}");
+    assert_eq!(first["event"]["pathParameters"]["name"], "ada l");
+    assert_eq!(first["event"]["queryStringParameters"]["tag"], "a,b");
+    assert_eq!(first["event"]["requestContext"]["http"]["method"], "GET");
+    assert_eq!(first["greeting"], "hi");
+    assert_eq!(first["functionName"], "devsvc-dev-echo");
+    let (_, again) = dev.get_json("/hello/x");
+    assert_eq!(again["pid"], first["pid"], "the process stays warm");
+    let (status, posted) = {
+        let (s, _, b) = dev.http(
+            "POST",
+            "/items",
+            &[("content-type", "application/json")],
+            r#"{"title":"t"}"#,
+        );
+        (s, serde_json::from_slice::<Value>(&b).unwrap())
+    };
+    assert_eq!(status, 200);
+    assert_eq!(posted["event"]["body"], r#"{"title":"t"}"#);
+
+    // Each request is logged with its function, status and duration.
+    let logged = dev.wait_for("request", Duration::from_secs(5));
+    assert_eq!(
+        (logged["function"].as_str(), logged["status"].as_u64()),
+        (Some("echo"), Some(200)),
+        "{logged}"
+    );
+    assert!(logged["ms"].is_number());
+
+    // A panic is API Gateway's 502; the next request works.
+    let (status, body) = dev.get_json("/boom");
+    assert_eq!(status, 502);
+    assert_eq!(body["message"], "Internal Server Error");
+    assert_eq!(dev.get_json("/hello/y").0, 200);
+    assert_eq!(
+        dev.get_json("/boom").0,
+        502,
+        "the panicking function answers again, and fails again"
+    );
+
+    // No route: 404. A CORS preflight is answered without a function.
+    assert_eq!(dev.get_json("/nowhere").0, 404);
+    let (status, headers, _) = dev.http(
+        "OPTIONS",
+        "/items",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        "",
+    );
+    assert_eq!(status, 204);
+    assert!(
+        headers.contains(&(
+            "access-control-allow-origin".into(),
+            "https://app.example".into()
+        )),
+        "{headers:?}"
+    );
+
+    // A function without a route takes an event from `invoke --dev`.
+    let port = dev.port.to_string();
+    let (out, _, stderr) = support::run(
+        support::sls_rs()
+            .args(["invoke", "-f", "fail", "--dev", &port, "-c"])
+            .arg(&dir),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the payment was declined"), "{stderr}");
+    let (out, stdout, stderr) = support::run(
+        support::sls_rs()
+            .args([
+                "invoke",
+                "--json",
+                "-f",
+                "echo",
+                "--dev",
+                &port,
+                "--data",
+                r#"{"direct":true}"#,
+                "-c",
+            ])
+            .arg(&dir),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(answer["response"]["event"]["direct"], true);
+
+    // A saved edit: rebuilt, and only its function restarted, without restarting the command.
+    while dev.notices.try_recv().is_ok() {}
+    let echo = dir.join("src/bin/echo.rs");
+    let source = std::fs::read_to_string(&echo).unwrap();
+    let edited = source.replace(
+        r#""greeting": std::env::var("GREETING").ok(),"#,
+        r#""greeting": Some("edited"),"#,
+    );
+    assert_ne!(
+        edited, source,
+        "the fixture still has the line this test edits"
+    );
+    std::fs::write(&echo, edited).unwrap();
+    let built = dev.wait_for("built", Duration::from_secs(300));
+    assert_eq!(built["restarted"], serde_json::json!(["echo"]), "{built}");
+    let (status, after) = dev.get_json("/hello/z");
+    assert_eq!(status, 200);
+    assert_eq!(after["greeting"], "edited");
+    assert_ne!(
+        after["pid"], first["pid"],
+        "a new process runs the new build"
+    );
+
+    let status = dev.stop();
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_port_in_use_is_refused_before_anything_is_built() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = support::repo_root().join("tests/fixtures/local-handlers");
+    let started = Instant::now();
+    let (out, _, stderr) = support::run(
+        support::sls_rs()
+            .args(["dev", "--port", &port, "-c"])
+            .arg(&dir),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")) && stderr.contains("--port"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "nothing was built first"
+    );
+}
