@@ -1,7 +1,7 @@
 //! `sls-rs dev` over real HTTP: the fixture handlers (tests/fixtures/local-handlers),
 //! copied so a test can edit one, served behind routes, rebuilt on save.
 
-use crate::support;
+use crate::support::{self, Svc};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -34,6 +34,10 @@ functions:
 
 /// The fixture's workspace, copied to a directory of its own with the runtime crate by absolute path.
 fn service_copy(test: &str) -> PathBuf {
+    service_copy_with(test, MANIFEST)
+}
+
+fn service_copy_with(test: &str, manifest: &str) -> PathBuf {
     let from = support::repo_root().join("tests/fixtures/local-handlers");
     let dir = std::env::temp_dir().join(format!("sls-rs-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -50,7 +54,7 @@ fn service_copy(test: &str) -> PathBuf {
             &format!("path = {:?}", support::repo_root().join("runtime")),
         );
     std::fs::write(dir.join("Cargo.toml"), cargo).unwrap();
-    std::fs::write(dir.join("serverless.yaml"), MANIFEST).unwrap();
+    std::fs::write(dir.join("serverless.yaml"), manifest).unwrap();
     dir
 }
 
@@ -62,9 +66,14 @@ struct Dev {
 
 impl Dev {
     fn start(dir: &Path) -> Dev {
+        Dev::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Dev {
         let mut child = support::sls_rs()
             .args(["dev", "--json", "--port", "0", "-c"])
             .arg(dir)
+            .args(extra)
             .env(
                 "CARGO_TARGET_DIR",
                 support::repo_root().join("target/handlers"),
@@ -326,4 +335,108 @@ fn a_port_in_use_is_refused_before_anything_is_built() {
         started.elapsed() < Duration::from_secs(30),
         "nothing was built first"
     );
+}
+
+/// A command on the fixture copy, with the handler builds of every test in one target directory.
+fn sls(dir: &Path, args: &[&str]) -> String {
+    let (out, stdout, stderr) = support::run(support::sls_rs().args(args).arg("-c").arg(dir).env(
+        "CARGO_TARGET_DIR",
+        support::repo_root().join("target/handlers"),
+    ));
+    assert!(out.status.success(), "sls-rs {}: {stderr}", args.join(" "));
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_an_emulator_stage_the_data_is_deployed_first_and_a_full_deployment_is_left_as_it_is() {
+    if !support::needs(&[Svc::Lambda, Svc::Iam, Svc::DynamoDb, Svc::Sqs, Svc::HttpApi]) {
+        return;
+    }
+    let service = support::unique_service("dev-data");
+    let endpoint = &support::emulator().endpoint;
+    let manifest = |tables: &str| {
+        MANIFEST.replace("service: devsvc", &format!("service: {service}"))
+            + &format!("resources:\n  tables:\n{tables}  queues:\n    jobs: {{}}\nstages:\n  local:\n    endpoint: {endpoint}\n")
+    };
+    let notes = "    notes: { partitionKey: { name: id, type: S } }\n";
+    let dir = service_copy_with("dev-data", &manifest(notes));
+    let config = support::emulator().sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let table = |name: &str| format!("{service}-local-{name}");
+    let functions = || async {
+        let listed = lambda.list_functions().send().await.unwrap();
+        listed
+            .functions()
+            .iter()
+            .filter_map(|f| f.function_name())
+            .filter(|n| n.starts_with(&format!("{service}-")))
+            .count()
+    };
+
+    // A fresh stage: its table and queue are made before the first request; no function is.
+    let dev = Dev::start_with(&dir, &["--stage", "local"]);
+    dynamodb
+        .describe_table()
+        .table_name(table("notes"))
+        .send()
+        .await
+        .expect("the table is there");
+    assert_eq!(
+        functions().await,
+        0,
+        "the functions run here, not on the emulator"
+    );
+    assert_eq!(dev.get_json("/hello/x").0, 200);
+    assert!(dev.stop().success());
+
+    // A full deploy, then a new table and `dev` again: the table is added, the functions stay.
+    sls(&dir, &["deploy", "--stage", "local"]);
+    let deployed = functions().await;
+    assert_eq!(deployed, 3);
+    std::fs::write(
+        dir.join("serverless.yaml"),
+        manifest(&format!(
+            "{notes}    tags: {{ partitionKey: {{ name: id, type: S }} }}\n"
+        )),
+    )
+    .unwrap();
+    let dev = Dev::start_with(&dir, &["--stage", "local"]);
+    dynamodb
+        .describe_table()
+        .table_name(table("tags"))
+        .send()
+        .await
+        .expect("the new table is there");
+    assert_eq!(
+        functions().await,
+        deployed,
+        "a data-scoped deploy deletes no function"
+    );
+    assert!(dev.stop().success());
+    // The full deploy after it has nothing of the data left to do, and its functions are as they were.
+    let plan: Value =
+        serde_json::from_str(&sls(&dir, &["plan", "--json", "--stage", "local"])).unwrap();
+    let changes = plan["plan"]["changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let changed: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["action"] != "unchanged")
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .all(|c| c["kind"] != "table" && c["kind"] != "queue"),
+        "{changed:?}"
+    );
+    assert!(
+        changed.iter().all(|c| c["action"] != "delete"),
+        "{changed:?}"
+    );
+
+    sls(&dir, &["remove", "--stage", "local", "--force"]);
+    assert_eq!(functions().await, 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

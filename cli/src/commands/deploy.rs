@@ -76,6 +76,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         force: args.force,
         allow_disruption: args.allow_disruption,
         unpin,
+        scope: engine::Scope::Everything,
     };
     let report = super::block_on(engine::deploy(&service, &package, &opts, &|line| {
         ui::status(line)

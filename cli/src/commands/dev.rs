@@ -9,7 +9,7 @@ use crate::cli::GlobalArgs;
 use crate::local::dev::{self, DevFunction, Notice};
 use crate::local::{self, http};
 use crate::manifest::Event;
-use crate::{build, ui};
+use crate::{build, engine, ui};
 
 #[derive(Debug, Args)]
 pub struct DevArgs {
@@ -22,6 +22,9 @@ pub struct DevArgs {
     /// Do not rebuild when files change
     #[arg(long)]
     pub no_watch: bool,
+    /// On an emulator stage, do not deploy the service's tables, buckets and queues there first
+    #[arg(long)]
+    pub no_deploy: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
@@ -40,6 +43,9 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
         let stage = local::Stage::resolve(&service).await;
         if let Some(w) = stage.unknown_account_warning() {
             ui::warn(&w);
+        }
+        if stage.emulated() && !args.no_deploy {
+            deploy_data(&service).await?;
         }
         let functions: Vec<DevFunction> = service
             .manifest
@@ -76,6 +82,46 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
         let _ = render.await;
         served
     })
+}
+
+/// On an emulator stage, the service's tables, buckets and queues, deployed there
+/// as `deploy` would (same names, same state), so the handlers' SDK calls find
+/// them; nothing else the stage has is touched.
+async fn deploy_data(service: &crate::manifest::Service) -> anyhow::Result<()> {
+    let r = &service.manifest.resources;
+    if r.tables.is_empty() && r.buckets.is_empty() && r.queues.is_empty() {
+        return Ok(());
+    }
+    let package = build::PackageManifest {
+        service: service.manifest.service.clone(),
+        functions: Default::default(),
+    };
+    let opts = engine::DeployOptions {
+        dry_run: false,
+        lock_timeout: std::time::Duration::from_secs(60),
+        command: super::command_line(),
+        package_root: service.dir.clone(),
+        concurrency: engine::DEFAULT_CONCURRENCY,
+        force: false,
+        unpin: engine::plan::Unpin::None,
+        allow_disruption: false,
+        scope: engine::Scope::Data,
+    };
+    let report = engine::deploy(service, &package, &opts, &|line| ui::status(line))
+        .await
+        .map_err(|e| e.context("deploying the service's tables, buckets and queues to the emulator (--no-deploy skips it)"))?;
+    let what = format!(
+        "the tables, buckets and queues of {}/{} on the emulator",
+        report.service, report.stage
+    );
+    ui::status(&match report.deployment {
+        Some(_) => format!(
+            "deployed {what} ({:.2}s)",
+            report.elapsed_ms as f64 / 1000.0
+        ),
+        None => format!("{what} are up to date"),
+    });
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM: the processes are stopped and the copies removed.

@@ -56,6 +56,29 @@ pub struct DeployOptions {
     pub unpin: plan::Unpin,
     /// Carry out in-place changes that disrupt live traffic (a table's new stream view, a rebuilt index).
     pub allow_disruption: bool,
+    /// What the deploy may touch.
+    pub scope: Scope,
+}
+
+/// What a deploy may touch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    Everything,
+    /// The service's tables, buckets and queues only (`sls-rs dev` on an emulator,
+    /// whose functions run on this machine). Whatever else the stage has (functions,
+    /// roles, the API, state machines) is neither changed nor deleted, and
+    /// the policies in force stay those of the last full deploy.
+    Data,
+}
+
+/// The service as a data-scoped deploy models it: its declared data, without the
+/// functions and state machines (and so without their roles, triggers and API).
+fn data_only(service: &Service) -> Service {
+    let mut s = service.clone();
+    s.manifest.functions.clear();
+    s.manifest.resources.state_machines.clear();
+    s
 }
 
 #[derive(Debug, Serialize)]
@@ -221,6 +244,14 @@ pub async fn deploy(
     progress: Progress<'_>,
 ) -> anyhow::Result<DeployReport> {
     let started = Instant::now();
+    let data_service;
+    let service = match opts.scope {
+        Scope::Everything => service,
+        Scope::Data => {
+            data_service = data_only(service);
+            &data_service
+        }
+    };
     check_package(service, package)?;
     let (aws, bucket) = connect(service).await?;
     let svc = service.manifest.service.clone();
@@ -324,8 +355,18 @@ async fn deploy_locked(
         warnings.push(w);
     }
     let mut desired = model::desired(service, package, &opts.package_root, &cx)?;
+    if opts.scope == Scope::Data {
+        desired.retain(|r| r.kind.holds_data());
+    }
     // Renamed resources: the old records go to the delete phase (saved with the deployment record).
     plan::set_aside_replaced(&mut state, &desired);
+    // A data-scoped deploy reads and plans against the state's data only: nothing
+    // else is read, changed or deleted.
+    let data_view = (opts.scope == Scope::Data).then(|| {
+        let mut view = state.clone();
+        view.resources.retain(|_, r| r.kind.holds_data());
+        view
+    });
     let api = live::http_api(aws, &desired, &state).await?;
     let (api_id, api_endpoint) = api.unzip();
     // A URL to print only while the manifest still has the API.
@@ -336,7 +377,7 @@ async fn deploy_locked(
     let live = live::read(
         aws,
         &desired,
-        &state,
+        data_view.as_ref().unwrap_or(&state),
         &env_key,
         &log_prefixes(service),
         api_id.as_deref(),
@@ -356,8 +397,13 @@ async fn deploy_locked(
         journal.save(aws).await?;
         etag = journal.etag().await;
     }
-    let mut plan = plan::plan_with(&desired, &state, &live, &opts.unpin);
-    if prunes_versions(aws) {
+    let mut plan = plan::plan_with(
+        &desired,
+        data_view.as_ref().unwrap_or(&state),
+        &live,
+        &opts.unpin,
+    );
+    if prunes_versions(aws) && opts.scope == Scope::Everything {
         plan.prune = state.prunable(history(service));
     }
     if !plan.conflicts.is_empty() && !opts.dry_run {
@@ -628,7 +674,11 @@ async fn deploy_locked(
         ));
     }
     // The new versions are live: so are the new policies (narrowed once triggers are wired).
-    let new_policies = policy::desired(&desired);
+    // (A data-scoped deploy changed no role: those in force stay.)
+    let new_policies = match opts.scope {
+        Scope::Everything => policy::desired(&desired),
+        Scope::Data => in_force.clone(),
+    };
     journal.update(|s| s.policies.set(&deployment_id, &new_policies));
 
     // Phase 3: triggers, now that every `live` alias they target exists.
