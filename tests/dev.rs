@@ -29,6 +29,10 @@ functions:
     handler: panic
     events:
       - httpApi: GET /boom
+  hang:
+    handler: hang
+    events:
+      - httpApi: GET /hang
   fail: { handler: fail }
 "#;
 
@@ -239,6 +243,22 @@ fn routes_answer_from_warm_processes_a_panic_is_a_502_and_a_saved_edit_restarts_
         "the panicking function answers again, and fails again"
     );
 
+    // A hung handler is stopped at the function's timeout (3 s) and answered 502,
+    // also when the client that asked has hung up meanwhile.
+    {
+        let mut gone = TcpStream::connect(("127.0.0.1", dev.port)).unwrap();
+        write!(gone, "GET /hang HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+    }
+    let started = Instant::now();
+    let (status, body) = dev.get_json("/hang");
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(dev.get_json("/hello/after-hang").0, 200);
+
     // No route: 404. A CORS preflight is answered without a function.
     assert_eq!(dev.get_json("/nowhere").0, 404);
     let (status, headers, _) = dev.http(
@@ -287,10 +307,15 @@ fn routes_answer_from_warm_processes_a_panic_is_a_502_and_a_saved_edit_restarts_
     let answer: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(answer["response"]["event"]["direct"], true);
 
-    // A saved edit: rebuilt, and only its function restarted, without restarting the command.
+    // A save that does not compile: the last good build keeps answering.
     while dev.notices.try_recv().is_ok() {}
     let echo = dir.join("src/bin/echo.rs");
     let source = std::fs::read_to_string(&echo).unwrap();
+    std::fs::write(&echo, source.replace("async fn echo", "async fn echo(")).unwrap();
+    dev.wait_for("buildFailed", Duration::from_secs(300));
+    assert_eq!(dev.get_json("/hello/still").1["pid"], first["pid"]);
+
+    // Fixed and edited: rebuilt, and only its function restarted, without restarting the command.
     let edited = source.replace(
         r#""greeting": std::env::var("GREETING").ok(),"#,
         r#""greeting": Some("edited"),"#,
@@ -393,7 +418,7 @@ async fn on_an_emulator_stage_the_data_is_deployed_first_and_a_full_deployment_i
     // A full deploy, then a new table and `dev` again: the table is added, the functions stay.
     sls(&dir, &["deploy", "--stage", "local"]);
     let deployed = functions().await;
-    assert_eq!(deployed, 3);
+    assert_eq!(deployed, 4);
     std::fs::write(
         dir.join("serverless.yaml"),
         manifest(&format!(

@@ -35,11 +35,15 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    // A handler that names no binary, or a runtime crate cargo cannot find, stop here.
-    build::check_local(&service)?;
     let routes = http::routes(&service);
-    super::block_on(async {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let served = runtime.block_on(async {
+        // The port first: one in use fails at once, before anything is built.
         let listener = dev::bind(SocketAddr::new(args.host, args.port)).await?;
+        // A handler that names no binary, or a runtime crate cargo cannot find, stop here.
+        build::check_local(&service)?;
         let stage = local::Stage::resolve(&service).await;
         if let Some(w) = stage.unknown_account_warning() {
             ui::warn(&w);
@@ -79,9 +83,14 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
             })
         };
         let served = dev::serve(listener, functions, routes, opts, tx, stopped()).await;
-        let _ = render.await;
+        // What is still queued is shown; connections kept open do not hold the exit.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), render).await;
         served
-    })
+    });
+    // Open connections and a request in flight are dropped here (its process
+    // killed with it); a build in progress is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// On an emulator stage, the service's tables, buckets and queues, deployed there
@@ -124,13 +133,19 @@ async fn deploy_data(service: &crate::manifest::Service) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM: the processes are stopped and the copies removed.
+/// Ctrl-C or SIGTERM: the processes are stopped and the copies removed. A second
+/// Ctrl-C exits at once.
 async fn stopped() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
 }
 
 fn ms(d: std::time::Duration) -> f64 {

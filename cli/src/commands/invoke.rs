@@ -173,7 +173,14 @@ fn to_dev(
     };
     let payload = event(args, service, &account)?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let answer = crate::local::dev::send_event(addr, &args.function, &payload)?;
+    // As long as the function may run, and a margin for a cold start.
+    let f = &service.manifest.functions[&args.function];
+    let timeout = f
+        .timeout
+        .or(service.manifest.provider.timeout)
+        .unwrap_or(crate::manifest::DEFAULT_TIMEOUT);
+    let wait = std::time::Duration::from_secs(u64::from(timeout) + 15);
+    let answer = crate::local::dev::send_event(addr, &args.function, &payload, wait)?;
     let (body, failed) = match answer {
         Ok(body) => (body, false),
         Err(body) => (body, true),

@@ -31,41 +31,30 @@ enum Segment {
     Greedy(String),
 }
 
-/// The routes of every function's `httpApi` events.
+/// The routes of every function's `httpApi` events, keyed as deploy keys them.
 pub fn routes(service: &Service) -> Vec<Route> {
     let mut routes = Vec::new();
     for (name, f) in &service.manifest.functions {
         for e in &f.events {
             let Event::HttpApi(e) = e else { continue };
-            let default = e.path == "$default";
-            let method = match e.method.to_ascii_uppercase().as_str() {
-                "*" | "ANY" => "ANY".to_string(),
-                m => m.to_string(),
-            };
-            let segments = if default {
-                Vec::new()
-            } else {
-                e.path
-                    .split('/')
-                    .filter(|s| !s.is_empty())
-                    .map(
-                        |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                            Some(p) => match p.strip_suffix('+') {
-                                Some(p) => Segment::Greedy(p.to_string()),
-                                None => Segment::Param(p.to_string()),
-                            },
-                            None => Segment::Literal(s.to_string()),
+            let key = crate::model::route_key(&e.method, &e.path);
+            let (method, path) = key.split_once(' ').unwrap_or(("ANY", ""));
+            let segments = path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(p) => match p.strip_suffix('+') {
+                            Some(p) => Segment::Greedy(p.to_string()),
+                            None => Segment::Param(p.to_string()),
                         },
-                    )
-                    .collect()
-            };
+                        None => Segment::Literal(s.to_string()),
+                    },
+                )
+                .collect();
             routes.push(Route {
-                key: if default {
-                    "$default".to_string()
-                } else {
-                    format!("{method} {}", e.path)
-                },
-                method,
+                method: method.to_string(),
+                key,
                 segments,
                 function: name.clone(),
             });
@@ -74,17 +63,18 @@ pub fn routes(service: &Service) -> Vec<Route> {
     routes
 }
 
-/// The route API Gateway picks for a request, and its path parameters: a route of
-/// the exact method before `ANY`; among paths, literal segments before variables,
-/// variables before a greedy `{proxy+}`; `$default` when nothing else matches.
+/// The route API Gateway picks for a request, and its path parameters: among the
+/// routes whose path matches, the most specific, segment by segment (a literal
+/// before a variable, a variable before a greedy `{proxy+}`), then an exact method
+/// before `ANY`; `$default` when nothing else matches.
 pub fn pick<'a>(
     routes: &'a [Route],
     method: &str,
     path: &str,
 ) -> Option<(&'a Route, BTreeMap<String, String>)> {
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    /// Lower ranks first: no greedy variable, fewer variables, an exact method.
-    type Rank = (usize, usize, bool);
+    /// Lower ranks first: each segment's specificity, then whether the method is `ANY`.
+    type Rank = (Vec<u8>, bool);
     let mut best: Option<(Rank, &Route, BTreeMap<String, String>)> = None;
     for route in routes.iter().filter(|r| r.key != "$default") {
         if route.method != "ANY" && route.method != method {
@@ -93,16 +83,16 @@ pub fn pick<'a>(
         let Some(params) = matches(&route.segments, &parts) else {
             continue;
         };
-        let greedy = route
+        let specificity = route
             .segments
             .iter()
-            .any(|s| matches!(s, Segment::Greedy(_)));
-        let variables = route
-            .segments
-            .iter()
-            .filter(|s| !matches!(s, Segment::Literal(_)))
-            .count();
-        let rank = (usize::from(greedy), variables, route.method == "ANY");
+            .map(|s| match s {
+                Segment::Literal(_) => 0,
+                Segment::Param(_) => 1,
+                Segment::Greedy(_) => 2,
+            })
+            .collect();
+        let rank = (specificity, route.method == "ANY");
         if best.as_ref().is_none_or(|(b, _, _)| rank < *b) {
             best = Some((rank, route, params));
         }
@@ -176,7 +166,8 @@ pub struct Request {
 }
 
 impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
+    /// A header's value (the first, when it repeats), by name in any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -271,7 +262,7 @@ pub fn event(request: &Request, route: &Route, params: &BTreeMap<String, String>
             "requestId": request.request_id,
             "routeKey": route.key,
             "stage": "$default",
-            "time": humantime::format_rfc3339_seconds(now).to_string(),
+            "time": clf_time(now),
             "timeEpoch": epoch_ms as u64,
         },
         "isBase64Encoded": false,
@@ -295,6 +286,35 @@ pub fn event(request: &Request, route: &Route, params: &BTreeMap<String, String>
         }
     }
     e
+}
+
+/// API Gateway's `requestContext.time`: `12/Mar/2020:19:03:58 +0000`.
+fn clf_time(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 /// An HTTP answer, before it is written.
@@ -341,26 +361,15 @@ pub fn response(answer: &[u8]) -> Result<Response, String> {
         Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
         _ => None,
     };
+    // Payload 2.0 has no `multiValueHeaders`: API Gateway ignores them, and so does this.
     let empty = Map::new();
-    for (name, value) in object
-        .get("multiValueHeaders")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty)
-    {
-        for v in value.as_array().into_iter().flatten().filter_map(text) {
-            headers.push((name.to_ascii_lowercase(), v));
-        }
-    }
     for (name, value) in object
         .get("headers")
         .and_then(Value::as_object)
         .unwrap_or(&empty)
     {
-        let name = name.to_ascii_lowercase();
         if let Some(v) = text(value) {
-            if !headers.iter().any(|(n, _)| *n == name) {
-                headers.push((name, v));
-            }
+            headers.push((name.to_ascii_lowercase(), v));
         }
     }
     for cookie in object
@@ -386,6 +395,15 @@ pub fn response(answer: &[u8]) -> Result<Response, String> {
     };
     if !body.is_empty() && !headers.iter().any(|(n, _)| n == "content-type") {
         headers.push(("content-type".into(), "application/json".into()));
+    }
+    for (name, value) in &headers {
+        let valid = hyper::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && hyper::header::HeaderValue::from_str(value).is_ok();
+        if !valid {
+            return Err(format!(
+                "the header `{name}: {value}` cannot be sent in HTTP"
+            ));
+        }
     }
     Ok(Response {
         status,
@@ -466,12 +484,13 @@ impl Cors<'_> {
         }
     }
 
-    /// The header an answer to an allowed origin carries.
+    /// The header an answer to an allowed origin carries. The function's own
+    /// `access-control-*` headers go: API Gateway's CORS replaces them.
     pub fn decorate(&self, request: &Request, response: &mut Response) {
+        response
+            .headers
+            .retain(|(n, _)| !n.starts_with("access-control-"));
         if let Some(origin) = request.header("origin").filter(|o| self.origin_allowed(o)) {
-            response
-                .headers
-                .retain(|(n, _)| n != "access-control-allow-origin");
             response.headers.push((
                 "access-control-allow-origin".to_string(),
                 self.allow_origin(origin),
@@ -539,6 +558,21 @@ mod tests {
         );
         let without_default = &routes[..4];
         assert!(pick(without_default, "GET", "/nothing").is_none());
+        // Two greedy routes: the longer literal prefix wins, whatever the order.
+        let greedy = vec![
+            route("ANY /{proxy+}", "root"),
+            route("ANY /api/{proxy+}", "api"),
+        ];
+        assert_eq!(pick(&greedy, "GET", "/api/x/y").unwrap().0.function, "api");
+        assert_eq!(pick(&greedy, "GET", "/web/x").unwrap().0.function, "root");
+    }
+
+    #[test]
+    fn the_request_time_is_in_api_gateways_format() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_584_039_838);
+        assert_eq!(clf_time(t), "12/Mar/2020:19:03:58 +0000");
+        let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
+        assert_eq!(clf_time(leap), "29/Feb/2000:00:00:00 +0000");
     }
 
     #[test]
@@ -617,6 +651,13 @@ mod tests {
             response(br#"{"statusCode":200,"body":"iVAA","isBase64Encoded":true}"#).unwrap();
         assert_eq!(&binary.body[..], &[0x89, b'P', 0]);
         assert!(response(b"not json").is_err());
+        assert!(response(br#"{"statusCode":200,"headers":{"x-bad":"a\nb"}}"#).is_err());
+        let multi =
+            response(br#"{"statusCode":200,"multiValueHeaders":{"x-m":["1","2"]}}"#).unwrap();
+        assert!(
+            multi.headers.iter().all(|(n, _)| n != "x-m"),
+            "payload 2.0 has no multiValueHeaders"
+        );
         assert!(response(br#"{"statusCode":"ok"}"#).is_err());
     }
 
