@@ -143,9 +143,10 @@ async fn stopped() {
     }
     tokio::spawn(async {
         if tokio::signal::ctrl_c().await.is_ok() {
-            // The user insists: no cleanup to wait for (the processes die with their pipes).
+            // The user asked twice (as deploy's interrupt handler does): a handler
+            // process ends when it next asks the Runtime API, which goes with us.
             #[allow(clippy::exit)]
-            std::process::exit(130);
+            std::process::exit(i32::from(crate::error::EXIT_INTERRUPTED));
         }
     });
 }

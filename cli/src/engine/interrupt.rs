@@ -54,7 +54,7 @@ pub fn listen() -> tokio::task::JoinHandle<()> {
             }
             if !first {
                 crate::ui::warn("second signal: exiting now; the lock stays until it goes stale or `sls-rs unlock`");
-                // The user asked twice: the one place sls-rs exits outside `main`.
+                // The user asked twice: one of the two places sls-rs exits outside `main` (the other: `sls-rs dev`).
                 #[allow(clippy::exit)]
                 std::process::exit(i32::from(crate::error::EXIT_INTERRUPTED));
             }
