@@ -75,14 +75,12 @@ impl Dev {
     }
 
     fn start_with(dir: &Path, extra: &[&str]) -> Dev {
-        let mut child = support::sls_rs()
+        let mut cmd = support::sls_rs();
+        support::handler_builds(&mut cmd);
+        let mut child = cmd
             .args(["dev", "--json", "--port", "0", "-c"])
             .arg(dir)
             .args(extra)
-            .env(
-                "CARGO_TARGET_DIR",
-                support::repo_root().join("target/handlers"),
-            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -363,14 +361,23 @@ fn a_port_in_use_is_refused_before_anything_is_built() {
     );
 }
 
-/// A command on the fixture copy, with the handler builds of every test in one target directory.
+/// A command on the fixture copy.
 fn sls(dir: &Path, args: &[&str]) -> String {
-    let (out, stdout, stderr) = support::run(support::sls_rs().args(args).arg("-c").arg(dir).env(
-        "CARGO_TARGET_DIR",
-        support::repo_root().join("target/handlers"),
-    ));
+    let (out, stdout, stderr) = support::run(support::sls_rs().args(args).arg("-c").arg(dir));
     assert!(out.status.success(), "sls-rs {}: {stderr}", args.join(" "));
     stdout
+}
+
+/// A package of fake artifacts for the copy's functions (the emulator runs no code),
+/// so a full deploy builds nothing.
+fn fake_package(dir: &Path, service: &str, manifest: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join(".sls-rs")).unwrap();
+    let f = support::fixture::Fixture {
+        dir: dir.to_path_buf(),
+        service: service.to_string(),
+    };
+    f.write_text(manifest, &[]);
+    dir.join(".sls-rs")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -417,7 +424,17 @@ async fn on_an_emulator_stage_the_data_is_deployed_first_and_a_full_deployment_i
     assert!(dev.stop().success());
 
     // A full deploy, then a new table and `dev` again: the table is added, the functions stay.
-    sls(&dir, &["deploy", "--stage", "local"]);
+    let package = fake_package(&dir, &service, &manifest(notes));
+    sls(
+        &dir,
+        &[
+            "deploy",
+            "--stage",
+            "local",
+            "--package",
+            package.to_str().unwrap(),
+        ],
+    );
     let deployed = functions().await;
     assert_eq!(deployed, 4);
     std::fs::write(
@@ -441,8 +458,18 @@ async fn on_an_emulator_stage_the_data_is_deployed_first_and_a_full_deployment_i
     );
     assert!(dev.stop().success());
     // The full deploy after it has nothing of the data left to do, and its functions are as they were.
-    let plan: Value =
-        serde_json::from_str(&sls(&dir, &["plan", "--json", "--stage", "local"])).unwrap();
+    let plan: Value = serde_json::from_str(&sls(
+        &dir,
+        &[
+            "plan",
+            "--json",
+            "--stage",
+            "local",
+            "--package",
+            package.to_str().unwrap(),
+        ],
+    ))
+    .unwrap();
     let changes = plan["plan"]["changes"]
         .as_array()
         .cloned()

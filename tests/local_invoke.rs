@@ -14,10 +14,7 @@ fn invoke(function: &str, extra: &[&str]) -> (std::process::Output, Vec<Value>, 
     cmd.args(["invoke", "--local", "--json", "-f", function, "-c"])
         .arg(&dir)
         .args(extra);
-    cmd.env(
-        "CARGO_TARGET_DIR",
-        support::repo_root().join("target/handlers"),
-    );
+    support::handler_builds(&mut cmd);
     let (out, stdout, stderr) = support::run(&mut cmd);
     // One document per invocation, or (with --json) the error document of a usage error.
     let docs = serde_json::Deserializer::from_str(&stdout)
@@ -66,13 +63,11 @@ fn a_handler_answers_with_lambdas_context_and_stays_warm() {
 #[test]
 fn events_can_come_from_stdin_one_per_line() {
     let dir = support::repo_root().join("tests/fixtures/local-handlers");
-    let mut child = support::sls_rs()
+    let mut cmd = support::sls_rs();
+    support::handler_builds(&mut cmd);
+    let mut child = cmd
         .args(["invoke", "--local", "--json", "-f", "echo", "-c"])
         .arg(&dir)
-        .env(
-            "CARGO_TARGET_DIR",
-            support::repo_root().join("target/handlers"),
-        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -41,6 +41,17 @@ pub fn patch_runtime_crate(dir: &Path) {
     .unwrap();
 }
 
+/// Handler builds of the tests that run handlers (templates, `invoke --local`,
+/// `dev`): one target directory, so their dependencies compile once, and
+/// unoptimised, which takes about a quarter off a cold build (what these tests
+/// check is behaviour, not speed; `package`'s own tests build as users do).
+pub fn handler_builds(cmd: &mut Command) -> &mut Command {
+    cmd.env("CARGO_TARGET_DIR", repo_root().join("target/handlers"))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+}
+
 /// The sls-rs binary, with no AWS settings inherited from the developer's shell.
 pub fn sls_rs() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sls-rs"));
