@@ -100,8 +100,8 @@ pub fn check_function(service: &Service, name: &str) -> anyhow::Result<()> {
 pub(crate) fn endpoint_line(endpoint: &str, not_served: bool) -> String {
     if not_served {
         format!(
-            "HTTP API: {endpoint} (an emulator's: it serves no HTTP API; run a route's function \
-             here with `sls-rs invoke --local -f NAME --event apigw-http`)"
+            "HTTP API: {endpoint} (an emulator's: it serves no HTTP API; serve the routes \
+             here with `sls-rs dev`, or run one function with `sls-rs invoke --local -f NAME --event apigw-http`)"
         )
     } else {
         format!("HTTP API: {endpoint}")
