@@ -450,7 +450,7 @@ async fn a_dropped_table_is_kept_unless_its_deletion_policy_says_delete() {
         f.deploy()["deployment"].is_null(),
         "the kept table is no longer the service's to manage"
     );
-    f.json(&["remove"]);
+    f.json(&["remove", "--force"]);
 }
 
 const EVENTS: &str = "  api:\n    handler: api\n    events:\n      - httpApi: GET /items/{id}\n      - httpApi: ANY /items\n  catchall:\n    handler: catchall\n    events:\n      - httpApi: '*'\n  worker:\n    handler: worker\n    timeout: 10\n    events:\n      - sqs: { queue: jobs, batchSize: 5, maximumBatchingWindow: 2, functionResponseType: ReportBatchItemFailures }\n      - stream: { table: events, startingPosition: TRIM_HORIZON, batchSize: 20, filterPatterns: [{ eventName: [INSERT] }] }\n      - schedule: { rate: rate(5 minutes), input: { job: sweep } }\n      - s3: { bucket: uploads, events: ['s3:ObjectCreated:*'], prefix: in/, suffix: .csv }\nresources:\n  tables:\n    events: { partitionKey: { name: id, type: S }, stream: NEW_IMAGE, deletionPolicy: delete }\n  buckets:\n    uploads: { deletionPolicy: delete }\n  queues:\n    jobs: { visibilityTimeout: 60 }\n";
@@ -1050,7 +1050,7 @@ async fn console_edits_of_every_kind_show_as_drift_and_are_repaired() {
         .await
         .unwrap();
     assert!(sm.definition().contains(&alias));
-    f.json(&["remove"]);
+    f.json(&["remove", "--force"]);
 }
 
 #[tokio::test]
@@ -1762,4 +1762,199 @@ async fn a_service_without_functions_deploys_redeploys_repairs_drift_and_is_remo
         support::fixture::recorded_resources(&aws, &f).await,
         Vec::<String>::new()
     );
+}
+
+/// A layer version published on the emulator, as another team would: sls-rs only references it.
+async fn publish_layer(aws: &sls_rs::cloud::Aws, name: &str) -> String {
+    use std::io::Write as _;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("extensions/hello", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"#!/bin/sh\n").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let content = aws_sdk_lambda::types::LayerVersionContentInput::builder()
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(bytes))
+        .build();
+    aws.lambda
+        .publish_layer_version()
+        .layer_name(name)
+        .content(content)
+        .send()
+        .await
+        .unwrap()
+        .layer_version_arn
+        .unwrap()
+}
+
+async fn layers_and_storage(aws: &sls_rs::cloud::Aws, function: &str) -> (Vec<String>, i32) {
+    let c = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    let layers = c
+        .layers()
+        .iter()
+        .filter_map(|l| l.arn())
+        .map(str::to_string)
+        .collect();
+    (layers, c.ephemeral_storage().map_or(512, |e| e.size()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn layers_and_tmp_size_are_deployed_read_back_repaired_and_changed() {
+    if !support::needs(&[Svc::Lambda, Svc::Iam]) {
+        return;
+    }
+    let aws = aws().await;
+    let otel = publish_layer(&aws, &support::unique_service("otel")).await;
+    let certs = publish_layer(&aws, &support::unique_service("certs")).await;
+    let f = Fixture::new(
+        "layers",
+        &format!(
+            "  api:\n    handler: api\n    ephemeralStorageSize: 2048\n    layers: [{otel}]\n"
+        ),
+    );
+    f.deploy();
+    let name = f.name("api");
+    assert_eq!(
+        layers_and_storage(&aws, &name).await,
+        (vec![otel.clone()], 2048)
+    );
+
+    // Someone takes the layer off in the console: drift, repaired by the next deploy.
+    aws.lambda
+        .update_function_configuration()
+        .function_name(&name)
+        .set_layers(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    assert!(
+        drifted(&plan).contains(&("function/api".to_string(), vec!["layers".to_string()])),
+        "{:?}",
+        drifted(&plan)
+    );
+    f.deploy();
+    assert_eq!(
+        layers_and_storage(&aws, &name).await.0,
+        std::slice::from_ref(&otel)
+    );
+    assert!(f.deploy()["deployment"].is_null(), "repaired");
+
+    // A second layer, in order (a later layer's files win), published as a new version.
+    f.write(
+        &format!("  api:\n    handler: api\n    ephemeralStorageSize: 2048\n    layers: [{otel}, {certs}]\n"),
+        &[],
+    );
+    let plan = f.json(&["plan"]);
+    let change = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "function/api")
+        .unwrap();
+    assert_eq!(change["publish"], true, "{change}");
+    f.deploy();
+    assert_eq!(
+        layers_and_storage(&aws, &name).await.0,
+        [otel.clone(), certs.clone()]
+    );
+
+    // `layers: []` takes them all off.
+    f.write(
+        "  api:\n    handler: api\n    ephemeralStorageSize: 2048\n    layers: []\n",
+        &[],
+    );
+    f.deploy();
+    assert!(layers_and_storage(&aws, &name).await.0.is_empty());
+
+    // The deployer's policy may read exactly the layers the manifest names.
+    f.write(
+        &format!("  api:\n    handler: api\n    layers: [{certs}]\n"),
+        &[],
+    );
+    let policy = f.json(&["policy", "--deployer"]);
+    let statement = policy["permissions"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "Layers")
+        .unwrap_or_else(|| panic!("{policy}"));
+    assert_eq!(
+        statement["Action"],
+        serde_json::json!(["lambda:GetLayerVersion"])
+    );
+    assert_eq!(statement["Resource"], serde_json::json!([certs]));
+    f.json(&["remove", "--force"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sqs_triggers_concurrency_limit_is_set_read_back_repaired_and_lifted() {
+    if !support::needs(&[Svc::Lambda, Svc::Iam, Svc::Sqs]) {
+        return;
+    }
+    let manifest = |limit: &str| {
+        format!("  worker:\n    handler: worker\n    events:\n      - sqs: {{ queue: jobs{limit} }}\nresources:\n  queues:\n    jobs: {{ deletionPolicy: delete }}\n")
+    };
+    let f = Fixture::new("sqs-concurrency", &manifest(", maximumConcurrency: 5"));
+    let aws = aws().await;
+    f.deploy();
+    let alias = format!(
+        "arn:aws:lambda:us-east-1:{}:function:{}:live",
+        aws.account,
+        f.name("worker")
+    );
+    let mapping = || async {
+        aws.lambda
+            .list_event_source_mappings()
+            .function_name(&alias)
+            .send()
+            .await
+            .unwrap()
+            .event_source_mappings
+            .unwrap()
+            .remove(0)
+    };
+    let limit = |m: &aws_sdk_lambda::types::EventSourceMappingConfiguration| {
+        m.scaling_config().and_then(|s| s.maximum_concurrency())
+    };
+    let m = mapping().await;
+    assert_eq!(limit(&m), Some(5));
+
+    // Raised in the console: drift, put back by the next deploy.
+    aws.lambda
+        .update_event_source_mapping()
+        .uuid(m.uuid().unwrap())
+        .scaling_config(
+            aws_sdk_lambda::types::ScalingConfig::builder()
+                .maximum_concurrency(500)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    assert!(
+        drifted(&plan).contains(&(
+            "eventSourceMapping/worker.sqs.jobs".to_string(),
+            vec!["maximumConcurrency".to_string()]
+        )),
+        "{:?}",
+        drifted(&plan)
+    );
+    f.deploy();
+    assert_eq!(limit(&mapping().await), Some(5));
+
+    // Dropped from the manifest: the limit is lifted, in place (same mapping).
+    f.write(&manifest(""), &[]);
+    f.deploy();
+    let after = mapping().await;
+    assert_eq!(after.uuid(), m.uuid());
+    assert_eq!(limit(&after), None);
+    assert!(f.deploy()["deployment"].is_null());
+    f.json(&["remove", "--force"]);
 }

@@ -34,6 +34,10 @@ pub use usage::UsageError;
 /// Lambda's defaults are too small for most services; these match Serverless Framework's.
 pub const DEFAULT_MEMORY: u32 = 1024;
 pub const DEFAULT_TIMEOUT: u32 = 6;
+/// Lambda's own default `/tmp`, in MB.
+pub const DEFAULT_EPHEMERAL_STORAGE: u32 = 512;
+/// Lambda allows this many layers on a function.
+pub const MAX_LAYERS: usize = 5;
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_STAGE: &str = "dev";
 

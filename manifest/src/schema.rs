@@ -52,6 +52,12 @@ pub struct Provider {
     pub memory_size: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
+    /// Every function's `/tmp`, in MB (512 to 10240); a function's own wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_size: Option<u32>,
+    /// Layer version ARNs every function gets; a function's own `layers` replace them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_retention_in_days: Option<u32>,
     #[serde(default)]
@@ -186,6 +192,12 @@ pub struct Function {
     pub timeout: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<Architecture>,
+    /// `/tmp`, in MB (512 to 10240; Lambda's default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_size: Option<u32>,
+    /// Layer version ARNs (at most 5, in this region), replacing `provider.layers`; `[]` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_retention_in_days: Option<u32>,
     /// Overrides `provider.tracing.lambda` for this function.
@@ -217,6 +229,21 @@ pub struct EnvValue {
 }
 
 impl Manifest {
+    /// A function's layers: its own, else the provider's.
+    pub fn layers_of<'a>(&'a self, f: &'a Function) -> &'a [String] {
+        f.layers
+            .as_deref()
+            .or(self.provider.layers.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// A function's `/tmp` size in MB: its own, else the provider's, else Lambda's 512.
+    pub fn ephemeral_storage_of(&self, f: &Function) -> u32 {
+        f.ephemeral_storage_size
+            .or(self.provider.ephemeral_storage_size)
+            .unwrap_or(crate::DEFAULT_EPHEMERAL_STORAGE)
+    }
+
     /// A function's environment as deployed: `provider.environment`, then the
     /// stage's, then the function's own, later ones winning.
     pub fn environment_of(&self, stage: &str, f: &Function) -> IndexMap<String, EnvValue> {
@@ -411,6 +438,9 @@ pub struct SqsEvent {
     /// `ReportBatchItemFailures` lets the handler fail single messages of a batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_response_type: Option<FunctionResponseType>,
+    /// At most this many concurrent invocations for this queue (2 to 1000); Lambda's default: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_concurrency: Option<u32>,
 }
 
 impl Shorthand for SqsEvent {
@@ -421,6 +451,7 @@ impl Shorthand for SqsEvent {
             batch_size: None,
             maximum_batching_window: None,
             function_response_type: None,
+            maximum_concurrency: None,
         })
     }
 }

@@ -117,6 +117,9 @@ pub fn validate(m: &Manifest, cx: &Context) -> Vec<Diagnostic> {
     let root = KeyPath::root();
     v.service(m, cx);
     v.provider(&m.provider, &root.key("provider"));
+    if let Some(layers) = &m.provider.layers {
+        v.layers(layers, &root.key("provider").key("layers"), cx.region);
+    }
     for (stage, settings) in &m.stages {
         let p = root.key("stages").key(stage);
         if let Some(endpoint) = &settings.endpoint {
@@ -362,6 +365,55 @@ impl Checker<'_> {
         self.diags.push(d);
     }
 
+    /// Layer version ARNs: at most five, each once, each in the functions' region
+    /// (Lambda refuses a layer of another region).
+    fn layers(&mut self, layers: &[String], path: &KeyPath, region: &str) {
+        if layers.len() > crate::MAX_LAYERS {
+            self.value(
+                path,
+                format!(
+                    "{} layers: Lambda allows at most {} on a function",
+                    layers.len(),
+                    crate::MAX_LAYERS
+                ),
+                None,
+            );
+        }
+        for (i, arn) in layers.iter().enumerate() {
+            let at = path.index(i);
+            let parts: Vec<&str> = arn.split(':').collect();
+            let well_formed = parts.len() == 8
+                && parts[0] == "arn"
+                && parts[1].starts_with("aws")
+                && parts[2] == "lambda"
+                && is_region(parts[3])
+                && parts[4].len() == 12
+                && parts[4].bytes().all(|b| b.is_ascii_digit())
+                && parts[5] == "layer"
+                && !parts[6].is_empty()
+                && parts[6].len() <= 140
+                && is_name(parts[6], &['-', '_'])
+                && !parts[7].is_empty()
+                && parts[7].bytes().all(|b| b.is_ascii_digit());
+            if !well_formed {
+                self.value(
+                    &at,
+                    format!("`{arn}` is not a layer version ARN"),
+                    Some("a layer version ARN looks like `arn:aws:lambda:us-east-1:123456789012:layer:my-layer:3` (with its version)"),
+                );
+            } else if parts[3] != region {
+                self.value(
+                    &at,
+                    format!("the layer is in `{}`, the function in `{region}`", parts[3]),
+                    Some("Lambda takes layers of the function's own region only: publish the layer there too"),
+                );
+            }
+            if layers[..i].contains(arn) {
+                self.value(&at, format!("`{arn}` is listed twice"), None);
+            }
+        }
+    }
+
     fn range(&mut self, value: Option<u32>, path: &KeyPath, min: u32, max: u32, unit: &str) {
         if let Some(n) = value {
             if n < min || n > max {
@@ -410,6 +462,13 @@ impl Checker<'_> {
     fn provider(&mut self, p: &Provider, path: &KeyPath) {
         self.range(p.memory_size, &path.key("memorySize"), 128, 10240, "MB");
         self.range(p.timeout, &path.key("timeout"), 1, 900, "seconds");
+        self.range(
+            p.ephemeral_storage_size,
+            &path.key("ephemeralStorageSize"),
+            512,
+            10240,
+            "MB",
+        );
         self.retention(p.log_retention_in_days, &path.key("logRetentionInDays"));
         self.environment(&p.environment, &path.key("environment"));
         self.tags(&p.tags, &path.key("tags"));
@@ -533,6 +592,16 @@ impl Checker<'_> {
         }
         self.range(f.memory_size, &path.key("memorySize"), 128, 10240, "MB");
         self.range(f.timeout, &path.key("timeout"), 1, 900, "seconds");
+        self.range(
+            f.ephemeral_storage_size,
+            &path.key("ephemeralStorageSize"),
+            512,
+            10240,
+            "MB",
+        );
+        if let Some(layers) = &f.layers {
+            self.layers(layers, &path.key("layers"), cx.region);
+        }
         self.retention(f.log_retention_in_days, &path.key("logRetentionInDays"));
         if let (Some(pc), Some(rc)) = (f.provisioned_concurrency, f.reserved_concurrency) {
             if pc > rc {
@@ -744,6 +813,13 @@ impl Checker<'_> {
                     0,
                     300,
                     "seconds",
+                );
+                self.range(
+                    sqs.maximum_concurrency,
+                    &p.key("maximumConcurrency"),
+                    2,
+                    1000,
+                    "concurrent invocations",
                 );
             }
             Event::Stream(stream) => {

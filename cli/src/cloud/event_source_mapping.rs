@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use anyhow::bail;
-use aws_sdk_lambda::types::{EventSourcePosition, Filter, FilterCriteria, FunctionResponseType};
+use aws_sdk_lambda::types::{
+    EventSourcePosition, Filter, FilterCriteria, FunctionResponseType, ScalingConfig,
+};
 use tokio::time::Instant;
 
 use aws_sdk_lambda::error::SdkError;
@@ -82,6 +84,14 @@ fn props_of(
         "reportBatchItemFailures".into(),
         if report { "on" } else { "off" }.into(),
     );
+    if let MappingSource::Queue(_) = spec.source {
+        p.insert(
+            "maximumConcurrency".into(),
+            m.scaling_config()
+                .and_then(|s| s.maximum_concurrency())
+                .map_or_else(|| "none".into(), |n| n.to_string()),
+        );
+    }
     let disabled = matches!(m.state(), Some("Disabled" | "Disabling"));
     p.insert("enabled".into(), if disabled { "off" } else { "on" }.into());
     if let Some(position) = m.starting_position() {
@@ -398,6 +408,13 @@ pub async fn create(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<
     }
 }
 
+/// An SQS mapping's concurrency limit; none lifts it.
+fn scaling(maximum: Option<u32>) -> ScalingConfig {
+    ScalingConfig::builder()
+        .set_maximum_concurrency(maximum.map(|n| n as i32))
+        .build()
+}
+
 /// One CreateEventSourceMapping attempt, with the SDK's retries off; its UUID.
 async fn create_request(
     aws: &Aws,
@@ -412,7 +429,8 @@ async fn create_request(
         .enabled(true)
         .set_batch_size(spec.batch_size.map(|b| b as i32))
         .set_maximum_batching_window_in_seconds(spec.batching_window.map(|w| w as i32))
-        .set_function_response_types(Some(response_types(spec)));
+        .set_function_response_types(Some(response_types(spec)))
+        .set_scaling_config(spec.maximum_concurrency.map(|n| scaling(Some(n))));
     if let Some(position) = spec.starting_position {
         req = req.starting_position(match position {
             StartingPosition::Latest => EventSourcePosition::Latest,
@@ -445,6 +463,11 @@ pub async fn update(aws: &Aws, uuid: &str, spec: &EventSourceMappingSpec) -> any
             .maximum_batching_window_in_seconds(spec.batching_window.unwrap_or(0) as i32)
             .set_function_response_types(Some(response_types(spec)))
             .filter_criteria(filter_criteria(spec))
+            // An empty scaling configuration lifts the limit.
+            .set_scaling_config(
+                matches!(spec.source, MappingSource::Queue(_))
+                    .then(|| scaling(spec.maximum_concurrency)),
+            )
             .send()
     })
     .await
@@ -517,6 +540,7 @@ mod tests {
             report_batch_item_failures: false,
             starting_position: None,
             filters: vec![],
+            maximum_concurrency: None,
         }
     }
 

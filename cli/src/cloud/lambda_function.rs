@@ -10,8 +10,8 @@ use anyhow::bail;
 use aws_sdk_lambda::error::SdkError;
 pub use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use aws_sdk_lambda::types::{
-    Architecture as LambdaArch, Environment, FunctionCode, LastUpdateStatus, Runtime, State,
-    TracingConfig, TracingMode,
+    Architecture as LambdaArch, Environment, EphemeralStorage, FunctionCode, LastUpdateStatus,
+    Runtime, State, TracingConfig, TracingMode,
 };
 use base64::Engine as _;
 use tokio::time::Instant;
@@ -104,6 +104,22 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
             .map(code_sha_hex)
             .unwrap_or_default(),
     );
+    props.insert(
+        "ephemeralStorage".into(),
+        cfg.ephemeral_storage
+            .as_ref()
+            .map_or(crate::manifest::DEFAULT_EPHEMERAL_STORAGE as i32, |e| {
+                e.size
+            })
+            .to_string(),
+    );
+    let layers: Vec<String> = cfg
+        .layers
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|l| l.arn)
+        .collect();
+    props.insert("layers".into(), crate::model::layers_text(&layers));
     let mut env = BTreeMap::new();
     for (k, v) in cfg
         .environment
@@ -128,6 +144,13 @@ fn environment(spec: &FunctionSpec) -> Environment {
     Environment::builder()
         .set_variables(Some(spec.environment.clone().into_iter().collect()))
         .build()
+}
+
+fn ephemeral_storage(spec: &FunctionSpec) -> EphemeralStorage {
+    EphemeralStorage::builder()
+        .size(spec.ephemeral_storage as i32)
+        .build()
+        .expect("size is set")
 }
 
 fn tracing(spec: &FunctionSpec) -> TracingConfig {
@@ -184,6 +207,8 @@ pub async fn create(
             .description(&spec.description)
             .environment(environment(spec))
             .tracing_config(tracing(spec))
+            .ephemeral_storage(ephemeral_storage(spec))
+            .set_layers(Some(spec.layers.clone()))
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
             .publish(publish)
             .send()
@@ -250,7 +275,7 @@ pub async fn create(
     }
 }
 
-/// Memory, timeout, role, environment, tracing, description.
+/// Memory, timeout, role, environment, tracing, description, `/tmp` size, layers.
 pub async fn update_configuration(
     aws: &Aws,
     name: &str,
@@ -270,6 +295,8 @@ pub async fn update_configuration(
             .description(&spec.description)
             .environment(environment(spec))
             .tracing_config(tracing(spec))
+            .ephemeral_storage(ephemeral_storage(spec))
+            .set_layers(Some(spec.layers.clone()))
             .send()
             .await;
         match result {
@@ -475,7 +502,7 @@ async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String
     // What a version is made of, leaving out what differs between any two (ARN, dates, ids).
     let content = |c: &aws_sdk_lambda::types::FunctionConfiguration| {
         format!(
-            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             c.code_sha256(),
             c.memory_size(),
             c.timeout(),
@@ -487,6 +514,11 @@ async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String
             c.tracing_config().and_then(|t| t.mode()),
             c.architectures(),
             c.handler(),
+            c.ephemeral_storage().map(|e| e.size()),
+            c.layers()
+                .iter()
+                .filter_map(|l| l.arn())
+                .collect::<Vec<_>>(),
         )
     };
     let latest = versions.iter().find(|v| v.version() == Some("$LATEST"));
@@ -1643,6 +1675,38 @@ mod tests {
             4,
             "the configuration update is retried, not the deploy failed"
         );
+    }
+
+    /// moto keeps `/tmp`'s size from CreateFunction but ignores it in an update:
+    /// that the update carries it, with the layers in order, is checked here.
+    #[tokio::test(start_paused = true)]
+    async fn a_configuration_update_carries_the_tmp_size_and_the_layers_in_order() {
+        use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationOutput;
+        let get = mock!(Client::get_function)
+            .sequence()
+            .output(function(State::Active, LastUpdateStatus::Successful))
+            .repeatedly()
+            .build();
+        let layers = vec![
+            "arn:aws:lambda:us-east-1:123456789012:layer:otel:3".to_string(),
+            "arn:aws:lambda:us-east-1:123456789012:layer:certs:1".to_string(),
+        ];
+        let expected = layers.clone();
+        let update = mock!(Client::update_function_configuration)
+            .match_requests(move |r| {
+                r.ephemeral_storage().map(|e| e.size()) == Some(4096)
+                    && r.layers() == expected.as_slice()
+            })
+            .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
+        let aws = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]),
+            None,
+        );
+        let mut spec = crate::model::tests::function_spec();
+        spec.ephemeral_storage = 4096;
+        spec.layers = layers;
+        update_configuration(&aws, "f", &spec).await.unwrap();
+        assert_eq!(update.num_calls(), 1);
     }
 
     #[test]

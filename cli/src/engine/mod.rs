@@ -1095,6 +1095,8 @@ async fn apply_function(
         "role",
         "tracing",
         "description",
+        "ephemeralStorage",
+        "layers",
         "env.",
     ];
     if config_fields.iter().any(|f| changed(c, f)) {

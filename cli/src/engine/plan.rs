@@ -413,6 +413,8 @@ pub fn is_versioned(field: &str) -> bool {
             "role",
             "tracing",
             "description",
+            "ephemeralStorage",
+            "layers",
         ]
         .contains(&field)
 }

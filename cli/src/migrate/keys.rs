@@ -277,6 +277,8 @@ fn provider(root: &mut Node, cx: &mut Cx) {
         "architecture",
         "memorySize",
         "timeout",
+        "ephemeralStorageSize",
+        "layers",
         "logRetentionInDays",
         "tracing",
         "environment",
@@ -404,7 +406,6 @@ fn provider(root: &mut Node, cx: &mut Cx) {
             | "role"
             | "rolePermissionsBoundary"
             | "vpc"
-            | "layers"
             | "logs"
             | "kmsKeyArn"
             | "environmentVariables"
@@ -444,6 +445,8 @@ fn functions(root: &mut Node, cx: &mut Cx) {
         "description",
         "memorySize",
         "timeout",
+        "ephemeralStorageSize",
+        "layers",
         "architecture",
         "logRetentionInDays",
         "tracing",

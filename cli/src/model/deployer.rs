@@ -333,7 +333,7 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     // Role names end in the region (IAM is global): this region's roles only.
     let roles = format!("{p}:iam::{account}:role/{prefix}*-{region}");
     let stage_keys = format!("services/{}/{}/", service.manifest.service, service.stage);
-    let statements = vec![
+    let mut statements = vec![
         allow(
             "ReadAccountListings",
             &[
@@ -599,6 +599,18 @@ pub fn deployer_policy(scope: &Scope) -> Value {
             ],
         ),
     ];
+    // Lambda checks that whoever puts a layer on a function may read that layer version.
+    let mut layers: Vec<String> = service
+        .manifest
+        .functions
+        .values()
+        .flat_map(|f| service.manifest.layers_of(f).iter().cloned())
+        .collect();
+    layers.sort();
+    layers.dedup();
+    if !layers.is_empty() {
+        statements.push(allow("Layers", &["lambda:GetLayerVersion"], layers));
+    }
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 

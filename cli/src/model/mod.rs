@@ -315,6 +315,8 @@ pub struct EventSourceMappingSpec {
     pub starting_position: Option<StartingPosition>,
     /// Filter patterns as compact JSON strings.
     pub filters: Vec<String>,
+    /// SQS: at most this many concurrent invocations from the queue.
+    pub maximum_concurrency: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -372,6 +374,10 @@ pub struct FunctionSpec {
     pub reserved_concurrency: Option<u32>,
     pub provisioned_concurrency: Option<u32>,
     pub log_group: String,
+    /// `/tmp`, in MB.
+    pub ephemeral_storage: u32,
+    /// Layer version ARNs, in the order Lambda applies them.
+    pub layers: Vec<String>,
     pub code: Code,
 }
 
@@ -503,6 +509,15 @@ pub fn tag_props(p: &mut Props, tags: &BTreeMap<String, String>) {
     }
 }
 
+/// Layers as a prop: their ARNs in order (order matters: later layers win), or `none`.
+pub fn layers_text(layers: &[String]) -> String {
+    if layers.is_empty() {
+        "none".into()
+    } else {
+        layers.join(",")
+    }
+}
+
 impl FunctionSpec {
     pub fn props(&self) -> Props {
         let mut p = Props::new();
@@ -529,6 +544,11 @@ impl FunctionSpec {
                 .map_or_else(|| "none".into(), |n| n.to_string()),
         );
         p.insert("code".into(), self.code.sha256.clone());
+        p.insert(
+            "ephemeralStorage".into(),
+            self.ephemeral_storage.to_string(),
+        );
+        p.insert("layers".into(), layers_text(&self.layers));
         for (k, v) in &self.environment {
             p.insert(format!("env.{k}"), fingerprint(&self.env_key, v));
         }
@@ -729,6 +749,8 @@ pub fn desired(
                 reserved_concurrency: f.reserved_concurrency,
                 provisioned_concurrency: f.provisioned_concurrency.filter(|n| *n > 0),
                 log_group,
+                ephemeral_storage: m.ephemeral_storage_of(f),
+                layers: m.layers_of(f).to_vec(),
                 code: Code {
                     sha256: artifact.sha256.clone(),
                     size: artifact.size,
@@ -810,6 +832,7 @@ pub fn desired(
                         report_batch_item_failures: e.function_response_type.is_some(),
                         starting_position: None,
                         filters: vec![],
+                        maximum_concurrency: e.maximum_concurrency,
                     }),
                     vec![
                         function_id.clone(),
@@ -833,6 +856,7 @@ pub fn desired(
                         report_batch_item_failures: false,
                         starting_position: Some(e.starting_position),
                         filters: e.filter_patterns.iter().map(|f| f.to_string()).collect(),
+                        maximum_concurrency: None,
                     }),
                     vec![
                         function_id.clone(),
@@ -1161,6 +1185,41 @@ pub(crate) mod tests {
         env_key: Some(&EnvKey::fixed(7)),
         queue_url_base: "https://sqs.us-east-1.amazonaws.com",
     };
+
+    #[test]
+    fn a_functions_layers_replace_the_providers_and_tmp_defaults_to_lambdas_512() {
+        let a = "arn:aws:lambda:us-east-1:123456789012:layer:a:1";
+        let b = "arn:aws:lambda:us-east-1:123456789012:layer:b:2";
+        let s = service(&format!("service: shop\nprovider:\n  name: aws\n  ephemeralStorageSize: 1024\n  layers: [{a}]\nfunctions:\n  inherits: {{ handler: a }}\n  own: {{ handler: b, ephemeralStorageSize: 4096, layers: [{b}] }}\n  none: {{ handler: c, layers: [] }}\n"));
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let spec = |name: &str| {
+            resources
+                .iter()
+                .find_map(|r| match &r.spec {
+                    Spec::Function(f) if r.id == format!("function/{name}") => Some(f.clone()),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            (spec("inherits").ephemeral_storage, spec("inherits").layers),
+            (1024, vec![a.to_string()])
+        );
+        assert_eq!(
+            (spec("own").ephemeral_storage, spec("own").layers),
+            (4096, vec![b.to_string()])
+        );
+        assert!(spec("none").layers.is_empty());
+        assert_eq!(spec("none").props()["layers"], "none");
+        let plain = function_spec();
+        assert_eq!(
+            (
+                plain.ephemeral_storage,
+                plain.props()["ephemeralStorage"].as_str()
+            ),
+            (512, "512")
+        );
+    }
 
     #[test]
     fn each_function_gets_its_own_role_log_group_and_function() {

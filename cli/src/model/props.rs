@@ -296,6 +296,13 @@ impl EventSourceMappingSpec {
         );
         // The manifest declares the trigger: one disabled in the console is drift.
         p.insert("enabled".into(), on(true));
+        if let MappingSource::Queue(_) = self.source {
+            p.insert(
+                "maximumConcurrency".into(),
+                self.maximum_concurrency
+                    .map_or_else(|| "none".into(), |n| n.to_string()),
+            );
+        }
         if let Some(position) = self.starting_position {
             p.insert(
                 "startingPosition".into(),
