@@ -308,10 +308,11 @@ fn sqs(kind: &Node, body: &Node, key: &str, cx: &mut Cx) -> Option<Node> {
         let name = k.as_str().unwrap_or_default();
         match name {
             "arn" => {}
-            "batchSize" | "maximumBatchingWindow" | "functionResponseType" => {
-                out.push((name, v.clone()))
-            }
-            "enabled" | "maximumConcurrency" | "filterPatterns" => cx.todo(
+            "batchSize"
+            | "maximumBatchingWindow"
+            | "functionResponseType"
+            | "maximumConcurrency" => out.push((name, v.clone())),
+            "enabled" | "filterPatterns" => cx.todo(
                 k,
                 format!("{key}.{name}"),
                 format!("`{name}` is not supported on sqs events yet; removed"),

@@ -258,10 +258,29 @@ pub fn housekeeping(root: &mut Node, cx: &mut Cx) {
         ]
         .contains(&name)
         {
-            cx.todo(&k, name, format!("`{name}` is not an sls-rs key; removed"));
+            let why = if name == "layers" {
+                "sls-rs does not publish layers: publish them another way (`aws lambda publish-layer-version`) and list their version ARNs in `provider.layers` or a function's `layers`; removed".to_string()
+            } else {
+                format!("`{name}` is not an sls-rs key; removed")
+            };
+            cx.todo(&k, name, why);
             tree::take(root, name);
         }
     }
+}
+
+/// A `layers` list with its version ARNs kept; a layer CloudFormation makes
+/// (`Ref`, `Fn::ImportValue`) is left for a human, since sls-rs publishes none.
+fn layer_arns(list: &Node, path: &str, cx: &mut Cx) -> Node {
+    let mut kept = Vec::new();
+    for (i, item) in tree::items(list).iter().enumerate() {
+        if item.as_str().is_some() {
+            kept.push(item.clone());
+        } else {
+            cx.todo(item, format!("{path}[{i}]"), "a layer made by CloudFormation: sls-rs does not publish layers; write the layer version ARN (`arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION`); removed");
+        }
+    }
+    tree::seq(kept)
 }
 
 fn provider(root: &mut Node, cx: &mut Cx) {
@@ -292,6 +311,10 @@ fn provider(root: &mut Node, cx: &mut Cx) {
         let name = k.as_str().unwrap_or_default().to_string();
         let path = format!("provider.{name}");
         match name.as_str() {
+            "layers" => {
+                let kept = layer_arns(&v, &path, cx);
+                tree::set(p, "layers", kept);
+            }
             "deploymentBucket" => {
                 let bucket_name = match &v.value {
                     Value::Scalar { .. } => Some(v.clone()),
@@ -483,6 +506,11 @@ fn functions(root: &mut Node, cx: &mut Cx) {
                         format!("`{}` → `{on}`", v.as_str().unwrap_or_default()),
                     );
                     tree::set(f, "tracing", tree::plain(on.to_string()));
+                    continue;
+                }
+                "layers" => {
+                    let kept = layer_arns(&v, &path, cx);
+                    tree::set(f, "layers", kept);
                     continue;
                 }
                 "versionFunction" | "disableLogs" => cx.removed(
