@@ -185,17 +185,13 @@ fn to_dev(
         Ok(body) => (body, false),
         Err(body) => (body, true),
     };
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let parsed = serde_json::from_str::<serde_json::Value>(&text).ok();
+    let (text, parsed) = answer_text(&body);
     if global.json {
-        ui::out_json_text(&serde_json::json!({"ok": !failed, "response": parsed.clone().unwrap_or(serde_json::Value::String(text.clone()))}).to_string())?;
-    } else {
-        ui::out(
-            &parsed
-                .as_ref()
-                .and_then(|v| serde_json::to_string_pretty(v).ok())
-                .unwrap_or(text.clone()),
+        ui::out_json_text(
+            &serde_json::json!({"ok": !failed, "response": as_json(&text, &parsed)}).to_string(),
         )?;
+    } else {
+        ui::out(&pretty(&text, &parsed))?;
     }
     if failed {
         let why = parsed
@@ -205,4 +201,26 @@ fn to_dev(
         return Err(FunctionFailed(format!("the function failed: {why}")).into());
     }
     Ok(())
+}
+
+/// A function's answer as text, and as JSON when it is.
+pub fn answer_text(body: &[u8]) -> (String, Option<serde_json::Value>) {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let parsed = serde_json::from_str(&text).ok();
+    (text, parsed)
+}
+
+/// The answer in a JSON document: itself when it is JSON, else a string.
+pub fn as_json(text: &str, parsed: &Option<serde_json::Value>) -> serde_json::Value {
+    parsed
+        .clone()
+        .unwrap_or_else(|| serde_json::Value::String(text.to_string()))
+}
+
+/// The answer for a person: indented when it is JSON.
+pub fn pretty(text: &str, parsed: &Option<serde_json::Value>) -> String {
+    parsed
+        .as_ref()
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
+        .unwrap_or_else(|| text.to_string())
 }

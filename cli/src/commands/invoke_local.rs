@@ -4,7 +4,9 @@ use std::io::{BufRead, IsTerminal};
 
 use bytes::Bytes;
 
-use super::invoke::{client_context, event, FunctionFailed, InvokeArgs};
+use super::invoke::{
+    answer_text, as_json, client_context, event, pretty, FunctionFailed, InvokeArgs,
+};
 use crate::cli::GlobalArgs;
 use crate::local::{self, Outcome, Report, Session};
 use crate::manifest::Service;
@@ -91,13 +93,12 @@ pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow:
             ),
             local::Result::Exited(why) => (Bytes::new(), Some(why.clone())),
         };
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        let (text, parsed) = answer_text(&body);
         if global.json {
             ui::out_json_text(
                 &serde_json::json!({
                     "requestId": report.request_id, "ok": failure.is_none(), "error": failure,
-                    "response": parsed.clone().unwrap_or(serde_json::Value::String(text.clone())),
+                    "response": as_json(&text, &parsed),
                     "durationMs": report.duration.as_secs_f64() * 1000.0,
                     "initMs": report.init.map(|d| d.as_secs_f64() * 1000.0),
                     "peakMemoryKb": report.peak_memory_kb,
@@ -105,12 +106,7 @@ pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow:
                 .to_string(),
             )?;
         } else if !body.is_empty() {
-            ui::out(
-                &parsed
-                    .as_ref()
-                    .and_then(|v| serde_json::to_string_pretty(v).ok())
-                    .unwrap_or(text.clone()),
-            )?;
+            ui::out(&pretty(&text, &parsed))?;
         }
         ui::status(&describe(report));
         if let Some(failure) = failure {

@@ -288,32 +288,27 @@ pub fn event(request: &Request, route: &Route, params: &BTreeMap<String, String>
     e
 }
 
-/// API Gateway's `requestContext.time`: `12/Mar/2020:19:03:58 +0000`.
+/// API Gateway's `requestContext.time`: `12/Mar/2020:19:03:58 +0000`, rearranged
+/// from the RFC 3339 form (`2020-03-12T19:03:58Z`).
 fn clf_time(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
+    let rfc = humantime::format_rfc3339_seconds(t).to_string();
+    let (date, time) = rfc.split_once('T').unwrap_or((&rfc, "00:00:00Z"));
+    let mut parts = date.splitn(3, '-');
+    let (year, month, day) = (
+        parts.next().unwrap_or_default(),
+        parts
+            .next()
+            .and_then(|m| m.parse::<usize>().ok())
+            .unwrap_or(1),
+        parts.next().unwrap_or_default(),
+    );
     format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
+        "{day}/{}/{year}:{} +0000",
+        MONTHS[month.clamp(1, 12) - 1],
+        time.trim_end_matches('Z')
     )
 }
 
