@@ -379,10 +379,15 @@ impl Checker<'_> {
                 None,
             );
         }
+        // The layer's name (its ARN without the version): Lambda takes one version of each.
+        let mut names: Vec<String> = Vec::new();
         for (i, arn) in layers.iter().enumerate() {
             let at = path.index(i);
-            let parts: Vec<&str> = arn.split(':').collect();
+            // The account may be `${aws:accountId}`, known at deploy time.
+            let text = arn.replace("${aws:accountId}", "000000000000");
+            let parts: Vec<&str> = text.split(':').collect();
             let well_formed = parts.len() == 8
+                && text.len() <= 140
                 && parts[0] == "arn"
                 && parts[1].starts_with("aws")
                 && parts[2] == "lambda"
@@ -391,15 +396,15 @@ impl Checker<'_> {
                 && parts[4].bytes().all(|b| b.is_ascii_digit())
                 && parts[5] == "layer"
                 && !parts[6].is_empty()
-                && parts[6].len() <= 140
                 && is_name(parts[6], &['-', '_'])
                 && !parts[7].is_empty()
-                && parts[7].bytes().all(|b| b.is_ascii_digit());
+                && parts[7].bytes().all(|b| b.is_ascii_digit())
+                && parts[7].parse::<u64>().is_ok_and(|v| v >= 1);
             if !well_formed {
                 self.value(
                     &at,
                     format!("`{arn}` is not a layer version ARN"),
-                    Some("a layer version ARN looks like `arn:aws:lambda:us-east-1:123456789012:layer:my-layer:3` (with its version)"),
+                    Some("a layer version ARN looks like `arn:aws:lambda:us-east-1:123456789012:layer:my-layer:3` (with its version, at most 140 characters)"),
                 );
             } else if parts[3] != region {
                 self.value(
@@ -408,9 +413,18 @@ impl Checker<'_> {
                     Some("Lambda takes layers of the function's own region only: publish the layer there too"),
                 );
             }
-            if layers[..i].contains(arn) {
-                self.value(&at, format!("`{arn}` is listed twice"), None);
+            let name = arn
+                .rsplit_once(':')
+                .map_or(arn.as_str(), |(n, _)| n)
+                .to_string();
+            if well_formed && names.contains(&name) {
+                self.value(
+                    &at,
+                    format!("`{name}` is listed twice"),
+                    Some("Lambda takes one version of a layer on a function"),
+                );
             }
+            names.push(name);
         }
     }
 

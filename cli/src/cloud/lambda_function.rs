@@ -105,7 +105,7 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
             .unwrap_or_default(),
     );
     props.insert(
-        "ephemeralStorage".into(),
+        "ephemeralStorageSize".into(),
         cfg.ephemeral_storage
             .as_ref()
             .map_or(crate::manifest::DEFAULT_EPHEMERAL_STORAGE as i32, |e| {

@@ -1095,7 +1095,7 @@ async fn apply_function(
         "role",
         "tracing",
         "description",
-        "ephemeralStorage",
+        "ephemeralStorageSize",
         "layers",
         "env.",
     ];

@@ -413,7 +413,7 @@ pub fn is_versioned(field: &str) -> bool {
             "role",
             "tracing",
             "description",
-            "ephemeralStorage",
+            "ephemeralStorageSize",
             "layers",
         ]
         .contains(&field)
@@ -640,9 +640,18 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             // The state records a function only once its version is published: recorded
             // versioned properties that differ from the manifest mean a deploy died between
             // updating $LATEST and publishing, even when $LATEST already matches.
-            let unpublished = recorded_props
-                .as_ref()
-                .is_some_and(|rec| versioned(rec) != versioned(&want));
+            // A versioned field the record lacks was never recorded (the state predates
+            // sls-rs reading it, as `ephemeralStorageSize` and `layers`): no sign of that.
+            let unpublished = recorded_props.as_ref().is_some_and(|rec| {
+                let wanted = versioned(&want);
+                let mut had = versioned(rec);
+                for (k, v) in &wanted {
+                    if !k.starts_with("env.") {
+                        had.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+                had != wanted
+            });
             change.publish = action == Action::Create
                 || change.fields.iter().any(|f| is_versioned(&f.field))
                 || unpublished
@@ -892,6 +901,26 @@ mod tests {
         let f = p.changes.iter().find(|c| c.id == "function/f").unwrap();
         assert_eq!(f.action, Action::Unchanged, "{f:?}");
         assert!(f.drift.is_empty(), "{f:?}");
+    }
+
+    /// A state written before sls-rs knew a versioned field (`layers`, `/tmp`'s size)
+    /// is not a deploy that died before publishing: nothing is published, and a
+    /// rollback's pin holds.
+    #[test]
+    fn a_versioned_field_an_older_state_never_recorded_neither_publishes_nor_unpins() {
+        let resources = setup(TWO);
+        let (mut state, live) = rolled_back(&resources);
+        for rec in state.resources.values_mut() {
+            rec.props.remove("ephemeralStorageSize");
+            rec.props.remove("layers");
+        }
+        let p = plan(&resources, &state, &live);
+        assert!(!p.has_changes(), "{p:?}");
+        let f = change(&p, "function/f");
+        assert!(
+            !f.publish && !f.unpin && f.pinned.as_deref() == Some("1"),
+            "{f:?}"
+        );
     }
 
     #[test]

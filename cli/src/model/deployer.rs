@@ -599,12 +599,19 @@ pub fn deployer_policy(scope: &Scope) -> Value {
             ],
         ),
     ];
-    // Lambda checks that whoever puts a layer on a function may read that layer version.
+    // Lambda checks that whoever puts a layer on a function may read that layer
+    // version: any version of the layers the manifest names, so moving to a layer's
+    // next version needs no new policy.
     let mut layers: Vec<String> = service
         .manifest
         .functions
         .values()
-        .flat_map(|f| service.manifest.layers_of(f).iter().cloned())
+        .flat_map(|f| service.manifest.layers_of(f).iter())
+        .map(|l| l.replace("${aws:accountId}", account))
+        .map(|l| match l.rsplit_once(':') {
+            Some((name, _)) => format!("{name}:*"),
+            None => l,
+        })
         .collect();
     layers.sort();
     layers.dedup();

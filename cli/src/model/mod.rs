@@ -545,7 +545,7 @@ impl FunctionSpec {
         );
         p.insert("code".into(), self.code.sha256.clone());
         p.insert(
-            "ephemeralStorage".into(),
+            "ephemeralStorageSize".into(),
             self.ephemeral_storage.to_string(),
         );
         p.insert("layers".into(), layers_text(&self.layers));
@@ -750,7 +750,7 @@ pub fn desired(
                 provisioned_concurrency: f.provisioned_concurrency.filter(|n| *n > 0),
                 log_group,
                 ephemeral_storage: m.ephemeral_storage_of(f),
-                layers: m.layers_of(f).to_vec(),
+                layers: m.layers_of(f).iter().map(|l| names.resolve(l)).collect(),
                 code: Code {
                     sha256: artifact.sha256.clone(),
                     size: artifact.size,
@@ -1215,7 +1215,7 @@ pub(crate) mod tests {
         assert_eq!(
             (
                 plain.ephemeral_storage,
-                plain.props()["ephemeralStorage"].as_str()
+                plain.props()["ephemeralStorageSize"].as_str()
             ),
             (512, "512")
         );
