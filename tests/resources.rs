@@ -848,8 +848,11 @@ fn every_example_deploys_and_redeploys_without_changes() {
                 .arg("--json")
                 .arg("-c")
                 .arg(&dir)
-                .env("SLS_RS_ENDPOINT", endpoint)
-                .env("CARGO_TARGET_DIR", root.join("target/examples"));
+                .env("SLS_RS_ENDPOINT", endpoint);
+            // Unoptimised, beside the templates' builds: what this checks is behaviour,
+            // and optimised builds of five examples were most of CI's time (`package`'s
+            // own tests build as users do).
+            support::handler_builds(&mut cmd);
             let (out, stdout, stderr) = support::run(&mut cmd);
             assert!(
                 out.status.success(),
@@ -875,13 +878,13 @@ fn every_example_deploys_and_redeploys_without_changes() {
         );
         assert_eq!(again["apiCalls"]["writes"], 0, "{}", dir.display());
         if dir.ends_with("todo-api") {
-            todo_api_crud(&dir, endpoint, &root.join("target/examples"));
+            todo_api_crud(&dir, endpoint);
         }
         if dir.ends_with("thumbnails") {
-            thumbnails_resize(&dir, endpoint, &root.join("target/examples"));
+            thumbnails_resize(&dir, endpoint);
         }
         if dir.ends_with("nightly-report") {
-            nightly_report_counts(&dir, endpoint, &root.join("target/examples"));
+            nightly_report_counts(&dir, endpoint);
         }
         let removed = run_at(endpoint, &["remove", "--force"]);
         assert_eq!(removed["retained"], serde_json::json!([]));
@@ -1218,16 +1221,16 @@ async fn remove_finds_buckets_queues_and_state_machines_a_deploy_died_before_rec
 
 /// The todo-api handler, run here by `invoke --local` against the deployed table
 /// in the emulator: create, list, read, update, delete, then a miss.
-fn todo_api_crud(dir: &std::path::Path, endpoint: &str, target: &std::path::Path) {
+fn todo_api_crud(dir: &std::path::Path, endpoint: &str) {
     let invoke = |events: &[Value]| -> Vec<Value> {
         let mut cmd = support::sls_rs();
         cmd.args(["invoke", "--local", "-f", "todos", "--json", "-c"])
             .arg(dir)
             .env("SLS_RS_ENDPOINT", endpoint)
-            .env("CARGO_TARGET_DIR", target)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
+        support::handler_builds(&mut cmd);
         let mut child = cmd.spawn().unwrap();
         let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), lines.as_bytes()).unwrap();
@@ -1349,7 +1352,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// The thumbnails handler, run here by `invoke --local` on an S3 event for an
 /// image uploaded to the deployed `uploads` bucket: the thumbnail lands in `thumbnails`.
-fn thumbnails_resize(dir: &std::path::Path, endpoint: &str, target: &std::path::Path) {
+fn thumbnails_resize(dir: &std::path::Path, endpoint: &str) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws());
     let uploads = format!("thumbnails-local-uploads-{}-us-east-1", aws.account);
@@ -1371,8 +1374,8 @@ fn thumbnails_resize(dir: &std::path::Path, endpoint: &str, target: &std::path::
         .arg(event.to_string())
         .arg("-c")
         .arg(dir)
-        .env("SLS_RS_ENDPOINT", endpoint)
-        .env("CARGO_TARGET_DIR", target);
+        .env("SLS_RS_ENDPOINT", endpoint);
+    support::handler_builds(&mut cmd);
     let (out, stdout, stderr) = support::run(&mut cmd);
     assert!(out.status.success(), "{stderr}{stdout}");
     let doc: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
@@ -1408,7 +1411,7 @@ fn thumbnails_resize(dir: &std::path::Path, endpoint: &str, target: &std::path::
 
 /// The nightly report, run here by `invoke --local` with the schedule's input,
 /// counts the last day's events of the deployed table.
-fn nightly_report_counts(dir: &std::path::Path, endpoint: &str, target: &std::path::Path) {
+fn nightly_report_counts(dir: &std::path::Path, endpoint: &str) {
     use aws_sdk_dynamodb::types::AttributeValue;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let aws = runtime.block_on(aws());
@@ -1441,8 +1444,8 @@ fn nightly_report_counts(dir: &std::path::Path, endpoint: &str, target: &std::pa
         "-c",
     ])
     .arg(dir)
-    .env("SLS_RS_ENDPOINT", endpoint)
-    .env("CARGO_TARGET_DIR", target);
+    .env("SLS_RS_ENDPOINT", endpoint);
+    support::handler_builds(&mut cmd);
     let (out, stdout, stderr) = support::run(&mut cmd);
     assert!(out.status.success(), "{stderr}{stdout}");
     let doc: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
