@@ -204,3 +204,58 @@ fn sample_events_reach_the_handler() {
         "{docs:?}"
     );
 }
+
+/// A handler on lambda_http's `run_with_streaming_response` (a URL with
+/// `invokeMode: RESPONSE_STREAM`): its status and headers on stderr, its body on
+/// stdout as it is written, not when the handler ends, and no wire format (NUL bytes).
+#[test]
+fn a_streamed_answer_is_printed_as_it_is_written() {
+    use std::io::BufRead;
+    let dir = support::repo_root().join("tests/fixtures/local-handlers");
+    let mut cmd = support::sls_rs();
+    support::handler_builds(&mut cmd);
+    let mut child = cmd
+        .args([
+            "invoke",
+            "--local",
+            "-f",
+            "stream",
+            "--event",
+            "apigw-http",
+            "-c",
+        ])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    for line in stdout.lines() {
+        lines.push((std::time::Instant::now(), line.unwrap()));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let text: Vec<&str> = lines.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(text[..2], ["first", "second"], "{text:?}");
+    assert!(text[2].starts_with("last, for /"), "{text:?}");
+    assert!(!text.concat().contains('\0'), "{text:?}");
+    // The handler waits a second between lines: the first was shown before the last was written.
+    let gap = lines[2].0 - lines[0].0;
+    assert!(gap >= std::time::Duration::from_millis(1500), "{gap:?}");
+    assert!(
+        stderr.contains("HTTP 201") && stderr.contains("content-type: text/plain"),
+        "{stderr}"
+    );
+
+    // With --json, one document with the prelude and the whole body.
+    let (out, docs, stderr) = invoke("stream", &["--event", "apigw-http"]);
+    assert!(out.status.success(), "{stderr}");
+    let response = &docs[0]["response"];
+    assert_eq!(docs[0]["streamed"], true);
+    assert_eq!(response["statusCode"], 201, "{response}");
+    assert!(response["body"]
+        .as_str()
+        .is_some_and(|b| b.starts_with("first\nsecond\nlast, for /")));
+}

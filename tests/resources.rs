@@ -1964,3 +1964,127 @@ async fn an_sqs_triggers_concurrency_limit_is_set_read_back_repaired_and_lifted(
     assert!(f.deploy()["deployment"].is_null());
     f.json(&["remove", "--force"]);
 }
+
+/// The `live` alias's resource policy: each statement's Sid and what it allows.
+async fn alias_statements(aws: &sls_rs::cloud::Aws, function: &str) -> Vec<serde_json::Value> {
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .qualifier("live")
+        .send()
+        .await
+        .map(|p| p.policy.unwrap_or_default())
+        .unwrap_or_default();
+    let policy: serde_json::Value = serde_json::from_str(&policy).unwrap_or_default();
+    policy["Statement"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_url_is_made_public_with_both_statements_repaired_made_iam_only_and_removed() {
+    if !support::needs(&[Svc::Lambda, Svc::Iam]) {
+        return;
+    }
+    let manifest = |url: &str| format!("  api:\n    handler: api\n{url}");
+    let public =
+        "    url:\n      cors: { allowedOrigins: ['https://app.example.com'], maxAge: 300 }\n";
+    let f = Fixture::new("function-url", &manifest(public));
+    let aws = aws().await;
+    let report = f.deploy();
+    let name = f.name("api");
+    let config = || async {
+        aws.lambda
+            .get_function_url_config()
+            .function_name(&name)
+            .qualifier("live")
+            .send()
+            .await
+    };
+    let live = config().await.unwrap();
+    assert_eq!(live.auth_type().as_str(), "NONE");
+    assert_eq!(report["urls"]["api"], live.function_url(), "{report}");
+    let cors = live.cors().unwrap();
+    assert_eq!(cors.allow_origins(), ["https://app.example.com"]);
+    assert_eq!(cors.max_age(), Some(300));
+    // Public: anyone may call the URL, and invoke the function only through it.
+    let statements = alias_statements(&aws, &name).await;
+    let sid_of = |prefix: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"].as_str().is_some_and(|sid| sid.starts_with(prefix)))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {prefix} in {statements:?}"))
+    };
+    let url = sid_of("sls-rs-url__");
+    assert_eq!(url["Action"], "lambda:InvokeFunctionUrl", "{url}");
+    assert_eq!(url["Principal"], "*", "{url}");
+    let via = sid_of("sls-rs-url-invoke__");
+    assert_eq!(via["Action"], "lambda:InvokeFunction", "{via}");
+    let info = f.json(&["info"]);
+    assert_eq!(info["functions"][0]["url"], live.function_url(), "{info}");
+    assert!(f.deploy()["deployment"].is_null(), "nothing to change");
+
+    // Switched to IAM in the console: drift, put back by the next deploy.
+    aws.lambda
+        .update_function_url_config()
+        .function_name(&name)
+        .qualifier("live")
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam)
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    assert!(
+        drifted(&plan).contains(&("functionUrl/api".to_string(), vec!["authType".to_string()])),
+        "{:?}",
+        drifted(&plan)
+    );
+    f.deploy();
+    assert_eq!(config().await.unwrap().auth_type().as_str(), "NONE");
+
+    // The deployer may make and change URLs, of this stage's functions only.
+    let policy = f.json(&["policy", "--deployer"]);
+    let statement = policy["permissions"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "FunctionUrls")
+        .unwrap_or_else(|| panic!("{policy}"));
+    assert_eq!(
+        statement["Action"],
+        serde_json::json!([
+            "lambda:CreateFunctionUrlConfig",
+            "lambda:UpdateFunctionUrlConfig"
+        ])
+    );
+    assert_eq!(
+        statement["Resource"],
+        serde_json::json!([format!(
+            "arn:aws:lambda:us-east-1:{}:function:{}-*",
+            aws.account,
+            name.trim_end_matches("-api")
+        )])
+    );
+
+    // IAM-only: the same URL, and the public statements go.
+    let iam = "    url:\n      authorizer: aws_iam\n      cors: { allowedOrigins: ['https://app.example.com'], maxAge: 300 }\n";
+    f.write(&manifest(iam), &[]);
+    f.deploy();
+    let after = config().await.unwrap();
+    assert_eq!(after.auth_type().as_str(), "AWS_IAM");
+    assert_eq!(after.function_url(), live.function_url());
+    let left: Vec<_> = alias_statements(&aws, &name)
+        .await
+        .into_iter()
+        .filter_map(|s| s["Sid"].as_str().map(String::from))
+        .filter(|sid| sid.starts_with("sls-rs-url"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(f.deploy()["deployment"].is_null(), "nothing to change");
+
+    // Dropped from the manifest: the URL is deleted with it.
+    f.write(&manifest(""), &[]);
+    f.deploy();
+    assert!(config().await.is_err(), "the URL is gone");
+    f.json(&["remove", "--force"]);
+}

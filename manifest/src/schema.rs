@@ -211,6 +211,13 @@ pub struct Function {
     pub environment: IndexMap<String, EnvValue>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub tags: IndexMap<String, String>,
+    /// A function URL on the `live` alias: `url: true` (public, buffered), or its settings.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_setting"
+    )]
+    pub url: Option<FunctionUrl>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
     /// High-level grants on the service's own resources, turned into exact IAM.
@@ -802,6 +809,132 @@ where
         }
     }
     d.deserialize_any(V(PhantomData))
+}
+
+/// A function URL (Serverless Framework's `url:`), always on the `live` alias.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FunctionUrl {
+    /// `none`: anyone may call it (Serverless Framework's default); `aws_iam`: SigV4-signed
+    /// requests of principals allowed `lambda:InvokeFunctionUrl`.
+    #[serde(default)]
+    pub authorizer: UrlAuthorizer,
+    /// CORS answered by Lambda itself: `true` (any origin, the usual headers) or settings.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "url_cors_setting"
+    )]
+    pub cors: Option<UrlCors>,
+    /// `BUFFERED` (6 MB answers), or `RESPONSE_STREAM` for a handler that streams
+    /// (`lambda_http::run_with_streaming_response`, up to 200 MB).
+    #[serde(default)]
+    pub invoke_mode: InvokeMode,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub enum UrlAuthorizer {
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    #[serde(rename = "aws_iam")]
+    AwsIam,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvokeMode {
+    #[default]
+    Buffered,
+    ResponseStream,
+}
+
+/// A function URL's CORS: each key left out takes `cors: true`'s value.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UrlCors {
+    #[serde(default = "any")]
+    pub allowed_origins: Vec<String>,
+    #[serde(default = "any")]
+    pub allowed_methods: Vec<String>,
+    #[serde(default = "usual_headers")]
+    pub allowed_headers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_response_headers: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// Seconds a browser may cache the preflight's answer (0 to 86400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+}
+
+fn any() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// The headers Serverless Framework allows for `cors: true`.
+fn usual_headers() -> Vec<String> {
+    [
+        "Content-Type",
+        "X-Amz-Date",
+        "Authorization",
+        "X-Api-Key",
+        "X-Amz-Security-Token",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Default for UrlCors {
+    fn default() -> Self {
+        UrlCors {
+            allowed_origins: any(),
+            allowed_methods: any(),
+            allowed_headers: usual_headers(),
+            exposed_response_headers: vec![],
+            allow_credentials: false,
+            max_age: None,
+        }
+    }
+}
+
+/// `true`, `false` or the mapping, for `url:` and its `cors:`.
+fn flag_or_map<'de, D, T>(d: D, expecting: &'static str) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    struct V<T>(&'static str, PhantomData<T>);
+    impl<'de, T: Default + Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+            Ok(on.then(T::default))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V(expecting, PhantomData))
+}
+
+fn url_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FunctionUrl>, D::Error> {
+    flag_or_map(
+        d,
+        "true, false, or a mapping with `authorizer`, `cors` and `invokeMode`",
+    )
+}
+
+fn url_cors_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<UrlCors>, D::Error> {
+    flag_or_map(
+        d,
+        "true, false, or a mapping with `allowedOrigins`, `allowedMethods`, `allowedHeaders`, `exposedResponseHeaders`, `allowCredentials` and `maxAge`",
+    )
 }
 
 /// `cors: true` (any origin, the headers Serverless Framework allows), `false`, or a rule.

@@ -428,6 +428,59 @@ impl Checker<'_> {
         }
     }
 
+    /// A function URL's CORS, within what `CreateFunctionUrlConfig` accepts.
+    fn url_cors(&mut self, cors: &crate::UrlCors, path: &KeyPath) {
+        const METHODS: [&str; 7] = ["GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*"];
+        let lists = [
+            ("allowedOrigins", &cors.allowed_origins, 100, 253),
+            ("allowedMethods", &cors.allowed_methods, 6, 6),
+            ("allowedHeaders", &cors.allowed_headers, 100, 1024),
+            (
+                "exposedResponseHeaders",
+                &cors.exposed_response_headers,
+                100,
+                1024,
+            ),
+        ];
+        for (key, list, most, longest) in lists {
+            let at = path.key(key);
+            if list.len() > most {
+                self.value(
+                    &at,
+                    format!(
+                        "{} entries: a function URL allows at most {most}",
+                        list.len()
+                    ),
+                    None,
+                );
+            }
+            for (i, item) in list.iter().enumerate() {
+                if key == "allowedMethods" && !METHODS.contains(&item.as_str()) {
+                    self.value(
+                        &at.index(i),
+                        format!("`{item}` is not a method a function URL allows"),
+                        Some("use GET, PUT, HEAD, POST, PATCH, DELETE or `*` (OPTIONS is answered by Lambda)"),
+                    );
+                } else if item.is_empty() || item.chars().count() > longest {
+                    self.value(
+                        &at.index(i),
+                        format!("expected 1 to {longest} characters"),
+                        None,
+                    );
+                }
+            }
+        }
+        self.range(cors.max_age, &path.key("maxAge"), 0, 86400, "seconds");
+        if cors.allow_credentials && cors.allowed_origins.iter().any(|o| o == "*") {
+            self.value(
+                &path.key("allowCredentials"),
+                "credentials cannot be allowed to any origin: browsers refuse `*` with credentials"
+                    .into(),
+                Some("list the origins under `allowedOrigins`"),
+            );
+        }
+    }
+
     fn range(&mut self, value: Option<u32>, path: &KeyPath, min: u32, max: u32, unit: &str) {
         if let Some(n) = value {
             if n < min || n > max {
@@ -617,6 +670,9 @@ impl Checker<'_> {
             self.layers(layers, &path.key("layers"), cx.region);
         }
         self.retention(f.log_retention_in_days, &path.key("logRetentionInDays"));
+        if let Some(cors) = f.url.as_ref().and_then(|u| u.cors.as_ref()) {
+            self.url_cors(cors, &path.key("url").key("cors"));
+        }
         if let (Some(pc), Some(rc)) = (f.provisioned_concurrency, f.reserved_concurrency) {
             if pc > rc {
                 self.value(

@@ -123,6 +123,7 @@ impl Fixture {
                 size: zip.len() as u64,
                 binary_sha256: String::new(),
                 binary_size: 0,
+                streams: false,
             };
             functions.insert(name.clone(), artifact);
         }

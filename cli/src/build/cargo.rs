@@ -15,6 +15,22 @@ const RUNTIME_PUBLISHED: bool = false;
 
 /// The names of the binary targets of the workspace rooted at `dir`.
 pub fn workspace_binaries(dir: &Path) -> anyhow::Result<Vec<String>> {
+    Ok(workspace_targets(dir)?.into_keys().collect())
+}
+
+/// Whether a binary's source file streams its answers through lambda_http
+/// (`run_with_streaming_response`, `streaming_runtime`). Its own file only: a call
+/// made in a library it uses is not seen.
+pub fn source_streams(src: &Path) -> bool {
+    std::fs::read_to_string(src).is_ok_and(|text| {
+        text.contains("run_with_streaming_response") || text.contains("streaming_runtime")
+    })
+}
+
+/// The binary targets of the workspace rooted at `dir`, by name, with their source file.
+pub fn workspace_targets(
+    dir: &Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, std::path::PathBuf>> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(UsageError::new(format!("there is no Cargo.toml in {}", dir.display()))
@@ -41,7 +57,7 @@ pub fn workspace_binaries(dir: &Path) -> anyhow::Result<Vec<String>> {
     }
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("reading `cargo metadata` output")?;
-    let mut bins: Vec<String> = doc["packages"]
+    Ok(doc["packages"]
         .as_array()
         .into_iter()
         .flatten()
@@ -51,11 +67,11 @@ pub fn workspace_binaries(dir: &Path) -> anyhow::Result<Vec<String>> {
                 .as_array()
                 .is_some_and(|k| k.iter().any(|k| k == "bin"))
         })
-        .filter_map(|t| t["name"].as_str().map(str::to_string))
-        .collect();
-    bins.sort();
-    bins.dedup();
-    Ok(bins)
+        .filter_map(|t| {
+            let name = t["name"].as_str()?.to_string();
+            Some((name, t["src_path"].as_str().unwrap_or_default().into()))
+        })
+        .collect())
 }
 
 /// The help that says where to take the runtime crate from until it is published.

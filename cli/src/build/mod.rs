@@ -59,6 +59,11 @@ pub struct Artifact {
     /// What the zip was made from, so an unchanged binary is not zipped again.
     pub binary_sha256: String,
     pub binary_size: u64,
+    /// The binary's source calls lambda_http's `run_with_streaming_response` (or
+    /// `streaming_runtime`): its answers stream, which only a function URL with
+    /// `invokeMode: RESPONSE_STREAM` passes on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub streams: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,7 +77,9 @@ pub struct PackageOptions {
 /// Builds every function of the service and writes `.sls-rs/package.json`.
 pub fn package(service: &Service, opts: &PackageOptions) -> anyhow::Result<PackageManifest> {
     let dir = &service.dir;
-    check_handlers(service, &cargo::workspace_binaries(dir)?)?;
+    let targets = cargo::workspace_targets(dir)?;
+    let names: Vec<String> = targets.keys().cloned().collect();
+    check_handlers(service, &names)?;
     let toolchain = Toolchain::find(dir)?;
     cargo::check_runtime_source(dir)?;
 
@@ -100,7 +107,10 @@ pub fn package(service: &Service, opts: &PackageOptions) -> anyhow::Result<Packa
             .as_ref()
             .and_then(|p| p.functions.get(name))
             .filter(|a| a.handler == f.handler && a.architecture == arch);
-        let artifact = zip_function(dir, &binary, &zip_rel, &f.handler, arch, reused)?;
+        let mut artifact = zip_function(dir, &binary, &zip_rel, &f.handler, arch, reused)?;
+        artifact.streams = targets
+            .get(&f.handler)
+            .is_some_and(|src| cargo::source_streams(src));
         functions.insert(name.clone(), artifact);
     }
     let manifest = PackageManifest {
@@ -328,5 +338,6 @@ fn zip_function(
         size: zip.len() as u64,
         binary_sha256,
         binary_size: bytes.len() as u64,
+        streams: false,
     })
 }

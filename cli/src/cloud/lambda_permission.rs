@@ -1,5 +1,6 @@
 //! One statement of a function's resource policy on its `live` alias: who may
-//! invoke it (API Gateway, S3, EventBridge), from exactly which source.
+//! invoke it (API Gateway, S3, EventBridge), from exactly which source, or
+//! anyone through its public function URL.
 
 use serde_json::Value;
 
@@ -7,7 +8,9 @@ use aws_sdk_lambda::operation::add_permission::AddPermissionOutput;
 
 use super::create::{create_once, no_retries};
 use super::{aws_error, has_code, Aws};
-use crate::model::{PermissionSpec, Props, LIVE_ALIAS};
+use crate::model::{
+    PermissionSpec, Props, INVOKE, LIVE_ALIAS, URL_AUTH_CONDITION, VIA_URL_CONDITION,
+};
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
@@ -28,7 +31,7 @@ fn what(physical: &str) -> String {
 
 /// Statement ids of one trigger: `{base}` (as written before ids carried a hash)
 /// or `{base}__{8 hex digits}`. No base ends so (they end in a bucket name, which
-/// has no `_`, in `-schedule[-N]`, or in `http-api`).
+/// has no `_`, in `-schedule[-N]`, in `http-api`, `url` or `url-invoke`).
 fn is_of(sid: &str, base: &str) -> bool {
     sid == base
         || sid
@@ -40,12 +43,17 @@ fn is_of(sid: &str, base: &str) -> bool {
 /// The statement id for this content: a change of source is a new statement,
 /// added before the old one goes, so the trigger is never without one.
 pub fn statement_id(spec: &PermissionSpec) -> String {
-    let content = format!(
+    let mut content = format!(
         "{}\0{}\0{}",
         spec.principal,
         spec.source_arn,
         spec.source_account.as_deref().unwrap_or_default()
     );
+    // A trigger's statement keeps the id it had before URLs existed.
+    if spec.action != INVOKE || spec.url_auth_type.is_some() || spec.via_url {
+        let auth = spec.url_auth_type.unwrap_or_default();
+        content.push_str(&format!("\0{}\0{auth}\0{}", spec.action, spec.via_url));
+    }
     let hash = crate::build::sha256_hex(content.as_bytes());
     format!("{}__{}", spec.statement_id, &hash[..8])
 }
@@ -86,6 +94,20 @@ fn props(statement: &Value) -> Props {
         p => p["Service"].as_str().unwrap_or_default().to_string(),
     };
     let condition = &statement["Condition"];
+    // Lambda writes a URL's conditions under `Condition`; moto keeps the request's keys.
+    let url_auth = condition["StringEquals"][URL_AUTH_CONDITION]
+        .as_str()
+        .or(statement["FunctionUrlAuthType"].as_str());
+    let via_url = [
+        &condition["Bool"][VIA_URL_CONDITION],
+        &statement["InvokedViaFunctionUrl"],
+    ]
+    .iter()
+    .any(|v| v.as_str() == Some("true") || v.as_bool() == Some(true));
+    let action = match &statement["Action"] {
+        Value::Array(all) => all.first().and_then(Value::as_str),
+        one => one.as_str(),
+    };
     let mut p = Props::new();
     p.insert("principal".into(), principal);
     p.insert(
@@ -102,6 +124,15 @@ fn props(statement: &Value) -> Props {
             .unwrap_or("any")
             .to_string(),
     );
+    if let Some(action) = action.filter(|a| *a != INVOKE) {
+        p.insert("action".into(), action.into());
+    }
+    if let Some(auth) = url_auth {
+        p.insert("functionUrlAuthType".into(), auth.into());
+    }
+    if via_url {
+        p.insert("invokedViaFunctionUrl".into(), "true".into());
+    }
     p
 }
 
@@ -142,10 +173,14 @@ pub async fn put(aws: &Aws, physical: &str, spec: &PermissionSpec) -> anyhow::Re
                         .function_name(&spec.function_name)
                         .qualifier(LIVE_ALIAS)
                         .statement_id(&sid)
-                        .action("lambda:InvokeFunction")
+                        .action(spec.action)
                         .principal(&spec.principal)
-                        .source_arn(&spec.source_arn)
+                        .set_source_arn(
+                            (!spec.source_arn.is_empty()).then(|| spec.source_arn.clone()),
+                        )
                         .set_source_account(spec.source_account.clone())
+                        .set_function_url_auth_type(spec.url_auth_type.map(Into::into))
+                        .set_invoked_via_function_url(spec.via_url.then_some(true))
                         .customize()
                         .config_override(no_retries!(aws_sdk_lambda))
                         .send()
@@ -226,6 +261,9 @@ mod tests {
             principal: "events.amazonaws.com".into(),
             source_arn: "arn:aws:events:us-east-1:123456789012:rule/shop-dev-f-schedule".into(),
             source_account: None,
+            action: INVOKE,
+            url_auth_type: None,
+            via_url: false,
         }
     }
 

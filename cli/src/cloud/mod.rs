@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod event_source_mapping;
 mod expected_owner;
 mod failure;
+pub mod function_url;
 pub mod http_api;
 pub mod iam_role;
 pub mod lambda_function;

@@ -99,6 +99,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|e| format!("\n{}", super::endpoint_line(e, report.endpoint_not_served)))
         .unwrap_or_default();
+    let endpoint = endpoint + &super::url_lines(&report.urls, report.urls_not_served);
     let Some(deployment) = &report.deployment else {
         return Ok(ui::out(&format!(
             "{target}: no changes ({} reads, 0 writes, {:.2}s){endpoint}",

@@ -71,6 +71,16 @@ pub fn run(global: &GlobalArgs, _args: InfoArgs) -> anyhow::Result<()> {
         out.push_str(&super::endpoint_line(endpoint, info.endpoint_not_served));
         out.push('\n');
     }
+    let urls = super::url_lines(
+        info.functions
+            .iter()
+            .filter_map(|f| Some((&f.name, f.url.as_ref()?))),
+        info.urls_not_served,
+    );
+    if let Some(lines) = urls.strip_prefix('\n') {
+        out.push_str(lines);
+        out.push('\n');
+    }
     match &info.last_deployment {
         Some(d) => out.push_str(&format!(
             "last deployment: {} {} by {} ({}), changed: {}",

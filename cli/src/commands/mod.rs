@@ -97,6 +97,24 @@ pub fn check_function(service: &Service, name: &str) -> anyhow::Result<()> {
 
 /// The line that shows the HTTP API's URL; an emulator's cannot be called, so it
 /// says how to run a route's function here instead.
+/// `URL of upload: https://…` for each function URL, one per line.
+pub(crate) fn url_lines<'a>(
+    urls: impl IntoIterator<Item = (&'a String, &'a String)>,
+    not_served: bool,
+) -> String {
+    urls.into_iter()
+        .map(|(function, url)| {
+            if not_served {
+                format!(
+                    "\nURL of {function}: {url} (an emulator's: it runs no function; run it here with `sls-rs invoke --local -f {function} --event apigw-http`)"
+                )
+            } else {
+                format!("\nURL of {function}: {url}")
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn endpoint_line(endpoint: &str, not_served: bool) -> String {
     if not_served {
         format!(

@@ -29,9 +29,9 @@ use serde::Serialize;
 
 use crate::build::PackageManifest;
 use crate::cloud::{
-    self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping, http_api,
-    iam_role, lambda_function, lambda_permission, log_group, s3_bucket, schedule_rule, sqs_queue,
-    state_machine, Aws, CallSummary, Changed, Target,
+    self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping,
+    function_url, http_api, iam_role, lambda_function, lambda_permission, log_group, s3_bucket,
+    schedule_rule, sqs_queue, state_machine, Aws, CallSummary, Changed, Target,
 };
 use crate::manifest::Service;
 use crate::model::{self, FunctionSpec, Kind, Phase, Resource, Spec, LIVE_ALIAS};
@@ -104,6 +104,11 @@ pub struct DeployReport {
     /// The URL cannot be called: an emulator's that answers the management API with
     /// AWS's hostname but serves no HTTP API (moto has no data plane).
     pub endpoint_not_served: bool,
+    /// Each function URL, by function (manifest key).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub urls: BTreeMap<String, String>,
+    /// The function URLs cannot be called: an emulator's Lambda runs no function.
+    pub urls_not_served: bool,
     pub elapsed_ms: u128,
 }
 
@@ -256,6 +261,7 @@ pub async fn deploy(
     let (aws, bucket) = connect(service).await?;
     let svc = service.manifest.service.clone();
     let mut warnings: Vec<String> = model::wildcard_warnings(service);
+    warnings.extend(model::streaming_warnings(service, package));
     for w in &warnings {
         crate::ui::warn(w);
     }
@@ -275,7 +281,14 @@ pub async fn deploy(
         &mut warnings,
     );
     // A dry run reads only, so it takes no lock.
-    let (plan, uploads, deployment, retained, endpoint) = if opts.dry_run {
+    let Applied {
+        plan,
+        uploads,
+        deployment,
+        retained,
+        endpoint,
+        urls,
+    } = if opts.dry_run {
         work.await?
     } else {
         under_lock(
@@ -304,6 +317,8 @@ pub async fn deploy(
             .as_deref()
             .is_some_and(|url| http_api::url_not_served(&aws, url)),
         endpoint,
+        urls,
+        urls_not_served: aws.emulates(cloud::Svc::Lambda),
         elapsed_ms: started.elapsed().as_millis(),
     })
 }
@@ -322,13 +337,27 @@ fn check_package(service: &Service, package: &PackageManifest) -> anyhow::Result
     Ok(())
 }
 
-type Applied = (
-    Plan,
-    usize,
-    Option<DeploymentRecord>,
-    Vec<String>,
-    Option<String>,
-);
+/// What a deploy did, for its report.
+struct Applied {
+    plan: Plan,
+    uploads: usize,
+    deployment: Option<DeploymentRecord>,
+    retained: Vec<String>,
+    /// The HTTP API's URL.
+    endpoint: Option<String>,
+    /// Each function URL, by function (manifest key).
+    urls: BTreeMap<String, String>,
+}
+
+/// The function URLs a state records (their address is their record's `arn`).
+fn function_urls(state: &State) -> BTreeMap<String, String> {
+    state
+        .resources
+        .values()
+        .filter(|r| r.kind == Kind::FunctionUrl && !r.arn.is_empty())
+        .map(|r| (r.function.clone(), r.arn.clone()))
+        .collect()
+}
 
 async fn deploy_locked(
     aws: &Aws,
@@ -419,7 +448,14 @@ async fn deploy_locked(
         .into());
     }
     if opts.dry_run || !plan.has_changes() {
-        let endpoint = api_endpoint;
+        let applied = |deployment| Applied {
+            urls: function_urls(&state),
+            plan,
+            uploads: 0,
+            deployment,
+            retained: vec![],
+            endpoint: api_endpoint,
+        };
         // A deploy killed after its last step left its record open; AWS matches the manifest now.
         if !opts.dry_run
             && state
@@ -427,11 +463,11 @@ async fn deploy_locked(
                 .last()
                 .is_some_and(|d| d.status == "in progress")
         {
-            let journal = Journal::new(state, bucket, etag, &writer);
+            let journal = Journal::new(state.clone(), bucket, etag, &writer);
             let record = finish(aws, &journal, "succeeded").await?;
-            return Ok((plan, 0, Some(record), vec![], endpoint));
+            return Ok(applied(Some(record)));
         }
-        return Ok((plan, 0, None, vec![], endpoint));
+        return Ok(applied(None));
     }
     progress(&plan.render());
 
@@ -755,7 +791,14 @@ async fn deploy_locked(
         None => new_endpoint(aws, &desired).await?,
     };
     let retained = retained.into_inner().unwrap_or_default();
-    Ok((plan, uploads, Some(record), retained, endpoint))
+    Ok(Applied {
+        urls: function_urls(&journal.snapshot()),
+        plan,
+        uploads,
+        deployment: Some(record),
+        retained,
+        endpoint,
+    })
 }
 
 /// How many deployments the state remembers.
@@ -1243,6 +1286,10 @@ async fn apply_service_resource(
             }
             format!("{}:s3:::{name}", aws.partition())
         }
+        Spec::FunctionUrl(spec) => match function_url::read(aws, name).await? {
+            Some(live) if !create && fields.is_empty() => live.url,
+            _ => function_url::put(aws, spec, create).await?,
+        },
         Spec::Role(_) | Spec::LogGroup(_) | Spec::Function(_) => {
             unreachable!("roles, log groups and functions are applied by apply_change")
         }
@@ -1329,6 +1376,7 @@ async fn delete_other(aws: &Aws, rec: &Recorded) -> anyhow::Result<()> {
         }
         Kind::Rule => schedule_rule::delete(aws, physical).await?,
         Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
+        Kind::FunctionUrl => function_url::delete(aws, physical).await?,
         Kind::Table | Kind::Bucket | Kind::Queue => {
             unreachable!("data resources are deleted by delete_resource")
         }
@@ -1352,6 +1400,9 @@ pub struct FunctionInfo {
     /// `READY`, `IN_PROGRESS (n of m allocated)`, `FAILED: <AWS's reason>`, or why it is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioned_status: Option<String>,
+    /// Its function URL, as AWS says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub deployed: bool,
 }
 
@@ -1370,6 +1421,8 @@ pub struct Info {
     pub endpoint: Option<String>,
     /// As [`DeployReport::endpoint_not_served`].
     pub endpoint_not_served: bool,
+    /// As [`DeployReport::urls_not_served`].
+    pub urls_not_served: bool,
     pub last_deployment: Option<DeploymentRecord>,
     pub locked_by: Option<String>,
 }
@@ -1404,6 +1457,14 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
                 lambda_function::read_alias_target(aws, &physical, LIVE_ALIAS)
                     .await?
                     .map(|(version, _)| version)
+            } else {
+                None
+            };
+            let url = if state
+                .resources
+                .contains_key(&model::logical_id(Kind::FunctionUrl, key))
+            {
+                function_url::read(aws, &physical).await?.map(|u| u.url)
             } else {
                 None
             };
@@ -1452,6 +1513,7 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
                 timeout: live.as_ref().and_then(|l| l.props.get("timeout").cloned()),
                 provisioned_concurrency,
                 provisioned_status,
+                url,
                 deployed: live.is_some(),
             })
         }
@@ -1488,6 +1550,7 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
             .as_deref()
             .is_some_and(|url| http_api::url_not_served(&aws, url)),
         endpoint,
+        urls_not_served: aws.emulates(cloud::Svc::Lambda),
         service: svc.clone(),
         stage: service.stage.clone(),
         region: aws.target.region.clone(),

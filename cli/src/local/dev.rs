@@ -764,6 +764,10 @@ async fn invoke_now(
             "Function.ResponseSizeTooLarge",
         )),
         super::Result::Done(Outcome::Response(body)) => Ok(body),
+        super::Result::Done(Outcome::Streamed(_)) => Err(failed(
+            "the handler streams its answer (lambda_http's run_with_streaming_response): an HTTP API and Lambda's Invoke API do not stream; give the function `url: { invokeMode: RESPONSE_STREAM }` and try it with `sls-rs invoke --local`".into(),
+            "Runtime.StreamingNotSupported",
+        )),
         super::Result::Done(Outcome::Error { error_type, body }) => Err(Failure::Function {
             why: format!("the handler failed{}", detail(&error_type, &body)),
             body,

@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-pub use runtime_api::Outcome;
+pub use runtime_api::{Chunk, Outcome, Stream};
 use runtime_api::{Invocation, RuntimeApi};
 
 /// Lambda gives a function's init 10 seconds.
@@ -212,6 +212,89 @@ impl Session {
             let _ = child.kill().await;
         }
     }
+}
+
+/// A part of a streamed answer, as a reader gets it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamPart {
+    /// lambda_http's prelude: `statusCode`, `headers`, `cookies`.
+    Prelude(serde_json::Value),
+    Body(Bytes),
+}
+
+/// How a streamed answer ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEnd {
+    Complete,
+    /// The handler failed mid-stream.
+    Failed {
+        error_type: String,
+        message: String,
+    },
+    /// Still streaming when the function's time ran out.
+    TimedOut,
+}
+
+/// Where lambda_http's prelude ends.
+const PRELUDE_END: [u8; 8] = [0; 8];
+/// The most prelude kept while looking for its end (headers and cookies).
+const PRELUDE_MAX: usize = 64 * 1024;
+
+/// Reads a streamed answer until it ends or `deadline` passes, handing each part to
+/// `sink` as it arrives: the prelude once whole (an HTTP stream), then the body.
+pub async fn read_stream(
+    stream: &Stream,
+    deadline: Instant,
+    mut sink: impl FnMut(StreamPart),
+) -> StreamEnd {
+    let mut prelude: Option<Vec<u8>> = stream.http.then(Vec::new);
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => return StreamEnd::TimedOut,
+            Ok(None) => break,
+            Ok(Some(chunk)) => chunk,
+        };
+        let data = match chunk {
+            Chunk::Data(data) => data,
+            Chunk::Error {
+                error_type,
+                message,
+            } => {
+                return StreamEnd::Failed {
+                    error_type,
+                    message,
+                }
+            }
+        };
+        let Some(head) = prelude.as_mut() else {
+            sink(StreamPart::Body(data));
+            continue;
+        };
+        head.extend_from_slice(&data);
+        let end = head
+            .windows(PRELUDE_END.len())
+            .position(|w| w == PRELUDE_END);
+        if end.is_none() && head.len() <= PRELUDE_MAX {
+            continue;
+        }
+        let head = prelude.take().unwrap_or_default();
+        let (json, rest) = match end {
+            Some(at) => (&head[..at], &head[at + PRELUDE_END.len()..]),
+            // No end in sight: not lambda_http's format after all; all of it is body.
+            None => (&[][..], &head[..]),
+        };
+        if let Ok(v) = serde_json::from_slice(json) {
+            sink(StreamPart::Prelude(v));
+        }
+        if !rest.is_empty() {
+            sink(StreamPart::Body(Bytes::copy_from_slice(rest)));
+        }
+    }
+    // Ended before its prelude did: what came is the body.
+    if let Some(head) = prelude.filter(|h| !h.is_empty()) {
+        sink(StreamPart::Body(Bytes::from(head)));
+    }
+    StreamEnd::Complete
 }
 
 /// What a local run knows of the stage: its endpoints and, when STS answered, its
@@ -448,4 +531,77 @@ pub fn build_for_host(service_dir: &Path, bin: &str) -> anyhow::Result<PathBuf> 
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == bin)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
         .ok_or_else(|| anyhow::anyhow!("cargo built no executable named `{bin}`"))
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    async fn read(http: bool, chunks: Vec<Chunk>) -> (Vec<StreamPart>, StreamEnd) {
+        let stream = Stream::written(http, chunks);
+        let mut parts = Vec::new();
+        let end = read_stream(&stream, Instant::now() + Duration::from_secs(1), |p| {
+            parts.push(p)
+        })
+        .await;
+        (parts, end)
+    }
+
+    fn data(b: &[u8]) -> Chunk {
+        Chunk::Data(Bytes::copy_from_slice(b))
+    }
+
+    #[tokio::test]
+    async fn lambda_https_prelude_is_split_from_the_body_across_chunks() {
+        let (parts, end) = read(
+            true,
+            vec![
+                data(br#"{"statusCode":201,"headers":{"a":"b"}"#),
+                data(b",\"cookies\":[]}\0\0\0\0"),
+                data(b"\0\0\0\0first"),
+                data(b" second"),
+            ],
+        )
+        .await;
+        assert_eq!(end, StreamEnd::Complete);
+        assert_eq!(
+            parts,
+            [
+                StreamPart::Prelude(
+                    serde_json::json!({"statusCode": 201, "headers": {"a": "b"}, "cookies": []})
+                ),
+                StreamPart::Body(Bytes::from_static(b"first")),
+                StreamPart::Body(Bytes::from_static(b" second")),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_a_prelude_is_all_body_and_a_failure_ends_it() {
+        let (parts, end) = read(
+            false,
+            vec![
+                data(b"raw\0\0"),
+                Chunk::Error {
+                    error_type: "Runtime.StreamError".into(),
+                    message: "boom".into(),
+                },
+            ],
+        )
+        .await;
+        assert_eq!(parts, [StreamPart::Body(Bytes::from_static(b"raw\0\0"))]);
+        assert_eq!(
+            end,
+            StreamEnd::Failed {
+                error_type: "Runtime.StreamError".into(),
+                message: "boom".into()
+            }
+        );
+        // An HTTP stream that ends before its prelude does: what came is the body.
+        let (parts, _) = read(true, vec![data(b"{\"statusCode\"")]).await;
+        assert_eq!(
+            parts,
+            [StreamPart::Body(Bytes::from_static(b"{\"statusCode\""))]
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The Lambda Runtime API, served on 127.0.0.1 for one function process:
 //! `GET /2018-06-01/runtime/invocation/next` (long poll, with Lambda's headers),
-//! `POST …/invocation/{id}/response`, `POST …/invocation/{id}/error`,
+//! `POST …/invocation/{id}/response` (whole, or streamed as the function writes it:
+//! `Lambda-Runtime-Function-Response-Mode: streaming`), `POST …/invocation/{id}/error`,
 //! `POST …/init/error`.
 
 use std::collections::HashMap;
@@ -35,6 +36,8 @@ pub struct Invocation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Response(Bytes),
+    /// The function streams its answer: it has begun, and goes on in the stream.
+    Streamed(Stream),
     /// The handler failed: Lambda's error type and the JSON body the runtime sent.
     Error {
         error_type: String,
@@ -45,6 +48,124 @@ pub enum Outcome {
         error_type: String,
         body: Bytes,
     },
+}
+
+/// A part of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    Data(Bytes),
+    /// The handler failed after it began to answer (lambda_runtime's error trailer).
+    Error {
+        error_type: String,
+        message: String,
+    },
+}
+
+/// A streamed answer, chunk by chunk as the function writes them; it ends when the
+/// function's response ends.
+#[derive(Clone)]
+pub struct Stream {
+    /// `application/vnd.awslambda.http-integration-response`: a JSON prelude (status,
+    /// headers, cookies) and 8 NUL bytes come first, as lambda_http writes for a URL.
+    pub http: bool,
+    chunks: Arc<tokio::sync::Mutex<mpsc::Receiver<Chunk>>>,
+}
+
+impl Stream {
+    /// The next chunk; `None` once the answer is complete.
+    pub async fn next(&self) -> Option<Chunk> {
+        self.chunks.lock().await.recv().await
+    }
+
+    /// A stream already written, for tests of what reads one.
+    #[cfg(test)]
+    pub fn written(http: bool, chunks: Vec<Chunk>) -> Stream {
+        let (tx, rx) = mpsc::channel(chunks.len().max(1));
+        for c in chunks {
+            tx.try_send(c).expect("room for every chunk");
+        }
+        Stream {
+            http,
+            chunks: Arc::new(tokio::sync::Mutex::new(rx)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stream {{ http: {} }}", self.http)
+    }
+}
+
+impl PartialEq for Stream {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.chunks, &other.chunks)
+    }
+}
+
+/// The content type of lambda_http's streamed answers (a prelude before the body).
+pub const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
+
+/// lambda_runtime reports a failure mid-stream as a last chunk of two header lines
+/// (`Lambda-Runtime-Function-Error-Type: …`, `…-Error-Body: <base64>`).
+fn stream_error(data: &[u8]) -> Option<Chunk> {
+    let text = std::str::from_utf8(data).ok()?;
+    let mut error_type = None;
+    let mut message = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "lambda-runtime-function-error-type" => error_type = Some(value.trim().to_string()),
+            "lambda-runtime-function-error-body" => {
+                use base64::Engine;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(value.trim())
+                    .unwrap_or_else(|_| value.trim().as_bytes().to_vec());
+                message = String::from_utf8_lossy(&raw).into_owned();
+            }
+            _ => return None,
+        }
+    }
+    Some(Chunk::Error {
+        error_type: error_type?,
+        message,
+    })
+}
+
+/// Forwards a streamed response's frames as they come; real HTTP trailers count
+/// as much as lambda_runtime's error chunk.
+async fn forward_stream(mut body: Incoming, to: mpsc::Sender<Chunk>) {
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let chunk = match frame.into_data() {
+            Ok(data) => stream_error(&data).unwrap_or(Chunk::Data(data)),
+            Err(frame) => {
+                let Ok(trailers) = frame.into_trailers() else {
+                    continue;
+                };
+                let header = |name: &str| {
+                    trailers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let Some(error_type) = header("lambda-runtime-function-error-type") else {
+                    continue;
+                };
+                let body = header("lambda-runtime-function-error-body").unwrap_or_default();
+                let block = format!(
+                    "Lambda-Runtime-Function-Error-Type: {error_type}\r\nLambda-Runtime-Function-Error-Body: {body}\r\n"
+                );
+                stream_error(block.as_bytes()).unwrap_or(Chunk::Error {
+                    error_type,
+                    message: body,
+                })
+            }
+        };
+        if to.send(chunk).await.is_err() {
+            break;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -192,6 +313,30 @@ async fn handle(
                 .body(Full::new(inv.payload))
                 .expect("valid response"))
         }
+        (Method::POST, ["invocation", id, "response"])
+            if req
+                .headers()
+                .get("lambda-runtime-function-response-mode")
+                .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"streaming")) =>
+        {
+            let Some(to) = shared.pending.lock().expect("lock").remove(*id) else {
+                return Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}"#,
+                ));
+            };
+            let http = req
+                .headers()
+                .get(hyper::header::CONTENT_TYPE)
+                .is_some_and(|t| t.as_bytes() == HTTP_INTEGRATION.as_bytes());
+            let (tx, rx) = mpsc::channel(64);
+            let _ = to.send(Outcome::Streamed(Stream {
+                http,
+                chunks: Arc::new(tokio::sync::Mutex::new(rx)),
+            }));
+            forward_stream(req.into_body(), tx).await;
+            Ok(reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#))
+        }
         (Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
             let body = req
                 .into_body()
@@ -229,5 +374,28 @@ async fn handle(
             StatusCode::NOT_FOUND,
             r#"{"errorMessage":"unknown route"}"#,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_runtimes_error_chunk_is_a_failure_with_its_decoded_message() {
+        let chunk = b"Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body: Ym9vbQ==\r\n";
+        assert_eq!(
+            stream_error(chunk),
+            Some(Chunk::Error {
+                error_type: "Runtime.StreamError".into(),
+                message: "boom".into()
+            })
+        );
+        // A body that merely mentions the header is data.
+        assert_eq!(
+            stream_error(b"Lambda-Runtime-Function-Error-Type: x\r\nand more"),
+            None
+        );
+        assert_eq!(stream_error(b"hello"), None);
     }
 }

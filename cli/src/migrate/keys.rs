@@ -480,6 +480,8 @@ fn functions(root: &mut Node, cx: &mut Cx) {
         "events",
         "permissions",
         "iamRoleStatements",
+        // The same keys in Serverless Framework: authorizer, cors, invokeMode.
+        "url",
     ];
     let Some(functions) = tree::get_mut(root, "functions") else {
         return;

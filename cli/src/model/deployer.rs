@@ -45,6 +45,22 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ),
     ("lambda:DeleteFunction", &["lambda:DeleteFunction"]),
     (
+        "lambda:CreateFunctionUrlConfig",
+        &["lambda:CreateFunctionUrlConfig"],
+    ),
+    (
+        "lambda:DeleteFunctionUrlConfig",
+        &["lambda:DeleteFunctionUrlConfig"],
+    ),
+    (
+        "lambda:GetFunctionUrlConfig",
+        &["lambda:GetFunctionUrlConfig"],
+    ),
+    (
+        "lambda:UpdateFunctionUrlConfig",
+        &["lambda:UpdateFunctionUrlConfig"],
+    ),
+    (
         "lambda:DeleteFunctionConcurrency",
         &["lambda:DeleteFunctionConcurrency"],
     ),
@@ -352,9 +368,11 @@ pub fn deployer_policy(scope: &Scope) -> Value {
                 "lambda:CreateFunction",
                 "lambda:DeleteFunction",
                 "lambda:DeleteFunctionConcurrency",
+                "lambda:DeleteFunctionUrlConfig",
                 "lambda:DeleteProvisionedConcurrencyConfig",
                 "lambda:GetAlias",
                 "lambda:GetFunction",
+                "lambda:GetFunctionUrlConfig",
                 "lambda:GetPolicy",
                 "lambda:GetProvisionedConcurrencyConfig",
                 "lambda:ListTags",
@@ -618,6 +636,18 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     if !layers.is_empty() {
         statements.push(allow("Layers", &["lambda:GetLayerVersion"], layers));
     }
+    // Making and changing function URLs only for a service that declares one; reading
+    // and deleting them is in `Functions`, so dropping `url:` needs no new policy.
+    if service.manifest.functions.values().any(|f| f.url.is_some()) {
+        statements.push(allow(
+            "FunctionUrls",
+            &[
+                "lambda:CreateFunctionUrlConfig",
+                "lambda:UpdateFunctionUrlConfig",
+            ],
+            vec![arn("lambda", &format!("function:{prefix}*"))],
+        ));
+    }
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
@@ -706,7 +736,7 @@ mod tests {
         let env = |_: &str| None;
         load_str(
             Path::new("serverless.yaml"),
-            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api }\n",
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, url: true }\n",
             &LoadOptions {
                 config: None,
                 stage: None,

@@ -1,6 +1,6 @@
 //! `desired`: the resources of a service, kind by kind. Data resources first
 //! (functions and state machines name them), then each function with its role,
-//! log group and triggers, then what gathers several functions (bucket
+//! log group, URL and triggers, then what gathers several functions (bucket
 //! notifications, the HTTP API), then state machines.
 
 use std::collections::BTreeMap;
@@ -42,6 +42,7 @@ pub fn desired(
             s3_key: artifact_key(&artifact.sha256),
         };
         d.function(key, f, code, env_key);
+        d.function_url(key, f);
         let routes = d.triggers(key, f);
         if !routes.is_empty() {
             http_functions.push((key, routes));
@@ -239,7 +240,11 @@ impl Desired<'_> {
             provisioned_concurrency: f.provisioned_concurrency.filter(|n| *n > 0),
             log_group,
             ephemeral_storage: m.ephemeral_storage_of(f),
-            layers: m.layers_of(f).iter().map(|l| self.names.resolve(l)).collect(),
+            layers: m
+                .layers_of(f)
+                .iter()
+                .map(|l| self.names.resolve(l))
+                .collect(),
             code,
         };
         self.push(
@@ -249,6 +254,71 @@ impl Desired<'_> {
             name,
             Spec::Function(Box::new(spec)),
             vec![role_id, log_id],
+        );
+    }
+
+    /// A function's URL on its `live` alias, and for a public one the two statements
+    /// AWS asks of it: `lambda:InvokeFunctionUrl` for URLs of auth type `NONE`, and
+    /// `lambda:InvokeFunction` only through the URL. An `aws_iam` URL gets none: callers
+    /// of this account are allowed by their own policies, as AWS documents.
+    fn function_url(&mut self, key: &str, f: &Function) {
+        use crate::manifest::{InvokeMode, UrlAuthorizer};
+        let Some(url) = &f.url else { return };
+        let name = self.service.function_name(key);
+        let function_id = logical_id(Kind::Function, key);
+        let public = url.authorizer == UrlAuthorizer::None;
+        let mut depends_on = vec![function_id.clone()];
+        if public {
+            let statements = [
+                ("url", "sls-rs-url", INVOKE_URL, Some("NONE"), false),
+                ("urlInvoke", "sls-rs-url-invoke", INVOKE, None, true),
+            ];
+            for (suffix, sid, action, url_auth_type, via_url) in statements {
+                let id = logical_id(Kind::Permission, &format!("{key}.{suffix}"));
+                depends_on.push(id.clone());
+                self.push(
+                    id,
+                    key,
+                    Kind::Permission,
+                    permission_physical(&name, sid),
+                    Spec::Permission(PermissionSpec {
+                        function_name: name.clone(),
+                        statement_id: sid.into(),
+                        principal: "*".into(),
+                        source_arn: String::new(),
+                        source_account: None,
+                        action,
+                        url_auth_type,
+                        via_url,
+                    }),
+                    vec![function_id.clone()],
+                );
+            }
+        }
+        let cors = url.cors.as_ref().map(|c| UrlCorsSpec {
+            allow_origins: c.allowed_origins.clone(),
+            allow_methods: c.allowed_methods.clone(),
+            allow_headers: c.allowed_headers.clone(),
+            expose_headers: c.exposed_response_headers.clone(),
+            allow_credentials: c.allow_credentials,
+            max_age: c.max_age,
+        });
+        // The URL comes once anyone may call it, so it never answers 403 to a public caller.
+        self.push(
+            logical_id(Kind::FunctionUrl, key),
+            key,
+            Kind::FunctionUrl,
+            name.clone(),
+            Spec::FunctionUrl(FunctionUrlSpec {
+                function_name: name,
+                auth_type: if public { "NONE" } else { "AWS_IAM" },
+                invoke_mode: match url.invoke_mode {
+                    InvokeMode::Buffered => "BUFFERED",
+                    InvokeMode::ResponseStream => "RESPONSE_STREAM",
+                },
+                cors,
+            }),
+            depends_on,
         );
     }
 
@@ -273,6 +343,9 @@ impl Desired<'_> {
                         source_arn: self.names.bucket_arn(&e.bucket),
                         // Bucket ARNs carry no account: this pins the bucket to ours.
                         source_account: Some(self.cx.account.to_string()),
+                        action: INVOKE,
+                        url_auth_type: None,
+                        via_url: false,
                     });
                     self.push(
                         logical_id(Kind::Permission, &format!("{key}.s3.{}", e.bucket)),
@@ -298,6 +371,9 @@ impl Desired<'_> {
                             principal: "events.amazonaws.com".into(),
                             source_arn,
                             source_account: None,
+                            action: INVOKE,
+                            url_auth_type: None,
+                            via_url: false,
                         }),
                         vec![function_id.clone()],
                     );
@@ -347,8 +423,10 @@ impl Desired<'_> {
                     );
                 }
                 Event::Stream(e) => {
-                    let physical =
-                        format!("{} stream → {name}:{LIVE_ALIAS}", self.names.table(&e.table));
+                    let physical = format!(
+                        "{} stream → {name}:{LIVE_ALIAS}",
+                        self.names.table(&e.table)
+                    );
                     let source = MappingSource::Stream(self.names.table_arn(&e.table));
                     self.push(
                         logical_id(
@@ -456,6 +534,9 @@ impl Desired<'_> {
                         cx.partition, cx.region, cx.account
                     ),
                     source_account: None,
+                    action: INVOKE,
+                    url_auth_type: None,
+                    via_url: false,
                 }),
                 vec![logical_id(Kind::Function, key), api_id.clone()],
             );

@@ -19,12 +19,12 @@ use crate::manifest::{
 mod names;
 mod props;
 
+pub use desired::desired;
 pub use iam::{
     function_policy, lambda_trust_policy, state_machine_policy, state_machine_warnings,
     states_trust_policy, wildcard_warnings, BUCKET_READ, BUCKET_WRITE, INLINE_POLICY_NAME,
     QUEUE_CONSUME, QUEUE_SEND, TABLE_READ, TABLE_WRITE,
 };
-pub use desired::desired;
 pub use names::Names;
 pub use props::*;
 
@@ -71,6 +71,7 @@ pub enum Kind {
     EventSourceMapping,
     Rule,
     BucketNotification,
+    FunctionUrl,
 }
 
 /// When a kind is applied in a deploy.
@@ -98,6 +99,7 @@ impl Kind {
             Kind::EventSourceMapping => "eventSourceMapping",
             Kind::Rule => "rule",
             Kind::BucketNotification => "bucketNotification",
+            Kind::FunctionUrl => "functionUrl",
         }
     }
 
@@ -117,6 +119,7 @@ impl Kind {
             Kind::EventSourceMapping => "event source mapping",
             Kind::Rule => "schedule rule",
             Kind::BucketNotification => "bucket notification",
+            Kind::FunctionUrl => "function URL",
         }
     }
 
@@ -126,6 +129,7 @@ impl Kind {
             | Kind::EventSourceMapping
             | Kind::Rule
             | Kind::BucketNotification
+            | Kind::FunctionUrl
             | Kind::Route => Phase::Wire,
             _ => Phase::Build,
         }
@@ -139,6 +143,7 @@ impl Kind {
             | Kind::EventSourceMapping
             | Kind::Rule
             | Kind::BucketNotification
+            | Kind::FunctionUrl
             | Kind::Route => 0,
             Kind::Function | Kind::StateMachine | Kind::HttpApi => 1,
             Kind::Role | Kind::LogGroup => 2,
@@ -223,6 +228,7 @@ pub enum Spec {
     EventSourceMapping(EventSourceMappingSpec),
     Rule(RuleSpec),
     BucketNotification(BucketNotificationSpec),
+    FunctionUrl(FunctionUrlSpec),
 }
 
 #[derive(Clone, Debug)]
@@ -291,10 +297,49 @@ pub struct PermissionSpec {
     pub function_name: String,
     pub statement_id: String,
     pub principal: String,
-    /// The exact source allowed: the API's execute-api ARN, the bucket, the rule.
-    /// `None` for the HTTP API until its id is known (filled in at apply).
+    /// The exact source allowed: the API's execute-api ARN, the bucket, the rule; empty
+    /// for a public function URL, which has none. The HTTP API's holds `HTTP_API_ID`
+    /// until its id is known (filled in at apply).
     pub source_arn: String,
     pub source_account: Option<String>,
+    /// What it allows: `lambda:InvokeFunction`, or `lambda:InvokeFunctionUrl` for a URL.
+    pub action: &'static str,
+    /// `lambda:InvokeFunctionUrl` only through a URL of this auth type (`NONE`).
+    pub url_auth_type: Option<&'static str>,
+    /// `lambda:InvokeFunction` only through the function's URL (AWS asks both of a
+    /// public URL since October 2025).
+    pub via_url: bool,
+}
+
+/// Lambda's action for invoking a function (what every trigger is allowed).
+pub const INVOKE: &str = "lambda:InvokeFunction";
+/// Lambda's action for calling a function URL.
+pub const INVOKE_URL: &str = "lambda:InvokeFunctionUrl";
+
+/// The condition keys Lambda writes for a URL's statements.
+pub const URL_AUTH_CONDITION: &str = "lambda:FunctionUrlAuthType";
+pub const VIA_URL_CONDITION: &str = "lambda:InvokedViaFunctionUrl";
+
+/// A function URL on the `live` alias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FunctionUrlSpec {
+    pub function_name: String,
+    /// `NONE` or `AWS_IAM`.
+    pub auth_type: &'static str,
+    /// `BUFFERED` or `RESPONSE_STREAM`.
+    pub invoke_mode: &'static str,
+    pub cors: Option<UrlCorsSpec>,
+}
+
+/// CORS a function URL answers, as Lambda's `Cors` names it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UrlCorsSpec {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -478,6 +523,7 @@ impl Resource {
             Spec::EventSourceMapping(m) => m.props(),
             Spec::Rule(r) => r.props(),
             Spec::BucketNotification(n) => n.props(),
+            Spec::FunctionUrl(u) => u.props(),
         }
     }
 }
@@ -584,6 +630,26 @@ pub fn deletes_with_data(m: &crate::manifest::Manifest, id: &str) -> Option<bool
         _ => None,
     }?;
     Some(policy == DeletionPolicy::Delete)
+}
+
+/// Functions whose handler streams its answers but which no URL streams from:
+/// HTTP APIs, Lambda's Invoke API and a `BUFFERED` URL wait for the end and hand
+/// on lambda_http's wire format (its prelude and NUL bytes), not the answer.
+pub fn streaming_warnings(service: &Service, package: &PackageManifest) -> Vec<String> {
+    use crate::manifest::InvokeMode;
+    service
+        .manifest
+        .functions
+        .iter()
+        .filter(|(key, f)| {
+            package.functions.get(*key).is_some_and(|a| a.streams)
+                && f.url.as_ref().map(|u| u.invoke_mode) != Some(InvokeMode::ResponseStream)
+        })
+        .map(|(key, f)| format!(
+            "function `{key}` streams its answers (`{}` calls lambda_http's run_with_streaming_response), but has no URL that streams: give it `url: {{ invokeMode: RESPONSE_STREAM }}` (an HTTP API does not stream)",
+            f.handler
+        ))
+        .collect()
 }
 
 /// `shop-dev-api:live#sls-rs-http-api`: a permission's function and statement id.
@@ -710,6 +776,7 @@ pub(crate) mod tests {
                     size: 10,
                     binary_sha256: String::new(),
                     binary_size: 0,
+                    streams: false,
                 };
                 (k.clone(), artifact)
             })
@@ -820,6 +887,96 @@ pub(crate) mod tests {
         };
         assert_eq!(l.retention_days, Some(14));
         assert_eq!(resources[1].physical, "/aws/lambda/shop-dev-checkout");
+    }
+
+    #[test]
+    fn a_public_url_comes_after_the_two_statements_it_needs_and_an_iam_one_needs_none() {
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  api:\n    handler: api\n    url: true\n  admin:\n    handler: admin\n    url: { authorizer: aws_iam, invokeMode: RESPONSE_STREAM, cors: { allowedOrigins: ['https://a.example'] } }\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let by_id: BTreeMap<&str, &Resource> =
+            resources.iter().map(|r| (r.id.as_str(), r)).collect();
+        let url = by_id["functionUrl/api"];
+        assert_eq!(url.kind.phase(), Phase::Wire, "the alias exists first");
+        assert_eq!(
+            url.depends_on,
+            [
+                "function/api",
+                "permission/api.url",
+                "permission/api.urlInvoke"
+            ]
+        );
+        let p = url.props();
+        assert_eq!(
+            (
+                p["authType"].as_str(),
+                p["invokeMode"].as_str(),
+                p["cors"].as_str()
+            ),
+            ("NONE", "BUFFERED", "none")
+        );
+        let Spec::Permission(call) = &by_id["permission/api.url"].spec else {
+            panic!()
+        };
+        assert_eq!(
+            (call.action, call.url_auth_type, call.principal.as_str()),
+            (INVOKE_URL, Some("NONE"), "*")
+        );
+        assert!(call.source_arn.is_empty() && !call.via_url);
+        let Spec::Permission(invoke) = &by_id["permission/api.urlInvoke"].spec else {
+            panic!()
+        };
+        assert_eq!(
+            (invoke.action, invoke.url_auth_type, invoke.via_url),
+            (INVOKE, None, true)
+        );
+        assert_eq!(
+            by_id["permission/api.urlInvoke"].props()["invokedViaFunctionUrl"],
+            "true"
+        );
+
+        let admin = by_id["functionUrl/admin"];
+        assert_eq!(admin.depends_on, ["function/admin"]);
+        let p = admin.props();
+        assert_eq!(
+            (p["authType"].as_str(), p["invokeMode"].as_str()),
+            ("AWS_IAM", "RESPONSE_STREAM")
+        );
+        // Keys left out of `cors` take `cors: true`'s; compared as Lambda answers them.
+        assert_eq!(p["cors.allowOrigins"], "https://a.example");
+        assert_eq!(p["cors.allowMethods"], "*");
+        assert!(p["cors.allowHeaders"].contains("content-type"), "{p:?}");
+        assert!(!by_id.contains_key("permission/admin.url"));
+    }
+
+    #[test]
+    fn a_trigger_statement_keeps_its_props_and_id_from_before_urls() {
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  api:\n    handler: api\n    events:\n      - schedule: rate(1 hour)\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let rule = resources
+            .iter()
+            .find(|r| r.id == "permission/api.schedule.0")
+            .unwrap();
+        let keys: Vec<String> = rule.props().into_keys().collect();
+        assert_eq!(keys, ["principal", "sourceAccount", "sourceArn"]);
+    }
+
+    #[test]
+    fn a_streaming_handler_without_a_streaming_url_is_warned_of() {
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  a: { handler: a }\n  b: { handler: b, url: true }\n  c: { handler: c, url: { invokeMode: RESPONSE_STREAM } }\n  d: { handler: d }\n");
+        let mut package = package_for(&s);
+        for key in ["a", "b", "c"] {
+            package.functions.get_mut(key).unwrap().streams = true;
+        }
+        let warnings = streaming_warnings(&s, &package);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("function `a` streams"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with("function `b` streams"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

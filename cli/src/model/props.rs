@@ -255,8 +255,67 @@ impl PermissionSpec {
             "sourceAccount".into(),
             self.source_account.clone().unwrap_or_else(|| "any".into()),
         );
+        // Only where they are not a trigger's usual: a state from before URLs has none.
+        if self.action != INVOKE {
+            p.insert("action".into(), self.action.into());
+        }
+        if let Some(auth) = self.url_auth_type {
+            p.insert("functionUrlAuthType".into(), auth.into());
+        }
+        if self.via_url {
+            p.insert("invokedViaFunctionUrl".into(), "true".into());
+        }
         p
     }
+}
+
+impl FunctionUrlSpec {
+    pub fn props(&self) -> Props {
+        let mut p = Props::new();
+        p.insert("authType".into(), self.auth_type.into());
+        p.insert("invokeMode".into(), self.invoke_mode.into());
+        url_cors_props(&mut p, self.cors.as_ref());
+        p
+    }
+}
+
+/// A function URL's CORS as props, as comparable as Lambda's answer: lists sorted,
+/// header names in lower case (HTTP's are case-insensitive), methods in upper case.
+pub fn url_cors_props(p: &mut Props, cors: Option<&UrlCorsSpec>) {
+    let Some(c) = cors else {
+        p.insert("cors".into(), "none".into());
+        return;
+    };
+    let list = |items: &[String], fold: fn(&str) -> String| {
+        let mut items: Vec<String> = items.iter().map(|i| fold(i)).collect();
+        items.sort();
+        items.dedup();
+        items.join(",")
+    };
+    p.insert(
+        "cors.allowOrigins".into(),
+        list(&c.allow_origins, str::to_string),
+    );
+    p.insert(
+        "cors.allowMethods".into(),
+        list(&c.allow_methods, str::to_ascii_uppercase),
+    );
+    p.insert(
+        "cors.allowHeaders".into(),
+        list(&c.allow_headers, str::to_ascii_lowercase),
+    );
+    p.insert(
+        "cors.exposeHeaders".into(),
+        list(&c.expose_headers, str::to_ascii_lowercase),
+    );
+    p.insert(
+        "cors.allowCredentials".into(),
+        c.allow_credentials.to_string(),
+    );
+    p.insert(
+        "cors.maxAge".into(),
+        c.max_age.map_or_else(|| "none".into(), |n| n.to_string()),
+    );
 }
 
 pub fn starting_position_text(p: StartingPosition) -> &'static str {
