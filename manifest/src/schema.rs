@@ -55,6 +55,9 @@ pub struct Provider {
     /// Every function's `/tmp`, in MB (512 to 10240); a function's own wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage_size: Option<u32>,
+    /// Lambda's logging controls for every function (a function's `logs` replace them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Logs>,
     /// Layer version ARNs every function gets; a function's own `layers` replace them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,
@@ -195,6 +198,13 @@ pub struct Function {
     /// `/tmp`, in MB (512 to 10240; Lambda's default 512).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage_size: Option<u32>,
+    /// Lambda's logging controls, replacing `provider.logs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Logs>,
+    /// What Lambda does when it finds this function in a recursive loop (through SQS,
+    /// SNS or S3): `Terminate` (Lambda's default) stops it, `Allow` lets it run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recursive_loop: Option<RecursiveLoop>,
     /// Layer version ARNs (at most 5, in this region), replacing `provider.layers`; `[]` for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,
@@ -241,6 +251,14 @@ impl Manifest {
         f.layers
             .as_deref()
             .or(self.provider.layers.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// A function's logging controls: its own, else the provider's, else Lambda's (text).
+    pub fn logs_of(&self, f: &Function) -> Logs {
+        f.logs
+            .clone()
+            .or_else(|| self.provider.logs.clone())
             .unwrap_or_default()
     }
 
@@ -809,6 +827,93 @@ where
         }
     }
     d.deserialize_any(V(PhantomData))
+}
+
+/// Lambda's logging controls (`LoggingConfig`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Logs {
+    /// `Text` (Lambda's default) or `JSON`: Lambda then writes its own lines as JSON,
+    /// filters the function's JSON lines by their `level`, and tells the runtime crate
+    /// the level in `AWS_LAMBDA_LOG_LEVEL`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// The least severe of the function's lines kept (JSON only; default INFO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_level: Option<LogLevel>,
+    /// The least severe of Lambda's own lines kept (JSON only; default INFO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_level: Option<SystemLogLevel>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    #[serde(rename = "JSON")]
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SystemLogLevel {
+    Debug,
+    Info,
+    Warn,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+            LogLevel::Fatal => "FATAL",
+        }
+    }
+
+    /// A level as a log line names it (`warn`, `WARNING`, `err`…); `None` when it names none.
+    pub fn parse(text: &str) -> Option<LogLevel> {
+        Some(match text.trim().to_ascii_uppercase().as_str() {
+            "TRACE" => LogLevel::Trace,
+            "DEBUG" => LogLevel::Debug,
+            "INFO" => LogLevel::Info,
+            "WARN" | "WARNING" => LogLevel::Warn,
+            "ERROR" | "ERR" => LogLevel::Error,
+            "FATAL" | "CRITICAL" => LogLevel::Fatal,
+            _ => return None,
+        })
+    }
+}
+
+impl SystemLogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemLogLevel::Debug => "DEBUG",
+            SystemLogLevel::Info => "INFO",
+            SystemLogLevel::Warn => "WARN",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub enum RecursiveLoop {
+    #[default]
+    Terminate,
+    Allow,
 }
 
 /// A function URL (Serverless Framework's `url:`), always on the `live` alias.

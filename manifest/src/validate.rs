@@ -481,6 +481,25 @@ impl Checker<'_> {
         }
     }
 
+    /// Lambda takes log levels only with the JSON format.
+    fn logs(&mut self, logs: &crate::Logs, path: &KeyPath) {
+        if logs.format == crate::LogFormat::Json {
+            return;
+        }
+        for (key, set) in [
+            ("applicationLevel", logs.application_level.is_some()),
+            ("systemLevel", logs.system_level.is_some()),
+        ] {
+            if set {
+                self.key(
+                    &path.key(key),
+                    format!("`{key}` needs `format: JSON`: Lambda filters by level only JSON lines"),
+                    Some("add `format: JSON` (the runtime crate writes JSON lines), or remove the level"),
+                );
+            }
+        }
+    }
+
     fn range(&mut self, value: Option<u32>, path: &KeyPath, min: u32, max: u32, unit: &str) {
         if let Some(n) = value {
             if n < min || n > max {
@@ -537,6 +556,9 @@ impl Checker<'_> {
             "MB",
         );
         self.retention(p.log_retention_in_days, &path.key("logRetentionInDays"));
+        if let Some(logs) = &p.logs {
+            self.logs(logs, &path.key("logs"));
+        }
         self.environment(&p.environment, &path.key("environment"));
         self.tags(&p.tags, &path.key("tags"));
         self.range(
@@ -670,6 +692,9 @@ impl Checker<'_> {
             self.layers(layers, &path.key("layers"), cx.region);
         }
         self.retention(f.log_retention_in_days, &path.key("logRetentionInDays"));
+        if let Some(logs) = &f.logs {
+            self.logs(logs, &path.key("logs"));
+        }
         if let Some(cors) = f.url.as_ref().and_then(|u| u.cors.as_ref()) {
             self.url_cors(cors, &path.key("url").key("cors"));
         }

@@ -21,14 +21,28 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's logging controls), else
 /// `RUST_LOG` (full filter syntax), else `info`. Calling it twice is harmless.
 pub fn init_logging() {
-    let directive = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+    let directive = match std::env::var("AWS_LAMBDA_LOG_LEVEL") {
+        Ok(level) => lambda_level_directive(&level).to_string(),
+        Err(_) => std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+    };
     let filter = EnvFilter::try_new(directive.to_ascii_lowercase())
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::registry()
         .with(JsonLogLayer::new(std::io::stdout()).with_filter(filter))
         .try_init();
+}
+
+/// The `tracing` level that keeps what Lambda's `ApplicationLogLevel` keeps: the same
+/// name, but `FATAL`, which `tracing` lacks, keeps errors (Lambda drops every line
+/// below FATAL itself, so nothing more is seen). An unknown name keeps `info`.
+pub fn lambda_level_directive(level: &str) -> &'static str {
+    match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "WARN" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => "info",
+    }
 }
 
 /// The fields of the invocation a span belongs to, kept in the span's extensions.
@@ -264,6 +278,14 @@ mod tests {
             ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
             "{ts}"
         );
+    }
+
+    #[test]
+    fn lambdas_levels_map_to_tracings_and_fatal_keeps_errors() {
+        assert_eq!(lambda_level_directive("WARN"), "warn");
+        assert_eq!(lambda_level_directive("FATAL"), "error");
+        assert_eq!(lambda_level_directive("trace"), "trace");
+        assert_eq!(lambda_level_directive("verbose"), "info");
     }
 
     #[test]

@@ -10,8 +10,9 @@ use anyhow::bail;
 use aws_sdk_lambda::error::SdkError;
 pub use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use aws_sdk_lambda::types::{
-    Architecture as LambdaArch, Environment, EphemeralStorage, FunctionCode, LastUpdateStatus,
-    Runtime, State, TracingConfig, TracingMode,
+    ApplicationLogLevel, Architecture as LambdaArch, Environment, EphemeralStorage, FunctionCode,
+    LastUpdateStatus, LogFormat, LoggingConfig, Runtime, State, SystemLogLevel, TracingConfig,
+    TracingMode,
 };
 use base64::Engine as _;
 use tokio::time::Instant;
@@ -120,6 +121,20 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
         .filter_map(|l| l.arn)
         .collect();
     props.insert("layers".into(), crate::model::layers_text(&layers));
+    match &cfg.logging_config {
+        Some(l) => crate::model::logging_props(
+            &mut props,
+            l.log_format().map_or("Text", |f| f.as_str()),
+            l.application_log_level().map(|v| v.as_str()),
+            l.system_log_level().map(|v| v.as_str()),
+        ),
+        // An emulator that keeps no logging controls (moto): what sls-rs last set.
+        None => {
+            for key in ["logFormat", "applicationLogLevel", "systemLogLevel"] {
+                props.insert(key.into(), crate::model::UNREPORTED.into());
+            }
+        }
+    }
     let mut env = BTreeMap::new();
     for (k, v) in cfg
         .environment
@@ -143,6 +158,61 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
 fn environment(spec: &FunctionSpec) -> Environment {
     Environment::builder()
         .set_variables(Some(spec.environment.clone().into_iter().collect()))
+        .build()
+}
+
+/// What Lambda does with the function in a recursive loop; `None` where the endpoint
+/// (an emulator) keeps no such setting.
+pub async fn read_recursion(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
+    match aws
+        .lambda
+        .get_function_recursion_config()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(
+            out.recursive_loop()
+                .map_or(crate::model::RECURSION_DEFAULT, |r| r.as_str())
+                .to_string(),
+        )),
+        Err(e) if emulator::lacks_api(aws, Svc::Lambda, &e) => Ok(None),
+        Err(e) => Err(aws_error(
+            &format!("reading the recursive loop setting of Lambda function ({name})"),
+            "lambda:GetFunctionRecursionConfig",
+            e,
+        )),
+    }
+}
+
+/// Sets what Lambda does with the function in a recursive loop; `false` where the
+/// endpoint (an emulator) lacks the API.
+pub async fn set_recursion(aws: &Aws, name: &str, setting: &str) -> anyhow::Result<bool> {
+    let sent = super::retry_on_conflict(|| {
+        aws.lambda
+            .put_function_recursion_config()
+            .function_name(name)
+            .recursive_loop(aws_sdk_lambda::types::RecursiveLoop::from(setting))
+            .send()
+    })
+    .await;
+    match sent {
+        Ok(_) => Ok(true),
+        Err(e) if emulator::lacks_api(aws, Svc::Lambda, &e) => Ok(false),
+        Err(e) => Err(aws_error(
+            &format!("setting the recursive loop setting of Lambda function ({name})"),
+            "lambda:PutFunctionRecursionConfig",
+            e,
+        )),
+    }
+}
+
+fn logging(spec: &FunctionSpec) -> LoggingConfig {
+    let l = &spec.logging;
+    LoggingConfig::builder()
+        .log_format(LogFormat::from(l.format))
+        .set_application_log_level(l.application_level.map(ApplicationLogLevel::from))
+        .set_system_log_level(l.system_level.map(SystemLogLevel::from))
         .build()
 }
 
@@ -209,6 +279,7 @@ pub async fn create(
             .tracing_config(tracing(spec))
             .ephemeral_storage(ephemeral_storage(spec))
             .set_layers(Some(spec.layers.clone()))
+            .logging_config(logging(spec))
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
             .publish(publish)
             .send()
@@ -297,6 +368,7 @@ pub async fn update_configuration(
             .tracing_config(tracing(spec))
             .ephemeral_storage(ephemeral_storage(spec))
             .set_layers(Some(spec.layers.clone()))
+            .logging_config(logging(spec))
             .send()
             .await;
         match result {
@@ -502,7 +574,7 @@ async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String
     // What a version is made of, leaving out what differs between any two (ARN, dates, ids).
     let content = |c: &aws_sdk_lambda::types::FunctionConfiguration| {
         format!(
-            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             c.code_sha256(),
             c.memory_size(),
             c.timeout(),
@@ -519,6 +591,11 @@ async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String
                 .iter()
                 .filter_map(|l| l.arn())
                 .collect::<Vec<_>>(),
+            c.logging_config().map(|l| (
+                l.log_format(),
+                l.application_log_level(),
+                l.system_log_level()
+            )),
         )
     };
     let latest = versions.iter().find(|v| v.version() == Some("$LATEST"));
@@ -1707,6 +1784,90 @@ mod tests {
         spec.layers = layers;
         update_configuration(&aws, "f", &spec).await.unwrap();
         assert_eq!(update.num_calls(), 1);
+    }
+
+    /// moto keeps no logging controls and has no recursion API: what is sent and
+    /// read is checked against mocked answers.
+    #[tokio::test(start_paused = true)]
+    async fn logging_controls_are_sent_and_read_back_as_lambda_names_them() {
+        use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
+        use aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationOutput;
+        use aws_sdk_lambda::types::FunctionConfiguration;
+        let get = mock!(Client::get_function)
+            .sequence()
+            .output(function(State::Active, LastUpdateStatus::Successful))
+            .repeatedly()
+            .build();
+        let update = mock!(Client::update_function_configuration)
+            .match_requests(|r| {
+                r.logging_config().is_some_and(|l| {
+                    l.log_format() == Some(&LogFormat::Json)
+                        && l.application_log_level() == Some(&ApplicationLogLevel::Warn)
+                        && l.system_log_level() == Some(&SystemLogLevel::Info)
+                })
+            })
+            .then_output(|| UpdateFunctionConfigurationOutput::builder().build());
+        let aws = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&get, &update]),
+            None,
+        );
+        let mut spec = crate::model::tests::function_spec();
+        spec.logging = crate::model::LoggingSpec {
+            format: "JSON",
+            application_level: Some("WARN"),
+            system_level: Some("INFO"),
+        };
+        update_configuration(&aws, "f", &spec).await.unwrap();
+        assert_eq!(update.num_calls(), 1);
+
+        // Read back: Lambda's answer as props equal to the spec's; none (moto) is unreported.
+        let answer = |logging: Option<LoggingConfig>| {
+            let configuration = FunctionConfiguration::builder()
+                .function_arn("arn:aws:lambda:us-east-1:123456789012:function:f")
+                .set_logging_config(logging)
+                .build();
+            mock!(Client::get_function).then_output(move || {
+                GetFunctionOutput::builder()
+                    .configuration(configuration.clone())
+                    .build()
+            })
+        };
+        let json = answer(Some(logging(&spec)));
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&json]), None);
+        let live = read(&aws, "f").await.unwrap().unwrap().props;
+        let wanted = spec.props();
+        for key in ["logFormat", "applicationLogLevel", "systemLogLevel"] {
+            assert_eq!(live[key], wanted[key], "{key}");
+        }
+        let none = answer(None);
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&none]), None);
+        let live = read(&aws, "f").await.unwrap().unwrap().props;
+        assert_eq!(live["logFormat"], crate::model::UNREPORTED);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_recursive_loop_setting_is_put_and_read() {
+        use aws_sdk_lambda::operation::get_function_recursion_config::GetFunctionRecursionConfigOutput;
+        use aws_sdk_lambda::operation::put_function_recursion_config::PutFunctionRecursionConfigOutput;
+        use aws_sdk_lambda::types::RecursiveLoop;
+        let put = mock!(Client::put_function_recursion_config)
+            .match_requests(|r| r.recursive_loop() == Some(&RecursiveLoop::Allow))
+            .then_output(|| PutFunctionRecursionConfigOutput::builder().build());
+        let get = mock!(Client::get_function_recursion_config).then_output(|| {
+            GetFunctionRecursionConfigOutput::builder()
+                .recursive_loop(RecursiveLoop::Allow)
+                .build()
+        });
+        let aws = Aws::with_lambda(
+            mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&put, &get]),
+            None,
+        );
+        assert!(set_recursion(&aws, "f", "Allow").await.unwrap());
+        assert_eq!(put.num_calls(), 1);
+        assert_eq!(
+            read_recursion(&aws, "f").await.unwrap().as_deref(),
+            Some("Allow")
+        );
     }
 
     #[test]

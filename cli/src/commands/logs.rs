@@ -24,6 +24,11 @@ pub struct LogsArgs {
     /// The messages exactly as written
     #[arg(long, conflicts_with = "json")]
     pub raw: bool,
+    /// Only lines at least this severe (a JSON line's `level`, as the runtime crate and
+    /// Lambda's JSON format write it); lines without a level are kept but Lambda's own
+    /// START, END and REPORT
+    #[arg(long, value_name = "LEVEL", value_parser = ["trace", "debug", "info", "warn", "error", "fatal"], ignore_case = true)]
+    pub level: Option<String>,
 }
 
 pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
@@ -46,6 +51,10 @@ pub fn run(global: &GlobalArgs, args: LogsArgs) -> anyhow::Result<()> {
         filter: args.filter,
         tail: args.tail,
         format,
+        level: args
+            .level
+            .as_deref()
+            .and_then(crate::manifest::LogLevel::parse),
     };
     let json = global.json;
     super::block_on(logs::run(&service, &opts, |text| {

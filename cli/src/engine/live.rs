@@ -178,8 +178,25 @@ pub async fn read(
                             Some(_) => None,
                             None => Some(None),
                         };
+                        // Read only where it is not Lambda's default, in the manifest or the
+                        // state: one call a function on the 15/s control plane otherwise.
+                        let mut props = f.props;
+                        let allowed = |p: Option<&Props>| {
+                            p.and_then(|p| p.get("recursiveLoop"))
+                                .is_some_and(|v| v != model::RECURSION_DEFAULT)
+                        };
+                        let declared = matches!(spec, Some(Spec::Function(s)) if s.recursive_loop != model::RECURSION_DEFAULT);
+                        let recursion = if declared || allowed(recorded.map(|r| &r.props))
+                        {
+                            lambda_function::read_recursion(aws, &physical)
+                                .await?
+                                .unwrap_or_else(|| model::UNREPORTED.into())
+                        } else {
+                            model::RECURSION_DEFAULT.into()
+                        };
+                        props.insert("recursiveLoop".into(), recursion);
                         (
-                            Some(with_env(f.props, &f.env, env_key)),
+                            Some(with_env(props, &f.env, env_key)),
                             Some(alias),
                             published.map(|env| with_env(Props::new(), &env, env_key)),
                             provisioned,

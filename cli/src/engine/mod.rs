@@ -1117,6 +1117,17 @@ async fn apply_change(
     journal.save(aws).await
 }
 
+/// The function's recursive loop setting; an emulator without the API is warned of.
+async fn set_recursion(aws: &Aws, name: &str, spec: &FunctionSpec) -> anyhow::Result<()> {
+    if !lambda_function::set_recursion(aws, name, spec.recursive_loop).await? {
+        crate::ui::warn(&format!(
+            "recursiveLoop of {name} skipped: the endpoint {} does not implement it",
+            aws.endpoints.of(cloud::Svc::Lambda).unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
 async fn apply_function(
     aws: &Aws,
     bucket: &str,
@@ -1130,6 +1141,9 @@ async fn apply_function(
         if spec.reserved_concurrency.is_some() {
             lambda_function::set_reserved_concurrency(aws, name, spec.reserved_concurrency).await?;
         }
+        if spec.recursive_loop != model::RECURSION_DEFAULT {
+            set_recursion(aws, name, spec).await?;
+        }
         return Ok(created);
     }
     let config_fields = [
@@ -1140,6 +1154,9 @@ async fn apply_function(
         "description",
         "ephemeralStorageSize",
         "layers",
+        "logFormat",
+        "applicationLogLevel",
+        "systemLogLevel",
         "env.",
     ];
     if config_fields.iter().any(|f| changed(c, f)) {
@@ -1150,6 +1167,9 @@ async fn apply_function(
     }
     if changed(c, "reservedConcurrency") {
         lambda_function::set_reserved_concurrency(aws, name, spec.reserved_concurrency).await?;
+    }
+    if changed(c, "recursiveLoop") {
+        set_recursion(aws, name, spec).await?;
     }
     let arn = format!(
         "{}:lambda:{}:{}:function:{name}",

@@ -415,6 +415,9 @@ pub fn is_versioned(field: &str) -> bool {
             "description",
             "ephemeralStorageSize",
             "layers",
+            "logFormat",
+            "applicationLogLevel",
+            "systemLogLevel",
         ]
         .contains(&field)
 }

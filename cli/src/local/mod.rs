@@ -402,7 +402,18 @@ impl Stage {
                     .unwrap_or(DEFAULT_TIMEOUT)
                     .into(),
             ),
-            environment: self.environment(service, function),
+            environment: {
+                let mut env = self.environment(service, function);
+                // As Lambda sets them for the function's logging controls.
+                let logging = crate::model::LoggingSpec::of(&service.manifest.logs_of(f));
+                env.extend(
+                    logging
+                        .environment()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v)),
+                );
+                env
+            },
         }
     }
 }

@@ -25,6 +25,44 @@ pub struct LogsOptions {
     pub filter: Option<String>,
     pub tail: bool,
     pub format: Format,
+    /// Only lines at least this severe (see [`kept_at`]).
+    pub level: Option<crate::manifest::LogLevel>,
+}
+
+/// Whether a line passes `--level`: a JSON line by its `level` (or `log.level`), a
+/// Lambda platform line (`START`, `END`, `REPORT`, `INIT_START`, or a JSON
+/// `platform.*` record) never, any other line (a panic's text) always.
+pub fn kept_at(message: &str, min: crate::manifest::LogLevel) -> bool {
+    let text = message.trim_start();
+    if [
+        "START ",
+        "END ",
+        "REPORT ",
+        "INIT_START ",
+        "INIT_REPORT ",
+        "EXTENSION ",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
+    {
+        return false;
+    }
+    let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return true;
+    };
+    if doc
+        .get("type")
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t.starts_with("platform."))
+    {
+        return false;
+    }
+    let level = doc
+        .get("level")
+        .or_else(|| doc.get("log").and_then(|l| l.get("level")))
+        .and_then(|l| l.as_str())
+        .and_then(crate::manifest::LogLevel::parse);
+    level.is_none_or(|l| l >= min)
 }
 
 /// Parses `--since`: a duration back from now (`10m`, `2h`, `1d`) or a time (`2026-11-27T10:00:00Z`).
@@ -97,6 +135,9 @@ pub async fn run(
                 continue;
             }
             since = since.max(event.timestamp);
+            if opts.level.is_some_and(|min| !kept_at(&event.message, min)) {
+                continue;
+            }
             let line = Line {
                 function: &function,
                 event: &event,
@@ -121,5 +162,24 @@ pub async fn run(
             _ = tokio::signal::ctrl_c() => return Ok(()),
             _ = crate::cloud::pause(TAIL_EVERY) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::kept_at;
+    use crate::manifest::LogLevel;
+
+    #[test]
+    fn level_keeps_severe_json_lines_and_unlevelled_text_but_not_lambdas_own() {
+        let warn = LogLevel::Warn;
+        assert!(kept_at(r#"{"level":"ERROR","message":"x"}"#, warn));
+        assert!(kept_at(r#"{"level":"WARN","message":"x"}"#, warn));
+        assert!(!kept_at(r#"{"level":"INFO","message":"x"}"#, warn));
+        assert!(!kept_at(r#"{"level":"debug","message":"x"}"#, warn));
+        assert!(kept_at("thread 'main' panicked at src/main.rs:3:5", warn));
+        assert!(!kept_at("REPORT RequestId: 1\tDuration: 1 ms", warn));
+        assert!(!kept_at(r#"{"type":"platform.report","record":{}}"#, warn));
+        assert!(kept_at(r#"{"log":{"level":"FATAL"}}"#, LogLevel::Error));
     }
 }

@@ -57,6 +57,14 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
         &["lambda:GetFunctionUrlConfig"],
     ),
     (
+        "lambda:GetFunctionRecursionConfig",
+        &["lambda:GetFunctionRecursionConfig"],
+    ),
+    (
+        "lambda:PutFunctionRecursionConfig",
+        &["lambda:PutFunctionRecursionConfig"],
+    ),
+    (
         "lambda:UpdateFunctionUrlConfig",
         &["lambda:UpdateFunctionUrlConfig"],
     ),
@@ -372,6 +380,7 @@ pub fn deployer_policy(scope: &Scope) -> Value {
                 "lambda:DeleteProvisionedConcurrencyConfig",
                 "lambda:GetAlias",
                 "lambda:GetFunction",
+                "lambda:GetFunctionRecursionConfig",
                 "lambda:GetFunctionUrlConfig",
                 "lambda:GetPolicy",
                 "lambda:GetProvisionedConcurrencyConfig",
@@ -379,6 +388,7 @@ pub fn deployer_policy(scope: &Scope) -> Value {
                 "lambda:ListVersionsByFunction",
                 "lambda:PublishVersion",
                 "lambda:PutFunctionConcurrency",
+                "lambda:PutFunctionRecursionConfig",
                 "lambda:PutProvisionedConcurrencyConfig",
                 "lambda:RemovePermission",
                 "lambda:TagResource",

@@ -245,6 +245,11 @@ impl Desired<'_> {
                 .iter()
                 .map(|l| self.names.resolve(l))
                 .collect(),
+            logging: LoggingSpec::of(&m.logs_of(f)),
+            recursive_loop: match f.recursive_loop.unwrap_or_default() {
+                crate::manifest::RecursiveLoop::Terminate => RECURSION_DEFAULT,
+                crate::manifest::RecursiveLoop::Allow => "Allow",
+            },
             code,
         };
         self.push(

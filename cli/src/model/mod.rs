@@ -424,7 +424,62 @@ pub struct FunctionSpec {
     pub ephemeral_storage: u32,
     /// Layer version ARNs, in the order Lambda applies them.
     pub layers: Vec<String>,
+    pub logging: LoggingSpec,
+    /// `Terminate` (Lambda's default) or `Allow`: what Lambda does with a recursive loop.
+    pub recursive_loop: &'static str,
     pub code: Code,
+}
+
+/// Lambda's default for a function in a recursive loop.
+pub const RECURSION_DEFAULT: &str = "Terminate";
+
+/// Lambda's logging controls, as its `LoggingConfig` names them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggingSpec {
+    /// `Text` or `JSON`.
+    pub format: &'static str,
+    /// JSON only (Lambda then reports INFO for a level left out).
+    pub application_level: Option<&'static str>,
+    pub system_level: Option<&'static str>,
+}
+
+impl LoggingSpec {
+    /// What the manifest asks for, with Lambda's defaults spelled out as it reports them.
+    pub fn of(logs: &crate::manifest::Logs) -> LoggingSpec {
+        use crate::manifest::LogFormat;
+        match logs.format {
+            LogFormat::Text => LoggingSpec {
+                format: "Text",
+                application_level: None,
+                system_level: None,
+            },
+            LogFormat::Json => LoggingSpec {
+                format: "JSON",
+                application_level: Some(logs.application_level.map_or("INFO", |l| l.as_str())),
+                system_level: Some(logs.system_level.map_or("INFO", |l| l.as_str())),
+            },
+        }
+    }
+
+    /// The environment Lambda gives the function for these controls (the runtime
+    /// crate reads `AWS_LAMBDA_LOG_LEVEL`), for a run on this machine.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("AWS_LAMBDA_LOG_FORMAT", self.format.to_string())];
+        if let Some(level) = self.application_level {
+            env.push(("AWS_LAMBDA_LOG_LEVEL", level.to_string()));
+        }
+        env
+    }
+}
+
+/// Logging controls as props: each of `LoggingConfig`'s fields, `none` when unset.
+pub fn logging_props(p: &mut Props, format: &str, application: Option<&str>, system: Option<&str>) {
+    p.insert("logFormat".into(), format.into());
+    p.insert(
+        "applicationLogLevel".into(),
+        application.unwrap_or("none").into(),
+    );
+    p.insert("systemLogLevel".into(), system.unwrap_or("none").into());
 }
 
 /// A zip to deploy: local for upload, content-addressed in the deployment bucket.
@@ -596,6 +651,13 @@ impl FunctionSpec {
             self.ephemeral_storage.to_string(),
         );
         p.insert("layers".into(), layers_text(&self.layers));
+        logging_props(
+            &mut p,
+            self.logging.format,
+            self.logging.application_level,
+            self.logging.system_level,
+        );
+        p.insert("recursiveLoop".into(), self.recursive_loop.into());
         for (k, v) in &self.environment {
             p.insert(format!("env.{k}"), fingerprint(&self.env_key, v));
         }
