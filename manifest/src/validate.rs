@@ -444,6 +444,13 @@ impl Checker<'_> {
         ];
         for (key, list, most, longest) in lists {
             let at = path.key(key);
+            if list.is_empty() && matches!(key, "allowedOrigins" | "allowedMethods") {
+                self.value(
+                    &at,
+                    "an empty list allows nothing: list at least one, or drop `cors`".into(),
+                    None,
+                );
+            }
             if list.len() > most {
                 self.value(
                     &at,

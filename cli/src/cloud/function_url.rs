@@ -1,5 +1,6 @@
 //! A function URL on the `live` alias: its auth type, invoke mode and CORS. Who
-//! may call it is the function's resource policy (`lambda_permission`).
+//! may call a public (`NONE`) URL is the function's resource policy
+//! (`lambda_permission`); an `AWS_IAM` one, the callers' own policies.
 
 use aws_sdk_lambda::types::{Cors, FunctionUrlAuthType, InvokeMode};
 
@@ -83,20 +84,21 @@ pub async fn put(aws: &Aws, spec: &FunctionUrlSpec, create: bool) -> anyhow::Res
     let auth = FunctionUrlAuthType::from(spec.auth_type);
     let mode = InvokeMode::from(spec.invoke_mode);
     if create {
-        let created = super::retry_on_conflict(|| {
-            aws.lambda
-                .create_function_url_config()
-                .function_name(function)
-                .qualifier(LIVE_ALIAS)
-                .auth_type(auth.clone())
-                .invoke_mode(mode.clone())
-                .set_cors(spec.cors.as_ref().map(|c| cors(Some(c))))
-                .send()
-        })
-        .await;
+        // Not retried on a conflict: "FunctionUrlConfig exists" is one, and the update
+        // below waits out a change in progress.
+        let created = aws
+            .lambda
+            .create_function_url_config()
+            .function_name(function)
+            .qualifier(LIVE_ALIAS)
+            .auth_type(auth.clone())
+            .invoke_mode(mode.clone())
+            .set_cors(spec.cors.as_ref().map(|c| cors(Some(c))))
+            .send()
+            .await;
         match created {
             Ok(out) => return Ok(out.function_url),
-            // Made meanwhile (an answer lost, or another run): updated below.
+            // Made meanwhile (an answer lost, or another run), or the function busy: updated below.
             Err(e) if has_code(&e, &["ResourceConflictException"]) => {}
             Err(e) => {
                 return Err(aws_error(

@@ -201,6 +201,28 @@ pub async fn put(aws: &Aws, physical: &str, spec: &PermissionSpec) -> anyhow::Re
             Err(e) => return Err(aws_error(&what(physical), "lambda:AddPermission", e)),
         }
     }
+    // A statement open to anyone is held to its conditions: one that came back
+    // without them (an endpoint that ignored them, a statement of that id put by
+    // hand) would let anyone invoke the function, so it is removed, and the run fails.
+    if spec.principal == "*" {
+        let found = statements(aws, physical).await?;
+        let ours = found.iter().find(|s| s["Sid"] == sid.as_str());
+        let want = spec.props();
+        let got = ours.map(props).unwrap_or_default();
+        let keys = [
+            "action",
+            "functionUrlAuthType",
+            "invokedViaFunctionUrl",
+            "principal",
+        ];
+        if keys.iter().any(|k| got.get(*k) != want.get(*k)) {
+            remove(aws, &spec.function_name, &sid, physical).await?;
+            anyhow::bail!(
+                "{}: the public statement {sid} reads back as {got:?}, not {want:?}; it was removed, as it would let anyone invoke the function",
+                what(physical)
+            );
+        }
+    }
     for old in existing
         .iter()
         .filter_map(|s| s["Sid"].as_str())
@@ -354,6 +376,46 @@ mod tests {
         );
         put(&aws, PHYSICAL, &spec()).await.unwrap();
         assert_eq!((add.num_calls(), get.num_calls()), (1, 2));
+    }
+
+    /// A public URL's statements as Lambda writes them in the policy (AWS's documented
+    /// shape), read as the props the model asks for.
+    #[test]
+    fn a_public_urls_statements_read_as_lambda_writes_them() {
+        let url: Value = serde_json::from_str(r#"{"Sid":"sls-rs-url__0badc0de","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunctionUrl","Resource":"arn:aws:lambda:us-east-1:123456789012:function:f:live","Condition":{"StringEquals":{"lambda:FunctionUrlAuthType":"NONE"}}}"#).unwrap();
+        let via: Value = serde_json::from_str(r#"{"Sid":"sls-rs-url-invoke__0badc0de","Effect":"Allow","Principal":"*","Action":"lambda:InvokeFunction","Resource":"arn:aws:lambda:us-east-1:123456789012:function:f:live","Condition":{"Bool":{"lambda:InvokedViaFunctionUrl":"true"}}}"#).unwrap();
+        let spec = |action, url_auth_type, via_url| PermissionSpec {
+            function_name: "f".into(),
+            statement_id: "sls-rs-url".into(),
+            principal: "*".into(),
+            source_arn: String::new(),
+            source_account: None,
+            action,
+            url_auth_type,
+            via_url,
+        };
+        assert_eq!(
+            props(&url),
+            spec(crate::model::INVOKE_URL, Some("NONE"), false).props()
+        );
+        assert_eq!(props(&via), spec(INVOKE, None, true).props());
+        // Without its condition, the statement reads differently: it is no URL's.
+        let mut open = via.clone();
+        open["Condition"] = Value::Null;
+        assert_ne!(props(&open), spec(INVOKE, None, true).props());
+    }
+
+    #[test]
+    fn a_triggers_statement_id_is_what_it_was_before_urls() {
+        assert_eq!(
+            statement_id(&spec()),
+            format!(
+                "sls-rs-shop-dev-f-schedule__{}",
+                &crate::build::sha256_hex(
+                    b"events.amazonaws.com\0arn:aws:events:us-east-1:123456789012:rule/shop-dev-f-schedule\0"
+                )[..8]
+            )
+        );
     }
 
     #[test]

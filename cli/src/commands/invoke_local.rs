@@ -92,7 +92,8 @@ async fn read_streamed(
         }
     })
     .await;
-    if last.is_some_and(|b| b != b'\n') {
+    // On a terminal the report starts on a line of its own; piped, the body is left as it was.
+    if last.is_some_and(|b| b != b'\n') && std::io::stdout().is_terminal() {
         let _ = ui::out("");
     }
     Streamed { prelude, body, end }
@@ -154,13 +155,14 @@ pub fn run(global: &GlobalArgs, service: &Service, args: &InvokeArgs) -> anyhow:
         let mut session = Session::start(function).await?;
         let mut reports = Vec::new();
         for payload in events {
-            let started = tokio::time::Instant::now();
             let mut report = session.invoke(payload, client_context.as_deref()).await?;
             // A streamed answer is shown as it is written, within the function's time.
             let streamed = match &report.result {
                 local::Result::Done(Outcome::Streamed(stream)) => {
+                    // The function's time runs from when it got the event (after any init).
                     let began = tokio::time::Instant::now();
-                    let read = read_streamed(stream, started + timeout, json).await;
+                    let deadline = began + timeout.saturating_sub(report.duration);
+                    let read = read_streamed(stream, deadline, json).await;
                     // Lambda bills a streamed invocation until its answer ends.
                     report.duration += began.elapsed();
                     if read.end == StreamEnd::TimedOut {

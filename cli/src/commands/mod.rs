@@ -95,9 +95,7 @@ pub fn check_function(service: &Service, name: &str) -> anyhow::Result<()> {
     .into())
 }
 
-/// The line that shows the HTTP API's URL; an emulator's cannot be called, so it
-/// says how to run a route's function here instead.
-/// `URL of upload: https://…` for each function URL, one per line.
+/// `URL of upload: https://…` for each function URL, each on a line of its own.
 pub(crate) fn url_lines<'a>(
     urls: impl IntoIterator<Item = (&'a String, &'a String)>,
     not_served: bool,
@@ -115,6 +113,8 @@ pub(crate) fn url_lines<'a>(
         .collect()
 }
 
+/// The line that shows the HTTP API's URL; an emulator's cannot be called, so it
+/// says how to run a route's function here instead.
 pub(crate) fn endpoint_line(endpoint: &str, not_served: bool) -> String {
     if not_served {
         format!(

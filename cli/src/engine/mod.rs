@@ -1,10 +1,13 @@
 //! Deploy, remove, info: plan against state and live, then apply the plan as
 //! a DAG of idempotent steps, saving the state after each, under a lock.
 //!
-//! A deploy runs in three phases. 1: roles, log groups, functions and new
-//! versions. 2, only when all of phase 1 succeeded: every `live` alias moves,
-//! then provisioned concurrency. 3: what the manifest dropped is deleted,
-//! functions before their roles and log groups.
+//! A deploy runs in five phases. 1: data resources, roles, log groups, functions,
+//! new versions, state machines and the HTTP API (`Phase::Build`). 2, only when all
+//! of phase 1 succeeded: every `live` alias moves, then provisioned concurrency.
+//! 3: what sends traffic to an alias (`Phase::Wire`): routes, invoke permissions,
+//! event source mappings, schedule rules, bucket notifications and function URLs.
+//! 4: what the manifest dropped is deleted, triggers first, data only when allowed.
+//! 5: Lambda versions nothing can roll back to any more are pruned.
 
 mod dag;
 pub mod interrupt;

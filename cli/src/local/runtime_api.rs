@@ -133,10 +133,26 @@ fn stream_error(data: &[u8]) -> Option<Chunk> {
 }
 
 /// Forwards a streamed response's frames as they come; real HTTP trailers count
-/// as much as lambda_runtime's error chunk.
+/// as much as lambda_runtime's error chunk. A body cut short (the process died
+/// mid-stream) is a failure, not the end of the answer; a reader that goes away
+/// ends the forwarding at once, so the process is not left writing into a full
+/// channel until its next invocation times out.
 async fn forward_stream(mut body: Incoming, to: mpsc::Sender<Chunk>) {
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { break };
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            () = to.closed() => break,
+        };
+        let Some(frame) = frame else { break };
+        let Ok(frame) = frame else {
+            let _ = to
+                .send(Chunk::Error {
+                    error_type: "Runtime.ExitError".into(),
+                    message: "the answer was cut short: the process ended while streaming".into(),
+                })
+                .await;
+            break;
+        };
         let chunk = match frame.into_data() {
             Ok(data) => stream_error(&data).unwrap_or(Chunk::Data(data)),
             Err(frame) => {

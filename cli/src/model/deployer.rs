@@ -929,6 +929,33 @@ mod tests {
     }
 
     #[test]
+    fn a_service_without_urls_may_not_make_one() {
+        let env = |_: &str| None;
+        let s = load_str(
+            Path::new("serverless.yaml"),
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api }\n",
+            &LoadOptions {
+                config: None,
+                stage: None,
+                region: Some("eu-west-1"),
+                env: &env,
+            },
+        )
+        .unwrap();
+        let policy = deployer_policy(&Scope {
+            service: &s,
+            account: "123456789012",
+            region: "eu-west-1",
+            partition: "arn:aws",
+            bucket: "sls-rs-deployments-123456789012-eu-west-1",
+        });
+        let arn = "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api:live";
+        assert!(!allows(&policy, "lambda:CreateFunctionUrlConfig", arn, &[]));
+        // Reading and deleting stay allowed: a URL dropped from the manifest is removed.
+        assert!(allows(&policy, "lambda:DeleteFunctionUrlConfig", arn, &[]));
+    }
+
+    #[test]
     fn nothing_outside_the_stage_is_allowed() {
         let policy = policy();
         let other = [

@@ -312,10 +312,8 @@ pub fn url_cors_props(p: &mut Props, cors: Option<&UrlCorsSpec>) {
         "cors.allowCredentials".into(),
         c.allow_credentials.to_string(),
     );
-    p.insert(
-        "cors.maxAge".into(),
-        c.max_age.map_or_else(|| "none".into(), |n| n.to_string()),
-    );
+    // Lambda reports a MaxAge left out as 0.
+    p.insert("cors.maxAge".into(), c.max_age.unwrap_or(0).to_string());
 }
 
 pub fn starting_position_text(p: StartingPosition) -> &'static str {
