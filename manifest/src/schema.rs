@@ -205,6 +205,13 @@ pub struct Function {
     /// SNS or S3): `Terminate` (Lambda's default) stops it, `Allow` lets it run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recursive_loop: Option<RecursiveLoop>,
+    /// Lambda's tenant isolation (`TenancyConfig`): recognised so validate can say
+    /// why sls-rs refuses it, never deployed (README, "What sls-rs does not do yet").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_isolation: Option<serde_json::Value>,
+    /// Lambda Managed Instances (`CapacityProviderConfig`): refused the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<serde_json::Value>,
     /// Layer version ARNs (at most 5, in this region), replacing `provider.layers`; `[]` for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,

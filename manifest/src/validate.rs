@@ -702,6 +702,20 @@ impl Checker<'_> {
         if let Some(logs) = &f.logs {
             self.logs(logs, &path.key("logs"));
         }
+        if f.tenant_isolation.is_some() {
+            self.key(
+                &path.key("tenantIsolation"),
+                "sls-rs does not support tenant isolation yet: a tenant-isolated function is invoked with a tenant id, which none of its triggers pass (AWS allows no function URL, provisioned concurrency or event source mapping on one), and the mode cannot change after creation".into(),
+                Some("remove it; README's \"What sls-rs does not do yet\" says what support would take"),
+            );
+        }
+        if f.capacity_provider.is_some() {
+            self.key(
+                &path.key("capacityProvider"),
+                "sls-rs does not support Lambda Managed Instances yet: they need a capacity provider (EC2 instances in your VPC, with its own role and scaling) that sls-rs does not create or manage".into(),
+                Some("remove it to run on Lambda's default compute; README's \"What sls-rs does not do yet\" says more"),
+            );
+        }
         if let Some(cors) = f.url.as_ref().and_then(|u| u.cors.as_ref()) {
             self.url_cors(cors, &path.key("url").key("cors"));
         }
