@@ -2131,3 +2131,99 @@ async fn a_function_url_is_made_public_with_both_statements_repaired_made_iam_on
     );
     f.json(&["remove", "--force"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vpc_is_deployed_read_back_repaired_and_left_with_its_network_interface_rights() {
+    if !support::needs(&[Svc::Lambda, Svc::Iam]) {
+        return;
+    }
+    let manifest = |groups: &str| {
+        format!("  api:\n    handler: api\n    vpc:\n      subnetIds: [subnet-0a1b2c3d, subnet-0e1f2a3b]\n      securityGroupIds: [{groups}]\n  public:\n    handler: public\n")
+    };
+    let f = Fixture::new("vpc", &manifest("sg-0c1d2e3f"));
+    let aws = aws().await;
+    // Validate says what a VPC costs a function: no AWS API without a NAT or endpoints.
+    let validated = f.json(&["validate"]);
+    let warning = validated["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("(api)") && warning.contains("NAT gateway or VPC endpoints"),
+        "{validated}"
+    );
+    f.deploy();
+    let config = |name: String| {
+        let aws = &aws;
+        async move {
+            let c = aws
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .unwrap();
+            c.vpc_config()
+                .map(|v| {
+                    let mut subnets = v.subnet_ids().to_vec();
+                    subnets.sort();
+                    (subnets, v.security_group_ids().to_vec())
+                })
+                .filter(|(s, _)| !s.is_empty())
+        }
+    };
+    assert_eq!(
+        config(f.name("api")).await,
+        Some((
+            vec!["subnet-0a1b2c3d".to_string(), "subnet-0e1f2a3b".to_string()],
+            vec!["sg-0c1d2e3f".to_string()]
+        ))
+    );
+    assert_eq!(config(f.name("public")).await, None);
+    // Its role may make network interfaces in those subnets only; the other's, none.
+    let policy = f.json(&["policy"]);
+    let statements = policy["functions"]["api"]["Statement"].as_array().unwrap();
+    let create = statements
+        .iter()
+        .find(|s| s["Sid"] == "VpcCreateNetworkInterfaces")
+        .unwrap_or_else(|| panic!("{policy}"));
+    let resources = create["Resource"].to_string();
+    assert!(
+        resources.contains(&format!(
+            "arn:aws:ec2:us-east-1:{}:subnet/subnet-0a1b2c3d",
+            aws.account
+        )) && resources.contains("security-group/sg-0c1d2e3f"),
+        "{create}"
+    );
+    assert!(!policy["functions"]["public"].to_string().contains("ec2:"));
+    let deployer = f.json(&["policy", "--deployer"]);
+    assert!(
+        deployer.to_string().contains("ec2:DescribeSubnets"),
+        "{deployer}"
+    );
+
+    // Another security group set in the console: drift, put back.
+    aws.lambda
+        .update_function_configuration()
+        .function_name(f.name("api"))
+        .vpc_config(
+            aws_sdk_lambda::types::VpcConfig::builder()
+                .subnet_ids("subnet-0a1b2c3d")
+                .security_group_ids("sg-0badc0de")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    let drift = drifted(&plan);
+    assert!(
+        drift.iter().any(|(id, fields)| id == "function/api"
+            && fields.contains(&"vpc.securityGroupIds".to_string())),
+        "{drift:?}"
+    );
+    f.deploy();
+    assert_eq!(
+        config(f.name("api")).await.map(|(_, g)| g),
+        Some(vec!["sg-0c1d2e3f".to_string()])
+    );
+    assert!(f.deploy()["deployment"].is_null(), "repaired");
+    f.json(&["remove", "--force"]);
+}

@@ -58,6 +58,9 @@ pub struct Provider {
     /// Lambda's logging controls for every function (a function's `logs` replace them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
+    /// The subnets and security groups of every function (a function's `vpc` replaces them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<Vpc>,
     /// Layer version ARNs every function gets; a function's own `layers` replace them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<String>>,
@@ -201,6 +204,14 @@ pub struct Function {
     /// Lambda's logging controls, replacing `provider.logs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
+    /// The function's subnets and security groups, replacing `provider.vpc`;
+    /// `vpc: false` takes a function out of the provider's VPC.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "vpc_setting"
+    )]
+    pub vpc: Option<Option<Vpc>>,
     /// What Lambda does when it finds this function in a recursive loop (through SQS,
     /// SNS or S3): `Terminate` (Lambda's default) stops it, `Allow` lets it run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,6 +270,14 @@ impl Manifest {
             .as_deref()
             .or(self.provider.layers.as_deref())
             .unwrap_or_default()
+    }
+
+    /// A function's VPC: its own (`false`: none), else the provider's.
+    pub fn vpc_of<'a>(&'a self, f: &'a Function) -> Option<&'a Vpc> {
+        match &f.vpc {
+            Some(own) => own.as_ref(),
+            None => self.provider.vpc.as_ref(),
+        }
     }
 
     /// A function's logging controls: its own, else the provider's, else Lambda's (text).
@@ -834,6 +853,40 @@ where
         }
     }
     d.deserialize_any(V(PhantomData))
+}
+
+/// A function's place in a VPC: Lambda puts its network interfaces in these subnets,
+/// with these security groups.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Vpc {
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+/// `vpc: false` (none, over the provider's) or the subnets and security groups.
+fn vpc_setting<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Vpc>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Option<Vpc>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("false, or a mapping with `subnetIds` and `securityGroupIds`")
+        }
+        fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+            if on {
+                Err(E::custom("`vpc: true` names no subnets: give `subnetIds` and `securityGroupIds`, or `false` for none"))
+            } else {
+                Ok(Some(None))
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Some(None))
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Vpc::deserialize(MapAccessDeserializer::new(map)).map(|v| Some(Some(v)))
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// Lambda's logging controls (`LoggingConfig`).

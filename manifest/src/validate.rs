@@ -488,6 +488,40 @@ impl Checker<'_> {
         }
     }
 
+    /// Subnet and security group ids as EC2 writes them, within Lambda's limits.
+    fn vpc(&mut self, vpc: &crate::Vpc, path: &KeyPath) {
+        let lists = [
+            ("subnetIds", &vpc.subnet_ids, "subnet-", 16),
+            ("securityGroupIds", &vpc.security_group_ids, "sg-", 5),
+        ];
+        for (key, ids, prefix, most) in lists {
+            let at = path.key(key);
+            if ids.is_empty() {
+                self.value(
+                    &at,
+                    format!("a function in a VPC needs at least one (Lambda allows 1 to {most})"),
+                    None,
+                );
+            } else if ids.len() > most {
+                self.value(
+                    &at,
+                    format!("{} ids: Lambda allows at most {most}", ids.len()),
+                    None,
+                );
+            }
+            for (i, id) in ids.iter().enumerate() {
+                let hex = id.strip_prefix(prefix).unwrap_or_default();
+                if hex.is_empty() || hex.len() > 17 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    self.value(
+                        &at.index(i),
+                        format!("`{id}` is not an id of this kind"),
+                        Some(&format!("expected `{prefix}` and hexadecimal digits, e.g. `{prefix}0a1b2c3d4e5f60718`")),
+                    );
+                }
+            }
+        }
+    }
+
     /// Lambda takes log levels only with the JSON format.
     fn logs(&mut self, logs: &crate::Logs, path: &KeyPath) {
         if logs.format == crate::LogFormat::Json {
@@ -565,6 +599,9 @@ impl Checker<'_> {
         self.retention(p.log_retention_in_days, &path.key("logRetentionInDays"));
         if let Some(logs) = &p.logs {
             self.logs(logs, &path.key("logs"));
+        }
+        if let Some(vpc) = &p.vpc {
+            self.vpc(vpc, &path.key("vpc"));
         }
         self.environment(&p.environment, &path.key("environment"));
         self.tags(&p.tags, &path.key("tags"));
@@ -701,6 +738,9 @@ impl Checker<'_> {
         self.retention(f.log_retention_in_days, &path.key("logRetentionInDays"));
         if let Some(logs) = &f.logs {
             self.logs(logs, &path.key("logs"));
+        }
+        if let Some(Some(vpc)) = &f.vpc {
+            self.vpc(vpc, &path.key("vpc"));
         }
         if f.tenant_isolation.is_some() {
             self.key(

@@ -12,7 +12,7 @@ pub use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use aws_sdk_lambda::types::{
     ApplicationLogLevel, Architecture as LambdaArch, Environment, EphemeralStorage, FunctionCode,
     LastUpdateStatus, LogFormat, LoggingConfig, Runtime, State, SystemLogLevel, TracingConfig,
-    TracingMode,
+    TracingMode, VpcConfig,
 };
 use base64::Engine as _;
 use tokio::time::Instant;
@@ -121,6 +121,10 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
         .filter_map(|l| l.arn)
         .collect();
     props.insert("layers".into(), crate::model::layers_text(&layers));
+    let (subnets, groups) = cfg.vpc_config.as_ref().map_or((vec![], vec![]), |v| {
+        (v.subnet_ids().to_vec(), v.security_group_ids().to_vec())
+    });
+    crate::model::vpc_props(&mut props, &subnets, &groups);
     match &cfg.logging_config {
         Some(l) => crate::model::logging_props(
             &mut props,
@@ -207,6 +211,17 @@ pub async fn set_recursion(aws: &Aws, name: &str, setting: &str) -> anyhow::Resu
     }
 }
 
+/// The function's VPC; empty lists take it out of one (an update leaves out what it does not name).
+fn vpc(spec: &FunctionSpec) -> VpcConfig {
+    let (subnets, groups) = spec.vpc.as_ref().map_or((vec![], vec![]), |v| {
+        (v.subnet_ids.clone(), v.security_group_ids.clone())
+    });
+    VpcConfig::builder()
+        .set_subnet_ids(Some(subnets))
+        .set_security_group_ids(Some(groups))
+        .build()
+}
+
 fn logging(spec: &FunctionSpec) -> LoggingConfig {
     let l = &spec.logging;
     LoggingConfig::builder()
@@ -280,6 +295,7 @@ pub async fn create(
             .ephemeral_storage(ephemeral_storage(spec))
             .set_layers(Some(spec.layers.clone()))
             .logging_config(logging(spec))
+            .vpc_config(vpc(spec))
             .set_tags(Some(spec.tags.clone().into_iter().collect()))
             .publish(publish)
             .send()
@@ -369,6 +385,7 @@ pub async fn update_configuration(
             .ephemeral_storage(ephemeral_storage(spec))
             .set_layers(Some(spec.layers.clone()))
             .logging_config(logging(spec))
+            .vpc_config(vpc(spec))
             .send()
             .await;
         match result {
@@ -574,7 +591,7 @@ async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String
     // What a version is made of, leaving out what differs between any two (ARN, dates, ids).
     let content = |c: &aws_sdk_lambda::types::FunctionConfiguration| {
         format!(
-            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             c.code_sha256(),
             c.memory_size(),
             c.timeout(),
@@ -591,6 +608,8 @@ async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String
                 .iter()
                 .filter_map(|l| l.arn())
                 .collect::<Vec<_>>(),
+            c.vpc_config()
+                .map(|v| (v.subnet_ids(), v.security_group_ids())),
             c.logging_config().map(|l| (
                 l.log_format(),
                 l.application_log_level(),

@@ -1160,6 +1160,7 @@ async fn apply_function(
         "logFormat",
         "applicationLogLevel",
         "systemLogLevel",
+        "vpc.",
         "env.",
     ];
     if config_fields.iter().any(|f| changed(c, f)) {

@@ -405,6 +405,7 @@ pub fn disruptions(kind: Kind, fields: &[FieldChange]) -> Vec<String> {
 /// concurrency) applies to the function whatever the version.
 pub fn is_versioned(field: &str) -> bool {
     field.starts_with("env.")
+        || field.starts_with("vpc.")
         || [
             "code",
             "architecture",

@@ -283,6 +283,26 @@ fn layer_arns(list: &Node, path: &str, cx: &mut Cx) -> Node {
     tree::seq(kept)
 }
 
+/// A `vpc:` whose ids are written out is kept (sls-rs reads the same keys); ids
+/// CloudFormation makes (`Ref`, `Fn::ImportValue`) are left for a human. `false` stays.
+fn vpc_kept(v: &Node, key: &Node, path: &str, cx: &mut Cx) -> bool {
+    if v.as_str().is_some() {
+        return true;
+    }
+    let written = ["subnetIds", "securityGroupIds"].iter().all(|k| {
+        v.get(k)
+            .is_some_and(|ids| tree::items(ids).iter().all(|id| id.as_str().is_some()))
+    });
+    if !written {
+        cx.todo(
+            key,
+            path,
+            "subnets or security groups made by CloudFormation (`Ref`, `Fn::ImportValue`): write their ids as `subnetIds` and `securityGroupIds`; removed",
+        );
+    }
+    written
+}
+
 fn provider(root: &mut Node, cx: &mut Cx) {
     let Some(p) = tree::get_mut(root, "provider") else {
         return;
@@ -306,6 +326,7 @@ fn provider(root: &mut Node, cx: &mut Cx) {
         "httpApi",
         "deploymentBucket",
         "deploymentHistory",
+        "vpc",
     ];
     for (k, v) in tree::entries(p).to_vec() {
         let name = k.as_str().unwrap_or_default().to_string();
@@ -314,6 +335,9 @@ fn provider(root: &mut Node, cx: &mut Cx) {
             "layers" => {
                 let kept = layer_arns(&v, &path, cx);
                 tree::set(p, "layers", kept);
+            }
+            "vpc" if !vpc_kept(&v, &k, &path, cx) => {
+                tree::take(p, &name);
             }
             "deploymentBucket" => {
                 let bucket_name = match &v.value {
@@ -428,7 +452,6 @@ fn provider(root: &mut Node, cx: &mut Cx) {
             | "iamManagedPolicies"
             | "role"
             | "rolePermissionsBoundary"
-            | "vpc"
             | "logs"
             | "kmsKeyArn"
             | "environmentVariables"
@@ -515,6 +538,8 @@ fn functions(root: &mut Node, cx: &mut Cx) {
                     tree::set(f, "layers", kept);
                     continue;
                 }
+                "vpc" if vpc_kept(&v, &k, &path, cx) => continue,
+                "vpc" => {}
                 "versionFunction" | "disableLogs" => cx.removed(
                     &k,
                     &path,

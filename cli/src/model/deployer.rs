@@ -646,6 +646,23 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     if !layers.is_empty() {
         statements.push(allow("Layers", &["lambda:GetLayerVersion"], layers));
     }
+    // Lambda checks that whoever puts a function in a VPC may describe its parts.
+    if service
+        .manifest
+        .functions
+        .values()
+        .any(|f| service.manifest.vpc_of(f).is_some())
+    {
+        statements.push(allow(
+            "DescribeVpcs",
+            &[
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+            ],
+            vec!["*".into()],
+        ));
+    }
     // Making and changing function URLs only for a service that declares one; reading
     // and deleting them is in `Functions`, so dropping `url:` needs no new policy.
     if service.manifest.functions.values().any(|f| f.url.is_some()) {

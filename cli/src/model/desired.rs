@@ -246,6 +246,14 @@ impl Desired<'_> {
                 .map(|l| self.names.resolve(l))
                 .collect(),
             logging: LoggingSpec::of(&m.logs_of(f)),
+            vpc: m.vpc_of(f).map(|v| VpcSpec {
+                subnet_ids: v.subnet_ids.iter().map(|s| self.names.resolve(s)).collect(),
+                security_group_ids: v
+                    .security_group_ids
+                    .iter()
+                    .map(|s| self.names.resolve(s))
+                    .collect(),
+            }),
             recursive_loop: match f.recursive_loop.unwrap_or_default() {
                 crate::manifest::RecursiveLoop::Terminate => RECURSION_DEFAULT,
                 crate::manifest::RecursiveLoop::Allow => "Allow",

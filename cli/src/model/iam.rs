@@ -229,6 +229,9 @@ pub fn function_policy(names: &Names, f: &Function, log_group: &str, tracing: bo
     }
     statements.extend(f.permissions.iter().flat_map(|p| grant(names, p)));
     statements.extend(trigger_statements(names, f));
+    if let Some(vpc) = names.service.manifest.vpc_of(f) {
+        statements.extend(vpc_statements(names, vpc));
+    }
     let extra = names
         .service
         .manifest
@@ -240,6 +243,48 @@ pub fn function_policy(names: &Names, f: &Function, log_group: &str, tracing: bo
         .chain(&f.iam_role_statements);
     statements.extend(extra.map(|s| escape_hatch(names, s)));
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// What Lambda needs of the function's role to put its network interfaces in the VPC
+/// (AWS's AWSLambdaVPCAccessExecutionRole, narrowed): creating one only in the
+/// function's subnets with its security groups, managing only network interfaces of
+/// this account and region, and the two descriptions EC2 allows on `*` only.
+fn vpc_statements(names: &Names, vpc: &crate::manifest::Vpc) -> Vec<Value> {
+    let cx = names.cx;
+    let ec2 = |rest: &str| format!("{}:ec2:{}:{}:{rest}", cx.partition, cx.region, cx.account);
+    let interfaces = ec2("network-interface/*");
+    let mut create: Vec<String> = vpc
+        .subnet_ids
+        .iter()
+        .map(|s| ec2(&format!("subnet/{}", names.resolve(s))))
+        .chain(
+            vpc.security_group_ids
+                .iter()
+                .map(|g| ec2(&format!("security-group/{}", names.resolve(g)))),
+        )
+        .collect();
+    create.push(interfaces.clone());
+    vec![
+        allow(
+            "VpcCreateNetworkInterfaces",
+            &["ec2:CreateNetworkInterface"],
+            create,
+        ),
+        allow(
+            "VpcManageNetworkInterfaces",
+            &[
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:DeleteNetworkInterface",
+                "ec2:UnassignPrivateIpAddresses",
+            ],
+            vec![interfaces],
+        ),
+        allow(
+            "VpcDescribe",
+            &["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+            vec!["*".into()],
+        ),
+    ]
 }
 
 /// A user's raw statement, with the references deploy knows resolved.

@@ -427,7 +427,31 @@ pub struct FunctionSpec {
     pub logging: LoggingSpec,
     /// `Terminate` (Lambda's default) or `Allow`: what Lambda does with a recursive loop.
     pub recursive_loop: &'static str,
+    /// The subnets and security groups of its network interfaces; `None`: no VPC.
+    pub vpc: Option<VpcSpec>,
     pub code: Code,
+}
+
+/// Where a function's network interfaces go, as Lambda's `VpcConfig` names them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VpcSpec {
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+/// A VPC as props: the ids sorted (Lambda keeps no order), `none` outside a VPC.
+pub fn vpc_props(p: &mut Props, subnets: &[String], groups: &[String]) {
+    let list = |ids: &[String]| {
+        if ids.is_empty() {
+            return "none".to_string();
+        }
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        ids.join(",")
+    };
+    p.insert("vpc.subnetIds".into(), list(subnets));
+    p.insert("vpc.securityGroupIds".into(), list(groups));
 }
 
 /// Lambda's default for a function in a recursive loop.
@@ -658,6 +682,10 @@ impl FunctionSpec {
             self.logging.system_level,
         );
         p.insert("recursiveLoop".into(), self.recursive_loop.into());
+        match &self.vpc {
+            Some(v) => vpc_props(&mut p, &v.subnet_ids, &v.security_group_ids),
+            None => vpc_props(&mut p, &[], &[]),
+        }
         for (k, v) in &self.environment {
             p.insert(format!("env.{k}"), fingerprint(&self.env_key, v));
         }
@@ -692,6 +720,27 @@ pub fn deletes_with_data(m: &crate::manifest::Manifest, id: &str) -> Option<bool
         _ => None,
     }?;
     Some(policy == DeletionPolicy::Delete)
+}
+
+/// Functions in a VPC: their network interfaces have no public address, so AWS's
+/// APIs and the internet are out of their reach without a NAT gateway or VPC
+/// endpoints, a deploy's most common surprise (a handler that hangs until its timeout).
+pub fn vpc_warnings(service: &Service) -> Vec<String> {
+    let m = &service.manifest;
+    let inside: Vec<&str> = m
+        .functions
+        .iter()
+        .filter(|(_, f)| m.vpc_of(f).is_some())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if inside.is_empty() {
+        return vec![];
+    }
+    vec![format!(
+        "{} in a VPC ({}): it reaches AWS APIs (DynamoDB, S3, SQS, …) and the internet only through a NAT gateway or VPC endpoints in its subnets; without them its calls hang until the function times out",
+        if inside.len() == 1 { "this function is" } else { "these functions are" },
+        inside.join(", ")
+    )]
 }
 
 /// Functions whose handler streams its answers but which no URL streams from:
@@ -1020,6 +1069,23 @@ pub(crate) mod tests {
             .unwrap();
         let keys: Vec<String> = rule.props().into_keys().collect();
         assert_eq!(keys, ["principal", "sourceAccount", "sourceArn"]);
+    }
+
+    #[test]
+    fn a_functions_vpc_replaces_the_providers_and_false_takes_it_out() {
+        let s = service("service: shop\nprovider:\n  name: aws\n  vpc: { subnetIds: [subnet-0a1b], securityGroupIds: [sg-0c1d] }\nfunctions:\n  a: { handler: a }\n  b: { handler: b, vpc: false }\n  c: { handler: c, vpc: { subnetIds: [subnet-0e2f, subnet-0a1b], securityGroupIds: [sg-0c1d] } }\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let props = |id: &str| resources.iter().find(|r| r.id == id).unwrap().props();
+        assert_eq!(props("function/a")["vpc.subnetIds"], "subnet-0a1b");
+        assert_eq!(props("function/b")["vpc.subnetIds"], "none");
+        assert_eq!(
+            props("function/c")["vpc.subnetIds"],
+            "subnet-0a1b,subnet-0e2f",
+            "sorted"
+        );
+        let warnings = vpc_warnings(&s);
+        assert!(warnings[0].contains("(a, c)"), "{warnings:?}");
+        assert!(crate::engine::plan::is_versioned("vpc.subnetIds"));
     }
 
     #[test]
