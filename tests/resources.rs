@@ -2227,3 +2227,119 @@ async fn a_vpc_is_deployed_read_back_repaired_and_left_with_its_network_interfac
     assert!(f.deploy()["deployment"].is_null(), "repaired");
     f.json(&["remove", "--force"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduler_schedule_runs_in_its_time_zone_with_a_role_that_invokes_only_its_alias() {
+    if !support::needs(&[Svc::Lambda, Svc::Iam, Svc::Scheduler, Svc::EventBridge]) {
+        return;
+    }
+    let manifest = |schedule: &str| {
+        format!("  nightly:\n    handler: nightly\n    events:\n      - schedule: {schedule}\n")
+    };
+    let scheduled =
+        "{ rate: cron(0 3 * * ? *), method: scheduler, timezone: Europe/Paris, input: { job: report } }";
+    let f = Fixture::new("scheduler", &manifest(scheduled));
+    let aws = aws().await;
+    f.deploy();
+    let name = format!("{}-schedule", f.name("nightly"));
+    let alias = format!(
+        "arn:aws:lambda:us-east-1:{}:function:{}:live",
+        aws.account,
+        f.name("nightly")
+    );
+    let schedule = aws
+        .scheduler
+        .get_schedule()
+        .name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(schedule.schedule_expression(), Some("cron(0 3 * * ? *)"));
+    assert_eq!(
+        schedule.schedule_expression_timezone(),
+        Some("Europe/Paris")
+    );
+    let target = schedule.target().unwrap();
+    assert_eq!(target.arn(), alias);
+    let input: serde_json::Value = serde_json::from_str(target.input().unwrap()).unwrap();
+    assert_eq!(input["job"], "report");
+    // Its own role: only the scheduler may assume it, only to invoke that alias.
+    let role = target.role_arn().rsplit('/').next().unwrap().to_string();
+    assert!(role.ends_with("-sched-us-east-1"), "{role}");
+    let trust = aws.iam.get_role().role_name(&role).send().await.unwrap();
+    let trust = sls_rs::cloud::iam_role::decode_policy(
+        trust.role().unwrap().assume_role_policy_document().unwrap(),
+    );
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"], "scheduler.amazonaws.com",
+        "{trust}"
+    );
+    let inline = aws
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name(sls_rs::model::INLINE_POLICY_NAME)
+        .send()
+        .await
+        .unwrap();
+    let inline = sls_rs::cloud::iam_role::decode_policy(inline.policy_document());
+    assert_eq!(
+        inline["Statement"][0]["Resource"],
+        serde_json::json!([alias]),
+        "{inline}"
+    );
+    assert!(f.deploy()["deployment"].is_null(), "nothing to change");
+
+    // Moved to UTC in the console: drift, put back.
+    aws.scheduler
+        .update_schedule()
+        .name(&name)
+        .schedule_expression("cron(0 3 * * ? *)")
+        .flexible_time_window(
+            aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                .build()
+                .unwrap(),
+        )
+        .target(target.clone())
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    assert!(
+        drifted(&plan).contains(&(
+            "schedule/nightly.0".to_string(),
+            vec!["timezone".to_string()]
+        )),
+        "{:?}",
+        drifted(&plan)
+    );
+    f.deploy();
+    let again = aws
+        .scheduler
+        .get_schedule()
+        .name(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.schedule_expression_timezone(), Some("Europe/Paris"));
+
+    // Back to an EventBridge rule: the schedule and its role go, a rule comes.
+    f.write(&manifest("rate(1 day)"), &[]);
+    f.deploy();
+    let gone = aws
+        .scheduler
+        .get_schedule()
+        .name(&name)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        gone.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "{gone:?}"
+    );
+    assert!(aws.iam.get_role().role_name(&role).send().await.is_err());
+    aws.events.describe_rule().name(&name).send().await.unwrap();
+    f.json(&["remove", "--force"]);
+}

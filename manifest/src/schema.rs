@@ -458,6 +458,21 @@ pub struct ScheduleEvent {
     /// A constant JSON event to send instead of the scheduled-event payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<serde_json::Value>,
+    /// `eventBus` (an EventBridge rule, the default) or `scheduler` (EventBridge
+    /// Scheduler: time zones, and a role of its own instead of a resource policy).
+    #[serde(default)]
+    pub method: ScheduleMethod,
+    /// The scheduler's time zone for `cron(…)` (IANA: `Europe/Paris`; default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ScheduleMethod {
+    #[default]
+    EventBus,
+    Scheduler,
 }
 
 fn yes() -> bool {
@@ -472,6 +487,8 @@ impl Shorthand for ScheduleEvent {
             rate: s.to_string(),
             enabled: true,
             input: None,
+            method: ScheduleMethod::EventBus,
+            timezone: None,
         })
     }
 }

@@ -71,6 +71,11 @@ pub fn role_name(service: &str, stage: &str, function: &str, region: &str) -> St
     format!("{}-{region}", physical_name(service, stage, function))
 }
 
+/// The role EventBridge Scheduler assumes to invoke one function, region-unique like its own.
+pub fn scheduler_role_name(service: &str, stage: &str, function: &str, region: &str) -> String {
+    format!("{}-sched-{region}", physical_name(service, stage, function))
+}
+
 /// The role Step Functions assumes for one state machine, region-unique like a function's.
 pub fn state_machine_role_name(service: &str, stage: &str, name: &str, region: &str) -> String {
     format!("{}-states-{region}", physical_name(service, stage, name))
@@ -90,6 +95,18 @@ pub struct Context<'a> {
     /// The stage and region came from --stage / --region (checked as flags, not here).
     pub stage_from_flag: bool,
     pub region_from_flag: bool,
+}
+
+/// An IANA time zone name as EventBridge Scheduler takes it: `UTC`, or `Area/Place`
+/// of letters, digits, `_`, `-`, `+` (its own list is checked by AWS).
+fn is_time_zone(zone: &str) -> bool {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+    };
+    zone.len() <= 50 && (zone == "UTC" || (zone.contains('/') && zone.split('/').all(ok)))
 }
 
 /// S3's naming rules for a bucket sls-rs is given by name.
@@ -522,6 +539,18 @@ impl Checker<'_> {
         }
     }
 
+    /// Whether the function's scheduler role name (`…-sched-{region}`) fits IAM's limit.
+    fn scheduler_role(&mut self, m: &Manifest, cx: &Context, name: &str, path: &KeyPath) {
+        let role = scheduler_role_name(&m.service, cx.stage, name, cx.region);
+        if role.len() > ROLE_NAME_MAX {
+            self.key(
+                path,
+                format!("the role EventBridge Scheduler would invoke this function with, `{role}`, would be {} characters long; IAM allows {ROLE_NAME_MAX}", role.len()),
+                Some("shorten the service, stage or function name, or use `method: eventBus`"),
+            );
+        }
+    }
+
     /// Lambda takes log levels only with the JSON format.
     fn logs(&mut self, logs: &crate::Logs, path: &KeyPath) {
         if logs.format == crate::LogFormat::Json {
@@ -774,6 +803,9 @@ impl Checker<'_> {
         let mut schedules = 0;
         for (i, event) in f.events.iter().enumerate() {
             self.event(m, name, f, event, &path.key("events").index(i), routes);
+            if matches!(event, Event::Schedule(s) if s.method == crate::ScheduleMethod::Scheduler) {
+                self.scheduler_role(m, cx, name, &path.key("events").index(i));
+            }
             if matches!(event, Event::Schedule(_)) {
                 // The rule is named after the function: `{function}-schedule[-N]`.
                 let rule = format!(
@@ -906,6 +938,24 @@ impl Checker<'_> {
             }
             Event::Schedule(s) => {
                 let p = path.key("schedule");
+                if let Some(zone) = &s.timezone {
+                    if s.method != crate::ScheduleMethod::Scheduler {
+                        self.key(
+                            &p.key("timezone"),
+                            "a time zone needs `method: scheduler`: EventBridge rules run in UTC"
+                                .into(),
+                            Some("add `method: scheduler`, or write the cron expression in UTC"),
+                        );
+                    } else if !is_time_zone(zone) {
+                        self.value(
+                            &p.key("timezone"),
+                            format!("`{zone}` is not a time zone name"),
+                            Some(
+                                "an IANA name such as `Europe/Paris`, `America/New_York` or `UTC`",
+                            ),
+                        );
+                    }
+                }
                 if let Err(why) = check_schedule(&s.rate) {
                     let at = if self.tree.locate(&p.key("rate").0).is_some() {
                         p.key("rate")

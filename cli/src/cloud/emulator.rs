@@ -89,6 +89,20 @@ pub const GAPS: &[Gap] = &[
         whole_service: false,
     },
     Gap {
+        emulator: Emulator::Moto,
+        service: Svc::Lambda,
+        what: "Get/PutFunctionRecursionConfig (recursiveLoop)",
+        answer: "HTTP 404: skipped with a warning, read as what sls-rs last set",
+        whole_service: false,
+    },
+    Gap {
+        emulator: Emulator::Moto,
+        service: Svc::Lambda,
+        what: "InvokeMode on UpdateFunctionUrlConfig, and the Qualifier of URL configs",
+        answer: "ignored: the mode stays as created, one URL per function",
+        whole_service: false,
+    },
+    Gap {
         emulator: Emulator::LocalStack,
         service: Svc::Lambda,
         what: "running functions (needs Docker)",

@@ -33,12 +33,13 @@ pub enum Svc {
     StepFunctions,
     EventBridge,
     HttpApi,
+    Scheduler,
     XRay,
 }
 
 impl Svc {
     /// Every service the deploy's clients are built for (X-Ray is only read by handlers and users).
-    pub const CALLED: [Svc; 10] = [
+    pub const CALLED: [Svc; 11] = [
         Svc::S3,
         Svc::Iam,
         Svc::Sts,
@@ -49,6 +50,7 @@ impl Svc {
         Svc::StepFunctions,
         Svc::EventBridge,
         Svc::HttpApi,
+        Svc::Scheduler,
     ];
 
     /// The SDK's service id: what its per-service settings are keyed by.
@@ -64,6 +66,7 @@ impl Svc {
             Svc::StepFunctions => "SFN",
             Svc::EventBridge => "EventBridge",
             Svc::HttpApi => "ApiGatewayV2",
+            Svc::Scheduler => "Scheduler",
             Svc::XRay => "XRay",
         }
     }
@@ -89,6 +92,7 @@ impl Svc {
             Svc::StepFunctions => "stepfunctions",
             Svc::EventBridge => "events",
             Svc::HttpApi => "apigatewayv2",
+            Svc::Scheduler => "scheduler",
             Svc::XRay => "xray",
         }
     }

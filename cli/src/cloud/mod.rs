@@ -22,6 +22,7 @@ pub mod log_group;
 mod rate;
 pub mod s3_bucket;
 pub mod schedule_rule;
+pub mod scheduler;
 pub mod sqs_queue;
 pub mod state_machine;
 mod unreachable;
@@ -67,6 +68,7 @@ pub struct Aws {
     pub sqs: aws_sdk_sqs::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub events: aws_sdk_eventbridge::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub calls: CallLog,
     pub state_calls: CallLog,
@@ -172,6 +174,7 @@ impl Aws {
             client!(aws_sdk_eventbridge, Svc::EventBridge),
             client!(aws_sdk_apigatewayv2, Svc::HttpApi),
         );
+        let scheduler = client!(aws_sdk_scheduler, Svc::Scheduler);
         Ok(Aws {
             target: target.clone(),
             endpoints,
@@ -186,6 +189,7 @@ impl Aws {
             sfn,
             events,
             apigw,
+            scheduler,
             calls,
             state_calls,
             clock,
@@ -263,6 +267,7 @@ impl Aws {
             sfn: offline!(aws_sdk_sfn),
             events: offline!(aws_sdk_eventbridge),
             apigw: offline!(aws_sdk_apigatewayv2),
+            scheduler: offline!(aws_sdk_scheduler),
             calls: CallLog::default(),
             state_calls: CallLog::default(),
             clock: Default::default(),
@@ -493,6 +498,8 @@ const ROLE_NOT_READY: &[&str] = &[
     "execution role does not have permissions to call",
     // Step Functions: "Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role."
     "authorized to assume the provided role",
+    // EventBridge Scheduler CreateSchedule (ValidationException).
+    "must allow AWS EventBridge Scheduler to assume the role",
 ];
 
 /// IAM is eventually consistent: a role (or a policy) written a moment ago may not

@@ -34,7 +34,7 @@ use crate::build::PackageManifest;
 use crate::cloud::{
     self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping,
     function_url, http_api, iam_role, lambda_function, lambda_permission, log_group, s3_bucket,
-    schedule_rule, sqs_queue, state_machine, Aws, CallSummary, Changed, Target,
+    schedule_rule, scheduler, sqs_queue, state_machine, Aws, CallSummary, Changed, Target,
 };
 use crate::manifest::Service;
 use crate::model::{self, FunctionSpec, Kind, Phase, Resource, Spec, LIVE_ALIAS};
@@ -1310,6 +1310,10 @@ async fn apply_service_resource(
             }
             format!("{}:s3:::{name}", aws.partition())
         }
+        Spec::Schedule(spec) if create || !fields.is_empty() => {
+            scheduler::put(aws, name, spec, create).await?
+        }
+        Spec::Schedule(_) => scheduler::arn(aws, name),
         Spec::FunctionUrl(spec) => match function_url::read(aws, name).await? {
             Some(live) if !create && fields.is_empty() => live.url,
             _ => function_url::put(aws, spec, create).await?,
@@ -1401,6 +1405,7 @@ async fn delete_other(aws: &Aws, rec: &Recorded) -> anyhow::Result<()> {
         Kind::Rule => schedule_rule::delete(aws, physical).await?,
         Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
         Kind::FunctionUrl => function_url::delete(aws, physical).await?,
+        Kind::Schedule => scheduler::delete(aws, physical).await?,
         Kind::Table | Kind::Bucket | Kind::Queue => {
             unreachable!("data resources are deleted by delete_resource")
         }

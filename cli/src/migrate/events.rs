@@ -250,7 +250,8 @@ fn schedule(kind: &Node, body: &Node, key: &str, cx: &mut Cx) -> Vec<Node> {
                 Value::Seq(items) => rates.extend(items.iter().cloned()),
                 _ => rates.push(v.clone()),
             },
-            "enabled" | "input" => rest.push((k.clone(), v.clone())),
+            // Serverless Framework v4's `method: scheduler` and `timezone` are sls-rs's too.
+            "enabled" | "input" | "method" | "timezone" => rest.push((k.clone(), v.clone())),
             "name" | "description" => cx.removed(
                 k,
                 format!("{key}.{name}"),

@@ -122,6 +122,17 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
         "lambda:UpdateFunctionConfiguration",
         &["lambda:UpdateFunctionConfiguration", "iam:PassRole"],
     ),
+    // EventBridge Scheduler (the schedule names the role it passes).
+    (
+        "scheduler:CreateSchedule",
+        &["scheduler:CreateSchedule", "iam:PassRole"],
+    ),
+    ("scheduler:DeleteSchedule", &["scheduler:DeleteSchedule"]),
+    ("scheduler:GetSchedule", &["scheduler:GetSchedule"]),
+    (
+        "scheduler:UpdateSchedule",
+        &["scheduler:UpdateSchedule", "iam:PassRole"],
+    ),
     // IAM.
     ("iam:CreateRole", &["iam:CreateRole", "iam:TagRole"]),
     ("iam:DeleteRole", &["iam:DeleteRole"]),
@@ -436,11 +447,11 @@ pub fn deployer_policy(scope: &Scope) -> Value {
             vec![roles.clone()],
         ),
         json!({
-            "Sid": "PassRolesToLambdaAndStepFunctions",
+            "Sid": "PassRolesToTheirServices",
             "Effect": "Allow",
             "Action": ["iam:PassRole"],
             "Resource": [roles],
-            "Condition": { "StringEquals": { "iam:PassedToService": ["lambda.amazonaws.com", "states.amazonaws.com"] } },
+            "Condition": { "StringEquals": { "iam:PassedToService": ["lambda.amazonaws.com", "scheduler.amazonaws.com", "states.amazonaws.com"] } },
         }),
         allow(
             "LogGroups",
@@ -646,6 +657,27 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     if !layers.is_empty() {
         statements.push(allow("Layers", &["lambda:GetLayerVersion"], layers));
     }
+    // EventBridge Scheduler's schedules of this stage's functions, in the default group:
+    // read and removed always (a schedule dropped from the manifest), made and changed
+    // only for a service that declares one.
+    let schedules = arn("scheduler", &format!("schedule/default/{prefix}*"));
+    statements.push(allow(
+        "ReadAndDeleteSchedules",
+        &["scheduler:DeleteSchedule", "scheduler:GetSchedule"],
+        vec![schedules.clone()],
+    ));
+    let scheduled = service.manifest.functions.values().any(|f| {
+        f.events.iter().any(|e| {
+            matches!(e, crate::manifest::Event::Schedule(s) if s.method == crate::manifest::ScheduleMethod::Scheduler)
+        })
+    });
+    if scheduled {
+        statements.push(allow(
+            "Schedules",
+            &["scheduler:CreateSchedule", "scheduler:UpdateSchedule"],
+            vec![schedules],
+        ));
+    }
     // Lambda checks that whoever puts a function in a VPC may describe its parts.
     if service
         .manifest
@@ -763,7 +795,7 @@ mod tests {
         let env = |_: &str| None;
         load_str(
             Path::new("serverless.yaml"),
-            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, url: true }\n",
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, url: true, events: [{ schedule: { rate: rate(1 hour), method: scheduler } }] }\n",
             &LoadOptions {
                 config: None,
                 stage: None,
@@ -859,6 +891,7 @@ mod tests {
                     "events",
                     "apigateway",
                     "sts",
+                    "scheduler",
                 ];
                 if known.contains(&svc)
                     && op.starts_with(|c: char| c.is_ascii_uppercase())
@@ -913,6 +946,9 @@ mod tests {
             ("states", _) => "arn:aws:states:eu-west-1:123456789012:stateMachine:shop-dev-orders",
             ("events", _) => "arn:aws:events:eu-west-1:123456789012:rule/shop-dev-api-schedule",
             ("apigateway", _) => "arn:aws:apigateway:eu-west-1::/apis/a1b2c3",
+            ("scheduler", _) => {
+                "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/shop-dev-api-schedule"
+            }
             _ => panic!("no sample resource for {call}"),
         }
     }
@@ -968,6 +1004,10 @@ mod tests {
         });
         let arn = "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api:live";
         assert!(!allows(&policy, "lambda:CreateFunctionUrlConfig", arn, &[]));
+        let schedule =
+            "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/shop-dev-api-schedule";
+        assert!(!allows(&policy, "scheduler:CreateSchedule", schedule, &[]));
+        assert!(allows(&policy, "scheduler:DeleteSchedule", schedule, &[]));
         // Reading and deleting stay allowed: a URL dropped from the manifest is removed.
         assert!(allows(&policy, "lambda:DeleteFunctionUrlConfig", arn, &[]));
     }

@@ -369,6 +369,42 @@ impl Desired<'_> {
                         vec![function_id.clone(), bucket_id],
                     );
                 }
+                Event::Schedule(e) if e.method == crate::manifest::ScheduleMethod::Scheduler => {
+                    let role_id = logical_id(Kind::Role, &format!("{key}.scheduler"));
+                    let role = self.names.scheduler_role(key);
+                    if !self.out.iter().any(|r| r.id == role_id) {
+                        let spec = Spec::Role(RoleSpec {
+                            trust: scheduler_trust_policy(
+                                self.cx.account,
+                                &self.names.schedules_arn_pattern(key),
+                            ),
+                            policy: scheduler_policy(&alias),
+                            tags: role_tags(&tags, self.cx.region),
+                        });
+                        self.push(role_id.clone(), key, Kind::Role, role.clone(), spec, vec![]);
+                    }
+                    let input = e
+                        .input
+                        .as_ref()
+                        .map(|i| self.names.resolve_json(i).to_string());
+                    let spec = Spec::Schedule(ScheduleSpec {
+                        expression: e.rate.clone(),
+                        timezone: e.timezone.clone(),
+                        enabled: e.enabled,
+                        target: alias.clone(),
+                        role_arn: self.names.role_arn(&role),
+                        input,
+                    });
+                    self.push(
+                        logical_id(Kind::Schedule, &format!("{key}.{schedules}")),
+                        key,
+                        Kind::Schedule,
+                        self.names.schedule_rule(key, schedules),
+                        spec,
+                        vec![function_id.clone(), role_id],
+                    );
+                    schedules += 1;
+                }
                 Event::Schedule(e) => {
                     let rule = self.names.schedule_rule(key, schedules);
                     let rule_id = logical_id(Kind::Rule, &format!("{key}.{schedules}"));

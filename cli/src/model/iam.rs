@@ -342,6 +342,31 @@ pub fn wildcard_warnings(service: &Service) -> Vec<String> {
 /// Only Step Functions may assume a state machine's role, and only for that state
 /// machine of this account: AWS's guard against the confused deputy (another
 /// account's state machine made to act with this role).
+/// Who may assume a function's scheduler role: EventBridge Scheduler, for this
+/// account's schedules of that function only (`{function}-schedule…`).
+pub fn scheduler_trust_policy(account: &str, schedules_arn: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "scheduler.amazonaws.com" },
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": { "aws:SourceAccount": account },
+                "ArnLike": { "aws:SourceArn": schedules_arn }
+            }
+        }]
+    })
+}
+
+/// What a function's scheduler role may do: invoke that function's `live` alias, nothing else.
+pub fn scheduler_policy(alias_arn: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [allow("InvokeLiveAlias", &["lambda:InvokeFunction"], vec![alias_arn.to_string()])]
+    })
+}
+
 pub fn states_trust_policy(account: &str, state_machine_arn: &str) -> Value {
     json!({
         "Version": "2012-10-17",

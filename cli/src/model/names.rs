@@ -166,6 +166,24 @@ impl<'a> Names<'a> {
         }
     }
 
+    /// The role EventBridge Scheduler assumes to invoke the function.
+    pub fn scheduler_role(&self, key: &str) -> String {
+        crate::manifest::scheduler_role_name(
+            &self.service.manifest.service,
+            &self.service.stage,
+            key,
+            self.cx.region,
+        )
+    }
+
+    /// Every schedule of the function in the default group, as a pattern for a trust policy.
+    pub fn schedules_arn_pattern(&self, key: &str) -> String {
+        self.arn(
+            "scheduler",
+            &format!("schedule/default/{}-schedule*", self.function(key)),
+        )
+    }
+
     pub fn schedule_rule_arn(&self, rule: &str) -> String {
         self.arn("events", &format!("rule/{rule}"))
     }
