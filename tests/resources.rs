@@ -2343,3 +2343,87 @@ async fn a_scheduler_schedule_runs_in_its_time_zone_with_a_role_that_invokes_onl
     aws.events.describe_rule().name(&name).send().await.unwrap();
     f.json(&["remove", "--force"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bucket_may_be_named()
+{
+    if !support::needs(&[Svc::Lambda, Svc::Iam, Svc::S3, Svc::Sqs]) {
+        return;
+    }
+    let aws = aws().await;
+    // Another team's bucket and queue, made outside sls-rs.
+    let theirs = support::unique_service("theirs").to_ascii_lowercase();
+    aws.s3.create_bucket().bucket(&theirs).send().await.unwrap();
+    let queue_url = aws
+        .sqs
+        .create_queue()
+        .queue_name(&theirs)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let named = format!("{theirs}-thumbs");
+    let manifest = format!(
+        "  worker:\n    handler: worker\n    environment: {{ UPLOADS: '${{bucket:uploads}}', INBOX: '${{queue:inbox}}' }}\n    events:\n      - sqs: inbox\n    permissions:\n      - {{ bucket: uploads, access: read }}\n      - {{ bucket: thumbs, access: write }}\nresources:\n  buckets:\n    uploads: {{ existing: {theirs} }}\n    thumbs: {{ name: {named}, deletionPolicy: delete }}\n  queues:\n    inbox: {{ existing: {theirs} }}\n"
+    );
+    let f = Fixture::new("existing", &manifest);
+    let report = f.deploy();
+    let ids: Vec<&str> = report["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(
+        !ids.contains(&"bucket/uploads") && !ids.contains(&"queue/inbox"),
+        "existing resources are not the service's: {ids:?}"
+    );
+    // The named bucket is made under its name.
+    aws.s3.head_bucket().bucket(&named).send().await.unwrap();
+    // References and grants name the existing ones exactly.
+    let config = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(f.name("worker"))
+        .send()
+        .await
+        .unwrap();
+    let env = config.environment().unwrap().variables().unwrap();
+    assert_eq!(env["UPLOADS"], theirs);
+    assert_eq!(env["INBOX"], queue_url);
+    let policy = f.json(&["policy"]).to_string();
+    assert!(
+        policy.contains(&format!("arn:aws:s3:::{theirs}/*"))
+            && policy.contains(&format!("arn:aws:s3:::{named}/*"))
+            && policy.contains(&format!("arn:aws:sqs:us-east-1:{}:{theirs}", aws.account)),
+        "{policy}"
+    );
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(format!(
+            "arn:aws:lambda:us-east-1:{}:function:{}:live",
+            aws.account,
+            f.name("worker")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        mappings.event_source_mappings()[0].event_source_arn(),
+        Some(format!("arn:aws:sqs:us-east-1:{}:{theirs}", aws.account).as_str())
+    );
+    assert!(f.deploy()["deployment"].is_null(), "nothing to change");
+
+    // Removing the service leaves the existing ones as they were; its own bucket goes.
+    f.json(&["remove", "--force"]);
+    aws.s3.head_bucket().bucket(&theirs).send().await.unwrap();
+    aws.sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .send()
+        .await
+        .unwrap();
+    assert!(aws.s3.head_bucket().bucket(&named).send().await.is_err());
+}

@@ -754,6 +754,14 @@ pub enum Projection {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Bucket {
+    /// A bucket sls-rs does not own, by name: usable in `permissions`, `${bucket:…}` and
+    /// the environment, never created, changed or deleted (no other key goes with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<String>,
+    /// The bucket's name instead of `{service}-{stage}-{name}-{account}-{region}`: S3's
+    /// names are global, so it must be free (and is then this stage's alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default)]
     pub versioning: bool,
     #[serde(default)]
@@ -803,6 +811,10 @@ pub struct Lifecycle {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Queue {
+    /// A queue sls-rs does not own, by name (this account and region) or ARN: usable in
+    /// `permissions`, `sqs` events and `${queue:…}`, never created, changed or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<String>,
     /// Seconds (0–43200); at least the timeout of the functions consuming the queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility_timeout: Option<u32>,

@@ -97,6 +97,26 @@ pub struct Context<'a> {
     pub region_from_flag: bool,
 }
 
+/// `arn:PARTITION:sqs:REGION:ACCOUNT:NAME` → (region, account, name).
+pub fn parse_queue_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(_), Some("sqs"), Some(region), Some(account), Some(name)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let valid = !region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !name.is_empty();
+    valid.then_some((region, account, name))
+}
+
 /// An IANA time zone name as EventBridge Scheduler takes it: `UTC`, or `Area/Place`
 /// of letters, digits, `_`, `-`, `+` (its own list is checked by AWS).
 fn is_time_zone(zone: &str) -> bool {
@@ -551,6 +571,18 @@ impl Checker<'_> {
         }
     }
 
+    /// An existing resource is used as it is: a setting beside `existing` (one of
+    /// `set`, the keys whose value is not the default) would be ignored.
+    fn only_existing(&mut self, path: &KeyPath, kind: &str, set: &[&str]) {
+        for key in set {
+            self.key(
+                &path.key(key),
+                format!("`{key}` cannot be set on an existing {kind}: sls-rs never changes it"),
+                Some("keep only `existing`, or drop it to have sls-rs make and own the resource"),
+            );
+        }
+    }
+
     /// Lambda takes log levels only with the JSON format.
     fn logs(&mut self, logs: &crate::Logs, path: &KeyPath) {
         if logs.format == crate::LogFormat::Json {
@@ -919,13 +951,20 @@ impl Checker<'_> {
             }
             Event::S3(s3) => {
                 let p = path.key("s3");
-                self.declared(
+                let bucket = self.declared(
                     "bucket",
                     &s3.bucket,
                     &m.resources.buckets,
                     &p.key("bucket"),
                     "resources.buckets",
                 );
+                if bucket.is_some_and(|b| b.existing.is_some()) {
+                    self.value(
+                        &p.key("bucket"),
+                        format!("`{}` is an existing bucket: sls-rs would replace its whole notification configuration, which its owner writes", s3.bucket),
+                        Some("have the bucket's owner send the events (an S3 notification to this function's `live` alias), or let sls-rs make the bucket"),
+                    );
+                }
                 for (i, e) in s3.events.iter().enumerate() {
                     if !e.starts_with("s3:") {
                         self.value(
@@ -1210,6 +1249,37 @@ impl Checker<'_> {
         }
         for (name, b) in &m.resources.buckets {
             let p = root.key("buckets").key(name);
+            if let Some(existing) = &b.existing {
+                let d = crate::Bucket::default();
+                let set: Vec<&str> = [
+                    ("name", b.name.is_some()),
+                    ("versioning", b.versioning != d.versioning),
+                    ("encryption", b.encryption != d.encryption),
+                    ("blockPublicAccess", !b.block_public_access),
+                    ("cors", !b.cors.is_empty()),
+                    ("lifecycle", b.lifecycle.is_some()),
+                    ("deletionPolicy", b.deletion_policy != d.deletion_policy),
+                    ("tags", !b.tags.is_empty()),
+                ]
+                .into_iter()
+                .filter_map(|(k, on)| on.then_some(k))
+                .collect();
+                self.only_existing(&p, "bucket", &set);
+                if let Err(why) = check_bucket_name(existing) {
+                    self.value(
+                        &p.key("existing"),
+                        format!("`{existing}` is not a bucket name: {why}"),
+                        None,
+                    );
+                }
+                continue;
+            }
+            if let Some(fixed) = &b.name {
+                if let Err(why) = check_bucket_name(fixed) {
+                    self.value(&p.key("name"), format!("`{fixed}` is not a bucket name: {why}"), Some("S3's names are global: 3 to 63 lowercase letters, digits, dots and hyphens"));
+                }
+                continue;
+            }
             // The account id is always 12 digits, so the length is known before deploying.
             let len = bucket_name(&m.service, cx.stage, name, "000000000000", cx.region).len();
             self.resource_name(name, &p, &['-'], len, BUCKET_NAME_MAX, "S3 bucket");
@@ -1225,6 +1295,42 @@ impl Checker<'_> {
         }
         for (name, q) in &m.resources.queues {
             let p = root.key("queues").key(name);
+            if let Some(existing) = &q.existing {
+                let set: Vec<&str> = [
+                    ("visibilityTimeout", q.visibility_timeout.is_some()),
+                    (
+                        "messageRetentionPeriod",
+                        q.message_retention_period.is_some(),
+                    ),
+                    ("fifo", q.fifo),
+                    ("deadLetter", q.dead_letter.is_some()),
+                    (
+                        "deletionPolicy",
+                        q.deletion_policy != crate::DeletionPolicy::default(),
+                    ),
+                    ("tags", !q.tags.is_empty()),
+                ]
+                .into_iter()
+                .filter_map(|(k, on)| on.then_some(k))
+                .collect();
+                self.only_existing(&p, "queue", &set);
+                let plain = |s: &str| {
+                    !s.is_empty()
+                        && s.len() <= QUEUE_NAME_MAX
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                };
+                if parse_queue_arn(existing).is_none()
+                    && (existing.starts_with("arn:") || !plain(existing))
+                {
+                    self.value(
+                        &p.key("existing"),
+                        format!("`{existing}` is neither a queue name nor a queue ARN"),
+                        Some("a name of this account and region, or `arn:aws:sqs:REGION:ACCOUNT:NAME`"),
+                    );
+                }
+                continue;
+            }
             let suffix = if q.fifo { ".fifo".len() } else { 0 }
                 + if q.dead_letter.is_some() {
                     "-dlq".len()

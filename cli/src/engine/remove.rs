@@ -174,12 +174,14 @@ async fn remove_locked(
             .keys()
             .map(|n| (Kind::Table, n.clone(), names.table(n))),
     );
+    // Existing buckets and queues are never the service's to remove.
     candidates.extend(
         r.buckets
-            .keys()
-            .map(|n| (Kind::Bucket, n.clone(), names.bucket(n))),
+            .iter()
+            .filter(|(_, b)| b.existing.is_none())
+            .map(|(n, _)| (Kind::Bucket, n.clone(), names.bucket(n))),
     );
-    for (n, q) in &r.queues {
+    for (n, q) in r.queues.iter().filter(|(_, q)| q.existing.is_none()) {
         candidates.push((Kind::Queue, n.clone(), names.queue(n)));
         if q.dead_letter.is_some() {
             candidates.push((Kind::Queue, format!("{n}-dlq"), names.dead_letter_queue(n)));

@@ -362,6 +362,20 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     } = scope;
     let prefix = format!("{}-{}-", service.manifest.service, service.stage);
     let bucket_prefix = prefix.to_ascii_lowercase();
+    // Buckets named in the manifest (`name:`) are the stage's too, whatever their prefix.
+    let named: Vec<&String> = service
+        .manifest
+        .resources
+        .buckets
+        .values()
+        .filter(|b| b.existing.is_none())
+        .filter_map(|b| b.name.as_ref())
+        .collect();
+    let buckets: Vec<String> =
+        std::iter::once(format!("{p}:s3:::{bucket_prefix}*-{account}-{region}"))
+            .chain(named.iter().map(|n| format!("{p}:s3:::{n}")))
+            .collect();
+    let bucket_objects: Vec<String> = buckets.iter().map(|b| format!("{b}/*")).collect();
     let arn = |svc: &str, rest: &str| format!("{p}:{svc}:{region}:{account}:{rest}");
     let functions = arn("lambda", &format!("function:{prefix}*"));
     let mappings = arn("lambda", "event-source-mapping:*");
@@ -526,13 +540,13 @@ pub fn deployer_policy(scope: &Scope) -> Value {
                 "s3:PutEncryptionConfiguration",
                 "s3:PutLifecycleConfiguration",
             ],
-            vec![format!("{p}:s3:::{bucket_prefix}*-{account}-{region}")],
+            buckets,
         ),
         // Emptying a bucket `remove --force` deletes.
         allow(
             "BucketObjects",
             &["s3:DeleteObject", "s3:DeleteObjectVersion"],
-            vec![format!("{p}:s3:::{bucket_prefix}*-{account}-{region}/*")],
+            bucket_objects,
         ),
         allow(
             "DeploymentBucket",

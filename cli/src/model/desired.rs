@@ -120,7 +120,13 @@ impl Desired<'_> {
                 vec![],
             );
         }
-        for (name, b) in &m.resources.buckets {
+        // Existing buckets and queues are the manifest's by reference only: not resources.
+        for (name, b) in m
+            .resources
+            .buckets
+            .iter()
+            .filter(|(_, b)| b.existing.is_none())
+        {
             let spec = Spec::Bucket(Box::new(BucketSpec {
                 def: b.clone(),
                 tags: self.tags(&b.tags),
@@ -135,7 +141,12 @@ impl Desired<'_> {
                 vec![],
             );
         }
-        for (name, q) in &m.resources.queues {
+        for (name, q) in m
+            .resources
+            .queues
+            .iter()
+            .filter(|(_, q)| q.existing.is_none())
+        {
             let tags = self.tags(&q.tags);
             let mut depends_on = vec![];
             let cx = self.cx;
@@ -464,11 +475,15 @@ impl Desired<'_> {
                             filters: vec![],
                             maximum_concurrency: e.maximum_concurrency,
                         }),
-                        vec![
-                            function_id.clone(),
-                            role_id_of(key),
-                            logical_id(Kind::Queue, &e.queue),
-                        ],
+                        {
+                            let mut after = vec![function_id.clone(), role_id_of(key)];
+                            // An existing queue is there already; a declared one comes first.
+                            let declared = self.service.manifest.resources.queues.get(&e.queue);
+                            if declared.is_none_or(|q| q.existing.is_none()) {
+                                after.push(logical_id(Kind::Queue, &e.queue));
+                            }
+                            after
+                        },
                     );
                 }
                 Event::Stream(e) => {
@@ -510,7 +525,14 @@ impl Desired<'_> {
     /// One notification document per bucket, gathering every function's S3 events.
     fn bucket_notifications(&mut self) {
         let m = &self.service.manifest;
-        for bucket in m.resources.buckets.keys() {
+        // Validate refuses S3 events on an existing bucket (its one notification document
+        // is its owner's); none is written there.
+        let owned = m
+            .resources
+            .buckets
+            .iter()
+            .filter(|(_, b)| b.existing.is_none());
+        for (bucket, _) in owned {
             let mut targets = Vec::new();
             let mut depends_on = vec![logical_id(Kind::Bucket, bucket)];
             for (key, f) in &m.functions {

@@ -1151,6 +1151,42 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn existing_resources_are_named_as_given_and_never_desired() {
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  w:\n    handler: w\n    events: [{ sqs: partner }]\nresources:\n  buckets:\n    drop: { existing: partner-drop }\n    reports: { name: shop-reports-example }\n  queues:\n    partner: { existing: 'arn:aws:sqs:eu-west-1:210987654321:partner-events' }\n    local: { existing: local-events }\n");
+        let cx = CX;
+        let names = Names::new(&s, &cx);
+        assert_eq!(names.bucket("drop"), "partner-drop");
+        assert_eq!(
+            names.bucket_arn("reports"),
+            "arn:aws:s3:::shop-reports-example"
+        );
+        assert_eq!(
+            names.queue_arn("partner"),
+            "arn:aws:sqs:eu-west-1:210987654321:partner-events"
+        );
+        assert_eq!(
+            names.queue_url("partner"),
+            "https://sqs.eu-west-1.amazonaws.com/210987654321/partner-events"
+        );
+        assert_eq!(
+            names.queue_arn("local"),
+            "arn:aws:sqs:us-east-1:123456789012:local-events"
+        );
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
+        assert!(ids.contains(&"bucket/reports"), "{ids:?}");
+        assert!(
+            !ids.contains(&"bucket/drop") && !ids.contains(&"queue/partner"),
+            "{ids:?}"
+        );
+        let mapping = resources
+            .iter()
+            .find(|r| r.id == "eventSourceMapping/w.sqs.partner")
+            .unwrap();
+        assert!(!mapping.depends_on.contains(&"queue/partner".to_string()));
+    }
+
+    #[test]
     fn a_streaming_handler_without_a_streaming_url_is_warned_of() {
         let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  a: { handler: a }\n  b: { handler: b, url: true }\n  c: { handler: c, url: { invokeMode: RESPONSE_STREAM } }\n  d: { handler: d }\n");
         let mut package = package_for(&s);

@@ -78,6 +78,10 @@ impl<'a> Names<'a> {
     }
 
     pub fn bucket(&self, name: &str) -> String {
+        let declared = self.service.manifest.resources.buckets.get(name);
+        if let Some(fixed) = declared.and_then(|b| b.existing.as_ref().or(b.name.as_ref())) {
+            return fixed.clone();
+        }
         bucket_name(
             &self.service.manifest.service,
             &self.service.stage,
@@ -101,8 +105,28 @@ impl<'a> Names<'a> {
         }
     }
 
-    /// `{service}-{stage}-{name}`, `.fifo` for FIFO queues as SQS requires.
+    /// An existing queue's name and, from its ARN, its account and region.
+    fn existing_queue(&self, name: &str) -> Option<(String, Option<(String, String)>)> {
+        let existing = self
+            .service
+            .manifest
+            .resources
+            .queues
+            .get(name)?
+            .existing
+            .as_ref()?;
+        Some(match crate::manifest::parse_queue_arn(existing) {
+            Some((region, account, queue)) => (queue.into(), Some((region.into(), account.into()))),
+            None => (existing.clone(), None),
+        })
+    }
+
+    /// `{service}-{stage}-{name}`, `.fifo` for FIFO queues as SQS requires; an existing
+    /// queue's own name.
     pub fn queue(&self, name: &str) -> String {
+        if let Some((queue, _)) = self.existing_queue(name) {
+            return queue;
+        }
         format!("{}{}", self.physical(name), self.fifo_suffix(name))
     }
 
@@ -112,10 +136,19 @@ impl<'a> Names<'a> {
     }
 
     pub fn queue_arn(&self, name: &str) -> String {
+        if let Some((queue, Some((region, account)))) = self.existing_queue(name) {
+            return format!("{}:sqs:{region}:{account}:{queue}", self.cx.partition);
+        }
         self.arn("sqs", &self.queue(name))
     }
 
     pub fn queue_url(&self, name: &str) -> String {
+        if let Some((queue, Some((region, account)))) = self.existing_queue(name) {
+            if region != self.cx.region {
+                return format!("https://sqs.{region}.amazonaws.com/{account}/{queue}");
+            }
+            return format!("{}/{account}/{queue}", self.cx.queue_url_base);
+        }
         format!(
             "{}/{}/{}",
             self.cx.queue_url_base,
