@@ -2060,6 +2060,14 @@ async fn a_function_url_is_made_public_with_both_statements_repaired_made_iam_on
     );
     let info = f.json(&["info"]);
     assert_eq!(info["functions"][0]["url"], live.function_url(), "{info}");
+    // `sls-rs policy` shows who may call it: anyone, through the URL only.
+    let shown = f.json(&["policy"]);
+    let public = shown["publicUrls"]["api"].as_array().unwrap();
+    assert_eq!(public.len(), 2, "{shown}");
+    assert_eq!(
+        public[1]["Condition"]["Bool"]["lambda:InvokedViaFunctionUrl"],
+        "true"
+    );
     assert!(f.deploy()["deployment"].is_null(), "nothing to change");
 
     // Switched to IAM in the console: drift, put back by the next deploy.
@@ -2266,6 +2274,12 @@ async fn a_scheduler_schedule_runs_in_its_time_zone_with_a_role_that_invokes_onl
     // Its own role: only the scheduler may assume it, only to invoke that alias.
     let role = target.role_arn().rsplit('/').next().unwrap().to_string();
     assert!(role.ends_with("-sched-us-east-1"), "{role}");
+    let shown = f.json(&["policy"]);
+    assert_eq!(
+        shown["schedulerRoles"][&role]["policy"]["Statement"][0]["Resource"],
+        serde_json::json!([alias]),
+        "{shown}"
+    );
     let trust = aws.iam.get_role().role_name(&role).send().await.unwrap();
     let trust = sls_rs::cloud::iam_role::decode_policy(
         trust.role().unwrap().assume_role_policy_document().unwrap(),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::{self, PackageManifest};
 use crate::manifest::{
-    Architecture, Bucket, CorsRule, DeletionPolicy, Service, StartingPosition, Table,
+    Architecture, Bucket, CorsRule, DeletionPolicy, Event, Service, StartingPosition, Table,
 };
 
 mod names;
@@ -854,7 +854,47 @@ pub fn policies(service: &Service, cx: &Context) -> serde_json::Value {
             (name.clone(), policy)
         })
         .collect();
-    serde_json::json!({ "functions": functions, "stateMachines": machines })
+    // Who else may act on a function: a public URL's statements in its resource
+    // policy, and the role EventBridge Scheduler invokes it with.
+    let mut url_policies = serde_json::Map::new();
+    let mut scheduler_roles = serde_json::Map::new();
+    for (key, f) in &m.functions {
+        let alias = names.alias_arn(key);
+        if f.url
+            .as_ref()
+            .is_some_and(|u| u.authorizer == crate::manifest::UrlAuthorizer::None)
+        {
+            url_policies.insert(
+                key.clone(),
+                serde_json::json!([
+                    { "Effect": "Allow", "Principal": "*", "Action": INVOKE_URL, "Resource": alias,
+                      "Condition": { "StringEquals": { URL_AUTH_CONDITION: "NONE" } } },
+                    { "Effect": "Allow", "Principal": "*", "Action": INVOKE, "Resource": alias,
+                      "Condition": { "Bool": { VIA_URL_CONDITION: "true" } } },
+                ]),
+            );
+        }
+        let scheduled = f.events.iter().any(|e| {
+            matches!(e, Event::Schedule(s) if s.method == crate::manifest::ScheduleMethod::Scheduler)
+        });
+        if scheduled {
+            scheduler_roles.insert(
+                names.scheduler_role(key),
+                serde_json::json!({
+                    "trust": scheduler_trust_policy(cx.account, &names.schedules_arn_pattern(key)),
+                    "policy": scheduler_policy(&alias),
+                }),
+            );
+        }
+    }
+    let mut doc = serde_json::json!({ "functions": functions, "stateMachines": machines });
+    if !url_policies.is_empty() {
+        doc["publicUrls"] = url_policies.into();
+    }
+    if !scheduler_roles.is_empty() {
+        doc["schedulerRoles"] = scheduler_roles.into();
+    }
+    doc
 }
 
 /// Stands for the HTTP API's id in a permission's source ARN until the API exists.
