@@ -2193,11 +2193,14 @@ async fn a_vpc_is_deployed_read_back_repaired_and_left_with_its_network_interfac
         .find(|s| s["Sid"] == "VpcCreateNetworkInterfaces")
         .unwrap_or_else(|| panic!("{policy}"));
     let resources = create["Resource"].to_string();
+    // Any account's subnet of that id: a subnet shared through RAM is its owner's.
     assert!(
-        resources.contains(&format!(
-            "arn:aws:ec2:us-east-1:{}:subnet/subnet-0a1b2c3d",
-            aws.account
-        )) && resources.contains("security-group/sg-0c1d2e3f"),
+        resources.contains("arn:aws:ec2:us-east-1:*:subnet/subnet-0a1b2c3d")
+            && resources.contains("security-group/sg-0c1d2e3f")
+            && resources.contains(&format!(
+                "arn:aws:ec2:us-east-1:{}:network-interface/*",
+                aws.account
+            )),
         "{create}"
     );
     assert!(!policy["functions"]["public"].to_string().contains("ec2:"));
@@ -2286,6 +2289,15 @@ async fn a_scheduler_schedule_runs_in_its_time_zone_with_a_role_that_invokes_onl
     );
     assert_eq!(
         trust["Statement"][0]["Principal"]["Service"], "scheduler.amazonaws.com",
+        "{trust}"
+    );
+    // Scheduler names the schedule group as the source: scoped to one, as AWS documents.
+    assert_eq!(
+        trust["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"],
+        format!(
+            "arn:aws:scheduler:us-east-1:{}:schedule-group/default",
+            aws.account
+        ),
         "{trust}"
     );
     let inline = aws

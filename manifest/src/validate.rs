@@ -117,8 +117,9 @@ pub fn parse_queue_arn(arn: &str) -> Option<(&str, &str, &str)> {
     valid.then_some((region, account, name))
 }
 
-/// An IANA time zone name as EventBridge Scheduler takes it: `UTC`, or `Area/Place`
-/// of letters, digits, `_`, `-`, `+` (its own list is checked by AWS).
+/// An IANA time zone name as EventBridge Scheduler takes it: `UTC`, `Japan`,
+/// `EST5EDT`, `Area/Place`, of letters, digits, `_`, `-`, `+` (its own list is
+/// checked by AWS).
 fn is_time_zone(zone: &str) -> bool {
     let ok = |part: &str| {
         !part.is_empty()
@@ -126,7 +127,9 @@ fn is_time_zone(zone: &str) -> bool {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
     };
-    zone.len() <= 50 && (zone == "UTC" || (zone.contains('/') && zone.split('/').all(ok)))
+    zone.len() <= 50
+        && zone.starts_with(|c: char| c.is_ascii_alphabetic())
+        && zone.split('/').all(ok)
 }
 
 /// S3's naming rules for a bucket sls-rs is given by name.
@@ -185,6 +188,7 @@ pub fn validate(m: &Manifest, cx: &Context) -> Vec<Diagnostic> {
         );
     }
     v.resources(m, cx);
+    v.role_collisions(m, cx);
     v.references(m, cx.refs);
     v.secrets_elsewhere(m);
     v.control_characters();
@@ -568,6 +572,54 @@ impl Checker<'_> {
                 format!("the role EventBridge Scheduler would invoke this function with, `{role}`, would be {} characters long; IAM allows {ROLE_NAME_MAX}", role.len()),
                 Some("shorten the service, stage or function name, or use `method: eventBus`"),
             );
+        }
+    }
+
+    /// IAM role names are built from names the user picks: function `x`'s scheduler role
+    /// (`…-x-sched-{region}`) is function `x-sched`'s own. Two roles of one name would
+    /// take turns at its trust and policy.
+    fn role_collisions(&mut self, m: &Manifest, cx: &Context) {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut roles: Vec<(String, String, KeyPath)> = Vec::new();
+        for (name, f) in &m.functions {
+            let at = KeyPath::root().key("functions").key(name);
+            roles.push((
+                role_name(&m.service, cx.stage, name, cx.region),
+                format!("function `{name}`"),
+                at.clone(),
+            ));
+            let scheduled = f.events.iter().any(
+                |e| matches!(e, Event::Schedule(s) if s.method == crate::ScheduleMethod::Scheduler),
+            );
+            if scheduled {
+                roles.push((
+                    scheduler_role_name(&m.service, cx.stage, name, cx.region),
+                    format!("function `{name}`'s schedules"),
+                    at,
+                ));
+            }
+        }
+        for name in m.resources.state_machines.keys() {
+            let at = KeyPath::root()
+                .key("resources")
+                .key("stateMachines")
+                .key(name);
+            roles.push((
+                state_machine_role_name(&m.service, cx.stage, name, cx.region),
+                format!("state machine `{name}`"),
+                at,
+            ));
+        }
+        for (role, owner, at) in roles {
+            if let Some(first) = seen.get(&role) {
+                self.key(
+                    &at,
+                    format!("the IAM role of {owner}, `{role}`, is also the role of {first}"),
+                    Some("rename one of them"),
+                );
+            } else {
+                seen.insert(role, owner);
+            }
         }
     }
 

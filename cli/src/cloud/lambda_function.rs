@@ -126,11 +126,16 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<FunctionLive>>
     });
     crate::model::vpc_props(&mut props, &subnets, &groups);
     match &cfg.logging_config {
+        // Lambda ignores levels with the Text format: whatever it reports then is no level.
+        Some(l) if l.log_format().is_none_or(|f| *f == LogFormat::Text) => {
+            crate::model::logging_props(&mut props, "Text", None, None)
+        }
+        // A level left out is Lambda's INFO.
         Some(l) => crate::model::logging_props(
             &mut props,
             l.log_format().map_or("Text", |f| f.as_str()),
-            l.application_log_level().map(|v| v.as_str()),
-            l.system_log_level().map(|v| v.as_str()),
+            Some(l.application_log_level().map_or("INFO", |v| v.as_str())),
+            Some(l.system_log_level().map_or("INFO", |v| v.as_str())),
         ),
         // An emulator that keeps no logging controls (moto): what sls-rs last set.
         None => {
@@ -1858,6 +1863,44 @@ mod tests {
         for key in ["logFormat", "applicationLogLevel", "systemLogLevel"] {
             assert_eq!(live[key], wanted[key], "{key}");
         }
+        // AWS's own shapes: Text with its log group and no level, JSON with the levels
+        // left out (Lambda's INFO), and Text still carrying levels (ignored by Lambda).
+        let text = answer(Some(
+            LoggingConfig::builder()
+                .log_format(LogFormat::Text)
+                .log_group("/aws/lambda/f")
+                .build(),
+        ));
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&text]), None);
+        let live = read(&aws, "f").await.unwrap().unwrap().props;
+        let text_spec = crate::model::tests::function_spec().props();
+        for key in ["logFormat", "applicationLogLevel", "systemLogLevel"] {
+            assert_eq!(live[key], text_spec[key], "{key}");
+        }
+        let json = answer(Some(
+            LoggingConfig::builder()
+                .log_format(LogFormat::Json)
+                .log_group("/aws/lambda/f")
+                .build(),
+        ));
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&json]), None);
+        let live = read(&aws, "f").await.unwrap().unwrap().props;
+        assert_eq!(
+            (
+                live["applicationLogLevel"].as_str(),
+                live["systemLogLevel"].as_str()
+            ),
+            ("INFO", "INFO")
+        );
+        let stale = answer(Some(
+            LoggingConfig::builder()
+                .log_format(LogFormat::Text)
+                .application_log_level(ApplicationLogLevel::Debug)
+                .build(),
+        ));
+        let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&stale]), None);
+        let live = read(&aws, "f").await.unwrap().unwrap().props;
+        assert_eq!(live["applicationLogLevel"], "none");
         let none = answer(None);
         let aws = Aws::with_lambda(mock_client!(aws_sdk_lambda, [&none]), None);
         let live = read(&aws, "f").await.unwrap().unwrap().props;

@@ -5,7 +5,8 @@
 //! new versions, state machines and the HTTP API (`Phase::Build`). 2, only when all
 //! of phase 1 succeeded: every `live` alias moves, then provisioned concurrency.
 //! 3: what sends traffic to an alias (`Phase::Wire`): routes, invoke permissions,
-//! event source mappings, schedule rules, bucket notifications and function URLs.
+//! event source mappings, schedule rules, scheduler schedules, bucket notifications
+//! and function URLs.
 //! 4: what the manifest dropped is deleted, triggers first, data only when allowed.
 //! 5: Lambda versions nothing can roll back to any more are pruned.
 

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::cloud::{
     self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping, http_api,
-    iam_role, lambda_function, log_group, s3_bucket, schedule_rule, sqs_queue, state_machine, Aws,
-    CallSummary,
+    iam_role, lambda_function, log_group, s3_bucket, schedule_rule, scheduler, sqs_queue,
+    state_machine, Aws, CallSummary,
 };
 use crate::manifest::{self, Event, Service};
 use crate::model::{self, Kind};
@@ -119,6 +119,10 @@ async fn remove_locked(
             (key.clone(), role, key.as_str())
         })
         .collect();
+    roles.extend(service.manifest.functions.keys().map(|key| {
+        let role = manifest::scheduler_role_name(svc, &service.stage, key, region);
+        (format!("{key}.scheduler"), role, "")
+    }));
     roles.extend(service.manifest.resources.state_machines.keys().map(|n| {
         let role = manifest::state_machine_role_name(svc, &service.stage, n, region);
         (format!("stateMachine.{n}"), role, "")
@@ -239,6 +243,23 @@ async fn remove_locked(
         let mut schedules = 0;
         for event in &f.events {
             match event {
+                // Schedules carry no tags: one of that name is ours when it invokes this
+                // function's alias.
+                Event::Schedule(s) if s.method == manifest::ScheduleMethod::Scheduler => {
+                    let id = model::logical_id(Kind::Schedule, &format!("{key}.{schedules}"));
+                    let schedule = names.schedule_rule(key, schedules);
+                    schedules += 1;
+                    if targets.contains_key(&id) {
+                        continue;
+                    }
+                    let alias = names.alias_arn(key);
+                    if scheduler::read(aws, &schedule)
+                        .await?
+                        .is_some_and(|p| p.get("target") == Some(&alias))
+                    {
+                        targets.insert(id, found(Kind::Schedule, schedule, key));
+                    }
+                }
                 Event::Schedule(_) => {
                     let id = model::logical_id(Kind::Rule, &format!("{key}.{schedules}"));
                     let rule = names.schedule_rule(key, schedules);

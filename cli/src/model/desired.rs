@@ -387,12 +387,14 @@ impl Desired<'_> {
                         let spec = Spec::Role(RoleSpec {
                             trust: scheduler_trust_policy(
                                 self.cx.account,
-                                &self.names.schedules_arn_pattern(key),
+                                &self.names.schedule_group_arn(),
                             ),
                             policy: scheduler_policy(&alias),
                             tags: role_tags(&tags, self.cx.region),
                         });
-                        self.push(role_id.clone(), key, Kind::Role, role.clone(), spec, vec![]);
+                        // Not the function's own role (rollback restores those): "" as a
+                        // state machine's.
+                        self.push(role_id.clone(), "", Kind::Role, role.clone(), spec, vec![]);
                     }
                     let input = e
                         .input

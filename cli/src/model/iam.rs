@@ -1,6 +1,7 @@
 //! IAM documents of a function's own role: least privilege by construction.
 //! Every statement names the exact resources it is for; the only `*` are the
-//! actions AWS offers no resource-level permission for (X-Ray, ListStreams, log delivery).
+//! actions AWS offers no resource-level permission for (X-Ray, ListStreams, log
+//! delivery, EC2's two describes for a function in a VPC).
 
 use serde_json::{json, Value};
 
@@ -252,15 +253,17 @@ pub fn function_policy(names: &Names, f: &Function, log_group: &str, tracing: bo
 fn vpc_statements(names: &Names, vpc: &crate::manifest::Vpc) -> Vec<Value> {
     let cx = names.cx;
     let ec2 = |rest: &str| format!("{}:ec2:{}:{}:{rest}", cx.partition, cx.region, cx.account);
+    // Subnets (and groups) shared through RAM belong to the VPC owner's account.
+    let shared = |rest: &str| format!("{}:ec2:{}:*:{rest}", cx.partition, cx.region);
     let interfaces = ec2("network-interface/*");
     let mut create: Vec<String> = vpc
         .subnet_ids
         .iter()
-        .map(|s| ec2(&format!("subnet/{}", names.resolve(s))))
+        .map(|s| shared(&format!("subnet/{}", names.resolve(s))))
         .chain(
             vpc.security_group_ids
                 .iter()
-                .map(|g| ec2(&format!("security-group/{}", names.resolve(g)))),
+                .map(|g| shared(&format!("security-group/{}", names.resolve(g)))),
         )
         .collect();
     create.push(interfaces.clone());
@@ -339,12 +342,11 @@ pub fn wildcard_warnings(service: &Service) -> Vec<String> {
         .collect()
 }
 
-/// Only Step Functions may assume a state machine's role, and only for that state
-/// machine of this account: AWS's guard against the confused deputy (another
-/// account's state machine made to act with this role).
-/// Who may assume a function's scheduler role: EventBridge Scheduler, for this
-/// account's schedules of that function only (`{function}-schedule…`).
-pub fn scheduler_trust_policy(account: &str, schedules_arn: &str) -> Value {
+/// Who may assume a function's scheduler role: EventBridge Scheduler, for schedules
+/// of this account's default group. Scheduler names the schedule group as the source
+/// (its documentation forbids scoping to a schedule or a name prefix, which would
+/// never match); the role's policy still reaches only the function's alias.
+pub fn scheduler_trust_policy(account: &str, group_arn: &str) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
@@ -353,7 +355,7 @@ pub fn scheduler_trust_policy(account: &str, schedules_arn: &str) -> Value {
             "Action": "sts:AssumeRole",
             "Condition": {
                 "StringEquals": { "aws:SourceAccount": account },
-                "ArnLike": { "aws:SourceArn": schedules_arn }
+                "ArnEquals": { "aws:SourceArn": group_arn }
             }
         }]
     })
@@ -367,6 +369,9 @@ pub fn scheduler_policy(alias_arn: &str) -> Value {
     })
 }
 
+/// Only Step Functions may assume a state machine's role, and only for that state
+/// machine of this account: AWS's guard against the confused deputy (another
+/// account's state machine made to act with this role).
 pub fn states_trust_policy(account: &str, state_machine_arn: &str) -> Value {
     json!({
         "Version": "2012-10-17",

@@ -881,7 +881,7 @@ pub fn policies(service: &Service, cx: &Context) -> serde_json::Value {
             scheduler_roles.insert(
                 names.scheduler_role(key),
                 serde_json::json!({
-                    "trust": scheduler_trust_policy(cx.account, &names.schedules_arn_pattern(key)),
+                    "trust": scheduler_trust_policy(cx.account, &names.schedule_group_arn()),
                     "policy": scheduler_policy(&alias),
                 }),
             );
@@ -1188,6 +1188,43 @@ pub(crate) mod tests {
         let warnings = vpc_warnings(&s);
         assert!(warnings[0].contains("(a, c)"), "{warnings:?}");
         assert!(crate::engine::plan::is_versioned("vpc.subnetIds"));
+    }
+
+    #[test]
+    fn a_scheduler_role_is_assumable_from_the_schedule_group_and_invokes_only_the_alias() {
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  nightly:\n    handler: nightly\n    events: [{ schedule: { rate: rate(1 day), method: scheduler } }]\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let role = resources
+            .iter()
+            .find(|r| r.id == "role/nightly.scheduler")
+            .unwrap();
+        assert_eq!(role.function, "", "not the function's own role (rollback)");
+        let Spec::Role(spec) = &role.spec else {
+            panic!()
+        };
+        let condition = &spec.trust["Statement"][0]["Condition"];
+        assert_eq!(
+            condition["ArnEquals"]["aws:SourceArn"],
+            "arn:aws:scheduler:us-east-1:123456789012:schedule-group/default"
+        );
+        assert_eq!(
+            condition["StringEquals"]["aws:SourceAccount"],
+            "123456789012"
+        );
+        assert_eq!(
+            spec.policy["Statement"][0]["Resource"],
+            serde_json::json!([
+                "arn:aws:lambda:us-east-1:123456789012:function:shop-dev-nightly:live"
+            ])
+        );
+        let schedule = resources
+            .iter()
+            .find(|r| r.id == "schedule/nightly.0")
+            .unwrap();
+        assert_eq!(
+            schedule.depends_on,
+            ["function/nightly", "role/nightly.scheduler"]
+        );
     }
 
     #[test]

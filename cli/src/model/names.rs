@@ -209,12 +209,9 @@ impl<'a> Names<'a> {
         )
     }
 
-    /// Every schedule of the function in the default group, as a pattern for a trust policy.
-    pub fn schedules_arn_pattern(&self, key: &str) -> String {
-        self.arn(
-            "scheduler",
-            &format!("schedule/default/{}-schedule*", self.function(key)),
-        )
+    /// The schedule group sls-rs's schedules are in (the account's default one).
+    pub fn schedule_group_arn(&self) -> String {
+        self.arn("scheduler", "schedule-group/default")
     }
 
     pub fn schedule_rule_arn(&self, rule: &str) -> String {
