@@ -2453,3 +2453,60 @@ async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bu
         .unwrap();
     assert!(aws.s3.head_bucket().bucket(&named).send().await.is_err());
 }
+
+/// A queue sls-rs made, then declared `existing:` under its name (the service lets go
+/// of it): released from the state, never deleted, by deploy or remove.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_made_by_sls_rs_then_declared_existing_is_released_not_deleted() {
+    if !support::needs(&[Svc::Sqs]) {
+        return;
+    }
+    let f = Fixture::new(
+        "release",
+        "resources:\n  queues:\n    inbox: { deletionPolicy: delete }\n",
+    );
+    f.deploy();
+    let aws = aws().await;
+    let name = f.name("inbox");
+    let url = aws
+        .sqs
+        .get_queue_url()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    f.write(
+        &format!("resources:\n  queues:\n    inbox: {{ existing: {name} }}\n"),
+        &[],
+    );
+    let plan = f.json(&["plan"]);
+    let change = plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "queue/inbox")
+        .unwrap_or_else(|| panic!("{plan}"))
+        .clone();
+    assert_eq!(change["release"], true, "{change}");
+    let report = f.deploy();
+    assert!(
+        report["retained"].to_string().contains("released"),
+        "{report}"
+    );
+    aws.sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap();
+    assert!(f.deploy()["deployment"].is_null(), "nothing left to change");
+    f.json(&["remove", "--force"]);
+    aws.sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap();
+}

@@ -1074,7 +1074,12 @@ impl Checker<'_> {
                     &at,
                     "resources.queues",
                 ) {
-                    let max_batch = if queue.fifo { 10 } else { 10000 };
+                    // An existing queue is FIFO by its name, as SQS requires.
+                    let fifo = match &queue.existing {
+                        Some(existing) => existing.ends_with(".fifo"),
+                        None => queue.fifo,
+                    };
+                    let max_batch = if fifo { 10 } else { 10000 };
                     self.range(
                         sqs.batch_size,
                         &p.key("batchSize"),
@@ -1091,8 +1096,9 @@ impl Checker<'_> {
                         .timeout
                         .or(m.provider.timeout)
                         .unwrap_or(crate::DEFAULT_TIMEOUT);
+                    // An existing queue's timeout is its owner's, unknown here (Lambda checks it).
                     let visibility = queue.visibility_timeout.unwrap_or(30);
-                    if visibility < function_timeout {
+                    if queue.existing.is_none() && visibility < function_timeout {
                         let at = KeyPath::root()
                             .key("resources")
                             .key("queues")
@@ -1299,8 +1305,38 @@ impl Checker<'_> {
                 seen.push(&gsi.name);
             }
         }
+        // Bucket names given in the manifest, each at most once (S3's names are global:
+        // two keys on one bucket would fight over it, and dropping one would delete it).
+        let mut given: HashMap<&str, String> = HashMap::new();
+        if let Some(d) = &m.provider.deployment_bucket {
+            given.insert(&d.name, "provider.deploymentBucket".into());
+        }
         for (name, b) in &m.resources.buckets {
             let p = root.key("buckets").key(name);
+            let fixed = b.existing.as_deref().or(b.name.as_deref());
+            // The account id is always 12 digits, so the length is known before deploying;
+            // a name given is checked as a bucket name below.
+            let len = match fixed {
+                Some(_) => 0,
+                None => bucket_name(&m.service, cx.stage, name, "000000000000", cx.region).len(),
+            };
+            self.resource_name(name, &p, &['-'], len, BUCKET_NAME_MAX, "S3 bucket");
+            if let Some(fixed) = fixed {
+                let key = if b.existing.is_some() {
+                    "existing"
+                } else {
+                    "name"
+                };
+                if let Some(first) = given.get(fixed) {
+                    self.value(
+                        &p.key(key),
+                        format!("`{fixed}` is also {first}"),
+                        Some("each bucket is named once in the manifest"),
+                    );
+                } else {
+                    given.insert(fixed, format!("resources.buckets.{name}"));
+                }
+            }
             if let Some(existing) = &b.existing {
                 let d = crate::Bucket::default();
                 let set: Vec<&str> = [
@@ -1330,11 +1366,7 @@ impl Checker<'_> {
                 if let Err(why) = check_bucket_name(fixed) {
                     self.value(&p.key("name"), format!("`{fixed}` is not a bucket name: {why}"), Some("S3's names are global: 3 to 63 lowercase letters, digits, dots and hyphens"));
                 }
-                continue;
             }
-            // The account id is always 12 digits, so the length is known before deploying.
-            let len = bucket_name(&m.service, cx.stage, name, "000000000000", cx.region).len();
-            self.resource_name(name, &p, &['-'], len, BUCKET_NAME_MAX, "S3 bucket");
             if let Some(l) = &b.lifecycle {
                 self.range(
                     Some(l.expire_after_days),
@@ -1348,6 +1380,8 @@ impl Checker<'_> {
         for (name, q) in &m.resources.queues {
             let p = root.key("queues").key(name);
             if let Some(existing) = &q.existing {
+                // Its key is still a `${queue:…}` address.
+                self.resource_name(name, &p, &['-', '_'], 0, QUEUE_NAME_MAX, "SQS queue");
                 let set: Vec<&str> = [
                     ("visibilityTimeout", q.visibility_timeout.is_some()),
                     (
@@ -1372,6 +1406,22 @@ impl Checker<'_> {
                         && s.chars()
                             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 };
+                // Lambda reads a queue of its own region only (another account's is fine,
+                // when the queue's policy lets the function's role read it).
+                let elsewhere =
+                    parse_queue_arn(existing).filter(|(region, _, _)| *region != cx.region);
+                let triggers = m.functions.values().any(|f| {
+                    f.events
+                        .iter()
+                        .any(|e| matches!(e, Event::Sqs(s) if &s.queue == name))
+                });
+                if let (Some((region, _, _)), true) = (elsewhere, triggers) {
+                    self.value(
+                        &p.key("existing"),
+                        format!("the queue is in {region}, and an sqs event needs one of the stage's region ({})", cx.region),
+                        Some("Lambda reads queues of its own region only; deploy the stage to that region, or send to the queue with `permissions: [{ queue: …, access: send }]` instead"),
+                    );
+                }
                 if parse_queue_arn(existing).is_none()
                     && (existing.starts_with("arn:") || !plain(existing))
                 {

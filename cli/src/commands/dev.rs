@@ -98,6 +98,24 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
 /// them; nothing else the stage has is touched.
 async fn deploy_data(service: &crate::manifest::Service) -> anyhow::Result<()> {
     let r = &service.manifest.resources;
+    // Existing ones are someone else's: not made here, so calls to them fail unless
+    // the emulator has them already.
+    let existing: Vec<String> = r
+        .buckets
+        .iter()
+        .filter_map(|(k, b)| b.existing.as_ref().map(|n| format!("bucket `{k}` ({n})")))
+        .chain(
+            r.queues
+                .iter()
+                .filter_map(|(k, q)| q.existing.as_ref().map(|n| format!("queue `{k}` ({n})"))),
+        )
+        .collect();
+    if !existing.is_empty() {
+        ui::warn(&format!(
+            "not made on the emulator, being `existing:`: {}; the handlers' calls to them fail unless it has them",
+            existing.join(", ")
+        ));
+    }
     if r.tables.is_empty() && r.buckets.is_empty() && r.queues.is_empty() {
         return Ok(());
     }

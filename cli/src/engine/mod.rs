@@ -439,6 +439,7 @@ async fn deploy_locked(
     if prunes_versions(aws) && opts.scope == Scope::Everything {
         plan.prune = state.prunable(history(service));
     }
+    plan.release(&model::existing_names(service, &cx));
     if !plan.conflicts.is_empty() && !opts.dry_run {
         anyhow::bail!("{}\nnothing was changed", plan.render());
     }
@@ -749,10 +750,24 @@ async fn deploy_locked(
 
     // Phase 4: what the manifest dropped, in deletion order; data is kept unless allowed.
     let retained = std::sync::Mutex::new(Vec::new());
+    // Released (now `existing:`): forgotten, left as they are.
+    for c in plan.changes.iter().filter(|c| c.release) {
+        journal.update(|s| {
+            s.resources.remove(&c.id);
+        });
+        retained.lock().expect("retained list").push(format!(
+            "{} {} (released: the manifest now declares it `existing:`)",
+            c.kind.noun(),
+            c.physical
+        ));
+    }
+    if plan.changes.iter().any(|c| c.release) {
+        journal.save(aws).await?;
+    }
     let gone: Vec<(String, Recorded)> = plan
         .changes
         .iter()
-        .filter(|c| c.action == Action::Delete)
+        .filter(|c| c.action == Action::Delete && !c.release)
         .filter_map(|c| {
             Some((
                 c.id.clone(),

@@ -59,6 +59,10 @@ pub struct Change {
     /// (a deploy died before recording it, or `remove` kept it): record it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+    /// A bucket or queue the state holds that the manifest now declares `existing:`
+    /// under the same name: forgotten, never deleted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub release: bool,
     /// Data resources: the manifest's deletionPolicy changed (`delete` or `retain`); only the state changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<&'static str>,
@@ -123,6 +127,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Marks the deletions of buckets and queues whose names the manifest now gives as
+    /// `existing:`: the service lets go of them instead of deleting them.
+    pub fn release(&mut self, existing: &std::collections::BTreeSet<String>) {
+        for c in &mut self.changes {
+            if c.action == Action::Delete
+                && matches!(c.kind, Kind::Bucket | Kind::Queue)
+                && existing.contains(&c.physical)
+            {
+                c.release = true;
+            }
+        }
+    }
+
     /// The plan as a table: `+` create, `~` update (with the fields), `-` delete, drift marked.
     pub fn render(&self) -> String {
         if !self.conflicts.is_empty() {
@@ -202,6 +219,9 @@ impl Plan {
             }
             if let Some(policy) = c.deletion_policy {
                 detail.push(format!("deletionPolicy {policy}"));
+            }
+            if c.release {
+                detail.push("released: now declared `existing:`, kept as it is".into());
             }
             if c.adopt {
                 detail.push(
@@ -620,6 +640,7 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             move_alias: false,
             provisioned: None,
             adopt: recorded.is_none() && live_props.is_some(),
+            release: false,
             deletion_policy: recorded
                 .filter(|rec| rec.delete_with_data != r.delete_with_data)
                 .map(|_| {
@@ -739,6 +760,7 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             move_alias: false,
             provisioned: None,
             adopt: false,
+            release: false,
             deletion_policy: None,
             replaces: None,
             pinned: None,

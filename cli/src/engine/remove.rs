@@ -119,7 +119,13 @@ async fn remove_locked(
             (key.clone(), role, key.as_str())
         })
         .collect();
-    roles.extend(service.manifest.functions.keys().map(|key| {
+    // A scheduler role only where the manifest has a scheduler schedule: a read each.
+    let scheduled = service.manifest.functions.iter().filter(|(_, f)| {
+        f.events.iter().any(
+            |e| matches!(e, Event::Schedule(s) if s.method == manifest::ScheduleMethod::Scheduler),
+        )
+    });
+    roles.extend(scheduled.map(|(key, _)| {
         let role = manifest::scheduler_role_name(svc, &service.stage, key, region);
         (format!("{key}.scheduler"), role, "")
     }));
@@ -334,6 +340,25 @@ async fn remove_locked(
             );
         }
     }
+    // What the manifest now declares `existing:` is not the service's to delete: forgotten.
+    let existing = model::existing_names(service, &cx);
+    let released: Vec<String> = targets
+        .iter()
+        .filter(|(_, r)| {
+            matches!(r.kind, Kind::Bucket | Kind::Queue) && existing.contains(&r.physical)
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut kept = Vec::new();
+    for id in &released {
+        if let Some(rec) = targets.remove(id) {
+            kept.push(format!(
+                "{} {} (the manifest declares it `existing:`)",
+                rec.kind.noun(),
+                rec.physical
+            ));
+        }
+    }
     // The manifest being removed has the last word on what may go with its data.
     for (id, rec) in targets.iter_mut() {
         if let Some(delete) = model::deletes_with_data(&service.manifest, id) {
@@ -341,7 +366,7 @@ async fn remove_locked(
         }
     }
     let journal = Journal::new(state, bucket, etag, &lock::Holder::me(command).describe());
-    let retained = std::sync::Mutex::new(Vec::new());
+    let retained = std::sync::Mutex::new(kept);
     let gone: Vec<(String, Recorded)> = targets.into_iter().collect();
     let failures = dag::run(
         deletion_steps(aws, &gone, force, &journal, &retained),

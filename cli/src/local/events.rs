@@ -154,8 +154,11 @@ pub fn sample(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
             message.event_source = Some("aws:sqs".into());
-            message.event_source_arn =
-                Some(format!("{}:sqs:{region}:{account}:{queue}", cx.partition));
+            // A declared queue's own ARN (an existing one may be another account's).
+            message.event_source_arn = Some(match event {
+                Some(Event::Sqs(q)) => names.queue_arn(&q.queue),
+                _ => format!("{}:sqs:{region}:{account}:{queue}", cx.partition),
+            });
             message.aws_region = Some(region.clone());
             let mut e = sqs::SqsEvent::default();
             e.records = vec![message];

@@ -301,7 +301,7 @@ fn sqs(kind: &Node, body: &Node, key: &str, cx: &mut Cx) -> Option<Node> {
         _ => (body, &[]),
     };
     let Some(queue) = own(arn, Kind::Queue, cx) else {
-        cx.todo(kind, key, "the queue is not one of this file's `AWS::SQS::Queue` resources (sls-rs triggers functions from its own `resources.queues` only); removed: declare the queue under `resources.queues` and write `sqs: NAME`");
+        cx.todo(kind, key, "the queue is not one of this file's `AWS::SQS::Queue` resources; removed: declare it under `resources.queues` as `NAME: { existing: <its ARN> }` (a queue sls-rs uses but never creates or deletes; one of this region) and write `sqs: NAME`");
         return None;
     };
     let mut out = vec![("queue", string(queue))];

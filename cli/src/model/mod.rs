@@ -825,6 +825,25 @@ pub fn streaming_warnings(service: &Service, package: &PackageManifest) -> Vec<S
         .collect()
 }
 
+/// The names of the buckets and queues the manifest declares `existing:`: never the
+/// service's to delete, even when the state holds one of that name (made by sls-rs
+/// before the manifest let go of it).
+pub fn existing_names(service: &Service, cx: &Context) -> std::collections::BTreeSet<String> {
+    let names = Names::new(service, cx);
+    let r = &service.manifest.resources;
+    let buckets = r
+        .buckets
+        .iter()
+        .filter(|(_, b)| b.existing.is_some())
+        .map(|(k, _)| names.bucket(k));
+    let queues = r
+        .queues
+        .iter()
+        .filter(|(_, q)| q.existing.is_some())
+        .map(|(k, _)| names.queue(k));
+    buckets.chain(queues).collect()
+}
+
 /// `shop-dev-api:live#sls-rs-http-api`: a permission's function and statement id.
 pub fn permission_physical(function: &str, statement_id: &str) -> String {
     format!("{function}:{LIVE_ALIAS}#{statement_id}")
@@ -1229,7 +1248,7 @@ pub(crate) mod tests {
 
     #[test]
     fn existing_resources_are_named_as_given_and_never_desired() {
-        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  w:\n    handler: w\n    events: [{ sqs: partner }]\nresources:\n  buckets:\n    drop: { existing: partner-drop }\n    reports: { name: shop-reports-example }\n  queues:\n    partner: { existing: 'arn:aws:sqs:eu-west-1:210987654321:partner-events' }\n    local: { existing: local-events }\n");
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  w:\n    handler: w\n    events: [{ sqs: partner }]\nresources:\n  buckets:\n    drop: { existing: partner-drop }\n    reports: { name: shop-reports-example }\n  queues:\n    partner: { existing: 'arn:aws:sqs:us-east-1:210987654321:partner-events' }\n    far: { existing: 'arn:aws:sqs:eu-west-1:210987654321:far-events' }\n    local: { existing: local-events }\n");
         let cx = CX;
         let names = Names::new(&s, &cx);
         assert_eq!(names.bucket("drop"), "partner-drop");
@@ -1239,11 +1258,11 @@ pub(crate) mod tests {
         );
         assert_eq!(
             names.queue_arn("partner"),
-            "arn:aws:sqs:eu-west-1:210987654321:partner-events"
+            "arn:aws:sqs:us-east-1:210987654321:partner-events"
         );
         assert_eq!(
-            names.queue_url("partner"),
-            "https://sqs.eu-west-1.amazonaws.com/210987654321/partner-events"
+            names.queue_url("far"),
+            "https://sqs.eu-west-1.amazonaws.com/210987654321/far-events"
         );
         assert_eq!(
             names.queue_arn("local"),

@@ -145,7 +145,12 @@ impl<'a> Names<'a> {
     pub fn queue_url(&self, name: &str) -> String {
         if let Some((queue, Some((region, account)))) = self.existing_queue(name) {
             if region != self.cx.region {
-                return format!("https://sqs.{region}.amazonaws.com/{account}/{queue}");
+                let suffix = if region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                return format!("https://sqs.{region}.{suffix}/{account}/{queue}");
             }
             return format!("{}/{account}/{queue}", self.cx.queue_url_base);
         }
