@@ -63,10 +63,11 @@ pub async fn put(
     } else {
         ScheduleState::Disabled
     };
-    let update = || async {
-        super::retry_until_assumable(|| {
+    // CreateSchedule and UpdateSchedule take the same whole schedule.
+    macro_rules! schedule {
+        ($call:ident) => {
             aws.scheduler
-                .update_schedule()
+                .$call()
                 .name(name)
                 .schedule_expression(&spec.expression)
                 .set_schedule_expression_timezone(spec.timezone.clone())
@@ -74,26 +75,18 @@ pub async fn put(
                 .target(target.clone())
                 .state(state.clone())
                 .send()
-        })
-        .await
-        .map_err(|e| aws_error(&what(name), "scheduler:UpdateSchedule", e))
+        };
+    }
+    let update = || async {
+        super::retry_until_assumable(|| schedule!(update_schedule))
+            .await
+            .map_err(|e| aws_error(&what(name), "scheduler:UpdateSchedule", e))
     };
     if !create {
         update().await?;
         return Ok(arn(aws, name));
     }
-    let created = super::retry_until_assumable(|| {
-        aws.scheduler
-            .create_schedule()
-            .name(name)
-            .schedule_expression(&spec.expression)
-            .set_schedule_expression_timezone(spec.timezone.clone())
-            .flexible_time_window(window.clone())
-            .target(target.clone())
-            .state(state.clone())
-            .send()
-    })
-    .await;
+    let created = super::retry_until_assumable(|| schedule!(create_schedule)).await;
     match created {
         Ok(_) => {}
         // Made meanwhile (an answer lost, a deploy that died before recording it): updated.
