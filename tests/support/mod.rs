@@ -47,12 +47,19 @@ pub fn patch_runtime_crate(dir: &Path) {
 /// check is behaviour, not speed; `package`'s own tests build as users do).
 pub fn handler_builds(cmd: &mut Command) -> &mut Command {
     cmd.env("CARGO_TARGET_DIR", repo_root().join("target/handlers"))
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
-        .env("CARGO_PROFILE_RELEASE_LTO", "false")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
+        .envs(UNOPTIMISED)
 }
 
-/// The sls-rs binary, with no AWS settings inherited from the developer's shell.
+/// The release profile of a handler, unoptimised (support::handler_builds).
+pub const UNOPTIMISED: [(&str, &str); 3] = [
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0"),
+    ("CARGO_PROFILE_RELEASE_LTO", "false"),
+    ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256"),
+];
+
+/// The sls-rs binary, with no AWS settings inherited from the developer's shell,
+/// and no clippy driver (scripts/test lints this tree while building it): the
+/// handlers it builds are a user's crates, compiled by plain rustc.
 pub fn sls_rs() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sls-rs"));
     for var in [
@@ -60,6 +67,8 @@ pub fn sls_rs() -> Command {
         "AWS_ENDPOINT_URL",
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
     ] {
         cmd.env_remove(var);
     }
