@@ -36,7 +36,7 @@ functions:
   fail: { handler: fail }
 "#;
 
-/// The fixture's workspace, copied to a directory of its own with the runtime crate by absolute path.
+/// The fixture's workspace, copied to a directory of its own with its path dependencies by absolute path.
 fn service_copy(test: &str) -> PathBuf {
     service_copy_with(test, MANIFEST)
 }
@@ -57,6 +57,10 @@ fn service_copy_with(test: &str, manifest: &str) -> PathBuf {
         .replace(
             "path = \"../../../runtime\"",
             &format!("path = {:?}", support::repo_root().join("runtime")),
+        )
+        .replace(
+            "path = \"../handler-deps\"",
+            &format!("path = {:?}", from.with_file_name("handler-deps")),
         );
     std::fs::write(dir.join("Cargo.toml"), cargo).unwrap();
     std::fs::write(dir.join("serverless.yaml"), manifest).unwrap();
@@ -327,8 +331,8 @@ fn routes_answer_from_warm_processes_a_panic_is_a_502_and_a_saved_edit_restarts_
     let built = dev.wait_for("built", Duration::from_secs(300));
     assert_eq!(built["restarted"], serde_json::json!(["echo"]), "{built}");
     let (status, after) = dev.get_json("/hello/z");
-    assert_eq!(status, 200);
-    assert_eq!(after["greeting"], "edited");
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["greeting"], "edited", "{after}; the build: {built}");
     assert_ne!(
         after["pid"], first["pid"],
         "a new process runs the new build"

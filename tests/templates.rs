@@ -36,6 +36,16 @@ impl Rendered {
                 .args(extra),
         );
         assert!(out.status.success(), "{stderr}");
+        // The tests' workspace hack: every template resolves its dependencies with the
+        // same features, so they compile once for all five (tests/fixtures/handler-deps).
+        let cargo_toml = dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&cargo_toml).unwrap();
+        let hack = format!(
+            "[dependencies]\nhandler-deps = {{ path = {:?} }}\n",
+            handler_deps().parent().unwrap()
+        );
+        assert!(text.contains("[dependencies]\n"), "{text}");
+        std::fs::write(&cargo_toml, text.replacen("[dependencies]\n", &hack, 1)).unwrap();
         Rendered { dir, service }
     }
 
@@ -391,4 +401,71 @@ fn the_ci_workflow_passes_actionlint() {
     std::fs::write(&workflow, broken).unwrap();
     let (ok, text) = lint(&s.dir);
     assert!(!ok && text.contains("stagin"), "{text}");
+}
+
+/// tests/fixtures/handler-deps/Cargo.toml.
+fn handler_deps() -> PathBuf {
+    support::repo_root().join("tests/fixtures/handler-deps/Cargo.toml")
+}
+
+/// The `[dependencies]` of a Cargo.toml (or its template), written one per line:
+/// each name with its features (empty for `name = "version"`).
+fn dependencies(text: &str) -> Vec<(String, Vec<String>)> {
+    let section = text
+        .split("[dependencies]\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no [dependencies] in {text}"));
+    section
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| {
+            let (name, spec) = l.split_once(" = ").unwrap_or_else(|| panic!("{l}"));
+            let features = spec
+                .split_once("features = [")
+                .map(|(_, rest)| {
+                    rest.split(']')
+                        .next()
+                        .unwrap()
+                        .split(',')
+                        .map(|f| f.trim().trim_matches('"').to_string())
+                        .filter(|f| !f.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name.trim().to_string(), features)
+        })
+        .collect()
+}
+
+/// handler-deps declares exactly the union of what the templates and the
+/// local-handlers fixture declare (the runtime crate aside, which they all share):
+/// a dependency or feature more would let a template build here that does not build
+/// for a user; one fewer, and that template compiles its dependencies again.
+#[test]
+fn handler_deps_is_the_union_of_the_templates() {
+    let root = support::repo_root();
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(root.join("cli/templates"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("Cargo.toml.hbs"))
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(sources.len() >= 5, "{sources:?}");
+    sources.push(root.join("tests/fixtures/local-handlers/Cargo.toml"));
+    let mut union: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for source in &sources {
+        for (name, features) in dependencies(&std::fs::read_to_string(source).unwrap()) {
+            if name.contains("runtime") || name == "handler-deps" {
+                continue;
+            }
+            union.entry(name).or_default().extend(features);
+        }
+    }
+    let declared: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        dependencies(&std::fs::read_to_string(handler_deps()).unwrap())
+            .into_iter()
+            .map(|(name, features)| (name, features.into_iter().collect()))
+            .collect();
+    assert_eq!(declared, union, "tests/fixtures/handler-deps/Cargo.toml");
 }
