@@ -52,15 +52,24 @@ fn service_copy_with(test: &str, manifest: &str) -> PathBuf {
     }
     // The fixture's lockfile is not in git: it exists once another test has built the fixture.
     let _ = std::fs::copy(from.join("Cargo.lock"), dir.join("Cargo.lock"));
-    let cargo = std::fs::read_to_string(from.join("Cargo.toml"))
-        .unwrap()
+    let cargo = std::fs::read_to_string(from.join("Cargo.toml")).unwrap();
+    for path in ["path = \"../../../runtime\"", "path = \"../handler-deps\""] {
+        assert!(cargo.contains(path), "the fixture's Cargo.toml has no {path}");
+    }
+    let cargo = cargo
         .replace(
             "path = \"../../../runtime\"",
-            &format!("path = {:?}", support::repo_root().join("runtime")),
+            &format!(
+                "path = {}",
+                support::toml_path(&support::repo_root().join("runtime"))
+            ),
         )
         .replace(
             "path = \"../handler-deps\"",
-            &format!("path = {:?}", from.with_file_name("handler-deps")),
+            &format!(
+                "path = {}",
+                support::toml_path(&from.with_file_name("handler-deps"))
+            ),
         );
     std::fs::write(dir.join("Cargo.toml"), cargo).unwrap();
     std::fs::write(dir.join("serverless.yaml"), manifest).unwrap();

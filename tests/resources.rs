@@ -851,7 +851,7 @@ fn every_example_deploys_and_redeploys_without_changes() {
                 .env("SLS_RS_ENDPOINT", endpoint);
             // Unoptimised, beside the templates' builds: what this checks is behaviour,
             // and optimised builds of five examples were most of CI's time (`package`'s
-            // own tests build as users do).
+            // own tests of examples/hello build as users do).
             support::handler_builds(&mut cmd);
             let (out, stdout, stderr) = support::run(&mut cmd);
             assert!(

@@ -34,17 +34,24 @@ pub fn patch_runtime_crate(dir: &Path) {
     std::fs::write(
         cargo.join("config.toml"),
         format!(
-            "[patch.crates-io]\nsls-rs-runtime = {{ path = {:?} }}\n",
-            repo_root().join("runtime")
+            "[patch.crates-io]\nsls-rs-runtime = {{ path = {} }}\n",
+            toml_path(&repo_root().join("runtime"))
         ),
     )
     .unwrap();
 }
 
+/// A path as a TOML string (a JSON string is a valid TOML basic string; Rust's
+/// `{:?}` of a path is not always).
+pub fn toml_path(path: &Path) -> String {
+    serde_json::to_string(path.to_str().expect("a UTF-8 path")).unwrap()
+}
+
 /// Handler builds of the tests that run handlers (templates, `invoke --local`,
 /// `dev`): one target directory, so their dependencies compile once, and
 /// unoptimised, which takes about a quarter off a cold build (what these tests
-/// check is behaviour, not speed; `package`'s own tests build as users do).
+/// check is behaviour, not speed; `package`'s own tests build as users do, but
+/// for the arm64 one).
 pub fn handler_builds(cmd: &mut Command) -> &mut Command {
     cmd.env("CARGO_TARGET_DIR", repo_root().join("target/handlers"))
         .envs(UNOPTIMISED)
