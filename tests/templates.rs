@@ -497,4 +497,20 @@ fn handler_deps_is_the_union_of_the_templates() {
             .map(|(name, features)| (name, features.into_iter().collect()))
             .collect();
     assert_eq!(declared, union, "tests/fixtures/handler-deps/Cargo.toml");
+    // Cargo keys a build by its profile too: the fixture's must be the templates',
+    // or it compiles the shared dependencies again.
+    let profile = |text: &str| {
+        text.split("[profile.release]\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no [profile.release] in {text}"))
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let fixture = profile(&std::fs::read_to_string(sources.last().unwrap()).unwrap());
+    for source in &sources {
+        let text = std::fs::read_to_string(source).unwrap();
+        assert_eq!(profile(&text), fixture, "{}", source.display());
+    }
 }
