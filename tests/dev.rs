@@ -54,7 +54,10 @@ fn service_copy_with(test: &str, manifest: &str) -> PathBuf {
     let _ = std::fs::copy(from.join("Cargo.lock"), dir.join("Cargo.lock"));
     let cargo = std::fs::read_to_string(from.join("Cargo.toml")).unwrap();
     for path in ["path = \"../../../runtime\"", "path = \"../handler-deps\""] {
-        assert!(cargo.contains(path), "the fixture's Cargo.toml has no {path}");
+        assert!(
+            cargo.contains(path),
+            "the fixture's Cargo.toml has no {path}"
+        );
     }
     let cargo = cargo
         .replace(

@@ -422,7 +422,10 @@ fn dependencies(text: &str) -> Vec<(String, Vec<String>)> {
         .unwrap_or_else(|| panic!("no [dependencies] in {text}"));
     assert!(sections.next().is_none(), "two [dependencies] in {text}");
     for table in ["dependencies.", "-dependencies", "target."] {
-        assert!(!text.contains(table), "a `{table}` table this test does not read: {text}");
+        assert!(
+            !text.contains(table),
+            "a `{table}` table this test does not read: {text}"
+        );
     }
     section
         .lines()
@@ -453,7 +456,10 @@ fn dependencies(text: &str) -> Vec<(String, Vec<String>)> {
                     .filter(|f| !f.is_empty())
                     .collect(),
                 None => {
-                    assert!(!compact.contains(",features") && !compact.contains("{features"), "features not a list: {l}");
+                    assert!(
+                        !compact.contains(",features") && !compact.contains("{features"),
+                        "features not a list: {l}"
+                    );
                     Vec::new()
                 }
             };
