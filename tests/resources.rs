@@ -2510,3 +2510,153 @@ async fn a_queue_made_by_sls_rs_then_declared_existing_is_released_not_deleted()
         .await
         .unwrap();
 }
+
+/// Provisioned-concurrency auto scaling: the scalable target on the `live` alias with
+/// its bounds and a target-tracking policy on Lambda's utilisation, read back, a
+/// console edit shown as drift and repaired, changed in place, and deregistered when
+/// the manifest goes back to a fixed number (moto keeps no provisioned concurrency
+/// itself: the plan's part, leaving the scaler's number be, is a unit test of plan).
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioned_concurrency_auto_scaling_is_registered_on_the_alias_repaired_and_removed() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    if !support::needs(&[Svc::Lambda, Svc::Iam, Svc::AutoScaling]) {
+        return;
+    }
+    let manifest =
+        |pc: &str| format!("  api:\n    handler: api\n    provisionedConcurrency: {pc}\n");
+    let f = Fixture::new(
+        "pc-scaling",
+        &manifest("{ min: 2, max: 10, targetUtilization: 0.6 }"),
+    );
+    let aws = aws().await;
+    f.deploy();
+    let id = format!("function:{}:live", f.name("api"));
+    let target = || async {
+        let out = aws
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Lambda)
+            .resource_ids(&id)
+            .send()
+            .await
+            .unwrap();
+        out.scalable_targets().first().map(|t| {
+            (
+                t.min_capacity(),
+                t.max_capacity(),
+                t.scalable_dimension().clone(),
+            )
+        })
+    };
+    let policy = || async {
+        let out = aws
+            .autoscaling
+            .describe_scaling_policies()
+            .service_namespace(ServiceNamespace::Lambda)
+            .resource_id(&id)
+            .send()
+            .await
+            .unwrap();
+        out.scaling_policies()
+            .iter()
+            .map(|p| {
+                let c = p.target_tracking_scaling_policy_configuration().unwrap();
+                (
+                    p.policy_name().to_string(),
+                    c.target_value(),
+                    c.predefined_metric_specification()
+                        .map(|m| m.predefined_metric_type().as_str().to_string()),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        target().await,
+        Some((
+            2,
+            10,
+            ScalableDimension::LambdaFunctionProvisionedConcurrency
+        ))
+    );
+    assert_eq!(
+        policy().await,
+        [(
+            "sls-rs-utilization".to_string(),
+            0.6,
+            Some("LambdaProvisionedConcurrencyUtilization".to_string())
+        )]
+    );
+    assert!(f.deploy()["deployment"].is_null(), "nothing to change");
+
+    // A console edit of the bounds: drift, and repaired.
+    aws.autoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Lambda)
+        .scalable_dimension(ScalableDimension::LambdaFunctionProvisionedConcurrency)
+        .resource_id(&id)
+        .min_capacity(1)
+        .max_capacity(50)
+        .send()
+        .await
+        .unwrap();
+    let plan = f.json(&["plan"]);
+    assert_eq!(
+        drifted(&plan),
+        [(
+            "provisionedScaling/api".to_string(),
+            vec!["maxCapacity".to_string(), "minCapacity".to_string()]
+        )],
+        "{plan}"
+    );
+    f.deploy();
+    assert_eq!(target().await.map(|t| (t.0, t.1)), Some((2, 10)));
+
+    // Changed in the manifest: changed in place.
+    f.write(
+        &manifest("{ min: 3, max: 12, targetUtilization: 0.75 }"),
+        &[],
+    );
+    f.deploy();
+    assert_eq!(target().await.map(|t| (t.0, t.1)), Some((3, 12)));
+    assert_eq!(policy().await[0].1, 0.75);
+
+    // The deployer may register targets only for a service that scales.
+    let deployer = f.json(&["policy", "--deployer"]);
+    let sids: Vec<&str> = deployer["permissions"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    for sid in [
+        "ProvisionedScaling",
+        "ProvisionedScalingAlarms",
+        "ProvisionedScalingRole",
+    ] {
+        assert!(sids.contains(&sid), "{sid} in {sids:?}");
+    }
+
+    // A fixed number again: the target (and its policy) is deregistered.
+    f.write(&manifest("3"), &[]);
+    f.deploy();
+    assert_eq!(target().await, None);
+    assert!(policy().await.is_empty());
+
+    // Scaling again, and the state lost: remove finds the target on the function's alias.
+    f.write(&manifest("{ min: 1, max: 4 }"), &[]);
+    f.deploy();
+    assert_eq!(target().await.map(|t| (t.0, t.1)), Some((1, 4)));
+    aws.s3
+        .delete_object()
+        .bucket(sls_rs::cloud::deployment_bucket::name(
+            &aws.account,
+            "us-east-1",
+        ))
+        .key(sls_rs::engine::state::state_key(&f.service, "test"))
+        .send()
+        .await
+        .unwrap();
+    let report = f.json(&["remove", "--force"]);
+    assert_eq!(target().await, None, "{report}");
+    assert!(policy().await.is_empty());
+}

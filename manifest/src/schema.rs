@@ -231,8 +231,10 @@ pub struct Function {
     /// Overrides `provider.tracing.lambda` for this function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracing: Option<bool>,
+    /// Instances kept warm on the `live` alias: a number, or `{ min, max,
+    /// targetUtilization }` for Application Auto Scaling to keep it between.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provisioned_concurrency: Option<u32>,
+    pub provisioned_concurrency: Option<ProvisionedConcurrency>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_concurrency: Option<u32>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
@@ -1003,6 +1005,90 @@ pub enum RecursiveLoop {
     #[default]
     Terminate,
     Allow,
+}
+
+/// `provisionedConcurrency:` a fixed number, or auto scaling between two.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ProvisionedConcurrency {
+    Fixed(u32),
+    Scaling(ProvisionedScaling),
+}
+
+/// Application Auto Scaling of provisioned concurrency (target tracking on Lambda's
+/// `ProvisionedConcurrencyUtilization`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProvisionedScaling {
+    pub min: u32,
+    pub max: u32,
+    /// The share of provisioned instances busy that the scaler keeps to, 0.1–0.9.
+    #[serde(default = "default_target_utilization")]
+    pub target_utilization: f64,
+}
+
+/// AWS's suggested starting point for provisioned concurrency (Lambda's documentation).
+pub const DEFAULT_TARGET_UTILIZATION: f64 = 0.7;
+
+fn default_target_utilization() -> f64 {
+    DEFAULT_TARGET_UTILIZATION
+}
+
+impl ProvisionedConcurrency {
+    /// What the `live` alias gets at deploy: the number, or the minimum.
+    pub fn initial(self) -> u32 {
+        match self {
+            ProvisionedConcurrency::Fixed(n) => n,
+            ProvisionedConcurrency::Scaling(s) => s.min,
+        }
+    }
+
+    /// The most it may be.
+    pub fn max(self) -> u32 {
+        match self {
+            ProvisionedConcurrency::Fixed(n) => n,
+            ProvisionedConcurrency::Scaling(s) => s.max,
+        }
+    }
+
+    pub fn scaling(self) -> Option<ProvisionedScaling> {
+        match self {
+            ProvisionedConcurrency::Fixed(_) => None,
+            ProvisionedConcurrency::Scaling(s) => Some(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProvisionedConcurrency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ProvisionedConcurrency;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of instances, or a mapping `{ min, max, targetUtilization }` for auto scaling")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                u32::try_from(n)
+                    .map(ProvisionedConcurrency::Fixed)
+                    .map_err(|_| {
+                        E::custom(format!("{n} instances is more than any account may run"))
+                    })
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!(
+                        "{n}: a number of instances is 0 or more"
+                    ))),
+                }
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                ProvisionedScaling::deserialize(MapAccessDeserializer::new(map))
+                    .map(ProvisionedConcurrency::Scaling)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A function URL (Serverless Framework's `url:`), always on the `live` alias.

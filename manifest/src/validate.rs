@@ -469,6 +469,41 @@ impl Checker<'_> {
         }
     }
 
+    /// `provisionedConcurrency: { min, max, targetUtilization }`.
+    fn provisioned_scaling(&mut self, s: &crate::ProvisionedScaling, path: &KeyPath) {
+        if s.min == 0 {
+            self.value(
+                &path.key("min"),
+                "the minimum is 0: with no instance provisioned there is no utilisation to track, so the scaler would never add one".into(),
+                Some("at least 1; for no provisioned concurrency, leave `provisionedConcurrency` out"),
+            );
+        }
+        if s.max < s.min {
+            self.value(
+                &path.key("max"),
+                format!("the maximum {} is below the minimum {}", s.max, s.min),
+                None,
+            );
+        } else if s.max == s.min {
+            self.value(
+                &path.key("max"),
+                format!(
+                    "the maximum equals the minimum ({}): there is nothing to scale",
+                    s.min
+                ),
+                Some("write `provisionedConcurrency: N` for a fixed number"),
+            );
+        }
+        let t = s.target_utilization;
+        if !(0.1..=0.9).contains(&t) || ((t * 100.0).round() - t * 100.0).abs() > 1e-6 {
+            self.value(
+                &path.key("targetUtilization"),
+                format!("{t} is not a share between 0.1 and 0.9 with at most two decimals"),
+                Some("the share of provisioned instances busy that the scaler keeps to; 0.7 is AWS's suggested start"),
+            );
+        }
+    }
+
     /// A function URL's CORS, within what `CreateFunctionUrlConfig` accepts.
     fn url_cors(&mut self, cors: &crate::UrlCors, path: &KeyPath) {
         const METHODS: [&str; 7] = ["GET", "PUT", "HEAD", "POST", "PATCH", "DELETE", "*"];
@@ -872,11 +907,25 @@ impl Checker<'_> {
         if let Some(cors) = f.url.as_ref().and_then(|u| u.cors.as_ref()) {
             self.url_cors(cors, &path.key("url").key("cors"));
         }
+        if let Some(scaling) = f.provisioned_concurrency.and_then(|p| p.scaling()) {
+            self.provisioned_scaling(&scaling, &path.key("provisionedConcurrency"));
+        }
         if let (Some(pc), Some(rc)) = (f.provisioned_concurrency, f.reserved_concurrency) {
+            let (at, what) = match pc {
+                crate::ProvisionedConcurrency::Fixed(_) => (
+                    path.key("provisionedConcurrency"),
+                    "provisioned concurrency",
+                ),
+                crate::ProvisionedConcurrency::Scaling(_) => (
+                    path.key("provisionedConcurrency").key("max"),
+                    "the provisioned-concurrency maximum",
+                ),
+            };
+            let pc = pc.max();
             if pc > rc {
                 self.value(
-                    &path.key("provisionedConcurrency"),
-                    format!("provisioned concurrency {pc} exceeds the reserved concurrency {rc}"),
+                    &at,
+                    format!("{what} {pc} exceeds the reserved concurrency {rc}"),
                     Some("Lambda cannot keep more instances warm than the function may run"),
                 );
             }

@@ -132,6 +132,13 @@ pub const GAPS: &[Gap] = &[
     },
     Gap {
         emulator: Emulator::LocalStack,
+        service: Svc::AutoScaling,
+        what: "Application Auto Scaling",
+        answer: "no provider in localstack-core 2026.3: a service of LocalStack's paid plans",
+        whole_service: true,
+    },
+    Gap {
+        emulator: Emulator::LocalStack,
         service: Svc::XRay,
         what: "X-Ray",
         answer: "HTTP 501 \"not included in your license plan\"",

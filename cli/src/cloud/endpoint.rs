@@ -34,12 +34,13 @@ pub enum Svc {
     EventBridge,
     HttpApi,
     Scheduler,
+    AutoScaling,
     XRay,
 }
 
 impl Svc {
     /// Every service the deploy's clients are built for (X-Ray is only read by handlers and users).
-    pub const CALLED: [Svc; 11] = [
+    pub const CALLED: [Svc; 12] = [
         Svc::S3,
         Svc::Iam,
         Svc::Sts,
@@ -51,6 +52,7 @@ impl Svc {
         Svc::EventBridge,
         Svc::HttpApi,
         Svc::Scheduler,
+        Svc::AutoScaling,
     ];
 
     /// The SDK's service id: what its per-service settings are keyed by.
@@ -67,6 +69,7 @@ impl Svc {
             Svc::EventBridge => "EventBridge",
             Svc::HttpApi => "ApiGatewayV2",
             Svc::Scheduler => "Scheduler",
+            Svc::AutoScaling => "Application Auto Scaling",
             Svc::XRay => "XRay",
         }
     }
@@ -93,6 +96,7 @@ impl Svc {
             Svc::EventBridge => "events",
             Svc::HttpApi => "apigatewayv2",
             Svc::Scheduler => "scheduler",
+            Svc::AutoScaling => "application-autoscaling",
             Svc::XRay => "xray",
         }
     }

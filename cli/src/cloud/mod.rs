@@ -19,6 +19,7 @@ pub mod lambda_function;
 pub mod lambda_permission;
 pub mod log_events;
 pub mod log_group;
+pub mod provisioned_scaling;
 mod rate;
 pub mod s3_bucket;
 pub mod schedule_rule;
@@ -69,6 +70,7 @@ pub struct Aws {
     pub sfn: aws_sdk_sfn::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub calls: CallLog,
     pub state_calls: CallLog,
@@ -175,6 +177,7 @@ impl Aws {
             client!(aws_sdk_apigatewayv2, Svc::HttpApi),
         );
         let scheduler = client!(aws_sdk_scheduler, Svc::Scheduler);
+        let autoscaling = client!(aws_sdk_applicationautoscaling, Svc::AutoScaling);
         Ok(Aws {
             target: target.clone(),
             endpoints,
@@ -190,6 +193,7 @@ impl Aws {
             events,
             apigw,
             scheduler,
+            autoscaling,
             calls,
             state_calls,
             clock,
@@ -268,6 +272,7 @@ impl Aws {
             events: offline!(aws_sdk_eventbridge),
             apigw: offline!(aws_sdk_apigatewayv2),
             scheduler: offline!(aws_sdk_scheduler),
+            autoscaling: offline!(aws_sdk_applicationautoscaling),
             calls: CallLog::default(),
             state_calls: CallLog::default(),
             clock: Default::default(),

@@ -6,8 +6,8 @@ use super::plan::Live;
 use super::state::{Recorded, State};
 use crate::cloud::{
     bucket_notification, dynamodb_table, event_source_mapping, function_url, http_api, iam_role,
-    lambda_function, lambda_permission, log_group, s3_bucket, schedule_rule, scheduler, sqs_queue,
-    state_machine, Aws,
+    lambda_function, lambda_permission, log_group, provisioned_scaling, s3_bucket, schedule_rule,
+    scheduler, sqs_queue, state_machine, Aws,
 };
 use crate::model::{self, Kind, LogicalId, Props, Resource, Spec, LIVE_ALIAS};
 
@@ -242,6 +242,17 @@ pub async fn read(
                 ),
                 Kind::Rule => (schedule_rule::read(aws, &physical).await?, None, None, None),
                 Kind::Schedule => (scheduler::read(aws, &physical).await?, None, None, None),
+                Kind::ProvisionedScaling
+                    if recorded.is_none() && absent.contains(physical.as_str()) =>
+                {
+                    (None, None, None, None)
+                }
+                Kind::ProvisionedScaling => (
+                    provisioned_scaling::read(aws, &physical).await?,
+                    None,
+                    None,
+                    None,
+                ),
                 Kind::FunctionUrl if recorded.is_none() && absent.contains(physical.as_str()) => {
                     (None, None, None, None)
                 }

@@ -34,8 +34,9 @@ use serde::Serialize;
 use crate::build::PackageManifest;
 use crate::cloud::{
     self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping,
-    function_url, http_api, iam_role, lambda_function, lambda_permission, log_group, s3_bucket,
-    schedule_rule, scheduler, sqs_queue, state_machine, Aws, CallSummary, Changed, Target,
+    function_url, http_api, iam_role, lambda_function, lambda_permission, log_group,
+    provisioned_scaling, s3_bucket, schedule_rule, scheduler, sqs_queue, state_machine, Aws,
+    CallSummary, Changed, Target,
 };
 use crate::manifest::Service;
 use crate::model::{self, FunctionSpec, Kind, Phase, Resource, Spec, LIVE_ALIAS};
@@ -623,6 +624,35 @@ async fn deploy_locked(
     if !failures.is_empty() {
         close_failed(aws, &journal).await;
         return Err(failed("deploy failed during cutover: some `live` aliases moved; `sls-rs deploy` again finishes it", failures));
+    }
+    // Auto scaling the manifest dropped goes first: left until the deletions, its scaler
+    // could move the number set below (or put back one removed).
+    let scalers: Vec<(String, Recorded)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && c.kind == Kind::ProvisionedScaling)
+        .filter_map(|c| {
+            Some((
+                c.id.clone(),
+                journal.snapshot().resources.get(&c.id)?.clone(),
+            ))
+        })
+        .collect();
+    if !scalers.is_empty() {
+        let retained = std::sync::Mutex::new(Vec::new());
+        let failures = dag::run(
+            deletion_steps(aws, &scalers, opts.force, &journal, &retained),
+            opts.concurrency,
+            |id, took| report_step(progress, &plan, id, took),
+        )
+        .await;
+        if !failures.is_empty() {
+            close_failed(aws, &journal).await;
+            return Err(failed(
+                "deploy failed after cutover, removing provisioned-concurrency auto scaling: the new versions are live; triggers and deletions are not done; `sls-rs deploy` again finishes it",
+                failures,
+            ));
+        }
     }
     // Provisioned concurrency: set where it changed, then waited for wherever the alias
     // now serves a version that needs it (Lambda provisions a moved alias's new version anew).
@@ -1330,6 +1360,7 @@ async fn apply_service_resource(
             scheduler::put(aws, name, spec, create).await?
         }
         Spec::Schedule(_) => scheduler::arn(aws, name),
+        Spec::ProvisionedScaling(spec) => provisioned_scaling::put(aws, spec).await?,
         Spec::FunctionUrl(spec) => match function_url::read(aws, name).await? {
             Some(live) if !create && fields.is_empty() => live.url,
             _ => function_url::put(aws, spec, create).await?,
@@ -1422,6 +1453,7 @@ async fn delete_other(aws: &Aws, rec: &Recorded) -> anyhow::Result<()> {
         Kind::BucketNotification => bucket_notification::delete(aws, physical).await?,
         Kind::FunctionUrl => function_url::delete(aws, physical).await?,
         Kind::Schedule => scheduler::delete(aws, physical).await?,
+        Kind::ProvisionedScaling => provisioned_scaling::delete(aws, physical).await?,
         Kind::Table | Kind::Bucket | Kind::Queue => {
             unreachable!("data resources are deleted by delete_resource")
         }

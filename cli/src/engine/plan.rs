@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::state::State;
-use crate::model::{same_owner, Kind, LogicalId, Props, Resource, Spec};
+use crate::model::{logical_id, same_owner, Kind, LogicalId, Props, Resource, Spec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -705,15 +705,35 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
                 Some(pc) => *pc,
                 None => recorded_pc,
             };
-            if recorded.is_some() && live_pc != recorded_pc {
+            // With auto scaling, the scaler moves it between the bounds: neither drift
+            // nor a change; outside them (or gone), it is set to the nearest bound.
+            let wanted = match f.provisioned_range {
+                Some((min, max)) => Some(live_pc.map_or(min, |n| n.clamp(min, max))),
+                None => f.provisioned_concurrency,
+            };
+            // Drift is a number sls-rs must set back that no scaler of its own chose: one
+            // within the bounds of the scaler sls-rs set up (recorded, or declared now) is
+            // the scaler's, and one the manifest wants now is news, not drift.
+            let recorded_range = state
+                .resources
+                .get(&logical_id(Kind::ProvisionedScaling, &r.function))
+                .and_then(|rec| {
+                    let bound = |k: &str| rec.props.get(k)?.parse::<u32>().ok();
+                    Some((bound("minCapacity")?, bound("maxCapacity")?))
+                });
+            let scaler_chose = live_pc.is_some_and(|n| {
+                [recorded_range, f.provisioned_range]
+                    .into_iter()
+                    .flatten()
+                    .any(|(min, max)| (min..=max).contains(&n))
+            });
+            if recorded.is_some() && live_pc != recorded_pc && wanted != live_pc && !scaler_chose {
                 change.drift.push("provisionedConcurrency".into());
             }
             // A function or alias recreated after a manual deletion lost its provisioned concurrency too.
             let recreated = action == Action::Create || alias.is_none();
-            if f.provisioned_concurrency != live_pc
-                || (recreated && f.provisioned_concurrency.is_some())
-            {
-                change.provisioned = Some(f.provisioned_concurrency);
+            if wanted != live_pc || (recreated && wanted.is_some()) {
+                change.provisioned = Some(wanted);
             }
         }
         changes.push(change);
@@ -1197,6 +1217,91 @@ mod tests {
             !f.publish,
             "provisioned concurrency alone needs no new version"
         );
+    }
+
+    #[test]
+    fn auto_scaled_provisioned_concurrency_is_left_to_the_scaler_between_its_bounds() {
+        let scaled = setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f, provisionedConcurrency: { min: 2, max: 10 } }\n");
+        let (mut state, mut live) = deployed(&scaled);
+        state.resources.get_mut("function/f").unwrap().provisioned = Some(2);
+        let f_of = |p: &Plan| {
+            p.changes
+                .iter()
+                .find(|c| c.id == "function/f")
+                .cloned()
+                .unwrap()
+        };
+        // The scaler moved it, anywhere between the bounds: no change, no drift.
+        for n in [2, 7, 10] {
+            live.provisioned.insert("function/f".into(), Some(n));
+            let p = plan(&scaled, &state, &live);
+            assert!(!p.has_changes(), "{n}: {:?}", f_of(&p));
+        }
+        // Outside them (a console edit): drift, set to the nearest bound.
+        live.provisioned.insert("function/f".into(), Some(40));
+        let f = f_of(&plan(&scaled, &state, &live));
+        assert_eq!(
+            (f.provisioned, f.drift),
+            (Some(Some(10)), vec!["provisionedConcurrency".to_string()])
+        );
+        live.provisioned.insert("function/f".into(), Some(1));
+        assert_eq!(
+            f_of(&plan(&scaled, &state, &live)).provisioned,
+            Some(Some(2))
+        );
+        // Gone (removed, or FAILED): the minimum again.
+        live.provisioned.insert("function/f".into(), None);
+        assert_eq!(
+            f_of(&plan(&scaled, &state, &live)).provisioned,
+            Some(Some(2))
+        );
+        // The scaler's target is a resource of its own, read back like any other.
+        let p = plan(&scaled, &state, &live);
+        assert!(
+            p_change(&p, "provisionedScaling/f").is_none(),
+            "deployed as declared"
+        );
+        live.props
+            .get_mut("provisionedScaling/f")
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .insert("maxCapacity".into(), "50".into());
+        let p = plan(&scaled, &state, &live);
+        assert_eq!(
+            p_change(&p, "provisionedScaling/f").unwrap().drift,
+            ["maxCapacity"]
+        );
+
+        // A fixed number again: whatever the scaler left is set to it, and the target goes.
+        live.provisioned.insert("function/f".into(), Some(7));
+        let fixed = |n: u32| {
+            setup(&format!("service: shop\nprovider: {{ name: aws }}\nfunctions:\n  f: {{ handler: f, provisionedConcurrency: {n} }}\n"))
+        };
+        let p = plan(&fixed(3), &state, &live);
+        assert_eq!(f_of(&p).provisioned, Some(Some(3)));
+        assert!(
+            f_of(&p).drift.is_empty(),
+            "the scaler's number is not drift"
+        );
+        assert_eq!(
+            p_change(&p, "provisionedScaling/f").map(|c| c.action),
+            Some(Action::Delete)
+        );
+        // ... or the number the scaler left, which needs no change and is no drift.
+        let p = plan(&fixed(7), &state, &live);
+        assert_eq!(f_of(&p).provisioned, None);
+        assert!(f_of(&p).drift.is_empty());
+        // None at all: removed.
+        let none =
+            setup("service: shop\nprovider: { name: aws }\nfunctions:\n  f: { handler: f }\n");
+        assert_eq!(f_of(&plan(&none, &state, &live)).provisioned, Some(None));
+    }
+
+    fn p_change<'a>(p: &'a Plan, id: &str) -> Option<&'a Change> {
+        p.changes
+            .iter()
+            .find(|c| c.id == id && c.action != Action::Unchanged)
     }
 
     #[test]

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::cloud::{
     self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping, http_api,
-    iam_role, lambda_function, log_group, s3_bucket, schedule_rule, scheduler, sqs_queue,
-    state_machine, Aws, CallSummary,
+    iam_role, lambda_function, log_group, provisioned_scaling, s3_bucket, schedule_rule, scheduler,
+    sqs_queue, state_machine, Aws, CallSummary,
 };
 use crate::manifest::{self, Event, Service};
 use crate::model::{self, Kind};
@@ -299,6 +299,20 @@ async fn remove_locked(
         // when the function is this service's, being removed: they die with it.
         let function_arn = names.function_arn(key);
         let ours = targets.contains_key(&model::logical_id(Kind::Function, key));
+        // The scaler's target carries no tags: it is ours on our function's alias. A read
+        // only where the manifest scales.
+        let scaling = model::logical_id(Kind::ProvisionedScaling, key);
+        if ours
+            && f.provisioned_concurrency
+                .is_some_and(|p| p.scaling().is_some())
+            && !targets.contains_key(&scaling)
+            && provisioned_scaling::read(aws, &function).await?.is_some()
+        {
+            targets.insert(
+                scaling,
+                found(Kind::ProvisionedScaling, function.clone(), key),
+            );
+        }
         let of_function = |target: &str| {
             target == alias
                 || (ours

@@ -20,6 +20,9 @@ use serde_json::{json, Value};
 
 use crate::manifest::Service;
 
+/// The service principal of Application Auto Scaling for Lambda (its service-linked role's).
+const AUTOSCALING_PRINCIPAL: &str = "lambda.application-autoscaling.amazonaws.com";
+
 /// AWS call (`service:Operation`, as `cloud/` labels it) → the IAM actions it
 /// needs. Calls that deploy, plan, rollback, info and remove make; `logs` and
 /// `invoke` are for people, not for a deployer ([`NOT_DEPLOYING`]).
@@ -132,6 +135,49 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     (
         "scheduler:UpdateSchedule",
         &["scheduler:UpdateSchedule", "iam:PassRole"],
+    ),
+    // Application Auto Scaling (provisioned concurrency). Registering the first Lambda
+    // target makes AWS's service-linked role; a target-tracking policy makes CloudWatch
+    // alarms, which deregistering deletes.
+    (
+        "application-autoscaling:DeleteScalingPolicy",
+        &[
+            "application-autoscaling:DeleteScalingPolicy",
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:DescribeAlarms",
+        ],
+    ),
+    (
+        "application-autoscaling:DeregisterScalableTarget",
+        &[
+            "application-autoscaling:DeregisterScalableTarget",
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:DescribeAlarms",
+        ],
+    ),
+    (
+        "application-autoscaling:DescribeScalableTargets",
+        &["application-autoscaling:DescribeScalableTargets"],
+    ),
+    (
+        "application-autoscaling:DescribeScalingPolicies",
+        &["application-autoscaling:DescribeScalingPolicies"],
+    ),
+    (
+        "application-autoscaling:PutScalingPolicy",
+        &[
+            "application-autoscaling:PutScalingPolicy",
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:PutMetricAlarm",
+        ],
+    ),
+    (
+        "application-autoscaling:RegisterScalableTarget",
+        &[
+            "application-autoscaling:RegisterScalableTarget",
+            "iam:CreateServiceLinkedRole",
+        ],
     ),
     // IAM.
     ("iam:CreateRole", &["iam:CreateRole", "iam:TagRole"]),
@@ -709,6 +755,83 @@ pub fn deployer_policy(scope: &Scope) -> Value {
             vec!["*".into()],
         ));
     }
+    // Provisioned-concurrency auto scaling. A scalable target's IAM ARN carries an id
+    // Application Auto Scaling picks, so the statements cover the region's targets,
+    // narrowed by its condition keys to Lambda's provisioned concurrency (docs/ci.md).
+    // Read and removed always, made only for a service that declares one. It checks
+    // the caller may manage the policy's CloudWatch alarms, whose names it picks (they
+    // start with the target's `TargetTracking-function:NAME:live`): the region's alarms
+    // for a service that scales, this stage's otherwise.
+    let targets = json!([arn("application-autoscaling", "scalable-target/*")]);
+    let lambda_targets = json!({ "StringEquals": {
+        "application-autoscaling:service-namespace": "lambda",
+        "application-autoscaling:scalable-dimension": "lambda:function:ProvisionedConcurrency",
+    } });
+    let alarms = arn("cloudwatch", "alarm:*");
+    let stage_alarms = arn(
+        "cloudwatch",
+        &format!("alarm:TargetTracking-function:{prefix}*"),
+    );
+    statements.push(allow(
+        "ReadProvisionedScaling",
+        &[
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DescribeScalingPolicies",
+        ],
+        vec!["*".into()],
+    ));
+    let mut delete = allow(
+        "DeleteProvisionedScaling",
+        &[
+            "application-autoscaling:DeleteScalingPolicy",
+            "application-autoscaling:DeregisterScalableTarget",
+        ],
+        vec![],
+    );
+    delete["Resource"] = targets.clone();
+    delete["Condition"] = lambda_targets.clone();
+    statements.push(delete);
+    statements.push(allow(
+        "DeleteProvisionedScalingAlarms",
+        &["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
+        vec![stage_alarms],
+    ));
+    let scaled = service.manifest.functions.values().any(|f| {
+        f.provisioned_concurrency
+            .is_some_and(|p| p.scaling().is_some())
+    });
+    if scaled {
+        let mut make = allow(
+            "ProvisionedScaling",
+            &[
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:RegisterScalableTarget",
+            ],
+            vec![],
+        );
+        make["Resource"] = targets;
+        make["Condition"] = lambda_targets;
+        statements.push(make);
+        statements.push(allow(
+            "ProvisionedScalingAlarms",
+            &[
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:DescribeAlarms",
+                "cloudwatch:PutMetricAlarm",
+            ],
+            vec![alarms],
+        ));
+        let mut linked = allow(
+            "ProvisionedScalingRole",
+            &["iam:CreateServiceLinkedRole"],
+            vec![format!(
+                "{p}:iam::{account}:role/aws-service-role/{AUTOSCALING_PRINCIPAL}/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency"
+            )],
+        );
+        linked["Condition"] =
+            json!({ "StringEquals": { "iam:AWSServiceName": AUTOSCALING_PRINCIPAL } });
+        statements.push(linked);
+    }
     // Making and changing function URLs only for a service that declares one; reading
     // and deleting them is in `Functions`, so dropping `url:` needs no new policy.
     if service.manifest.functions.values().any(|f| f.url.is_some()) {
@@ -809,7 +932,7 @@ mod tests {
         let env = |_: &str| None;
         load_str(
             Path::new("serverless.yaml"),
-            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, url: true, events: [{ schedule: { rate: rate(1 hour), method: scheduler } }] }\n",
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, url: true, provisionedConcurrency: { min: 1, max: 4 }, events: [{ schedule: { rate: rate(1 hour), method: scheduler } }] }\n",
             &LoadOptions {
                 config: None,
                 stage: None,
@@ -906,6 +1029,7 @@ mod tests {
                     "apigateway",
                     "sts",
                     "scheduler",
+                    "application-autoscaling",
                 ];
                 if known.contains(&svc)
                     && op.starts_with(|c: char| c.is_ascii_uppercase())
@@ -963,6 +1087,9 @@ mod tests {
             ("scheduler", _) => {
                 "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/shop-dev-api-schedule"
             }
+            ("application-autoscaling", _) => {
+                "arn:aws:application-autoscaling:eu-west-1:123456789012:scalable-target/0a1b2c3d"
+            }
             _ => panic!("no sample resource for {call}"),
         }
     }
@@ -976,13 +1103,29 @@ mod tests {
                 "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api",
             ),
             ("iam:PassedToService", "lambda.amazonaws.com"),
+            (
+                "iam:AWSServiceName",
+                "lambda.application-autoscaling.amazonaws.com",
+            ),
+            ("application-autoscaling:service-namespace", "lambda"),
+            (
+                "application-autoscaling:scalable-dimension",
+                "lambda:function:ProvisionedConcurrency",
+            ),
             ("s3:if-none-match", "*"),
         ];
         for (call, actions) in OPERATIONS {
             for action in *actions {
                 let resource = if *action == "iam:PassRole" {
                     "arn:aws:iam::123456789012:role/shop-dev-api-eu-west-1"
-                } else if action.contains("LogDelivery") || action.contains("ResourcePolic") {
+                } else if *action == "iam:CreateServiceLinkedRole" {
+                    "arn:aws:iam::123456789012:role/aws-service-role/lambda.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency"
+                } else if action.starts_with("cloudwatch:") {
+                    "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:TargetTracking-function:shop-dev-api:live-AlarmHigh-1f2e"
+                } else if action.starts_with("application-autoscaling:Describe")
+                    || action.contains("LogDelivery")
+                    || action.contains("ResourcePolic")
+                {
                     "*"
                 } else {
                     sample_resource(call)
@@ -1022,6 +1165,41 @@ mod tests {
             "arn:aws:scheduler:eu-west-1:123456789012:schedule/default/shop-dev-api-schedule";
         assert!(!allows(&policy, "scheduler:CreateSchedule", schedule, &[]));
         assert!(allows(&policy, "scheduler:DeleteSchedule", schedule, &[]));
+        let target =
+            "arn:aws:application-autoscaling:eu-west-1:123456789012:scalable-target/0a1b2c3d";
+        let lambda = [
+            ("application-autoscaling:service-namespace", "lambda"),
+            (
+                "application-autoscaling:scalable-dimension",
+                "lambda:function:ProvisionedConcurrency",
+            ),
+        ];
+        assert!(!allows(
+            &policy,
+            "application-autoscaling:RegisterScalableTarget",
+            target,
+            &lambda
+        ));
+        assert!(allows(
+            &policy,
+            "application-autoscaling:DeregisterScalableTarget",
+            target,
+            &lambda
+        ));
+        // Another service's targets (an ECS service's, a table's) are not this deployer's.
+        let ecs = [
+            ("application-autoscaling:service-namespace", "ecs"),
+            (
+                "application-autoscaling:scalable-dimension",
+                "ecs:service:DesiredCount",
+            ),
+        ];
+        assert!(!allows(
+            &policy,
+            "application-autoscaling:DeregisterScalableTarget",
+            target,
+            &ecs
+        ));
         // Reading and deleting stay allowed: a URL dropped from the manifest is removed.
         assert!(allows(&policy, "lambda:DeleteFunctionUrlConfig", arn, &[]));
     }

@@ -43,6 +43,7 @@ pub fn desired(
         };
         d.function(key, f, code, env_key);
         d.function_url(key, f);
+        d.provisioned_scaling(key, f);
         let routes = d.triggers(key, f);
         if !routes.is_empty() {
             http_functions.push((key, routes));
@@ -248,7 +249,14 @@ impl Desired<'_> {
             tags,
             tracing,
             reserved_concurrency: f.reserved_concurrency,
-            provisioned_concurrency: f.provisioned_concurrency.filter(|n| *n > 0),
+            provisioned_concurrency: f
+                .provisioned_concurrency
+                .map(|p| p.initial())
+                .filter(|n| *n > 0),
+            provisioned_range: f
+                .provisioned_concurrency
+                .and_then(|p| p.scaling())
+                .map(|s| (s.min, s.max)),
             log_group,
             ephemeral_storage: m.ephemeral_storage_of(f),
             layers: m
@@ -278,6 +286,27 @@ impl Desired<'_> {
             name,
             Spec::Function(Box::new(spec)),
             vec![role_id, log_id],
+        );
+    }
+
+    /// Auto scaling of the function's provisioned concurrency, on its `live` alias.
+    fn provisioned_scaling(&mut self, key: &str, f: &Function) {
+        let Some(s) = f.provisioned_concurrency.and_then(|p| p.scaling()) else {
+            return;
+        };
+        let name = self.service.function_name(key);
+        self.push(
+            logical_id(Kind::ProvisionedScaling, key),
+            key,
+            Kind::ProvisionedScaling,
+            name.clone(),
+            Spec::ProvisionedScaling(ProvisionedScalingSpec {
+                function_name: name,
+                min: s.min,
+                max: s.max,
+                target_utilization: s.target_utilization,
+            }),
+            vec![logical_id(Kind::Function, key)],
         );
     }
 

@@ -74,6 +74,7 @@ pub enum Kind {
     BucketNotification,
     FunctionUrl,
     Schedule,
+    ProvisionedScaling,
 }
 
 /// When a kind is applied in a deploy.
@@ -103,6 +104,7 @@ impl Kind {
             Kind::BucketNotification => "bucketNotification",
             Kind::FunctionUrl => "functionUrl",
             Kind::Schedule => "schedule",
+            Kind::ProvisionedScaling => "provisionedScaling",
         }
     }
 
@@ -124,6 +126,7 @@ impl Kind {
             Kind::BucketNotification => "bucket notification",
             Kind::FunctionUrl => "function URL",
             Kind::Schedule => "EventBridge Scheduler schedule",
+            Kind::ProvisionedScaling => "provisioned-concurrency auto scaling",
         }
     }
 
@@ -135,6 +138,7 @@ impl Kind {
             | Kind::BucketNotification
             | Kind::FunctionUrl
             | Kind::Schedule
+            | Kind::ProvisionedScaling
             | Kind::Route => Phase::Wire,
             _ => Phase::Build,
         }
@@ -150,6 +154,7 @@ impl Kind {
             | Kind::BucketNotification
             | Kind::FunctionUrl
             | Kind::Schedule
+            | Kind::ProvisionedScaling
             | Kind::Route => 0,
             Kind::Function | Kind::StateMachine | Kind::HttpApi => 1,
             Kind::Role | Kind::LogGroup => 2,
@@ -236,6 +241,18 @@ pub enum Spec {
     BucketNotification(BucketNotificationSpec),
     FunctionUrl(FunctionUrlSpec),
     Schedule(ScheduleSpec),
+    ProvisionedScaling(ProvisionedScalingSpec),
+}
+
+/// Auto scaling of a function's provisioned concurrency on its `live` alias: the
+/// capacities Application Auto Scaling keeps it between, and the utilisation it tracks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProvisionedScalingSpec {
+    pub function_name: String,
+    pub min: u32,
+    pub max: u32,
+    /// Provisioned-concurrency utilisation to keep, 0.1–0.9.
+    pub target_utilization: f64,
 }
 
 /// An EventBridge Scheduler schedule invoking a function's `live` alias with a role of its own.
@@ -479,7 +496,11 @@ pub struct FunctionSpec {
     pub tags: BTreeMap<String, String>,
     pub tracing: bool,
     pub reserved_concurrency: Option<u32>,
+    /// On the `live` alias: the fixed number, or with auto scaling the minimum it starts at.
     pub provisioned_concurrency: Option<u32>,
+    /// With auto scaling: the minimum and maximum, between which the scaler's number
+    /// is left as it is (neither a change nor drift).
+    pub provisioned_range: Option<(u32, u32)>,
     pub log_group: String,
     /// `/tmp`, in MB.
     pub ephemeral_storage: u32,
@@ -665,6 +686,9 @@ impl Resource {
             Spec::BucketNotification(n) => n.props(),
             Spec::FunctionUrl(u) => u.props(),
             Spec::Schedule(s) => s.props(),
+            Spec::ProvisionedScaling(s) => {
+                provisioned_scaling_props(s.min, s.max, Some(s.target_utilization), false)
+            }
         }
     }
 }

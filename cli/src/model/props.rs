@@ -269,6 +269,26 @@ impl PermissionSpec {
     }
 }
 
+/// Auto scaling as props: the capacities, the tracked utilisation (`none`: no policy
+/// of sls-rs's tracks Lambda's utilisation metric), and whether any scaling is suspended.
+pub fn provisioned_scaling_props(
+    min: u32,
+    max: u32,
+    utilization: Option<f64>,
+    suspended: bool,
+) -> Props {
+    let mut p = Props::new();
+    p.insert("suspended".into(), suspended.to_string());
+    p.insert("minCapacity".into(), min.to_string());
+    p.insert("maxCapacity".into(), max.to_string());
+    p.insert(
+        "targetUtilization".into(),
+        // Two decimals: what validate allows, and immune to a float's last bits.
+        utilization.map_or_else(|| "none".into(), |u| format!("{u:.2}")),
+    );
+    p
+}
+
 impl FunctionUrlSpec {
     pub fn props(&self) -> Props {
         let mut p = Props::new();
