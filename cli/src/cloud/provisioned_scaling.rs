@@ -19,13 +19,15 @@ use crate::model::{provisioned_scaling_props, Props, ProvisionedScalingSpec, LIV
 pub const POLICY: &str = "sls-rs-utilization";
 
 /// Whether a delete found nothing to delete: AWS's `ObjectNotFoundException`, or
-/// moto's `ValidationException` "No scalable target found" (an emulator only).
+/// moto's `ValidationException` "No scalable target found…" / "No scaling policy
+/// found…" (from an emulator only).
 fn not_found<E: ProvideErrorMetadata>(aws: &Aws, e: &E) -> bool {
     has_code(e, &["ObjectNotFoundException"])
         || (aws.endpoints.emulated(Svc::AutoScaling)
             && has_code(e, &["ValidationException"])
-            && e.message()
-                .is_some_and(|m| m.contains("No scalable target")))
+            && e.message().is_some_and(|m| {
+                m.contains("No scalable target found") || m.contains("No scaling policy found")
+            }))
 }
 
 fn what(function: &str) -> String {

@@ -176,6 +176,7 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
         "application-autoscaling:RegisterScalableTarget",
         &[
             "application-autoscaling:RegisterScalableTarget",
+            "cloudwatch:DescribeAlarms",
             "iam:CreateServiceLinkedRole",
         ],
     ),
@@ -758,20 +759,28 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     // Provisioned-concurrency auto scaling. A scalable target's IAM ARN carries an id
     // Application Auto Scaling picks, so the statements cover the region's targets,
     // narrowed by its condition keys to Lambda's provisioned concurrency (docs/ci.md).
-    // Read and removed always, made only for a service that declares one. It checks
-    // the caller may manage the policy's CloudWatch alarms, whose names it picks (they
-    // start with the target's `TargetTracking-function:NAME:live`): the region's alarms
-    // for a service that scales, this stage's otherwise.
+    // Read and removed always, made only for a service that declares one. Application
+    // Auto Scaling checks the caller may manage the policy's CloudWatch alarms (named
+    // after the target, `TargetTracking-function:NAME:live-…`): this stage's, and only
+    // through Application Auto Scaling, as AWS's own managed policies grant it; its
+    // check describes the region's alarms without naming one.
     let targets = json!([arn("application-autoscaling", "scalable-target/*")]);
     let lambda_targets = json!({ "StringEquals": {
         "application-autoscaling:service-namespace": "lambda",
         "application-autoscaling:scalable-dimension": "lambda:function:ProvisionedConcurrency",
     } });
-    let alarms = arn("cloudwatch", "alarm:*");
-    let stage_alarms = arn(
+    let stage_alarms = vec![arn(
         "cloudwatch",
         &format!("alarm:TargetTracking-function:{prefix}*"),
-    );
+    )];
+    let through_autoscaling = json!({ "StringEquals": {
+        "aws:CalledViaLast": "application-autoscaling.amazonaws.com",
+    } });
+    let alarm_statement = |sid: &str, actions: &[&str]| {
+        let mut s = allow(sid, actions, stage_alarms.clone());
+        s["Condition"] = through_autoscaling.clone();
+        s
+    };
     statements.push(allow(
         "ReadProvisionedScaling",
         &[
@@ -791,10 +800,15 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     delete["Resource"] = targets.clone();
     delete["Condition"] = lambda_targets.clone();
     statements.push(delete);
+    // A DescribeAlarms naming no alarm is authorised against `alarm:*`.
     statements.push(allow(
+        "DescribeAlarms",
+        &["cloudwatch:DescribeAlarms"],
+        vec![arn("cloudwatch", "alarm:*")],
+    ));
+    statements.push(alarm_statement(
         "DeleteProvisionedScalingAlarms",
-        &["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"],
-        vec![stage_alarms],
+        &["cloudwatch:DeleteAlarms"],
     ));
     let scaled = service.manifest.functions.values().any(|f| {
         f.provisioned_concurrency
@@ -812,14 +826,9 @@ pub fn deployer_policy(scope: &Scope) -> Value {
         make["Resource"] = targets;
         make["Condition"] = lambda_targets;
         statements.push(make);
-        statements.push(allow(
+        statements.push(alarm_statement(
             "ProvisionedScalingAlarms",
-            &[
-                "cloudwatch:DeleteAlarms",
-                "cloudwatch:DescribeAlarms",
-                "cloudwatch:PutMetricAlarm",
-            ],
-            vec![alarms],
+            &["cloudwatch:PutMetricAlarm"],
         ));
         let mut linked = allow(
             "ProvisionedScalingRole",
@@ -1112,6 +1121,7 @@ mod tests {
                 "application-autoscaling:scalable-dimension",
                 "lambda:function:ProvisionedConcurrency",
             ),
+            ("aws:CalledViaLast", "application-autoscaling.amazonaws.com"),
             ("s3:if-none-match", "*"),
         ];
         for (call, actions) in OPERATIONS {
