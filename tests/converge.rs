@@ -256,13 +256,7 @@ fn provisioned_concurrency_is_waited_for_read_back_live_and_repaired() {
     )
     .unwrap();
     let plan = f.json(&["plan"]);
-    let function = plan["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "function/api")
-        .unwrap()
-        .clone();
+    let function = fixture::planned(&plan, "function/api");
     assert!(
         function.to_string().contains("provisionedConcurrency"),
         "the console's 5 instances are not seen: {function}"

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use support::fixture::{alias_version, aws, mutating, stage_object, Fixture};
+use support::fixture::{alias_version, aws, mutating, planned, stage_object, Fixture};
 
 #[tokio::test]
 async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_changes_nothing() {
@@ -198,13 +198,7 @@ async fn a_console_edit_is_shown_as_drift_and_repaired() {
         .unwrap();
 
     let plan = f.json(&["plan"]);
-    let change = plan["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "function/hello")
-        .unwrap()
-        .clone();
+    let change = planned(&plan, "function/hello");
     assert_eq!(change["action"], "update");
     assert_eq!(change["drift"], serde_json::json!(["timeout"]));
     let (_, human, _) = support::run(&mut f.command(&["plan"]));

@@ -7,7 +7,7 @@ use crate::support;
 use support::Svc;
 
 use serde_json::Value;
-use support::fixture::{aws, mutating, Fixture};
+use support::fixture::{aws, lose_state, mutating, planned, Fixture};
 
 /// A bucket's versioning status, as the raw answer says (moto's XML root differs from S3's).
 async fn versioning(aws: &sls_rs::cloud::Aws, bucket: &str) -> String {
@@ -320,12 +320,7 @@ async fn tables_buckets_and_queues_are_deployed_updated_in_place_repaired_and_ke
         .await
         .unwrap();
     let plan = f.json(&["plan"]);
-    let drift = plan["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "queue/jobs")
-        .unwrap();
+    let drift = planned(&plan, "queue/jobs");
     assert_eq!(drift["drift"], serde_json::json!(["visibilityTimeout"]));
     f.deploy();
     let attrs = aws
@@ -1856,12 +1851,7 @@ async fn layers_and_tmp_size_are_deployed_read_back_repaired_and_changed() {
         &[],
     );
     let plan = f.json(&["plan"]);
-    let change = plan["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "function/api")
-        .unwrap();
+    let change = planned(&plan, "function/api");
     assert_eq!(change["publish"], true, "{change}");
     f.deploy();
     assert_eq!(
@@ -2482,13 +2472,7 @@ async fn a_queue_made_by_sls_rs_then_declared_existing_is_released_not_deleted()
         &[],
     );
     let plan = f.json(&["plan"]);
-    let change = plan["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "queue/inbox")
-        .unwrap_or_else(|| panic!("{plan}"))
-        .clone();
+    let change = planned(&plan, "queue/inbox");
     assert_eq!(change["release"], true, "{change}");
     let report = f.deploy();
     assert!(
@@ -2646,16 +2630,7 @@ async fn provisioned_concurrency_auto_scaling_is_registered_on_the_alias_repaire
     f.write(&manifest("{ min: 1, max: 4 }"), &[]);
     f.deploy();
     assert_eq!(target().await.map(|t| (t.0, t.1)), Some((1, 4)));
-    aws.s3
-        .delete_object()
-        .bucket(sls_rs::cloud::deployment_bucket::name(
-            &aws.account,
-            "us-east-1",
-        ))
-        .key(sls_rs::engine::state::state_key(&f.service, "test"))
-        .send()
-        .await
-        .unwrap();
+    lose_state(&aws, &f, "us-east-1").await;
     let report = f.json(&["remove", "--force"]);
     assert_eq!(target().await, None, "{report}");
     assert!(policy().await.is_empty());

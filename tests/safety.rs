@@ -6,7 +6,7 @@ use crate::support;
 
 use support::Svc;
 
-use support::fixture::{aws, mutating, Fixture};
+use support::fixture::{aws, mutating, planned, Fixture};
 
 /// The state object as stored in the deployment bucket.
 async fn state_text(aws: &sls_rs::cloud::Aws, f: &Fixture) -> String {
@@ -111,13 +111,7 @@ async fn the_state_holds_nothing_a_dictionary_attack_could_check() {
         );
     }
     let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let change = plan["plan"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "function/api")
-        .unwrap()
-        .clone();
+    let change = planned(&plan, "function/api");
     assert_eq!(
         change["drift"],
         serde_json::json!(["env.DB_PASSWORD"]),

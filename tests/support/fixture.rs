@@ -206,6 +206,17 @@ pub fn mutating(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The change a plan (`plan --json`) has for a logical id; the plan is shown if it has none.
+pub fn planned(plan: &Value, id: &str) -> Value {
+    plan["plan"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no change for {id} in {plan}"))
+        .clone()
+}
+
 pub async fn aws() -> sls_rs::cloud::Aws {
     sls_rs::cloud::Aws::connect(&super::emulator().target())
         .await
