@@ -2360,14 +2360,16 @@ async fn a_scheduler_schedule_runs_in_its_time_zone_with_a_role_that_invokes_onl
     f.json(&["remove", "--force"]);
 }
 
+/// Another team's table, bucket and queue, declared `existing:`: named exactly by grants,
+/// events and references, never part of the plan, left as they were by `remove`.
 #[tokio::test(flavor = "multi_thread")]
-async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bucket_may_be_named()
-{
-    if !support::needs(&[Svc::Lambda, Svc::Iam, Svc::S3, Svc::Sqs]) {
+async fn existing_tables_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bucket_may_be_named(
+) {
+    if !support::needs(&[Svc::Lambda, Svc::Iam, Svc::S3, Svc::Sqs, Svc::DynamoDb]) {
         return;
     }
     let aws = aws().await;
-    // Another team's bucket and queue, made outside sls-rs.
+    // Another team's bucket, queue and table (with its stream), made outside sls-rs.
     let theirs = support::unique_service("theirs").to_ascii_lowercase();
     aws.s3.create_bucket().bucket(&theirs).send().await.unwrap();
     let queue_url = aws
@@ -2379,9 +2381,46 @@ async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bu
         .unwrap()
         .queue_url
         .unwrap();
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        StreamSpecification, StreamViewType,
+    };
+    let table = aws
+        .dynamodb
+        .create_table()
+        .table_name(&theirs)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .table_description
+        .unwrap();
+    let stream = table.latest_stream_arn.unwrap();
+    let table_arn = table.table_arn.unwrap();
     let named = format!("{theirs}-thumbs");
     let manifest = format!(
-        "  worker:\n    handler: worker\n    environment: {{ UPLOADS: '${{bucket:uploads}}', INBOX: '${{queue:inbox}}' }}\n    events:\n      - sqs: inbox\n    permissions:\n      - {{ bucket: uploads, access: read }}\n      - {{ bucket: thumbs, access: write }}\nresources:\n  buckets:\n    uploads: {{ existing: {theirs} }}\n    thumbs: {{ name: {named}, deletionPolicy: delete }}\n  queues:\n    inbox: {{ existing: {theirs} }}\n"
+        "  worker:\n    handler: worker\n    environment: {{ UPLOADS: '${{bucket:uploads}}', INBOX: '${{queue:inbox}}', LEDGER: '${{table:ledger}}' }}\n    events:\n      - sqs: inbox\n      - stream: {{ table: ledger }}\n    permissions:\n      - {{ bucket: uploads, access: read }}\n      - {{ bucket: thumbs, access: write }}\n      - {{ table: ledger, access: read }}\nresources:\n  tables:\n    ledger: {{ existing: '{table_arn}' }}\n  buckets:\n    uploads: {{ existing: {theirs} }}\n    thumbs: {{ name: {named}, deletionPolicy: delete }}\n  queues:\n    inbox: {{ existing: {theirs} }}\n"
     );
     let f = Fixture::new("existing", &manifest);
     let report = f.deploy();
@@ -2392,7 +2431,9 @@ async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bu
         .filter_map(|c| c["id"].as_str())
         .collect();
     assert!(
-        !ids.contains(&"bucket/uploads") && !ids.contains(&"queue/inbox"),
+        !ids.contains(&"bucket/uploads")
+            && !ids.contains(&"queue/inbox")
+            && !ids.contains(&"table/ledger"),
         "existing resources are not the service's: {ids:?}"
     );
     // The named bucket is made under its name.
@@ -2408,13 +2449,19 @@ async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bu
     let env = config.environment().unwrap().variables().unwrap();
     assert_eq!(env["UPLOADS"], theirs);
     assert_eq!(env["INBOX"], queue_url);
+    assert_eq!(env["LEDGER"], theirs);
     let policy = f.json(&["policy"]).to_string();
     assert!(
         policy.contains(&format!("arn:aws:s3:::{theirs}/*"))
             && policy.contains(&format!("arn:aws:s3:::{named}/*"))
-            && policy.contains(&format!("arn:aws:sqs:us-east-1:{}:{theirs}", aws.account)),
+            && policy.contains(&format!("arn:aws:sqs:us-east-1:{}:{theirs}", aws.account))
+            && policy.contains(&format!("\"{table_arn}\""))
+            && policy.contains(&format!("{table_arn}/index/*"))
+            && policy.contains(&format!("{table_arn}/stream/*")),
         "{policy}"
     );
+    let deployer = f.json(&["policy", "--deployer"]).to_string();
+    assert!(deployer.contains("ExistingTableStreams"), "{deployer}");
     let mappings = aws
         .lambda
         .list_event_source_mappings()
@@ -2426,10 +2473,16 @@ async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bu
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        mappings.event_source_mappings()[0].event_source_arn(),
-        Some(format!("arn:aws:sqs:us-east-1:{}:{theirs}", aws.account).as_str())
-    );
+    let mut sources: Vec<&str> = mappings
+        .event_source_mappings()
+        .iter()
+        .filter_map(|m| m.event_source_arn())
+        .collect();
+    sources.sort();
+    let queue_arn = format!("arn:aws:sqs:us-east-1:{}:{theirs}", aws.account);
+    let mut expected = vec![stream.as_str(), queue_arn.as_str()];
+    expected.sort();
+    assert_eq!(sources, expected, "the queue and the table's own stream");
     assert!(f.deploy()["deployment"].is_null(), "nothing to change");
 
     // Removing the service leaves the existing ones as they were; its own bucket goes.
@@ -2441,7 +2494,23 @@ async fn existing_buckets_and_queues_are_used_by_name_and_never_touched_and_a_bu
         .send()
         .await
         .unwrap();
+    let kept = aws
+        .dynamodb
+        .describe_table()
+        .table_name(&theirs)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(kept.latest_stream_arn(), Some(stream.as_str()));
     assert!(aws.s3.head_bucket().bucket(&named).send().await.is_err());
+    aws.dynamodb
+        .delete_table()
+        .table_name(&theirs)
+        .send()
+        .await
+        .unwrap();
 }
 
 /// A queue sls-rs made, then declared `existing:` under its name (the service lets go

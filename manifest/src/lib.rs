@@ -25,8 +25,8 @@ pub use node::{KeyPath, Mark};
 pub use schema::*;
 pub use suggest::did_you_mean;
 pub use validate::{
-    bucket_name, check_schedule, parse_queue_arn, physical_name, role_name, scheduler_role_name,
-    state_machine_role_name, ENV_PREFIX,
+    bucket_name, check_schedule, parse_queue_arn, parse_table_arn, physical_name, role_name,
+    scheduler_role_name, state_machine_role_name, ENV_PREFIX,
 };
 pub use vars::{ResourceRef, VarContext};
 

@@ -670,7 +670,14 @@ pub enum DeletionPolicy {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Table {
-    pub partition_key: KeyAttribute,
+    /// A table sls-rs does not own, by name (this account and region) or ARN: usable in
+    /// `permissions`, `stream` events (its stream, when its owner enabled one) and
+    /// `${table:…}`, never created, changed or deleted (no other key goes with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<String>,
+    /// Required for a table sls-rs makes (validate says so where it is missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_key: Option<KeyAttribute>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sort_key: Option<KeyAttribute>,
     #[serde(default)]

@@ -97,10 +97,11 @@ pub struct Context<'a> {
     pub region_from_flag: bool,
 }
 
-/// `arn:PARTITION:sqs:REGION:ACCOUNT:NAME` → (region, account, name).
-pub fn parse_queue_arn(arn: &str) -> Option<(&str, &str, &str)> {
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:REST` → (region, account, rest), with a
+/// 12-digit account and a region.
+fn parse_arn<'a>(arn: &'a str, service: &str) -> Option<(&'a str, &'a str, &'a str)> {
     let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(_), Some("sqs"), Some(region), Some(account), Some(name)) = (
+    let (Some("arn"), Some(_), Some(svc), Some(region), Some(account), Some(rest)) = (
         parts.next(),
         parts.next(),
         parts.next(),
@@ -110,11 +111,31 @@ pub fn parse_queue_arn(arn: &str) -> Option<(&str, &str, &str)> {
     ) else {
         return None;
     };
-    let valid = !region.is_empty()
+    let valid = svc == service
+        && !region.is_empty()
         && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && !name.is_empty();
-    valid.then_some((region, account, name))
+        && account.bytes().all(|b| b.is_ascii_digit());
+    valid.then_some((region, account, rest))
+}
+
+/// `arn:PARTITION:sqs:REGION:ACCOUNT:NAME` → (region, account, name).
+pub fn parse_queue_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    parse_arn(arn, "sqs").filter(|(_, _, name)| !name.is_empty())
+}
+
+/// `arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME` → (region, account, name).
+pub fn parse_table_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let (region, account, rest) = parse_arn(arn, "dynamodb")?;
+    let name = rest.strip_prefix("table/").filter(|n| is_table_name(n))?;
+    Some((region, account, name))
+}
+
+/// DynamoDB's table names: 3 to 255 letters, digits, `_`, `-` and `.`.
+fn is_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// An IANA time zone name as EventBridge Scheduler takes it: `UTC`, `Japan`,
@@ -670,6 +691,66 @@ impl Checker<'_> {
         }
     }
 
+    /// A table of another owner: only `existing`, a table name or ARN; a `stream` event
+    /// on it needs it in the stage's region (Lambda reads streams of its own region; one
+    /// of another account needs its owner's resource-based policies, checked by AWS).
+    fn existing_table(
+        &mut self,
+        m: &Manifest,
+        cx: &Context,
+        name: &str,
+        t: &crate::Table,
+        existing: &str,
+        p: &KeyPath,
+    ) {
+        // Its key is still a `${table:…}` address.
+        self.resource_name(name, p, &['-', '_', '.'], 0, 255, "DynamoDB");
+        let set: Vec<&str> = [
+            ("partitionKey", t.partition_key.is_some()),
+            ("sortKey", t.sort_key.is_some()),
+            ("billingMode", t.billing_mode != BillingMode::default()),
+            ("capacity", t.capacity.is_some()),
+            ("stream", t.stream.is_some()),
+            ("ttl", t.ttl.is_some()),
+            ("pointInTimeRecovery", t.point_in_time_recovery),
+            (
+                "globalSecondaryIndexes",
+                !t.global_secondary_indexes.is_empty(),
+            ),
+            (
+                "deletionPolicy",
+                t.deletion_policy != crate::DeletionPolicy::default(),
+            ),
+            ("tags", !t.tags.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        self.only_existing(p, "table", &set);
+        let arn = parse_table_arn(existing);
+        if arn.is_none() && (existing.starts_with("arn:") || !is_table_name(existing)) {
+            self.value(
+                &p.key("existing"),
+                format!("`{existing}` is neither a table name nor a table ARN"),
+                Some("a name of this account and region (3 to 255 letters, digits, `_`, `-`, `.`), or `arn:aws:dynamodb:REGION:ACCOUNT:table/NAME`"),
+            );
+            return;
+        }
+        let streamed = m.functions.values().any(|f| {
+            f.events
+                .iter()
+                .any(|e| matches!(e, Event::Stream(s) if s.table == name))
+        });
+        if let Some((region, _, _)) = arn.filter(|(region, _, _)| streamed && *region != cx.region)
+        {
+            self.value(
+                &p.key("existing"),
+                format!("the table is in {region}, and a stream event needs one of the stage's region ({})", cx.region),
+                Some("Lambda reads streams of its own region only; deploy the stage to that region, or read the table with `permissions: [{ table: …, access: read }]` instead"),
+            );
+        }
+    }
+
     /// Lambda takes log levels only with the JSON format.
     fn logs(&mut self, logs: &crate::Logs, path: &KeyPath) {
         if logs.format == crate::LogFormat::Json {
@@ -1183,7 +1264,8 @@ impl Checker<'_> {
                     &p.key("table"),
                     "resources.tables",
                 ) {
-                    if table.stream.is_none() {
+                    // An existing table's stream is its owner's: found at deploy.
+                    if table.existing.is_none() && table.stream.is_none() {
                         let help = format!(
                             "add `stream: NEW_AND_OLD_IMAGES` to resources.tables.{}",
                             stream.table
@@ -1321,6 +1403,10 @@ impl Checker<'_> {
         let root = KeyPath::root().key("resources");
         for (name, t) in &m.resources.tables {
             let p = root.key("tables").key(name);
+            if let Some(existing) = &t.existing {
+                self.existing_table(m, cx, name, t, existing, &p);
+                continue;
+            }
             self.resource_name(
                 name,
                 &p,
@@ -1329,6 +1415,13 @@ impl Checker<'_> {
                 255,
                 "DynamoDB",
             );
+            if t.partition_key.is_none() {
+                self.key(
+                    &p,
+                    format!("the table `{name}` has no `partitionKey`"),
+                    Some("add `partitionKey: { name: id, type: S }`, or `existing: NAME` for a table sls-rs does not own"),
+                );
+            }
             match (t.billing_mode, t.capacity) {
                 (BillingMode::Provisioned, None) => self.key(
                     &p,

@@ -235,9 +235,10 @@ fn key_schema(pk: &KeyAttribute, sk: Option<&KeyAttribute>) -> Vec<KeySchemaElem
 }
 
 /// Every key attribute of the table and its indexes: DynamoDB wants the whole list.
-fn attribute_definitions(def: &manifest::Table) -> Vec<AttributeDefinition> {
+fn attribute_definitions(spec: &TableSpec) -> Vec<AttributeDefinition> {
+    let def = &spec.def;
     let mut keys: BTreeMap<&str, KeyType> = BTreeMap::new();
-    let all = [Some(&def.partition_key), def.sort_key.as_ref()]
+    let all = [Some(&spec.partition_key), def.sort_key.as_ref()]
         .into_iter()
         .flatten()
         .chain(def.global_secondary_indexes.iter().flat_map(|g| {
@@ -406,8 +407,8 @@ pub async fn create(aws: &Aws, name: &str, spec: &TableSpec) -> anyhow::Result<S
         aws.dynamodb
             .create_table()
             .table_name(name)
-            .set_attribute_definitions(Some(attribute_definitions(def)))
-            .set_key_schema(Some(key_schema(&def.partition_key, def.sort_key.as_ref())))
+            .set_attribute_definitions(Some(attribute_definitions(spec)))
+            .set_key_schema(Some(key_schema(&spec.partition_key, def.sort_key.as_ref())))
             .billing_mode(if provisioned(def) {
                 DdbBilling::Provisioned
             } else {
@@ -641,7 +642,7 @@ pub async fn update(aws: &Aws, name: &str, spec: &TableSpec, c: &Changed) -> any
                 .build()
                 .expect("index fields are set");
             update()
-                .set_attribute_definitions(Some(attribute_definitions(def)))
+                .set_attribute_definitions(Some(attribute_definitions(spec)))
                 .global_secondary_index_updates(
                     GlobalSecondaryIndexUpdate::builder().create(action).build(),
                 )
@@ -694,29 +695,41 @@ async fn table_arn(aws: &Aws, name: &str) -> anyhow::Result<String> {
     Ok(live.arn)
 }
 
-/// The ARN of the table's enabled stream (one call); `None` without one.
-pub async fn current_stream(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
-    let table = match aws.dynamodb.describe_table().table_name(name).send().await {
-        Ok(out) => out.table,
-        Err(e) if has_code(&e, NOT_FOUND) => return Ok(None),
-        Err(e) => return Err(aws_error(&what(name), "dynamodb:DescribeTable", e)),
-    };
-    Ok(table
-        .filter(|t| t.stream_specification().is_some_and(|s| s.stream_enabled()))
-        .and_then(|t| t.latest_stream_arn))
+/// The ARN of the table's enabled stream (one call); `None` without one. `table` is a
+/// name or, for a table of another account, its ARN (DescribeTable takes either).
+pub async fn current_stream(aws: &Aws, table: &str) -> anyhow::Result<Option<String>> {
+    Ok(describe_stream(aws, table).await?.flatten())
 }
 
-/// The ARN of the table's current stream, for a stream trigger.
-pub async fn stream_arn(aws: &Aws, name: &str) -> anyhow::Result<String> {
-    read(aws, name)
-        .await?
-        .and_then(|t| t.stream_arn)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "{} has no stream enabled; declare `stream:` on it",
-                what(name)
-            )
-        })
+/// `None` for a table DynamoDB does not know; `Some(None)` for one without a stream.
+async fn describe_stream(aws: &Aws, table: &str) -> anyhow::Result<Option<Option<String>>> {
+    let found = match aws.dynamodb.describe_table().table_name(table).send().await {
+        Ok(out) => out.table,
+        Err(e) if has_code(&e, NOT_FOUND) => return Ok(None),
+        Err(e) => return Err(aws_error(&what(table), "dynamodb:DescribeTable", e)),
+    };
+    Ok(found.map(|t| {
+        t.stream_specification()
+            .is_some_and(|s| s.stream_enabled())
+            .then_some(t.latest_stream_arn)
+            .flatten()
+    }))
+}
+
+/// The ARN of the table's current stream, for a stream trigger (one DescribeTable: an
+/// existing table's owner may let this deployer read nothing else of it).
+pub async fn stream_arn(aws: &Aws, table: &str) -> anyhow::Result<String> {
+    match describe_stream(aws, table).await? {
+        Some(Some(arn)) => Ok(arn),
+        Some(None) => anyhow::bail!(
+            "{} has no stream enabled: declare `stream:` on it, or, for an existing table, ask its owner to enable one",
+            what(table)
+        ),
+        None => anyhow::bail!(
+            "{} does not exist (DynamoDB answered ResourceNotFoundException to dynamodb:DescribeTable)",
+            what(table)
+        ),
+    }
 }
 
 /// Whether the table holds any item (one item read).

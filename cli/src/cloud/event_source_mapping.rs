@@ -149,7 +149,7 @@ pub async fn read(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<Op
     };
     let stream = match (&spec.source, &found) {
         (MappingSource::Stream(table_arn), Some(_)) => {
-            dynamodb_table::current_stream(aws, table_name(table_arn)).await?
+            dynamodb_table::current_stream(aws, table_ref(table_arn, aws)).await?
         }
         _ => None,
     };
@@ -160,8 +160,14 @@ pub async fn read(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<Op
     }))
 }
 
-fn table_name(table_arn: &str) -> &str {
-    table_arn.rsplit('/').next().unwrap_or(table_arn)
+/// What DescribeTable is given: the table's name in this account, its ARN for a table
+/// of another account (an existing one, shared by its owner's policies). Validate keeps
+/// a stream's table in the stage's region.
+fn table_ref<'a>(table_arn: &'a str, aws: &Aws) -> &'a str {
+    match crate::manifest::parse_table_arn(table_arn) {
+        Some((_, account, name)) if account == aws.account => name,
+        _ => table_arn,
+    }
 }
 
 /// Every mapping that targets `function` (a function, version or alias ARN), as
@@ -372,7 +378,7 @@ pub async fn create(aws: &Aws, spec: &EventSourceMappingSpec) -> anyhow::Result<
     let source = match &spec.source {
         MappingSource::Queue(arn) => arn.clone(),
         MappingSource::Stream(table_arn) => {
-            dynamodb_table::stream_arn(aws, table_name(table_arn)).await?
+            dynamodb_table::stream_arn(aws, table_ref(table_arn, aws)).await?
         }
     };
     // Not idempotent: a lost answer's retry would make a second mapping (or meet the

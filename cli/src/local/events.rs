@@ -195,7 +195,7 @@ pub fn sample(
                     let t = service.manifest.resources.tables.get(&s.table);
                     let mut keys = serde_json::Map::new();
                     if let Some(t) = t {
-                        for k in [Some(&t.partition_key), t.sort_key.as_ref()]
+                        for k in [t.partition_key.as_ref(), t.sort_key.as_ref()]
                             .into_iter()
                             .flatten()
                         {

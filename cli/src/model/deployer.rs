@@ -718,6 +718,33 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     if !layers.is_empty() {
         statements.push(allow("Layers", &["lambda:GetLayerVersion"], layers));
     }
+    // A stream event on an existing table: its stream's ARN is read from the table.
+    let tables = &service.manifest.resources.tables;
+    let mut streamed: Vec<String> = service
+        .manifest
+        .functions
+        .values()
+        .flat_map(|f| f.events.iter())
+        .filter_map(|e| match e {
+            crate::manifest::Event::Stream(s) => tables.get(&s.table)?.existing.as_deref(),
+            _ => None,
+        })
+        .map(
+            |existing| match crate::manifest::parse_table_arn(existing) {
+                Some(_) => existing.to_string(),
+                None => arn("dynamodb", &format!("table/{existing}")),
+            },
+        )
+        .collect();
+    streamed.sort();
+    streamed.dedup();
+    if !streamed.is_empty() {
+        statements.push(allow(
+            "ExistingTableStreams",
+            &["dynamodb:DescribeTable"],
+            streamed,
+        ));
+    }
     // EventBridge Scheduler's schedules of this stage's functions, in the default group:
     // read and removed always (a schedule dropped from the manifest), made and changed
     // only for a service that declares one.
@@ -1148,12 +1175,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_service_without_urls_may_not_make_one() {
+    /// The deployer policy of a manifest, in account 123456789012 and eu-west-1.
+    fn policy_of(manifest: &str) -> Value {
         let env = |_: &str| None;
         let s = load_str(
             Path::new("serverless.yaml"),
-            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api }\n",
+            manifest,
             &LoadOptions {
                 config: None,
                 stage: None,
@@ -1162,13 +1189,20 @@ mod tests {
             },
         )
         .unwrap();
-        let policy = deployer_policy(&Scope {
+        deployer_policy(&Scope {
             service: &s,
             account: "123456789012",
             region: "eu-west-1",
             partition: "arn:aws",
             bucket: "sls-rs-deployments-123456789012-eu-west-1",
-        });
+        })
+    }
+
+    #[test]
+    fn a_service_without_urls_may_not_make_one() {
+        let policy = policy_of(
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api }\n",
+        );
         let arn = "arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-api:live";
         assert!(!allows(&policy, "lambda:CreateFunctionUrlConfig", arn, &[]));
         let schedule =
@@ -1212,6 +1246,28 @@ mod tests {
         ));
         // Reading and deleting stay allowed: a URL dropped from the manifest is removed.
         assert!(allows(&policy, "lambda:DeleteFunctionUrlConfig", arn, &[]));
+    }
+
+    #[test]
+    fn an_existing_tables_stream_is_read_from_that_table_only() {
+        let policy = policy_of(
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  w:\n    handler: w\n    events: [{ stream: { table: orders } }, { stream: { table: shared } }]\n    permissions: [{ table: audit, access: read }]\nresources:\n  tables:\n    orders: { existing: orders }\n    shared: { existing: 'arn:aws:dynamodb:eu-west-1:210987654321:table/shared' }\n    audit: { existing: audit }\n",
+        );
+        let ours = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders";
+        let theirs = "arn:aws:dynamodb:eu-west-1:210987654321:table/shared";
+        assert!(allows(&policy, "dynamodb:DescribeTable", ours, &[]));
+        assert!(allows(&policy, "dynamodb:DescribeTable", theirs, &[]));
+        // Nothing else of them, and nothing of a table only the functions read.
+        for action in [
+            "dynamodb:UpdateTable",
+            "dynamodb:DeleteTable",
+            "dynamodb:Scan",
+        ] {
+            assert!(!allows(&policy, action, ours, &[]), "{action}");
+            assert!(!allows(&policy, action, theirs, &[]), "{action}");
+        }
+        let audit = "arn:aws:dynamodb:eu-west-1:123456789012:table/audit";
+        assert!(!allows(&policy, "dynamodb:DescribeTable", audit, &[]));
     }
 
     #[test]

@@ -106,9 +106,15 @@ impl Desired<'_> {
     /// Tables, buckets and queues (a queue's dead-letter queue before it).
     fn data(&mut self) {
         let m = &self.service.manifest;
+        // Existing tables, buckets and queues are the manifest's by reference only: not
+        // resources. Validate refuses a table of its own without a partition key.
         for (name, t) in &m.resources.tables {
+            let (None, Some(partition_key)) = (&t.existing, &t.partition_key) else {
+                continue;
+            };
             let spec = Spec::Table(Box::new(TableSpec {
                 def: t.clone(),
+                partition_key: partition_key.clone(),
                 tags: self.tags(&t.tags),
             }));
             let physical = self.names.table(name);
@@ -121,7 +127,6 @@ impl Desired<'_> {
                 vec![],
             );
         }
-        // Existing buckets and queues are the manifest's by reference only: not resources.
         for (name, b) in m
             .resources
             .buckets
@@ -541,11 +546,15 @@ impl Desired<'_> {
                             filters: e.filter_patterns.iter().map(|f| f.to_string()).collect(),
                             maximum_concurrency: None,
                         }),
-                        vec![
-                            function_id.clone(),
-                            role_id_of(key),
-                            logical_id(Kind::Table, &e.table),
-                        ],
+                        {
+                            let mut after = vec![function_id.clone(), role_id_of(key)];
+                            // An existing table is there already; a declared one comes first.
+                            let declared = self.service.manifest.resources.tables.get(&e.table);
+                            if declared.is_none_or(|t| t.existing.is_none()) {
+                                after.push(logical_id(Kind::Table, &e.table));
+                            }
+                            after
+                        },
                     );
                 }
             }

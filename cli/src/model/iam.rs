@@ -103,7 +103,11 @@ fn grant(names: &Names, p: &Permission) -> Vec<Value> {
         if reads {
             // Queries and scans of an index are authorised on the index's own ARN.
             let mut resources = vec![names.table_arn(t)];
-            if let Some(table) = m.resources.tables.get(t) {
+            let declared = m.resources.tables.get(t);
+            if declared.is_some_and(|t| t.existing.is_some()) {
+                // An existing table's indexes are its owner's, unknown here: any of them.
+                resources.push(format!("{}/index/*", names.table_arn(t)));
+            } else if let Some(table) = declared {
                 resources.extend(
                     table
                         .global_secondary_indexes

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::build::{self, PackageManifest};
 use crate::manifest::{
-    Architecture, Bucket, CorsRule, DeletionPolicy, Event, Service, StartingPosition, Table,
+    Architecture, Bucket, CorsRule, DeletionPolicy, Event, KeyAttribute, Service, StartingPosition,
+    Table,
 };
 
 mod names;
@@ -312,6 +313,9 @@ pub fn schedule_props(
 #[derive(Clone, Debug)]
 pub struct TableSpec {
     pub def: Table,
+    /// The table's partition key (the manifest's is optional for existing tables, which
+    /// are never specs).
+    pub partition_key: KeyAttribute,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -849,7 +853,7 @@ pub fn streaming_warnings(service: &Service, package: &PackageManifest) -> Vec<S
         .collect()
 }
 
-/// The names of the buckets and queues the manifest declares `existing:`: never the
+/// The names of the tables, buckets and queues the manifest declares `existing:`: never the
 /// service's to delete, even when the state holds one of that name (made by sls-rs
 /// before the manifest let go of it).
 pub fn existing_names(service: &Service, cx: &Context) -> std::collections::BTreeSet<String> {
@@ -865,7 +869,12 @@ pub fn existing_names(service: &Service, cx: &Context) -> std::collections::BTre
         .iter()
         .filter(|(_, q)| q.existing.is_some())
         .map(|(k, _)| names.queue(k));
-    buckets.chain(queues).collect()
+    let tables = r
+        .tables
+        .iter()
+        .filter(|(_, t)| t.existing.is_some())
+        .map(|(k, _)| names.table(k));
+    buckets.chain(queues).chain(tables).collect()
 }
 
 /// `shop-dev-api:live#sls-rs-http-api`: a permission's function and statement id.
@@ -1272,7 +1281,7 @@ pub(crate) mod tests {
 
     #[test]
     fn existing_resources_are_named_as_given_and_never_desired() {
-        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  w:\n    handler: w\n    events: [{ sqs: partner }]\nresources:\n  buckets:\n    drop: { existing: partner-drop }\n    reports: { name: shop-reports-example }\n  queues:\n    partner: { existing: 'arn:aws:sqs:us-east-1:210987654321:partner-events' }\n    far: { existing: 'arn:aws:sqs:eu-west-1:210987654321:far-events' }\n    local: { existing: local-events }\n");
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  w:\n    handler: w\n    events: [{ sqs: partner }, { stream: { table: orders } }]\n    environment: { ORDERS: '${table:orders}', LEDGER: '${table:ledger}' }\n    permissions: [{ table: ledger, access: read }]\nresources:\n  tables:\n    orders: { existing: orders-v2 }\n    ledger: { existing: 'arn:aws:dynamodb:us-east-1:210987654321:table/ledger' }\n  buckets:\n    drop: { existing: partner-drop }\n    reports: { name: shop-reports-example }\n  queues:\n    partner: { existing: 'arn:aws:sqs:us-east-1:210987654321:partner-events' }\n    far: { existing: 'arn:aws:sqs:eu-west-1:210987654321:far-events' }\n    local: { existing: local-events }\n");
         let cx = CX;
         let names = Names::new(&s, &cx);
         assert_eq!(names.bucket("drop"), "partner-drop");
@@ -1292,11 +1301,23 @@ pub(crate) mod tests {
             names.queue_arn("local"),
             "arn:aws:sqs:us-east-1:123456789012:local-events"
         );
+        assert_eq!(names.table("orders"), "orders-v2");
+        assert_eq!(
+            names.table_arn("orders"),
+            "arn:aws:dynamodb:us-east-1:123456789012:table/orders-v2"
+        );
+        assert_eq!(names.table("ledger"), "ledger");
+        assert_eq!(
+            names.table_arn("ledger"),
+            "arn:aws:dynamodb:us-east-1:210987654321:table/ledger"
+        );
         let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
         let ids: Vec<&str> = resources.iter().map(|r| r.id.as_str()).collect();
         assert!(ids.contains(&"bucket/reports"), "{ids:?}");
         assert!(
-            !ids.contains(&"bucket/drop") && !ids.contains(&"queue/partner"),
+            !ids.contains(&"bucket/drop")
+                && !ids.contains(&"queue/partner")
+                && !ids.iter().any(|id| id.starts_with("table/")),
             "{ids:?}"
         );
         let mapping = resources
@@ -1304,6 +1325,20 @@ pub(crate) mod tests {
             .find(|r| r.id == "eventSourceMapping/w.sqs.partner")
             .unwrap();
         assert!(!mapping.depends_on.contains(&"queue/partner".to_string()));
+        let stream = resources
+            .iter()
+            .find(|r| r.id == "eventSourceMapping/w.stream.orders")
+            .unwrap();
+        assert!(!stream.depends_on.contains(&"table/orders".to_string()));
+        // The function's role reads the stream and the other account's table by their ARNs.
+        let policy = policies(&s, &CX).to_string();
+        assert!(
+            policy.contains("arn:aws:dynamodb:us-east-1:123456789012:table/orders-v2/stream/*")
+                && policy.contains("arn:aws:dynamodb:us-east-1:210987654321:table/ledger\""),
+            "{policy}"
+        );
+        let existing = existing_names(&s, &CX);
+        assert!(existing.contains("orders-v2") && existing.contains("ledger"));
     }
 
     #[test]

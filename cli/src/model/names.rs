@@ -62,12 +62,28 @@ impl<'a> Names<'a> {
         self.arn("logs", &format!("log-group:{group}"))
     }
 
-    pub fn table(&self, name: &str) -> String {
-        self.physical(name)
+    /// An existing table's `existing:` (a name, or an ARN).
+    fn existing_table(&self, name: &str) -> Option<&'a str> {
+        let tables = &self.service.manifest.resources.tables;
+        tables.get(name)?.existing.as_deref()
     }
 
+    /// `{service}-{stage}-{name}`; an existing table's own name.
+    pub fn table(&self, name: &str) -> String {
+        match self.existing_table(name) {
+            Some(existing) => crate::manifest::parse_table_arn(existing)
+                .map_or(existing, |(_, _, table)| table)
+                .to_string(),
+            None => self.physical(name),
+        }
+    }
+
+    /// An existing table given by ARN keeps its own account and region.
     pub fn table_arn(&self, name: &str) -> String {
-        self.arn("dynamodb", &format!("table/{}", self.table(name)))
+        match self.existing_table(name) {
+            Some(arn) if crate::manifest::parse_table_arn(arn).is_some() => arn.to_string(),
+            _ => self.arn("dynamodb", &format!("table/{}", self.table(name))),
+        }
     }
 
     /// A table's streams. The stream's own ARN carries a label DynamoDB picks when

@@ -56,7 +56,7 @@ impl TableSpec {
     pub fn props(&self) -> Props {
         let d = &self.def;
         let mut p = Props::new();
-        p.insert("partitionKey".into(), key_text(&d.partition_key));
+        p.insert("partitionKey".into(), key_text(&self.partition_key));
         p.insert(
             "sortKey".into(),
             d.sort_key.as_ref().map_or_else(|| "none".into(), key_text),
