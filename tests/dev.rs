@@ -83,6 +83,8 @@ struct Dev {
     child: Child,
     notices: mpsc::Receiver<Value>,
     port: u16,
+    /// The function URLs of the listening notice.
+    urls: Vec<Value>,
 }
 
 impl Dev {
@@ -116,6 +118,7 @@ impl Dev {
             child,
             notices,
             port: 0,
+            urls: vec![],
         };
         // A cold debug build of the fixture's dependencies comes first.
         let listening = dev.wait_for("listening", Duration::from_secs(900));
@@ -124,6 +127,7 @@ impl Dev {
             .and_then(|u| u.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("{listening}"));
+        dev.urls = listening["urls"].as_array().cloned().unwrap_or_default();
         dev
     }
 
@@ -147,42 +151,7 @@ impl Dev {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\ncontent-length: {}\r\n",
-            self.port,
-            body.len()
-        );
-        for (n, v) in headers {
-            request.push_str(&format!("{n}: {v}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("an HTTP answer");
-        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        (status, headers, raw[split + 4..].to_vec())
+        http_on(self.port, method, path, headers, body)
     }
 
     fn get_json(&self, path: &str) -> (u16, Value) {
@@ -201,6 +170,52 @@ impl Dev {
             .status();
         self.child.wait().unwrap()
     }
+}
+
+/// One HTTP/1.1 request to a port of this machine: the status, the headers (names in
+/// lower case) and the body as sent (chunked, for a streamed answer).
+fn http_on(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        request.push_str(&format!("{n}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
 }
 
 impl Drop for Dev {
@@ -352,6 +367,126 @@ fn routes_answer_from_warm_processes_a_panic_is_a_502_and_a_saved_edit_restarts_
 
     let status = dev.stop();
     assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Function URLs on ports of their own: every path reaches the function with a URL
+/// event, a RESPONSE_STREAM URL passes the body on as the handler writes it, an
+/// aws_iam URL refuses unsigned requests, and a URL's CORS answers preflights.
+#[test]
+fn function_urls_are_served_on_their_own_ports_and_a_streaming_one_streams() {
+    let dir = service_copy_with(
+        "dev-urls",
+        "service: devurl\nprovider: { name: aws, timeout: 10 }\nfunctions:\n  stream:\n    handler: stream\n    url: { invokeMode: RESPONSE_STREAM }\n  echo:\n    handler: echo\n    url: { authorizer: aws_iam, cors: { allowedOrigins: [https://app.example] } }\n  fail: { handler: fail }\n",
+    );
+    let dev = Dev::start(&dir);
+    let urls = dev.urls.clone();
+    let port_of = |function: &str| -> u16 {
+        let url = urls
+            .iter()
+            .find(|u| u["function"] == function)
+            .unwrap_or_else(|| panic!("no URL of {function}: {urls:?}"));
+        url["url"]
+            .as_str()
+            .and_then(|u| u.trim_end_matches('/').rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{url}"))
+    };
+    assert_eq!(urls.len(), 2, "{urls:?}");
+    let (stream, echo) = (port_of("stream"), port_of("echo"));
+    assert!(stream != dev.port && echo != dev.port && stream != echo);
+
+    // Streamed: the head at once, each line as it is written (a second apart).
+    let mut conn = TcpStream::connect(("127.0.0.1", stream)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    conn.write_all(
+        format!(
+            "GET /reports/today HTTP/1.1\r\nhost: 127.0.0.1:{stream}\r\nconnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut first_at = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if first_at.is_none() && String::from_utf8_lossy(&raw).contains("first") {
+            first_at = Some(Instant::now());
+        }
+    }
+    let last_at = Instant::now();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{text}"
+    );
+    assert!(text.contains("last, for /reports/today"), "{text}");
+    assert!(
+        !text.contains('\0'),
+        "the prelude is not part of the body: {text:?}"
+    );
+    let first_at = first_at.expect("the first line arrived");
+    assert!(
+        last_at.duration_since(first_at) >= Duration::from_millis(1500),
+        "the first line came {:?} before the end: the answer was buffered",
+        last_at.duration_since(first_at)
+    );
+
+    // aws_iam: unsigned is refused as Lambda refuses it; signed reaches the function.
+    let (status, _, body) = http_on(echo, "GET", "/anything?x=1", &[], "");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+    let signed = [
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261203/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0",
+        ),
+        ("content-type", "application/json"),
+    ];
+    let (status, headers, body) = http_on(echo, "POST", "/deep/path?x=1", &signed, "{\"a\":1}");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        headers.iter().any(|(n, _)| n == "x-amzn-requestid"),
+        "{headers:?}"
+    );
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    let event = &answer["event"];
+    assert_eq!(event["routeKey"], "$default", "{event}");
+    assert_eq!(event["rawPath"], "/deep/path", "{event}");
+    assert_eq!(event["queryStringParameters"]["x"], "1", "{event}");
+    assert_eq!(event["requestContext"]["http"]["method"], "POST", "{event}");
+    assert_eq!(event["body"], "{\"a\":1}", "{event}");
+    // The URL's CORS is answered by the URL, without calling the function.
+    let (status, headers, _) = http_on(
+        echo,
+        "OPTIONS",
+        "/deep/path",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        "",
+    );
+    assert_eq!(status, 204);
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "access-control-allow-origin" && v == "https://app.example"),
+        "{headers:?}"
+    );
+    // The function without a URL still answers the Invoke API on the main port.
+    let (status, headers, _) =
+        dev.http("POST", "/2015-03-31/functions/fail/invocations", &[], "{}");
+    assert_eq!(status, 200);
+    assert!(headers.iter().any(|(n, _)| n == "x-amz-function-error"));
+    assert!(dev.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

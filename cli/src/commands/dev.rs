@@ -1,4 +1,5 @@
-//! `sls-rs dev`: the service's HTTP API on this machine, rebuilt as files are saved.
+//! `sls-rs dev`: the service's HTTP API and function URLs on this machine, rebuilt as
+//! files are saved.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -6,7 +7,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
-use crate::local::dev::{self, DevFunction, Notice};
+use crate::local::dev::{self, DevFunction, Notice, UrlListener};
 use crate::local::{self, http};
 use crate::manifest::Event;
 use crate::{build, engine, ui};
@@ -40,8 +41,9 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let served = runtime.block_on(async {
-        // The port first: one in use fails at once, before anything is built.
+        // The ports first: one in use fails at once, before anything is built.
         let listener = dev::bind(SocketAddr::new(args.host, args.port)).await?;
+        let urls = bind_urls(&service, &args).await?;
         // A handler that names no binary, or a runtime crate cargo cannot find, stop here.
         build::check_local(&service)?;
         let stage = local::Stage::resolve(&service).await;
@@ -63,6 +65,7 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
             .collect();
         let opts = dev::Options {
             listen: listener.local_addr()?,
+            urls,
             watch: !args.no_watch,
             dir: service.dir.clone(),
             account: stage
@@ -91,6 +94,50 @@ pub fn run(global: &GlobalArgs, args: DevArgs) -> anyhow::Result<()> {
     // killed with it); a build in progress is not waited for.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served
+}
+
+/// A port for each function URL, as Lambda gives each URL a host of its own: the
+/// ones after `--port`, in the manifest's order (any free ones with `--port 0`).
+async fn bind_urls(
+    service: &crate::manifest::Service,
+    args: &DevArgs,
+) -> anyhow::Result<Vec<UrlListener>> {
+    let mut urls = Vec::new();
+    let with_url = service
+        .manifest
+        .functions
+        .iter()
+        .filter_map(|(name, f)| Some((name, f.url.as_ref()?)));
+    for (i, (name, url)) in with_url.enumerate() {
+        let port = match args.port {
+            0 => 0,
+            p => u16::try_from(usize::from(p) + 1 + i).map_err(|_| {
+                crate::error::UsageError::new(format!(
+                    "no port after {p} for the URL of `{name}`: choose a lower one with --port"
+                ))
+            })?,
+        };
+        let addr = SocketAddr::new(args.host, port);
+        let listener = dev::bind(addr).await.map_err(|e| {
+            crate::error::UsageError::new(format!(
+                "the URL of `{name}`: {e:#} (function URLs take the ports after --port)"
+            ))
+        })?;
+        let cors = url.cors.as_ref().map(|c| crate::manifest::CorsRule {
+            allowed_origins: c.allowed_origins.clone(),
+            allowed_methods: c.allowed_methods.clone(),
+            allowed_headers: c.allowed_headers.clone(),
+            max_age: c.max_age,
+        });
+        urls.push(UrlListener {
+            function: name.clone(),
+            listener,
+            streaming: url.invoke_mode == crate::manifest::InvokeMode::ResponseStream,
+            signed: url.authorizer == crate::manifest::UrlAuthorizer::AwsIam,
+            cors,
+        });
+    }
+    Ok(urls)
 }
 
 /// On an emulator stage, the service's tables, buckets and queues, deployed there
@@ -183,8 +230,9 @@ fn render(
     if json {
         let doc = match notice {
             Notice::Building { functions } => json!({"event": "building", "functions": functions}),
-            Notice::Listening { url } => json!({"event": "listening", "url": url,
-                "routes": routes.iter().map(|r| json!({"route": r.key, "function": r.function})).collect::<Vec<_>>()}),
+            Notice::Listening { url, urls } => json!({"event": "listening", "url": url,
+                "routes": routes.iter().map(|r| json!({"route": r.key, "function": r.function})).collect::<Vec<_>>(),
+                "urls": urls.iter().map(|u| json!({"function": u.function, "url": u.url, "streaming": u.streaming})).collect::<Vec<_>>()}),
             Notice::Rebuilding => json!({"event": "rebuilding"}),
             Notice::Built { restarted, took } => {
                 json!({"event": "built", "restarted": restarted, "ms": ms(*took)})
@@ -211,16 +259,21 @@ fn render(
             "building {functions} function{} for this machine (a debug build; the first one can take minutes)…",
             if *functions == 1 { "" } else { "s" }
         )),
-        Notice::Listening { url } => {
+        Notice::Listening { url, urls } => {
             let mut lines = vec![format!("serving {} ({}) on {url}", service.manifest.service, service.stage)];
             for r in routes {
                 let (method, path) = r.key.split_once(' ').unwrap_or(("ANY", "/* ($default)"));
                 lines.push(format!("  {method:<7} {url}{path}  → {}", r.function));
             }
+            for u in urls {
+                let how = if u.streaming { " (streams)" } else { "" };
+                lines.push(format!("  URL of {}{how}: {}", u.function, u.url));
+            }
             let others: Vec<&String> = service
                 .manifest
                 .functions
                 .iter()
+                .filter(|(_, f)| f.url.is_none())
                 .filter(|(_, f)| !f.events.iter().any(|e| matches!(e, Event::HttpApi(_))))
                 .map(|(n, _)| n)
                 .collect();

@@ -104,7 +104,7 @@ pub(crate) fn url_lines<'a>(
         .map(|(function, url)| {
             if not_served {
                 format!(
-                    "\nURL of {function}: {url} (an emulator's: it runs no function; run it here with `sls-rs invoke --local -f {function} --event apigw-http`)"
+                    "\nURL of {function}: {url} (an emulator's: it runs no function; serve it here with `sls-rs dev`, or run it once with `sls-rs invoke --local -f {function} --event apigw-http`)"
                 )
             } else {
                 format!("\nURL of {function}: {url}")

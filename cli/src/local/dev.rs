@@ -3,7 +3,10 @@
 //! request as Lambda would), rebuilt and restarted when its sources change while
 //! the others stay warm. Functions without routes answer Lambda's Invoke API on
 //! the same port (`POST /2015-03-31/functions/{name}/invocations`), which is what
-//! `sls-rs invoke --dev` and `aws lambda invoke --endpoint-url` send.
+//! `sls-rs invoke --dev` and `aws lambda invoke --endpoint-url` send. A function
+//! URL (`url:`) gets a port of its own, as Lambda gives each URL a host of its own:
+//! every path reaches the function, and a `RESPONSE_STREAM` URL passes the body on
+//! as the handler writes it.
 //!
 //! What happens is told to the caller as [`Notice`]s, which the command renders.
 
@@ -12,6 +15,7 @@ use std::convert::Infallible;
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -29,7 +33,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
 use super::http::{self, Cors, Request, Response, Route};
-use super::{LocalFunction, Outcome, Session};
+use super::{LocalFunction, Outcome, Session, StreamEnd, StreamPart};
 use crate::manifest::CorsRule;
 
 /// API Gateway's payload limit for an HTTP API.
@@ -49,11 +53,11 @@ const MARKER: &str = "x-sls-rs-dev";
 #[derive(Debug, Clone)]
 pub enum Notice {
     /// The first build is starting (a cold one can take minutes).
-    Building {
-        functions: usize,
-    },
+    Building { functions: usize },
     Listening {
         url: String,
+        /// The function URLs, each on its port.
+        urls: Vec<ServedUrl>,
     },
     /// Sources changed; a build runs while the running processes keep answering.
     Rebuilding,
@@ -64,10 +68,7 @@ pub enum Notice {
         took: Duration,
     },
     /// The compiler's messages are above it; the last good build keeps serving.
-    BuildFailed {
-        why: String,
-        took: Duration,
-    },
+    BuildFailed { why: String, took: Duration },
     /// serverless.yaml changed; routes and environment are read at start.
     ManifestChanged,
     Request {
@@ -79,6 +80,34 @@ pub enum Notice {
         /// Why a request failed, in the user's words.
         note: Option<String>,
     },
+}
+
+/// A function URL as `dev` serves it.
+#[derive(Debug, Clone)]
+pub struct ServedUrl {
+    pub function: String,
+    pub url: String,
+    pub streaming: bool,
+}
+
+/// A function URL to serve, on a port of its own.
+pub struct UrlListener {
+    pub function: String,
+    pub listener: TcpListener,
+    /// `invokeMode: RESPONSE_STREAM`: the body is passed on as the handler writes it.
+    pub streaming: bool,
+    /// `authorizer: aws_iam`: an unsigned request is refused (the signature is not checked).
+    pub signed: bool,
+    /// The URL's CORS, which Lambda answers itself.
+    pub cors: Option<CorsRule>,
+}
+
+/// What a URL's requests need of its [`UrlListener`].
+struct UrlConfig {
+    function: String,
+    streaming: bool,
+    signed: bool,
+    cors: Option<CorsRule>,
 }
 
 /// One function to run.
@@ -93,6 +122,7 @@ pub struct DevFunction {
 
 pub struct Options {
     pub listen: SocketAddr,
+    pub urls: Vec<UrlListener>,
     pub watch: bool,
     /// Where the service's cargo workspace is (serverless.yaml's directory).
     pub dir: PathBuf,
@@ -179,7 +209,7 @@ pub async fn serve(
         requests: AtomicU64::new(0),
         copies: copies.clone(),
     });
-    let result = run(server.clone(), listener, &opts, stop).await;
+    let result = run(server.clone(), listener, opts, stop).await;
     // Idle processes stop here; one busy with a request is killed when its task is
     // dropped, as the runtime shuts down.
     for slot in server.slots.values() {
@@ -211,7 +241,7 @@ fn private_dir() -> anyhow::Result<PathBuf> {
 async fn run(
     server: Arc<Server>,
     listener: TcpListener,
-    opts: &Options,
+    opts: Options,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     // Watching starts before the first build: a save during a cold build counts.
@@ -231,28 +261,88 @@ async fn run(
         let (server, dir) = (server.clone(), opts.dir.clone());
         tokio::spawn(async move { rebuild_on_change(server, &dir, changes, watcher).await })
     };
+    let mut urls = Vec::new();
+    let mut serving = Vec::new();
+    for u in opts.urls {
+        urls.push(ServedUrl {
+            function: u.function.clone(),
+            url: format!("http://{}/", u.listener.local_addr()?),
+            streaming: u.streaming,
+        });
+        let config = Arc::new(UrlConfig {
+            function: u.function,
+            streaming: u.streaming,
+            signed: u.signed,
+            cors: u.cors,
+        });
+        let server = server.clone();
+        serving.push(tokio::spawn(accept(u.listener, move |req, peer| {
+            handle_url(server.clone(), config.clone(), req, peer)
+        })));
+    }
     let _ = server.notices.send(Notice::Listening {
         url: format!("http://{}", listener.local_addr()?),
+        urls,
     });
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let server = server.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(server.clone(), req, peer));
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            _ = &mut stop => break,
-        }
+    let api = {
+        let server = server.clone();
+        tokio::spawn(accept(listener, move |req, peer| {
+            handle(server.clone(), req, peer)
+        }))
+    };
+    stop.await;
+    api.abort();
+    for task in serving {
+        task.abort();
     }
     watching.abort();
     Ok(())
+}
+
+/// Serves each connection `listener` accepts with `handler`, until aborted.
+async fn accept<F, Fut>(listener: TcpListener, handler: F)
+where
+    F: Fn(hyper::Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<hyper::Response<Body>, Infallible>> + Send + 'static,
+{
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handler(req, peer));
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// An answer's body: whole, or passed on as a streaming handler writes it.
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn whole(body: Bytes) -> Body {
+    Full::new(body).map_err(|never| match never {}).boxed()
+}
+
+/// A body written as it arrives; an error ends the connection without completing it
+/// (what a client of a URL sees when the handler fails mid-stream).
+struct Channel(mpsc::UnboundedReceiver<Result<Bytes, std::io::Error>>);
+
+impl hyper::body::Body for Channel {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|next| next.map(|r| r.map(Frame::data)))
+    }
 }
 
 /// Size and modification time: what tells one build of a binary from another.
@@ -509,12 +599,14 @@ fn request_id(server: &Server) -> String {
     )
 }
 
-async fn handle(
-    server: Arc<Server>,
+/// The request as an event needs it, its body read up to `limit` bytes (`Err`: the
+/// method and path of one over it).
+async fn read_request(
+    server: &Server,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let started = Instant::now();
+    limit: usize,
+) -> Result<Request, (String, String)> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
@@ -528,9 +620,30 @@ async fn handle(
             )
         })
         .collect();
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let Ok(body) = Limited::new(req.into_body(), limit).collect().await else {
+        return Err((method, path));
+    };
+    Ok(Request {
+        method,
+        path,
+        query,
+        headers,
+        body: body.to_bytes(),
+        source_ip: peer.ip().to_string(),
+        request_id: request_id(server),
+        account: server.account.clone(),
+    })
+}
+
+async fn handle(
+    server: Arc<Server>,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<hyper::Response<Body>, Infallible> {
+    let started = Instant::now();
+    let request = match read_request(&server, req, peer, MAX_BODY).await {
+        Ok(request) => request,
+        Err((method, path)) => {
             let response = Response::message(413, "Request Entity Too Large");
             let note = Some("the body is over the HTTP API's 10 MB limit".to_string());
             return Ok(finish(
@@ -538,16 +651,7 @@ async fn handle(
             ));
         }
     };
-    let request = Request {
-        method: method.clone(),
-        path: path.clone(),
-        query,
-        headers,
-        body,
-        source_ip: peer.ip().to_string(),
-        request_id: request_id(&server),
-        account: server.account.clone(),
-    };
+    let (method, path) = (request.method.clone(), request.path.clone());
     if let Some(name) = path
         .strip_prefix(INVOKE_PREFIX)
         .and_then(|p| p.strip_suffix("/invocations"))
@@ -578,10 +682,11 @@ async fn handle(
         )
     } else {
         match invoke(&server, &route.function, event, Some(INTEGRATION_TIMEOUT)).await {
-            Ok(answer) => match http::response(&answer) {
+            Ok(Answer::Whole(answer)) => match http::response(&answer) {
                 Ok(response) => (response, None),
                 Err(why) => (bad_gateway(), Some(why)),
             },
+            Ok(Answer::Streamed(_)) => unreachable!("only a URL's invocation streams"),
             Err(Failure::Function { why, .. }) => (bad_gateway(), Some(why)),
             Err(Failure::NotBuilt(why)) => (Response::message(500, &why), Some(why)),
             Err(Failure::TooSlow) => (
@@ -608,6 +713,246 @@ async fn handle(
         started,
         note,
     ))
+}
+
+/// A request to a function URL: every method and path reaches the function, with
+/// Lambda's URL event (payload 2.0, route `$default`), no 30 s integration limit
+/// (the function's timeout applies), and a streamed answer passed on as written.
+async fn handle_url(
+    server: Arc<Server>,
+    url: Arc<UrlConfig>,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<hyper::Response<Body>, Infallible> {
+    let started = Instant::now();
+    let function = Some(url.function.clone());
+    let request = match read_request(&server, req, peer, MAX_PAYLOAD).await {
+        Ok(request) => request,
+        Err((method, path)) => {
+            let response = Response::message(413, "Request Entity Too Large");
+            let note = Some("the body is over Lambda's 6 MB limit for a URL".to_string());
+            return Ok(finish(
+                &server, &method, &path, function, response, started, note,
+            ));
+        }
+    };
+    let (method, path) = (request.method.clone(), request.path.clone());
+    // A browser's preflight is never signed: the URL answers it before any authorizer.
+    let cors = url.cors.as_ref().map(Cors);
+    if let Some(preflight) = cors.as_ref().and_then(|c| c.preflight(&request)) {
+        return Ok(finish(
+            &server, &method, &path, function, preflight, started, None,
+        ));
+    }
+    let signed = request
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 "));
+    if url.signed && !signed {
+        let mut response = Response::message(403, "Forbidden");
+        response.body = Bytes::from(r#"{"Message":"Forbidden"}"#);
+        let note = Some("the URL's authorizer is aws_iam: send a SigV4-signed request (sls-rs dev checks that it is signed, not the signature)".to_string());
+        return Ok(finish(
+            &server, &method, &path, function, response, started, note,
+        ));
+    }
+    let event =
+        http::event(&request, &http::url_route(&url.function), &BTreeMap::new()).to_string();
+    if event.len() > MAX_PAYLOAD {
+        let response = Response::message(413, "Request Entity Too Large");
+        let note = Some("the event is over Lambda's 6 MB limit".to_string());
+        return Ok(finish(
+            &server, &method, &path, function, response, started, note,
+        ));
+    }
+    let decorate = |response: &mut Response| {
+        if let Some(cors) = &cors {
+            cors.decorate(&request, response);
+        }
+        response
+            .headers
+            .push(("x-amzn-requestid".into(), request.request_id.clone()));
+    };
+    let whole = if url.streaming {
+        let (parts, mut written) = mpsc::unbounded_channel();
+        let task = tokio::spawn(invoke_now(
+            server.clone(),
+            url.function.clone(),
+            event,
+            Some(parts),
+        ));
+        match written.recv().await {
+            // It streams: the head now, the body as it comes.
+            Some(first) => {
+                let (mut head, body) = match first {
+                    StreamPart::Prelude(prelude) => (streamed_head(&prelude), None),
+                    StreamPart::Body(chunk) => (
+                        Response {
+                            status: 200,
+                            headers: vec![(
+                                "content-type".into(),
+                                "application/octet-stream".into(),
+                            )],
+                            body: Bytes::new(),
+                        },
+                        Some(chunk),
+                    ),
+                };
+                decorate(&mut head);
+                let trace = Trace {
+                    method,
+                    path,
+                    function: url.function.clone(),
+                    started,
+                };
+                return Ok(stream_answer(server, head, body, written, task, trace));
+            }
+            // It answered whole (or failed first): the sender went with the task.
+            None => task.await.unwrap_or_else(|e| {
+                Err(failed(
+                    format!("the invocation failed: {e}"),
+                    "Runtime.Unknown",
+                ))
+            }),
+        }
+    } else {
+        invoke(&server, &url.function, event, None).await
+    };
+    let (mut response, note) = match whole {
+        Ok(Answer::Whole(answer)) => match http::response(&answer) {
+            Ok(response) => (response, None),
+            Err(why) => (bad_gateway(), Some(why)),
+        },
+        Ok(Answer::Streamed(_)) => unreachable!("a stream is answered as it is written"),
+        Err(Failure::Function { why, .. }) => (bad_gateway(), Some(why)),
+        Err(Failure::NotBuilt(why)) => (Response::message(500, &why), Some(why)),
+        Err(Failure::TooSlow) => unreachable!("a URL has no integration timeout"),
+    };
+    decorate(&mut response);
+    Ok(finish(
+        &server, &method, &path, function, response, started, note,
+    ))
+}
+
+/// The status, headers and cookies of lambda_http's prelude, as Lambda answers them.
+fn streamed_head(prelude: &serde_json::Value) -> Response {
+    let status = prelude["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(200);
+    let mut headers: Vec<(String, String)> = prelude["headers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (name.to_ascii_lowercase(), value)
+        })
+        .collect();
+    headers.extend(
+        prelude["cookies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str())
+            .map(|c| ("set-cookie".to_string(), c.to_string())),
+    );
+    Response {
+        status,
+        headers,
+        body: Bytes::new(),
+    }
+}
+
+/// A request being answered, for its notice.
+struct Trace {
+    method: String,
+    path: String,
+    function: String,
+    started: Instant,
+}
+
+/// Answers `head` now and the body as the handler writes it; the request's notice
+/// comes when the stream ends, with why it was cut short when it was.
+fn stream_answer(
+    server: Arc<Server>,
+    head: Response,
+    first: Option<Bytes>,
+    mut written: mpsc::UnboundedReceiver<StreamPart>,
+    task: tokio::task::JoinHandle<Result<Answer, Failure>>,
+    trace: Trace,
+) -> hyper::Response<Body> {
+    let (body, sent) = mpsc::unbounded_channel();
+    let mut builder = hyper::Response::builder().status(head.status);
+    for (name, value) in &head.headers {
+        builder = builder.header(name, value);
+    }
+    let response = match builder.body(Channel(sent).boxed()) {
+        Ok(response) => response,
+        Err(e) => {
+            // Headers HTTP cannot carry: the stream is not read (the handler runs on).
+            let why = format!("the answer cannot be sent in HTTP: {e}");
+            return finish(
+                &server,
+                &trace.method,
+                &trace.path,
+                Some(trace.function),
+                bad_gateway(),
+                trace.started,
+                Some(why),
+            );
+        }
+    };
+    let status = head.status;
+    tokio::spawn(async move {
+        if let Some(chunk) = first {
+            let _ = body.send(Ok(chunk));
+        }
+        while let Some(part) = written.recv().await {
+            if let StreamPart::Body(chunk) = part {
+                // A client that went away stops nothing: the handler ends as on Lambda.
+                let _ = body.send(Ok(chunk));
+            }
+        }
+        let note = match task.await {
+            Ok(Ok(Answer::Streamed(StreamEnd::Complete))) => None,
+            Ok(Ok(Answer::Streamed(StreamEnd::Failed {
+                error_type,
+                message,
+            }))) => Some(format!(
+                "the handler failed while streaming{}",
+                detail(
+                    &error_type,
+                    serde_json::json!({ "errorMessage": message })
+                        .to_string()
+                        .as_bytes()
+                )
+            )),
+            Ok(Ok(Answer::Streamed(StreamEnd::TimedOut))) => Some(
+                "timed out while streaming (the function's timeout); the process was stopped"
+                    .to_string(),
+            ),
+            Ok(Ok(Answer::Whole(_))) => None,
+            Ok(Err(Failure::Function { why, .. } | Failure::NotBuilt(why))) => Some(why),
+            Ok(Err(Failure::TooSlow)) => None,
+            Err(e) => Some(format!("the invocation failed: {e}")),
+        };
+        if let Some(why) = &note {
+            // The client sees the answer end before it is complete, as from Lambda.
+            let _ = body.send(Err(std::io::Error::other(why.clone())));
+        }
+        let _ = server.notices.send(Notice::Request {
+            method: trace.method,
+            path: trace.path,
+            function: Some(trace.function),
+            status,
+            duration: trace.started.elapsed(),
+            note,
+        });
+    });
+    response
 }
 
 /// API Gateway's answer when the function failed or answered nothing it can use.
@@ -676,7 +1021,8 @@ async fn invoke_api(
         body,
     };
     match invoke(server, &function, payload, None).await {
-        Ok(answer) => (Some(function), json(answer), None),
+        Ok(Answer::Whole(answer)) => (Some(function), json(answer), None),
+        Ok(Answer::Streamed(_)) => unreachable!("only a URL's invocation streams"),
         Err(Failure::Function { why, body }) => {
             let mut r = json(body);
             r.headers
@@ -686,6 +1032,13 @@ async fn invoke_api(
         Err(Failure::NotBuilt(why)) => (Some(function), Response::message(500, &why), Some(why)),
         Err(Failure::TooSlow) => unreachable!("the Invoke API has no integration timeout"),
     }
+}
+
+/// What an invocation answered.
+enum Answer {
+    Whole(Bytes),
+    /// Streamed to the invocation's sink (a streaming URL's), and how it ended.
+    Streamed(StreamEnd),
 }
 
 enum Failure {
@@ -708,8 +1061,13 @@ async fn invoke(
     function: &str,
     payload: String,
     limit: Option<Duration>,
-) -> Result<Bytes, Failure> {
-    let task = tokio::spawn(invoke_now(server.clone(), function.to_string(), payload));
+) -> Result<Answer, Failure> {
+    let task = tokio::spawn(invoke_now(
+        server.clone(),
+        function.to_string(),
+        payload,
+        None,
+    ));
     let joined = match limit {
         Some(limit) => match tokio::time::timeout(limit, task).await {
             Ok(joined) => joined,
@@ -732,11 +1090,15 @@ fn failed(why: String, error_type: &str) -> Failure {
     Failure::Function { why, body }
 }
 
+/// `sink`: where a streamed answer goes as it is written (a streaming URL's); without
+/// one, a handler that streams fails the invocation. The function's process is held
+/// until its stream ends, as a Lambda instance is.
 async fn invoke_now(
     server: Arc<Server>,
     function: String,
     payload: String,
-) -> Result<Bytes, Failure> {
+    sink: Option<mpsc::UnboundedSender<StreamPart>>,
+) -> Result<Answer, Failure> {
     let mut slot = server.slots[&function].lock().await;
     if slot.built.is_none() {
         return Err(Failure::NotBuilt(format!(
@@ -749,12 +1111,25 @@ async fn invoke_now(
             .map_err(|e| Failure::NotBuilt(format!("starting `{function}`: {e:#}")))?;
         slot.session = Some(session);
     }
+    let function_timeout = slot.local.timeout;
     let session = slot.session.as_mut().expect("just started");
     let report = session
         .invoke(Bytes::from(payload), None)
         .await
         .map_err(|e| failed(format!("{e:#}"), "Runtime.Unknown"))?;
-    let timeout = slot.local.timeout.as_secs();
+    if let (super::Result::Done(Outcome::Streamed(stream)), Some(sink)) = (&report.result, sink) {
+        // The function's time runs from when it got the event (after any init).
+        let deadline = Instant::now() + function_timeout.saturating_sub(report.duration);
+        let end = super::read_stream(stream, deadline, |part| {
+            let _ = sink.send(part);
+        })
+        .await;
+        if end == StreamEnd::TimedOut {
+            session.stop().await;
+        }
+        return Ok(Answer::Streamed(end));
+    }
+    let timeout = function_timeout.as_secs();
     match report.result {
         super::Result::Done(Outcome::Response(body)) if body.len() > MAX_PAYLOAD => Err(failed(
             format!(
@@ -763,9 +1138,9 @@ async fn invoke_now(
             ),
             "Function.ResponseSizeTooLarge",
         )),
-        super::Result::Done(Outcome::Response(body)) => Ok(body),
+        super::Result::Done(Outcome::Response(body)) => Ok(Answer::Whole(body)),
         super::Result::Done(Outcome::Streamed(_)) => Err(failed(
-            "the handler streams its answer (lambda_http's run_with_streaming_response): an HTTP API and Lambda's Invoke API do not stream; give the function `url: { invokeMode: RESPONSE_STREAM }` and try it with `sls-rs invoke --local`".into(),
+            "the handler streams its answer (lambda_http's run_with_streaming_response): an HTTP API, a BUFFERED URL and Lambda's Invoke API do not stream; give the function `url: { invokeMode: RESPONSE_STREAM }`".into(),
             "Runtime.StreamingNotSupported",
         )),
         super::Result::Done(Outcome::Error { error_type, body }) => Err(Failure::Function {
@@ -809,16 +1184,16 @@ fn finish(
     response: Response,
     started: Instant,
     note: Option<String>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<Body> {
     let mut builder = hyper::Response::builder().status(response.status);
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
     // `http::response` checked the function's headers: this is for our own.
-    let (written, note) = match builder.body(Full::new(response.body)) {
+    let (written, note) = match builder.body(whole(response.body)) {
         Ok(written) => (written, note),
         Err(e) => {
-            let mut r = hyper::Response::new(Full::new(bad_gateway().body));
+            let mut r = hyper::Response::new(whole(bad_gateway().body));
             *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
             (r, Some(format!("the answer cannot be sent in HTTP: {e}")))
         }
@@ -940,6 +1315,31 @@ mod tests {
         ] {
             assert!(!loopback_host(not), "{not}");
         }
+    }
+
+    #[test]
+    fn a_streamed_answers_head_is_lambda_https_prelude() {
+        let head = streamed_head(&serde_json::json!({
+            "statusCode": 201,
+            "headers": { "Content-Type": "text/plain", "x-count": 3 },
+            "cookies": ["a=1; Secure", "b=2"],
+        }));
+        assert_eq!(head.status, 201);
+        assert_eq!(
+            head.headers,
+            vec![
+                ("content-type".to_string(), "text/plain".to_string()),
+                ("x-count".to_string(), "3".to_string()),
+                ("set-cookie".to_string(), "a=1; Secure".to_string()),
+                ("set-cookie".to_string(), "b=2".to_string()),
+            ]
+        );
+        // No status (or one HTTP cannot carry): Lambda's 200.
+        assert_eq!(streamed_head(&serde_json::json!({})).status, 200);
+        assert_eq!(
+            streamed_head(&serde_json::json!({ "statusCode": 70000 })).status,
+            200
+        );
     }
 
     #[test]

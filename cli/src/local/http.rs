@@ -31,6 +31,16 @@ enum Segment {
     Greedy(String),
 }
 
+/// What a function URL's event carries as its route: `$default`, every method and path.
+pub fn url_route(function: &str) -> Route {
+    Route {
+        key: "$default".into(),
+        method: "ANY".into(),
+        segments: vec![],
+        function: function.into(),
+    }
+}
+
 /// The routes of every function's `httpApi` events, keyed as deploy keys them.
 pub fn routes(service: &Service) -> Vec<Route> {
     let mut routes = Vec::new();

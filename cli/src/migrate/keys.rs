@@ -9,7 +9,7 @@ use crate::manifest::node::{Node, Value};
 fn plugin_replacement(name: &str) -> (bool, String) {
     match name {
         "serverless-rust" | "serverless-rust-plugin" => (false, "sls-rs builds Rust handlers itself (cargo-lambda); `sls-rs package` builds them".into()),
-        "serverless-offline" => (false, "`sls-rs invoke --local -f NAME` runs a handler locally".into()),
+        "serverless-offline" => (false, "`sls-rs dev` serves the HTTP API and function URLs locally; `sls-rs invoke --local -f NAME` runs a handler once".into()),
         "serverless-step-functions" => (false, "state machines are `resources.stateMachines`".into()),
         "serverless-iam-roles-per-function" => (false, "every sls-rs function has its own role already; `iamRoleStatements` on a function is kept".into()),
         "serverless-pseudo-parameters" => (false, "`${aws:region}` and `${aws:accountId}` are built in".into()),
