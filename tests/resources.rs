@@ -2513,20 +2513,21 @@ async fn existing_tables_buckets_and_queues_are_used_by_name_and_never_touched_a
         .unwrap();
 }
 
-/// A queue sls-rs made, then declared `existing:` under its name (the service lets go
-/// of it): released from the state, never deleted, by deploy or remove.
+/// A queue and a table sls-rs made, then declared `existing:` under their names (the
+/// service lets go of them): released from the state, never deleted, by deploy or remove.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_queue_made_by_sls_rs_then_declared_existing_is_released_not_deleted() {
-    if !support::needs(&[Svc::Sqs]) {
+async fn a_queue_and_a_table_made_by_sls_rs_then_declared_existing_are_released_not_deleted() {
+    if !support::needs(&[Svc::Sqs, Svc::DynamoDb]) {
         return;
     }
     let f = Fixture::new(
         "release",
-        "resources:\n  queues:\n    inbox: { deletionPolicy: delete }\n",
+        "resources:\n  queues:\n    inbox: { deletionPolicy: delete }\n  tables:\n    ledger: { partitionKey: { name: id, type: S }, deletionPolicy: delete }\n",
     );
     f.deploy();
     let aws = aws().await;
     let name = f.name("inbox");
+    let table = f.name("ledger");
     let url = aws
         .sqs
         .get_queue_url()
@@ -2537,28 +2538,40 @@ async fn a_queue_made_by_sls_rs_then_declared_existing_is_released_not_deleted()
         .queue_url
         .unwrap();
     f.write(
-        &format!("resources:\n  queues:\n    inbox: {{ existing: {name} }}\n"),
+        &format!("resources:\n  queues:\n    inbox: {{ existing: {name} }}\n  tables:\n    ledger: {{ existing: {table} }}\n"),
         &[],
     );
     let plan = f.json(&["plan"]);
-    let change = planned(&plan, "queue/inbox");
-    assert_eq!(change["release"], true, "{change}");
+    for id in ["queue/inbox", "table/ledger"] {
+        let change = planned(&plan, id);
+        assert_eq!(change["release"], true, "{change}");
+    }
     let report = f.deploy();
     assert!(
         report["retained"].to_string().contains("released"),
         "{report}"
     );
-    aws.sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .send()
-        .await
-        .unwrap();
+    let still = || async {
+        aws.sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .send()
+            .await
+            .unwrap();
+        aws.dynamodb
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap();
+    };
+    still().await;
     assert!(f.deploy()["deployment"].is_null(), "nothing left to change");
     f.json(&["remove", "--force"]);
-    aws.sqs
-        .get_queue_attributes()
-        .queue_url(&url)
+    still().await;
+    aws.dynamodb
+        .delete_table()
+        .table_name(&table)
         .send()
         .await
         .unwrap();

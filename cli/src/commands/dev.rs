@@ -123,11 +123,15 @@ async fn bind_urls(
                 "the URL of `{name}`: {e:#} (function URLs take the ports after --port)"
             ))
         })?;
-        let cors = url.cors.as_ref().map(|c| crate::manifest::CorsRule {
-            allowed_origins: c.allowed_origins.clone(),
-            allowed_methods: c.allowed_methods.clone(),
-            allowed_headers: c.allowed_headers.clone(),
-            max_age: c.max_age,
+        let cors = url.cors.as_ref().map(|c| dev::UrlCors {
+            rule: crate::manifest::CorsRule {
+                allowed_origins: c.allowed_origins.clone(),
+                allowed_methods: c.allowed_methods.clone(),
+                allowed_headers: c.allowed_headers.clone(),
+                max_age: c.max_age,
+            },
+            allow_credentials: c.allow_credentials,
+            expose_headers: c.exposed_response_headers.clone(),
         });
         urls.push(UrlListener {
             function: name.clone(),
@@ -232,7 +236,8 @@ fn render(
             Notice::Building { functions } => json!({"event": "building", "functions": functions}),
             Notice::Listening { url, urls } => json!({"event": "listening", "url": url,
                 "routes": routes.iter().map(|r| json!({"route": r.key, "function": r.function})).collect::<Vec<_>>(),
-                "urls": urls.iter().map(|u| json!({"function": u.function, "url": u.url, "streaming": u.streaming})).collect::<Vec<_>>()}),
+                "urls": urls.iter().map(|u| json!({"function": u.function, "url": u.url, "streaming": u.streaming,
+                    "authorizer": if u.signed { "aws_iam" } else { "none" }})).collect::<Vec<_>>()}),
             Notice::Rebuilding => json!({"event": "rebuilding"}),
             Notice::Built { restarted, took } => {
                 json!({"event": "built", "restarted": restarted, "ms": ms(*took)})
@@ -266,7 +271,12 @@ fn render(
                 lines.push(format!("  {method:<7} {url}{path}  → {}", r.function));
             }
             for u in urls {
-                let how = if u.streaming { " (streams)" } else { "" };
+                let how = match (u.streaming, u.signed) {
+                    (true, true) => " (streams; signed requests only)",
+                    (true, false) => " (streams)",
+                    (false, true) => " (signed requests only)",
+                    (false, false) => "",
+                };
                 lines.push(format!("  URL of {}{how}: {}", u.function, u.url));
             }
             let others: Vec<&String> = service
@@ -279,7 +289,7 @@ fn render(
                 .collect();
             if !others.is_empty() {
                 lines.push("functions without a route take an event:".to_string());
-                let port = if listen.port() == 3000 { String::new() } else { format!(" --dev {}", listen.port()) };
+                let port = if listen.port() == 3000 { String::new() } else { format!(" {}", listen.port()) };
                 for name in others {
                     let kind = sample_kind(&service.manifest.functions[name]);
                     let event = kind.map(|k| format!("--event {k}")).unwrap_or_else(|| "--data '{…}'".into());

@@ -76,20 +76,23 @@ async fn read_streamed(
     let mut body = Vec::new();
     // The body's last byte, so the report starts on a line of its own.
     let mut last = None;
-    let end = local::read_stream(stream, deadline, |part| match part {
-        StreamPart::Prelude(v) => {
-            if !json {
-                ui::status(&prelude_text(&v));
+    let end = local::read_stream(stream, deadline, |part| {
+        match part {
+            StreamPart::Prelude(v) => {
+                if !json {
+                    ui::status(&prelude_text(&v));
+                }
+                prelude = Some(v);
             }
-            prelude = Some(v);
+            StreamPart::Body(chunk) if json => body.extend_from_slice(&chunk),
+            StreamPart::Body(chunk) => {
+                last = chunk.last().copied().or(last);
+                let mut stdout = std::io::stdout().lock();
+                // A reader that went away (`| head`) ends the output, not the invocation.
+                let _ = stdout.write_all(&chunk).and_then(|()| stdout.flush());
+            }
         }
-        StreamPart::Body(chunk) if json => body.extend_from_slice(&chunk),
-        StreamPart::Body(chunk) => {
-            last = chunk.last().copied().or(last);
-            let mut stdout = std::io::stdout().lock();
-            // A reader that went away (`| head`) ends the output, not the invocation.
-            let _ = stdout.write_all(&chunk).and_then(|()| stdout.flush());
-        }
+        std::future::ready(())
     })
     .await;
     // On a terminal the report starts on a line of its own; piped, the body is left as it was.
@@ -102,20 +105,8 @@ async fn read_streamed(
 /// `HTTP 200` and the headers of lambda_http's prelude, one per line.
 fn prelude_text(v: &serde_json::Value) -> String {
     let mut text = format!("HTTP {}", v["statusCode"].as_u64().unwrap_or(200));
-    if let Some(headers) = v["headers"].as_object() {
-        for (name, value) in headers {
-            let value = match value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            text.push_str(&format!("\n{name}: {value}"));
-        }
-    }
-    for cookie in v["cookies"].as_array().into_iter().flatten() {
-        text.push_str(&format!(
-            "\nset-cookie: {}",
-            cookie.as_str().unwrap_or_default()
-        ));
+    for (name, value) in local::prelude_headers(v) {
+        text.push_str(&format!("\n{name}: {value}"));
     }
     text
 }

@@ -127,14 +127,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Marks the deletions of buckets and queues whose names the manifest now gives as
-    /// `existing:`: the service lets go of them instead of deleting them.
+    /// Marks the deletions of tables, buckets and queues whose names the manifest now
+    /// gives as `existing:`: the service lets go of them instead of deleting them.
     pub fn release(&mut self, existing: &std::collections::BTreeSet<String>) {
         for c in &mut self.changes {
-            if c.action == Action::Delete
-                && matches!(c.kind, Kind::Bucket | Kind::Queue)
-                && existing.contains(&c.physical)
-            {
+            if c.action == Action::Delete && c.kind.holds_data() && existing.contains(&c.physical) {
                 c.release = true;
             }
         }

@@ -179,12 +179,13 @@ async fn remove_locked(
         }
     }
     let mut candidates: Vec<(Kind, String, String)> = Vec::new();
+    // Existing tables, buckets and queues are never the service's to remove.
     candidates.extend(
         r.tables
-            .keys()
-            .map(|n| (Kind::Table, n.clone(), names.table(n))),
+            .iter()
+            .filter(|(_, t)| t.existing.is_none())
+            .map(|(n, _)| (Kind::Table, n.clone(), names.table(n))),
     );
-    // Existing buckets and queues are never the service's to remove.
     candidates.extend(
         r.buckets
             .iter()
@@ -358,9 +359,7 @@ async fn remove_locked(
     let existing = model::existing_names(service, &cx);
     let released: Vec<String> = targets
         .iter()
-        .filter(|(_, r)| {
-            matches!(r.kind, Kind::Bucket | Kind::Queue) && existing.contains(&r.physical)
-        })
+        .filter(|(_, r)| r.kind.holds_data() && existing.contains(&r.physical))
         .map(|(id, _)| id.clone())
         .collect();
     let mut kept = Vec::new();

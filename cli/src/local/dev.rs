@@ -44,6 +44,8 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
 /// An HTTP API gives up on an integration after 30 s (503), whatever the function's timeout.
 const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Chunks of a streamed answer held between the handler and a slow client.
+const STREAM_BUFFER: usize = 16;
 /// Lambda's limit on a synchronous invocation's event and answer.
 const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// Marks the answers of `sls-rs dev`'s Invoke API, so `invoke --dev` knows it reached one.
@@ -88,6 +90,8 @@ pub struct ServedUrl {
     pub function: String,
     pub url: String,
     pub streaming: bool,
+    /// `aws_iam`: only signed requests get through.
+    pub signed: bool,
 }
 
 /// A function URL to serve, on a port of its own.
@@ -99,7 +103,39 @@ pub struct UrlListener {
     /// `authorizer: aws_iam`: an unsigned request is refused (the signature is not checked).
     pub signed: bool,
     /// The URL's CORS, which Lambda answers itself.
-    pub cors: Option<CorsRule>,
+    pub cors: Option<UrlCors>,
+}
+
+/// A URL's CORS: an HTTP API's, with credentials and exposed headers.
+#[derive(Debug, Clone)]
+pub struct UrlCors {
+    pub rule: CorsRule,
+    pub allow_credentials: bool,
+    pub expose_headers: Vec<String>,
+}
+
+impl UrlCors {
+    /// Adds what a URL's CORS has beyond an HTTP API's to an answer the origin may read.
+    fn decorate(&self, response: &mut Response, preflight: bool) {
+        let allowed = response
+            .headers
+            .iter()
+            .any(|(n, _)| n == "access-control-allow-origin");
+        if !allowed {
+            return;
+        }
+        if self.allow_credentials {
+            response
+                .headers
+                .push(("access-control-allow-credentials".into(), "true".into()));
+        }
+        if !preflight && !self.expose_headers.is_empty() {
+            response.headers.push((
+                "access-control-expose-headers".into(),
+                self.expose_headers.join(","),
+            ));
+        }
+    }
 }
 
 /// What a URL's requests need of its [`UrlListener`].
@@ -107,7 +143,7 @@ struct UrlConfig {
     function: String,
     streaming: bool,
     signed: bool,
-    cors: Option<CorsRule>,
+    cors: Option<UrlCors>,
 }
 
 /// One function to run.
@@ -268,6 +304,7 @@ async fn run(
             function: u.function.clone(),
             url: format!("http://{}/", u.listener.local_addr()?),
             streaming: u.streaming,
+            signed: u.signed,
         });
         let config = Arc::new(UrlConfig {
             function: u.function,
@@ -307,6 +344,8 @@ where
 {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
+            // Out of file descriptors, say: not a busy loop while it lasts.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let handler = handler.clone();
@@ -329,7 +368,7 @@ fn whole(body: Bytes) -> Body {
 
 /// A body written as it arrives; an error ends the connection without completing it
 /// (what a client of a URL sees when the handler fails mid-stream).
-struct Channel(mpsc::UnboundedReceiver<Result<Bytes, std::io::Error>>);
+struct Channel(mpsc::Receiver<Result<Bytes, std::io::Error>>);
 
 impl hyper::body::Body for Channel {
     type Data = Bytes;
@@ -738,15 +777,23 @@ async fn handle_url(
     };
     let (method, path) = (request.method.clone(), request.path.clone());
     // A browser's preflight is never signed: the URL answers it before any authorizer.
-    let cors = url.cors.as_ref().map(Cors);
-    if let Some(preflight) = cors.as_ref().and_then(|c| c.preflight(&request)) {
+    let cors = url.cors.as_ref().map(|c| Cors(&c.rule));
+    if let Some(mut preflight) = cors.as_ref().and_then(|c| c.preflight(&request)) {
+        if let Some(extra) = &url.cors {
+            extra.decorate(&mut preflight, true);
+        }
         return Ok(finish(
             &server, &method, &path, function, preflight, started, None,
         ));
     }
+    // Signed in its Authorization header, or in its query string (a presigned URL).
     let signed = request
         .header("authorization")
-        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 "));
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 "))
+        || request
+            .query
+            .split('&')
+            .any(|p| p.starts_with("X-Amz-Signature="));
     if url.signed && !signed {
         let mut response = Response::message(403, "Forbidden");
         response.body = Bytes::from(r#"{"Message":"Forbidden"}"#);
@@ -768,12 +815,15 @@ async fn handle_url(
         if let Some(cors) = &cors {
             cors.decorate(&request, response);
         }
+        if let Some(extra) = &url.cors {
+            extra.decorate(response, false);
+        }
         response
             .headers
             .push(("x-amzn-requestid".into(), request.request_id.clone()));
     };
     let whole = if url.streaming {
-        let (parts, mut written) = mpsc::unbounded_channel();
+        let (parts, mut written) = mpsc::channel(STREAM_BUFFER);
         let task = tokio::spawn(invoke_now(
             server.clone(),
             url.function.clone(),
@@ -806,7 +856,7 @@ async fn handle_url(
                 };
                 return Ok(stream_answer(server, head, body, written, task, trace));
             }
-            // It answered whole (or failed first): the sender went with the task.
+            // It answered whole, failed first, or streamed nothing: the sender went with the task.
             None => task.await.unwrap_or_else(|e| {
                 Err(failed(
                     format!("the invocation failed: {e}"),
@@ -822,7 +872,16 @@ async fn handle_url(
             Ok(response) => (response, None),
             Err(why) => (bad_gateway(), Some(why)),
         },
-        Ok(Answer::Streamed(_)) => unreachable!("a stream is answered as it is written"),
+        // A stream that ended before any of it came: empty, or cut short.
+        Ok(Answer::Streamed(StreamEnd::Complete)) => (
+            Response {
+                status: 200,
+                headers: vec![],
+                body: Bytes::new(),
+            },
+            None,
+        ),
+        Ok(Answer::Streamed(end)) => (bad_gateway(), stream_note(&end)),
         Err(Failure::Function { why, .. }) => (bad_gateway(), Some(why)),
         Err(Failure::NotBuilt(why)) => (Response::message(500, &why), Some(why)),
         Err(Failure::TooSlow) => unreachable!("a URL has no integration timeout"),
@@ -839,29 +898,9 @@ fn streamed_head(prelude: &serde_json::Value) -> Response {
         .as_u64()
         .and_then(|s| u16::try_from(s).ok())
         .unwrap_or(200);
-    let mut headers: Vec<(String, String)> = prelude["headers"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(name, value)| {
-            let value = match value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (name.to_ascii_lowercase(), value)
-        })
-        .collect();
-    headers.extend(
-        prelude["cookies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str())
-            .map(|c| ("set-cookie".to_string(), c.to_string())),
-    );
     Response {
         status,
-        headers,
+        headers: super::prelude_headers(prelude),
         body: Bytes::new(),
     }
 }
@@ -880,11 +919,11 @@ fn stream_answer(
     server: Arc<Server>,
     head: Response,
     first: Option<Bytes>,
-    mut written: mpsc::UnboundedReceiver<StreamPart>,
+    mut written: mpsc::Receiver<StreamPart>,
     task: tokio::task::JoinHandle<Result<Answer, Failure>>,
     trace: Trace,
 ) -> hyper::Response<Body> {
-    let (body, sent) = mpsc::unbounded_channel();
+    let (body, sent) = mpsc::channel(STREAM_BUFFER);
     let mut builder = hyper::Response::builder().status(head.status);
     for (name, value) in &head.headers {
         builder = builder.header(name, value);
@@ -908,32 +947,16 @@ fn stream_answer(
     let status = head.status;
     tokio::spawn(async move {
         if let Some(chunk) = first {
-            let _ = body.send(Ok(chunk));
+            let _ = body.send(Ok(chunk)).await;
         }
         while let Some(part) = written.recv().await {
             if let StreamPart::Body(chunk) = part {
                 // A client that went away stops nothing: the handler ends as on Lambda.
-                let _ = body.send(Ok(chunk));
+                let _ = body.send(Ok(chunk)).await;
             }
         }
         let note = match task.await {
-            Ok(Ok(Answer::Streamed(StreamEnd::Complete))) => None,
-            Ok(Ok(Answer::Streamed(StreamEnd::Failed {
-                error_type,
-                message,
-            }))) => Some(format!(
-                "the handler failed while streaming{}",
-                detail(
-                    &error_type,
-                    serde_json::json!({ "errorMessage": message })
-                        .to_string()
-                        .as_bytes()
-                )
-            )),
-            Ok(Ok(Answer::Streamed(StreamEnd::TimedOut))) => Some(
-                "timed out while streaming (the function's timeout); the process was stopped"
-                    .to_string(),
-            ),
+            Ok(Ok(Answer::Streamed(end))) => stream_note(&end),
             Ok(Ok(Answer::Whole(_))) => None,
             Ok(Err(Failure::Function { why, .. } | Failure::NotBuilt(why))) => Some(why),
             Ok(Err(Failure::TooSlow)) => None,
@@ -941,7 +964,7 @@ fn stream_answer(
         };
         if let Some(why) = &note {
             // The client sees the answer end before it is complete, as from Lambda.
-            let _ = body.send(Err(std::io::Error::other(why.clone())));
+            let _ = body.send(Err(std::io::Error::other(why.clone()))).await;
         }
         let _ = server.notices.send(Notice::Request {
             method: trace.method,
@@ -953,6 +976,28 @@ fn stream_answer(
         });
     });
     response
+}
+
+/// Why a stream ended early, in words; `None` when it was complete.
+fn stream_note(end: &StreamEnd) -> Option<String> {
+    match end {
+        StreamEnd::Complete => None,
+        StreamEnd::Failed {
+            error_type,
+            message,
+        } => Some(format!(
+            "the handler failed while streaming{}",
+            detail(
+                error_type,
+                serde_json::json!({ "errorMessage": message })
+                    .to_string()
+                    .as_bytes()
+            )
+        )),
+        StreamEnd::TimedOut => Some(
+            "timed out while streaming (the function's timeout); the process was stopped".into(),
+        ),
+    }
 }
 
 /// API Gateway's answer when the function failed or answered nothing it can use.
@@ -1097,7 +1142,7 @@ async fn invoke_now(
     server: Arc<Server>,
     function: String,
     payload: String,
-    sink: Option<mpsc::UnboundedSender<StreamPart>>,
+    sink: Option<mpsc::Sender<StreamPart>>,
 ) -> Result<Answer, Failure> {
     let mut slot = server.slots[&function].lock().await;
     if slot.built.is_none() {
@@ -1121,7 +1166,11 @@ async fn invoke_now(
         // The function's time runs from when it got the event (after any init).
         let deadline = Instant::now() + function_timeout.saturating_sub(report.duration);
         let end = super::read_stream(stream, deadline, |part| {
-            let _ = sink.send(part);
+            let sink = sink.clone();
+            async move {
+                // A client that went away: the rest of the stream is read and dropped.
+                let _ = sink.send(part).await;
+            }
         })
         .await;
         if end == StreamEnd::TimedOut {
@@ -1321,7 +1370,7 @@ mod tests {
     fn a_streamed_answers_head_is_lambda_https_prelude() {
         let head = streamed_head(&serde_json::json!({
             "statusCode": 201,
-            "headers": { "Content-Type": "text/plain", "x-count": 3 },
+            "headers": { "Content-Type": "text/plain", "vary": ["origin", "accept"] },
             "cookies": ["a=1; Secure", "b=2"],
         }));
         assert_eq!(head.status, 201);
@@ -1329,7 +1378,9 @@ mod tests {
             head.headers,
             vec![
                 ("content-type".to_string(), "text/plain".to_string()),
-                ("x-count".to_string(), "3".to_string()),
+                // lambda_http writes a repeated header as a list: one line each.
+                ("vary".to_string(), "origin".to_string()),
+                ("vary".to_string(), "accept".to_string()),
                 ("set-cookie".to_string(), "a=1; Secure".to_string()),
                 ("set-cookie".to_string(), "b=2".to_string()),
             ]

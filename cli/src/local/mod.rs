@@ -241,11 +241,13 @@ const PRELUDE_END: [u8; 8] = [0; 8];
 const PRELUDE_MAX: usize = 64 * 1024;
 
 /// Reads a streamed answer until it ends or `deadline` passes, handing each part to
-/// `sink` as it arrives: the prelude once whole (an HTTP stream), then the body.
-pub async fn read_stream(
+/// `sink` as it arrives: the prelude once whole (an HTTP stream), then the body. The
+/// next chunk is read once the sink is done with this one (a slow reader slows the
+/// handler, through the Runtime API's bounded channel, as a slow client does on Lambda).
+pub async fn read_stream<F: std::future::Future<Output = ()>>(
     stream: &Stream,
     deadline: Instant,
-    mut sink: impl FnMut(StreamPart),
+    mut sink: impl FnMut(StreamPart) -> F,
 ) -> StreamEnd {
     let mut prelude: Option<Vec<u8>> = stream.http.then(Vec::new);
     loop {
@@ -267,7 +269,7 @@ pub async fn read_stream(
             }
         };
         let Some(head) = prelude.as_mut() else {
-            sink(StreamPart::Body(data));
+            sink(StreamPart::Body(data)).await;
             continue;
         };
         head.extend_from_slice(&data);
@@ -284,17 +286,44 @@ pub async fn read_stream(
             None => (&[][..], &head[..]),
         };
         if let Ok(v) = serde_json::from_slice(json) {
-            sink(StreamPart::Prelude(v));
+            sink(StreamPart::Prelude(v)).await;
         }
         if !rest.is_empty() {
-            sink(StreamPart::Body(Bytes::copy_from_slice(rest)));
+            sink(StreamPart::Body(Bytes::copy_from_slice(rest))).await;
         }
     }
     // Ended before its prelude did: what came is the body.
     if let Some(head) = prelude.filter(|h| !h.is_empty()) {
-        sink(StreamPart::Body(Bytes::from(head)));
+        sink(StreamPart::Body(Bytes::from(head))).await;
     }
     StreamEnd::Complete
+}
+
+/// The headers of lambda_http's prelude, names in lower case, one pair per value (it
+/// writes a repeated header as a list), and its cookies as `set-cookie`.
+pub fn prelude_headers(prelude: &serde_json::Value) -> Vec<(String, String)> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = Vec::new();
+    for (name, value) in prelude["headers"].as_object().into_iter().flatten() {
+        let name = name.to_ascii_lowercase();
+        match value {
+            serde_json::Value::Array(values) => {
+                out.extend(values.iter().map(|v| (name.clone(), text(v))));
+            }
+            v => out.push((name, text(v))),
+        }
+    }
+    out.extend(
+        prelude["cookies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| ("set-cookie".to_string(), text(c))),
+    );
+    out
 }
 
 /// What a local run knows of the stage: its endpoints and, when STS answered, its
@@ -552,7 +581,8 @@ mod stream_tests {
         let stream = Stream::written(http, chunks);
         let mut parts = Vec::new();
         let end = read_stream(&stream, Instant::now() + Duration::from_secs(1), |p| {
-            parts.push(p)
+            parts.push(p);
+            std::future::ready(())
         })
         .await;
         (parts, end)

@@ -347,7 +347,7 @@ fn stream(kind: &Node, body: &Node, key: &str, cx: &mut Cx) -> Option<Node> {
         return None;
     }
     let Some(table) = own(arn, Kind::Table, cx) else {
-        cx.todo(kind, key, "the stream is not one of this file's `AWS::DynamoDB::Table` resources (sls-rs reads the streams of its own `resources.tables` only); removed");
+        cx.todo(kind, key, "the stream is not one of this file's `AWS::DynamoDB::Table` resources; removed: declare its table under `resources.tables` as `NAME: { existing: <the table's ARN, the stream's without /stream/…> }` (a table sls-rs uses but never creates or deletes; one of this region) and write `stream: { table: NAME }`");
         return None;
     };
     let mut out = vec![("table", string(table))];

@@ -869,10 +869,15 @@ pub fn existing_names(service: &Service, cx: &Context) -> std::collections::BTre
         .iter()
         .filter(|(_, q)| q.existing.is_some())
         .map(|(k, _)| names.queue(k));
+    // A table of another account or region is never one of this stage's, whatever its name.
     let tables = r
         .tables
         .iter()
         .filter(|(_, t)| t.existing.is_some())
+        .filter(|(k, _)| {
+            crate::manifest::parse_table_arn(&names.table_arn(k))
+                .is_some_and(|(region, account, _)| region == cx.region && account == cx.account)
+        })
         .map(|(k, _)| names.table(k));
     buckets.chain(queues).chain(tables).collect()
 }
@@ -1306,7 +1311,11 @@ pub(crate) mod tests {
             names.table_arn("orders"),
             "arn:aws:dynamodb:us-east-1:123456789012:table/orders-v2"
         );
-        assert_eq!(names.table("ledger"), "ledger");
+        // Another account's table is addressed by its ARN (a bare name would be ours).
+        assert_eq!(
+            names.table("ledger"),
+            "arn:aws:dynamodb:us-east-1:210987654321:table/ledger"
+        );
         assert_eq!(
             names.table_arn("ledger"),
             "arn:aws:dynamodb:us-east-1:210987654321:table/ledger"
@@ -1338,7 +1347,11 @@ pub(crate) mod tests {
             "{policy}"
         );
         let existing = existing_names(&s, &CX);
-        assert!(existing.contains("orders-v2") && existing.contains("ledger"));
+        assert!(existing.contains("orders-v2"), "{existing:?}");
+        assert!(
+            !existing.iter().any(|n| n.contains("ledger")),
+            "another account's table is never this stage's: {existing:?}"
+        );
     }
 
     #[test]

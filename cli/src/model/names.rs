@@ -68,13 +68,20 @@ impl<'a> Names<'a> {
         tables.get(name)?.existing.as_deref()
     }
 
-    /// `{service}-{stage}-{name}`; an existing table's own name.
+    /// `{service}-{stage}-{name}`; an existing table's own name, or its ARN when it is
+    /// of another account or region (DynamoDB takes a table's ARN wherever it takes its
+    /// name, and a bare name would address this account's and region's table).
     pub fn table(&self, name: &str) -> String {
-        match self.existing_table(name) {
-            Some(existing) => crate::manifest::parse_table_arn(existing)
-                .map_or(existing, |(_, _, table)| table)
-                .to_string(),
-            None => self.physical(name),
+        let Some(existing) = self.existing_table(name) else {
+            return self.physical(name);
+        };
+        match crate::manifest::parse_table_arn(existing) {
+            Some((region, account, table))
+                if region == self.cx.region && account == self.cx.account =>
+            {
+                table.to_string()
+            }
+            _ => existing.to_string(),
         }
     }
 
@@ -82,7 +89,8 @@ impl<'a> Names<'a> {
     pub fn table_arn(&self, name: &str) -> String {
         match self.existing_table(name) {
             Some(arn) if crate::manifest::parse_table_arn(arn).is_some() => arn.to_string(),
-            _ => self.arn("dynamodb", &format!("table/{}", self.table(name))),
+            Some(existing) => self.arn("dynamodb", &format!("table/{existing}")),
+            None => self.arn("dynamodb", &format!("table/{}", self.physical(name))),
         }
     }
 
