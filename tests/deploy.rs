@@ -2462,3 +2462,155 @@ fn routes_are_listed_once_per_run_not_once_per_route() {
     let removed = layer.operations_since(&before);
     assert!(listings(&removed).iter().all(|n| *n <= 1), "{removed:#?}");
 }
+
+/// The `live` alias's version and the weights it sends to other versions.
+async fn alias_routing(
+    aws: &sls_rs::cloud::Aws,
+    function: &str,
+) -> (String, BTreeMap<String, f64>) {
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let weights = alias
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    (alias.function_version.unwrap(), weights)
+}
+
+/// Runs `deploy` in a thread while the alias is watched: the first split seen (after
+/// which `during` runs, once) and the command's outcome.
+async fn deploy_watching_the_split(
+    aws: &sls_rs::cloud::Aws,
+    f: &Fixture,
+    during: impl AsyncFnOnce(),
+) -> (
+    Option<(String, BTreeMap<String, f64>)>,
+    std::process::Output,
+    String,
+) {
+    let mut cmd = f.command(&["deploy"]);
+    let deploy = std::thread::spawn(move || support::run(&mut cmd));
+    let mut seen = None;
+    while !deploy.is_finished() {
+        let (version, weights) = alias_routing(aws, &f.name("api")).await;
+        if !weights.is_empty() {
+            seen = Some((version, weights));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if seen.is_some() {
+        during().await;
+    }
+    let (out, _, stderr) = deploy.join().unwrap();
+    (seen, out, stderr)
+}
+
+/// Progressive delivery (`deployment: { strategy: canary }`): the alias keeps its
+/// version and sends `percent` to the new one, then all of it once the interval passed
+/// with its alarm quiet; an alarm in ALARM mid-shift moves it back and fails the
+/// deploy naming the alarm, and the next deploy shifts anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
+    if !support::needs(&[Svc::Lambda, Svc::CloudWatch]) {
+        return;
+    }
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let aws = aws().await;
+    let alarm = format!("{}-errors", support::unique_service("canary"));
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&alarm)
+        .namespace("AWS/Lambda")
+        .metric_name("Errors")
+        .statistic(Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(1.0)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+        .send()
+        .await
+        .unwrap();
+    let set_alarm = |state: StateValue| {
+        let (cloudwatch, alarm) = (aws.cloudwatch.clone(), alarm.clone());
+        async move {
+            cloudwatch
+                .set_alarm_state()
+                .alarm_name(&alarm)
+                .state_value(state)
+                .state_reason("set by the test")
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    set_alarm(StateValue::Ok).await;
+    let functions = format!(
+        "  api:\n    handler: api\n    deployment: {{ strategy: canary, percent: 10, interval: 2s, alarms: [{alarm}] }}\n"
+    );
+    let f = Fixture::new("canary", &functions);
+    // A new function has nothing to shift from: its alias is made at once.
+    f.deploy();
+    assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "1");
+
+    f.write(&functions, &[("api", "v2")]);
+    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {}).await;
+    assert!(out.status.success(), "{stderr}");
+    let (version, weights) = seen.expect("the alias was split during the deploy");
+    assert_eq!(version, "1", "the old version keeps the rest");
+    assert_eq!(weights, BTreeMap::from([("2".to_string(), 0.1)]));
+    assert!(stderr.contains("10% of `live` to version 2"), "{stderr}");
+    assert_eq!(
+        alias_routing(&aws, &f.name("api")).await,
+        ("2".to_string(), BTreeMap::new()),
+        "all of it on the new version, the split gone"
+    );
+    let state = state_object(&aws, &f).await;
+    let api = &state["resources"]["function/api"];
+    assert_eq!(api["live"], "2", "{api}");
+    assert!(api["shift"].is_null(), "no shift left in progress: {api}");
+
+    // The alarm fires mid-shift: back to version 2, the deploy fails naming it.
+    f.write(&functions, &[("api", "v3")]);
+    let (seen, out, stderr) =
+        deploy_watching_the_split(&aws, &f, async || set_alarm(StateValue::Alarm).await).await;
+    assert!(seen.is_some(), "the alias was split: {stderr}");
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&alarm) && stderr.contains("back at its previous version"),
+        "{stderr}"
+    );
+    assert_eq!(
+        alias_routing(&aws, &f.name("api")).await,
+        ("2".to_string(), BTreeMap::new())
+    );
+    let state = state_object(&aws, &f).await;
+    let api = &state["resources"]["function/api"];
+    assert!(api["live"] == "2" && api["shift"].is_null(), "{api}");
+
+    // An alarm already in ALARM: nothing moves.
+    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {}).await;
+    assert!(seen.is_none() && !out.status.success(), "{stderr}");
+    assert!(stderr.contains("no traffic moved"), "{stderr}");
+
+    // Quiet again: the next deploy shifts anew and completes.
+    set_alarm(StateValue::Ok).await;
+    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {}).await;
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(seen.map(|s| s.0).as_deref(), Some("2"));
+    assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "3");
+    f.json(&["remove", "--force"]);
+    aws.cloudwatch
+        .delete_alarms()
+        .alarm_names(&alarm)
+        .send()
+        .await
+        .unwrap();
+}

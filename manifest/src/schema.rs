@@ -58,6 +58,10 @@ pub struct Provider {
     /// Lambda's logging controls for every function (a function's `logs` replace them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<Logs>,
+    /// How every function's new version takes the `live` alias's traffic (a
+    /// function's `deployment` replaces it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
     /// The subnets and security groups of every function (a function's `vpc` replaces them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<Vpc>,
@@ -212,6 +216,9 @@ pub struct Function {
         deserialize_with = "vpc_setting"
     )]
     pub vpc: Option<Option<Vpc>>,
+    /// How a new version takes the `live` alias's traffic, replacing `provider.deployment`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
     /// What Lambda does when it finds this function in a recursive loop (through SQS,
     /// SNS or S3): `Terminate` (Lambda's default) stops it, `Allow` lets it run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -272,6 +279,11 @@ impl Manifest {
             .as_deref()
             .or(self.provider.layers.as_deref())
             .unwrap_or_default()
+    }
+
+    /// A function's deployment strategy: its own, else the provider's, else all at once.
+    pub fn deployment_of<'a>(&'a self, f: &'a Function) -> Option<&'a Deployment> {
+        f.deployment.as_ref().or(self.provider.deployment.as_ref())
     }
 
     /// A function's VPC: its own (`false`: none), else the provider's.
@@ -891,6 +903,56 @@ where
         }
     }
     d.deserialize_any(V(PhantomData))
+}
+
+/// How a new version takes the `live` alias's traffic: all at once (the default), or
+/// shifted in steps (Lambda's weighted alias routing), guarded by CloudWatch alarms.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Deployment {
+    pub strategy: Strategy,
+    /// The share of the invocations each step moves to the new version (1–99):
+    /// a canary's one step before all, or a linear shift's every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u32>,
+    /// The time between steps: `30s`, `5m`, `1h` (1 second to 1 hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Names of CloudWatch alarms (which exist): one in ALARM during the shift rolls
+    /// every shifted alias back to its previous version and fails the deploy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// `percent` for one `interval`, then all.
+    Canary,
+    /// `percent` more every `interval` until all.
+    Linear,
+    AllAtOnce,
+}
+
+/// A deployment's `interval`: a whole number of seconds (`s`), minutes (`m`) or
+/// hours (`h`), from 1 second to 1 hour.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let expected = "a number of seconds, minutes or hours: `30s`, `5m`, `1h`";
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number.parse().map_err(|_| expected.to_string())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err(expected.to_string()),
+    };
+    if !(1..=3600).contains(&secs) {
+        return Err("from 1 second (`1s`) to 1 hour (`1h`)".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// A function's place in a VPC: Lambda puts its network interfaces in these subnets,

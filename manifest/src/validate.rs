@@ -751,6 +751,67 @@ impl Checker<'_> {
         }
     }
 
+    /// A canary or linear shift needs its step and interval; all at once has neither.
+    fn deployment(&mut self, d: &crate::Deployment, path: &KeyPath) {
+        if d.strategy == crate::Strategy::AllAtOnce {
+            for (key, set) in [
+                ("percent", d.percent.is_some()),
+                ("interval", d.interval.is_some()),
+                ("alarms", !d.alarms.is_empty()),
+            ] {
+                if set {
+                    self.key(
+                        &path.key(key),
+                        format!(
+                            "`{key}` applies to a canary or linear deployment, not all-at-once"
+                        ),
+                        Some("remove it, or set `strategy: canary` or `strategy: linear`"),
+                    );
+                }
+            }
+            return;
+        }
+        match d.percent {
+            None => self.key(
+                path,
+                "a canary or linear deployment needs `percent`: the share of traffic a step moves"
+                    .into(),
+                Some("add `percent: 10`"),
+            ),
+            Some(_) => self.range(d.percent, &path.key("percent"), 1, 99, "percent"),
+        }
+        match &d.interval {
+            None => self.key(
+                path,
+                "a canary or linear deployment needs `interval`: the time between steps".into(),
+                Some("add `interval: 5m`"),
+            ),
+            Some(text) => {
+                if let Err(why) = crate::parse_interval(text) {
+                    self.value(
+                        &path.key("interval"),
+                        format!("`{text}` is not an interval: {why}"),
+                        None,
+                    );
+                }
+            }
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, alarm) in d.alarms.iter().enumerate() {
+            let at = path.key("alarms").index(i);
+            if alarm.is_empty() || alarm.len() > 255 {
+                self.value(
+                    &at,
+                    "a CloudWatch alarm name is 1 to 255 characters".into(),
+                    None,
+                );
+            } else if seen.contains(&alarm.as_str()) {
+                self.value(&at, format!("the alarm `{alarm}` is listed twice"), None);
+            }
+            seen.push(alarm);
+        }
+    }
+
     /// Lambda takes log levels only with the JSON format.
     fn logs(&mut self, logs: &crate::Logs, path: &KeyPath) {
         if logs.format == crate::LogFormat::Json {
@@ -828,6 +889,9 @@ impl Checker<'_> {
         self.retention(p.log_retention_in_days, &path.key("logRetentionInDays"));
         if let Some(logs) = &p.logs {
             self.logs(logs, &path.key("logs"));
+        }
+        if let Some(d) = &p.deployment {
+            self.deployment(d, &path.key("deployment"));
         }
         if let Some(vpc) = &p.vpc {
             self.vpc(vpc, &path.key("vpc"));
@@ -987,6 +1051,19 @@ impl Checker<'_> {
         }
         if let Some(cors) = f.url.as_ref().and_then(|u| u.cors.as_ref()) {
             self.url_cors(cors, &path.key("url").key("cors"));
+        }
+        if let Some(d) = &f.deployment {
+            self.deployment(d, &path.key("deployment"));
+        }
+        let gradual = m
+            .deployment_of(f)
+            .is_some_and(|d| d.strategy != crate::Strategy::AllAtOnce);
+        if gradual && f.provisioned_concurrency.is_some() {
+            self.key(
+                &path.key("provisionedConcurrency"),
+                format!("function `{name}` shifts its traffic gradually (`deployment`), and sls-rs does not yet shift a function with provisioned concurrency: Lambda splits the alias's provisioned concurrency between the versions by their weights, and sls-rs does not wait for the new version's share"),
+                Some("give this function `deployment: { strategy: all-at-once }`, or drop its provisionedConcurrency"),
+            );
         }
         if let Some(scaling) = f.provisioned_concurrency.and_then(|p| p.scaling()) {
             self.provisioned_scaling(&scaling, &path.key("provisionedConcurrency"));

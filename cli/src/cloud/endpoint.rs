@@ -35,12 +35,13 @@ pub enum Svc {
     HttpApi,
     Scheduler,
     AutoScaling,
+    CloudWatch,
     XRay,
 }
 
 impl Svc {
     /// Every service the deploy's clients are built for (X-Ray is only read by handlers and users).
-    pub const CALLED: [Svc; 12] = [
+    pub const CALLED: [Svc; 13] = [
         Svc::S3,
         Svc::Iam,
         Svc::Sts,
@@ -53,6 +54,7 @@ impl Svc {
         Svc::HttpApi,
         Svc::Scheduler,
         Svc::AutoScaling,
+        Svc::CloudWatch,
     ];
 
     /// The SDK's service id: what its per-service settings are keyed by.
@@ -70,6 +72,7 @@ impl Svc {
             Svc::HttpApi => "ApiGatewayV2",
             Svc::Scheduler => "Scheduler",
             Svc::AutoScaling => "Application Auto Scaling",
+            Svc::CloudWatch => "CloudWatch",
             Svc::XRay => "XRay",
         }
     }
@@ -97,6 +100,7 @@ impl Svc {
             Svc::HttpApi => "apigatewayv2",
             Svc::Scheduler => "scheduler",
             Svc::AutoScaling => "application-autoscaling",
+            Svc::CloudWatch => "cloudwatch",
             Svc::XRay => "xray",
         }
     }

@@ -10,9 +10,9 @@ use anyhow::bail;
 use aws_sdk_lambda::error::SdkError;
 pub use aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum;
 use aws_sdk_lambda::types::{
-    ApplicationLogLevel, Architecture as LambdaArch, Environment, EphemeralStorage, FunctionCode,
-    LastUpdateStatus, LogFormat, LoggingConfig, Runtime, State, SystemLogLevel, TracingConfig,
-    TracingMode, VpcConfig,
+    AliasRoutingConfiguration, ApplicationLogLevel, Architecture as LambdaArch, Environment,
+    EphemeralStorage, FunctionCode, LastUpdateStatus, LogFormat, LoggingConfig, Runtime, State,
+    SystemLogLevel, TracingConfig, TracingMode, VpcConfig,
 };
 use base64::Engine as _;
 use tokio::time::Instant;
@@ -637,27 +637,9 @@ async fn newest_if_latest(aws: &Aws, name: &str) -> anyhow::Result<Option<String
 
 /// The version an alias points at; `None` when the alias does not exist.
 pub async fn read_alias(aws: &Aws, name: &str, alias: &str) -> anyhow::Result<Option<String>> {
-    match aws
-        .lambda
-        .get_alias()
-        .function_name(name)
-        .name(alias)
-        .send()
-        .await
-    {
-        Ok(out) => Ok(out.function_version),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_error(
-            &format!("reading alias {alias} of Lambda function ({name})"),
-            "lambda:GetAlias",
-            e,
-        )),
-    }
+    Ok(read_alias_routing(aws, name, alias)
+        .await?
+        .map(|(version, _)| version))
 }
 
 /// The environment of a published version (immutable once published); `None` when the
@@ -750,6 +732,7 @@ pub async fn point_alias(
     version: &str,
     expected: AliasExpected,
 ) -> anyhow::Result<()> {
+    // Any weight a shift left on it goes: the alias serves `version` alone.
     let update = || async {
         super::retry_on_conflict(|| {
             aws.lambda
@@ -757,6 +740,7 @@ pub async fn point_alias(
                 .function_name(name)
                 .name(alias)
                 .function_version(version)
+                .routing_config(AliasRoutingConfiguration::builder().build())
                 .send()
         })
         .await
@@ -809,6 +793,75 @@ pub async fn point_alias(
             }
         }
         Err(e) => Err(create_failed(e)),
+    }
+}
+
+/// A traffic shift's step: the alias keeps `from` and sends `percent` of the
+/// invocations to `to` (Lambda's weighted alias routing).
+pub async fn shift_alias(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+    from: &str,
+    to: &str,
+    percent: u32,
+) -> anyhow::Result<()> {
+    let weights = AliasRoutingConfiguration::builder()
+        .additional_version_weights(to, f64::from(percent) / 100.0)
+        .build();
+    super::retry_on_conflict(|| {
+        aws.lambda
+            .update_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(from)
+            .routing_config(weights.clone())
+            .send()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        aws_error(
+            &format!("shifting {percent}% of alias {alias} of Lambda function ({name}) from version {from} to {to}"),
+            "lambda:UpdateAlias",
+            e,
+        )
+    })
+}
+
+/// The alias's version and the weights of any other versions it routes to.
+pub async fn read_alias_routing(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+) -> anyhow::Result<Option<(String, BTreeMap<String, f64>)>> {
+    match aws
+        .lambda
+        .get_alias()
+        .function_name(name)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let weights = out
+                .routing_config()
+                .and_then(|r| r.additional_version_weights())
+                .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+                .unwrap_or_default();
+            Ok(out.function_version.map(|v| (v, weights)))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(aws_error(
+            &format!("reading alias {alias} of Lambda function ({name})"),
+            "lambda:GetAlias",
+            e,
+        )),
     }
 }
 

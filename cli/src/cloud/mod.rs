@@ -2,6 +2,7 @@
 //! loader, so the standard credential chain (env, profiles, SSO, web identity,
 //! credential_process) and `AWS_ENDPOINT_URL` work as users expect.
 
+pub mod alarms;
 pub mod bucket_notification;
 mod calls;
 pub mod create;
@@ -71,6 +72,7 @@ pub struct Aws {
     pub events: aws_sdk_eventbridge::Client,
     pub scheduler: aws_sdk_scheduler::Client,
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub apigw: aws_sdk_apigatewayv2::Client,
     pub calls: CallLog,
     pub state_calls: CallLog,
@@ -178,6 +180,7 @@ impl Aws {
         );
         let scheduler = client!(aws_sdk_scheduler, Svc::Scheduler);
         let autoscaling = client!(aws_sdk_applicationautoscaling, Svc::AutoScaling);
+        let cloudwatch = client!(aws_sdk_cloudwatch, Svc::CloudWatch);
         Ok(Aws {
             target: target.clone(),
             endpoints,
@@ -194,6 +197,7 @@ impl Aws {
             apigw,
             scheduler,
             autoscaling,
+            cloudwatch,
             calls,
             state_calls,
             clock,
@@ -273,6 +277,7 @@ impl Aws {
             apigw: offline!(aws_sdk_apigatewayv2),
             scheduler: offline!(aws_sdk_scheduler),
             autoscaling: offline!(aws_sdk_applicationautoscaling),
+            cloudwatch: offline!(aws_sdk_cloudwatch),
             calls: CallLog::default(),
             state_calls: CallLog::default(),
             clock: Default::default(),

@@ -18,6 +18,7 @@ pub mod plan;
 mod policy;
 mod remove;
 mod rollback;
+mod shift;
 pub mod state;
 
 pub use remove::{remove, RemoveReport};
@@ -562,11 +563,23 @@ async fn deploy_locked(
         ));
     }
 
-    // Phase 2: cutover. Aliases move only now that every new version exists.
+    // Phase 2: cutover. Aliases move only now that every new version exists: at once,
+    // or (a canary or linear deployment with a version to shift from) gradually, once
+    // the others have moved.
+    let shifts = shifts(service, &plan, &journal.snapshot());
+    if let Err(e) = shift::preflight(aws, &shifts).await {
+        close_failed(aws, &journal).await;
+        return Err(failed(
+            "deploy failed before cutover: every `live` alias still points at its previous version",
+            vec![("traffic shift".into(), e)],
+        ));
+    }
+    let shifting: std::collections::BTreeSet<&str> = shifts.iter().map(|s| s.id.as_str()).collect();
     let moves = plan
         .changes
         .iter()
         .filter(|c| c.move_alias || c.unpin)
+        .filter(|c| !shifting.contains(c.id.as_str()))
         .map(|c| {
             let journal = &journal;
             dag::Step {
@@ -607,6 +620,8 @@ async fn deploy_locked(
                         if let Some(r) = s.resources.get_mut(&c.id) {
                             if c.move_alias {
                                 r.live = Some(version);
+                                // Moving the alias ended any shift a killed deploy left.
+                                r.shift = None;
                             }
                             if c.unpin {
                                 r.pinned = false;
@@ -624,6 +639,15 @@ async fn deploy_locked(
     if !failures.is_empty() {
         close_failed(aws, &journal).await;
         return Err(failed("deploy failed during cutover: some `live` aliases moved; `sls-rs deploy` again finishes it", failures));
+    }
+    if !shifts.is_empty() {
+        if let Err(e) = shift::run(aws, &journal, &shifts, progress).await {
+            close_failed(aws, &journal).await;
+            return Err(failed(
+                "deploy failed during the traffic shift: the aliases that moved at once stay moved; triggers and deletions are not done; `sls-rs deploy` again shifts anew",
+                vec![("traffic shift".into(), e)],
+            ));
+        }
     }
     // Auto scaling the manifest dropped goes first: left until the deletions, its scaler
     // could move the number set below (or put back one removed).
@@ -851,6 +875,39 @@ async fn deploy_locked(
 }
 
 /// How many deployments the state remembers.
+/// The functions whose alias this deploy shifts gradually: a canary or linear
+/// deployment, a version serving now, and a new one to shift to (a new function, a
+/// rollback's pin and `--unpin` move at once).
+fn shifts(service: &Service, plan: &Plan, state: &State) -> Vec<shift::Shifting> {
+    plan.changes
+        .iter()
+        .filter(|c| c.kind == Kind::Function && c.move_alias)
+        .filter(|c| c.action != Action::Create && c.pinned.is_none() && !c.unpin)
+        .filter_map(|c| {
+            let f = service.manifest.functions.get(&c.function)?;
+            let d = service.manifest.deployment_of(f)?;
+            let steps = shift::steps(d);
+            let rec = state.resources.get(&c.id)?;
+            let (from, to) = (rec.live.clone()?, rec.version.clone()?);
+            if steps.is_empty() || from == to {
+                return None;
+            }
+            let interval = d.interval.as_deref().unwrap_or("1m");
+            Some(shift::Shifting {
+                id: c.id.clone(),
+                function: c.function.clone(),
+                physical: c.physical.clone(),
+                from,
+                to,
+                steps,
+                interval: crate::manifest::parse_interval(interval)
+                    .unwrap_or(Duration::from_secs(60)),
+                alarms: d.alarms.clone(),
+            })
+        })
+        .collect()
+}
+
 fn history(service: &Service) -> usize {
     service
         .manifest
@@ -1160,6 +1217,7 @@ async fn apply_change(
             provisioned: previous.and_then(|p| p.provisioned),
             delete_with_data: r.delete_with_data,
             versions,
+            shift: None,
         };
         s.resources.insert(r.id.clone(), entry);
     });

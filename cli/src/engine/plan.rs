@@ -838,6 +838,7 @@ mod tests {
                     pinned: false,
                     delete_with_data: false,
                     versions: vec![],
+                    shift: None,
                 },
             );
             live.props.insert(r.id.clone(), Some(r.props()));

@@ -84,6 +84,7 @@ async fn remove_locked(
         pinned: false,
         delete_with_data: false,
         versions: vec![],
+        shift: None,
     };
     // What a deploy killed before it recorded anything may have created: the manifest's own names, if tagged ours.
     let owner: BTreeMap<String, String> = [

@@ -245,6 +245,8 @@ async fn rollback_locked(
                         .get_mut(&model::logical_id(Kind::Function, function))
                     {
                         r.live = Some(version.clone());
+                        // Moving the alias ended any shift a killed deploy left.
+                        r.shift = None;
                     }
                 });
                 journal.save(aws).await

@@ -73,6 +73,29 @@ pub struct Recorded {
     /// Functions: every version sls-rs published and has not deleted yet, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<String>,
+    /// Functions: a traffic shift in progress: `live` keeps its version and sends a
+    /// share of the invocations to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift: Option<Shift>,
+}
+
+/// A gradual cutover under way (`deployment: { strategy: canary | linear }`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Shift {
+    /// The version taking the traffic over.
+    pub to: String,
+    /// Its share now, in percent.
+    pub percent: u32,
+    /// Every step so far: the share and when it was set (RFC 3339).
+    pub steps: Vec<ShiftStep>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ShiftStep {
+    pub percent: u32,
+    pub at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -417,6 +440,7 @@ mod tests {
             pinned: false,
             delete_with_data: false,
             versions: versions.iter().map(|v| v.to_string()).collect(),
+            shift: None,
         }
     }
 

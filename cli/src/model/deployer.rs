@@ -180,6 +180,8 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "iam:CreateServiceLinkedRole",
         ],
     ),
+    // The alarms guarding a traffic shift (read only).
+    ("cloudwatch:DescribeAlarms", &["cloudwatch:DescribeAlarms"]),
     // IAM.
     ("iam:CreateRole", &["iam:CreateRole", "iam:TagRole"]),
     ("iam:DeleteRole", &["iam:DeleteRole"]),
@@ -827,7 +829,8 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     delete["Resource"] = targets.clone();
     delete["Condition"] = lambda_targets.clone();
     statements.push(delete);
-    // A DescribeAlarms naming no alarm is authorised against `alarm:*`.
+    // A DescribeAlarms naming no alarm is authorised against `alarm:*`; so is reading
+    // the alarms that guard a traffic shift (any alarm the manifest names).
     statements.push(allow(
         "DescribeAlarms",
         &["cloudwatch:DescribeAlarms"],
@@ -1066,6 +1069,7 @@ mod tests {
                     "sts",
                     "scheduler",
                     "application-autoscaling",
+                    "cloudwatch",
                 ];
                 if known.contains(&svc)
                     && op.starts_with(|c: char| c.is_ascii_uppercase())

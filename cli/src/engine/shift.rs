@@ -1,0 +1,297 @@
+//! Gradual cutover (`deployment: { strategy: canary | linear }`): a function's `live`
+//! alias keeps its version and sends a share of the invocations to the new one
+//! (Lambda's weighted alias routing), step by step, while CloudWatch alarms are
+//! watched. An alarm in ALARM moves every alias this run shifted back to its
+//! previous version and fails the deploy, naming the alarm; so does a stop (Ctrl-C,
+//! a cancelled CI job). Each step is recorded in the state before it is made, so a
+//! run killed mid-shift leaves a state that knows where traffic is: the next deploy
+//! starts the shift again from its first step, `rollback` ends it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::interrupt;
+use super::state::{Journal, Shift, ShiftStep};
+use super::Progress;
+use crate::cloud::{alarms, lambda_function, Aws};
+use crate::manifest::{Deployment, Strategy};
+use crate::model::LIVE_ALIAS;
+
+/// How often the alarms are read while a step waits.
+const POLL: Duration = Duration::from_secs(5);
+
+/// One function's shift.
+pub struct Shifting {
+    /// The function's logical id in the state.
+    pub id: String,
+    pub function: String,
+    pub physical: String,
+    pub from: String,
+    pub to: String,
+    /// The new version's share at each step before it takes all: a canary's one, a
+    /// linear shift's every multiple of its percent below 100.
+    pub steps: Vec<u32>,
+    pub interval: Duration,
+    pub alarms: Vec<String>,
+}
+
+/// The shares a deployment moves through before all traffic goes to the new version.
+pub fn steps(d: &Deployment) -> Vec<u32> {
+    let percent = d.percent.unwrap_or(100).clamp(1, 100);
+    match d.strategy {
+        Strategy::AllAtOnce => vec![],
+        Strategy::Canary => vec![percent].into_iter().filter(|p| *p < 100).collect(),
+        Strategy::Linear => (1..)
+            .map(|i| i * percent)
+            .take_while(|p| *p < 100)
+            .collect(),
+    }
+}
+
+/// Why a shift ended before all traffic moved.
+#[derive(Debug)]
+pub enum Stopped {
+    /// These alarms were in ALARM; every shifted alias is back at its previous version.
+    Alarm(Vec<String>),
+    /// A stop was asked for (signal, lost lock); every shifted alias is back.
+    Interrupted,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::Alarm(names) => write!(
+                f,
+                "the alarm{} {} went into ALARM during the traffic shift: every shifted `{LIVE_ALIAS}` alias is back at its previous version",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            ),
+            Stopped::Interrupted => write!(
+                f,
+                "stopped during the traffic shift: every shifted `{LIVE_ALIAS}` alias is back at its previous version"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The alarms guarding `shifts`, each once.
+fn guarding(shifts: &[&Shifting]) -> Vec<String> {
+    let names: BTreeSet<&String> = shifts.iter().flat_map(|s| &s.alarms).collect();
+    names.into_iter().cloned().collect()
+}
+
+/// The guarding alarms that are in ALARM; an alarm CloudWatch does not know is an
+/// error (a guard that cannot fire is none).
+async fn firing(aws: &Aws, names: &[String]) -> anyhow::Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(vec![]);
+    }
+    let states = alarms::states(aws, names).await?;
+    let missing: Vec<&String> = names.iter().filter(|n| !states.contains_key(*n)).collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "CloudWatch has no alarm named {} (deployment.alarms): a guard that does not exist cannot stop a bad version",
+            missing
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(names
+        .iter()
+        .filter(|n| states.get(*n).map(String::as_str) == Some("ALARM"))
+        .cloned()
+        .collect())
+}
+
+/// Checked before any traffic moves: every alarm exists and none is in ALARM already.
+pub async fn preflight(aws: &Aws, shifts: &[Shifting]) -> anyhow::Result<()> {
+    let all: Vec<&Shifting> = shifts.iter().collect();
+    let names = guarding(&all);
+    let firing = firing(aws, &names).await?;
+    if !firing.is_empty() {
+        anyhow::bail!(
+            "the alarm{} {} {} in ALARM before the traffic shift: no traffic moved",
+            if firing.len() == 1 { "" } else { "s" },
+            firing.join(", "),
+            if firing.len() == 1 { "is" } else { "are" }
+        );
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Moves one alias to the share of step `at` (past the last: all of it), recording it first.
+async fn step(
+    aws: &Aws,
+    journal: &Journal,
+    s: &Shifting,
+    at: usize,
+    progress: Progress<'_>,
+) -> anyhow::Result<()> {
+    match s.steps.get(at) {
+        Some(&percent) => {
+            journal.update(|state| {
+                if let Some(r) = state.resources.get_mut(&s.id) {
+                    // A shift a killed run left (to this version or another) starts over.
+                    let shift = match &mut r.shift {
+                        Some(shift) if shift.to == s.to && at > 0 => shift,
+                        other => other.insert(Shift {
+                            to: s.to.clone(),
+                            percent,
+                            steps: vec![],
+                        }),
+                    };
+                    shift.percent = percent;
+                    shift.steps.push(ShiftStep { percent, at: now() });
+                }
+            });
+            journal.save(aws).await?;
+            lambda_function::shift_alias(aws, &s.physical, LIVE_ALIAS, &s.from, &s.to, percent)
+                .await?;
+            progress(&format!(
+                "  ↗ {}: {percent}% of `{LIVE_ALIAS}` to version {} (version {} keeps the rest)",
+                s.function, s.to, s.from
+            ));
+        }
+        None => {
+            lambda_function::point_alias(
+                aws,
+                &s.physical,
+                LIVE_ALIAS,
+                &s.to,
+                lambda_function::AliasExpected::Existing,
+            )
+            .await?;
+            journal.update(|state| {
+                if let Some(r) = state.resources.get_mut(&s.id) {
+                    r.live = Some(s.to.clone());
+                    r.shift = None;
+                }
+            });
+            journal.save(aws).await?;
+            progress(&format!(
+                "  → {}: all of `{LIVE_ALIAS}` to version {}",
+                s.function, s.to
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Moves every alias of `shifts` back to its previous version, clearing the shift.
+async fn back(
+    aws: &Aws,
+    journal: &Journal,
+    shifts: &[Shifting],
+    progress: Progress<'_>,
+) -> anyhow::Result<()> {
+    for s in shifts {
+        lambda_function::point_alias(
+            aws,
+            &s.physical,
+            LIVE_ALIAS,
+            &s.from,
+            lambda_function::AliasExpected::Existing,
+        )
+        .await?;
+        journal.update(|state| {
+            if let Some(r) = state.resources.get_mut(&s.id) {
+                r.live = Some(s.from.clone());
+                r.shift = None;
+            }
+        });
+        journal.save(aws).await?;
+        progress(&format!(
+            "  ↩ {}: all of `{LIVE_ALIAS}` back to version {}",
+            s.function, s.from
+        ));
+    }
+    Ok(())
+}
+
+/// Runs every shift to its end: all traffic on the new versions, or (an alarm, a
+/// stop) all of it back on the previous ones and a [`Stopped`] error.
+pub async fn run(
+    aws: &Aws,
+    journal: &Journal,
+    shifts: &[Shifting],
+    progress: Progress<'_>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // Each shift's next step and when it is due.
+    let mut next: Vec<(usize, Instant)> = Vec::with_capacity(shifts.len());
+    for s in shifts {
+        step(aws, journal, s, 0, progress).await?;
+        next.push((1, started + s.interval));
+    }
+    loop {
+        let open: Vec<&Shifting> = shifts
+            .iter()
+            .zip(&next)
+            .filter(|(s, (at, _))| *at <= s.steps.len())
+            .map(|(s, _)| s)
+            .collect();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let due = next
+            .iter()
+            .zip(shifts)
+            .filter(|((at, _), s)| *at <= s.steps.len())
+            .map(|((_, when), _)| *when)
+            .min()
+            .unwrap_or_else(Instant::now);
+        let wake = due.min(Instant::now() + POLL);
+        crate::cloud::pause(wake.saturating_duration_since(Instant::now())).await;
+        if interrupt::requested().is_some() {
+            back(aws, journal, shifts, progress).await?;
+            return Err(Stopped::Interrupted.into());
+        }
+        let firing = firing(aws, &guarding(&open)).await?;
+        if !firing.is_empty() {
+            back(aws, journal, shifts, progress).await?;
+            return Err(Stopped::Alarm(firing).into());
+        }
+        let now = Instant::now();
+        for (s, (at, when)) in shifts.iter().zip(next.iter_mut()) {
+            if *at <= s.steps.len() && *when <= now {
+                step(aws, journal, s, *at, progress).await?;
+                *at += 1;
+                *when = now + s.interval;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(strategy: Strategy, percent: u32) -> Deployment {
+        Deployment {
+            strategy,
+            percent: Some(percent),
+            interval: Some("1m".into()),
+            alarms: vec![],
+        }
+    }
+
+    #[test]
+    fn a_canary_has_one_step_and_a_linear_shift_one_per_multiple_below_all() {
+        assert_eq!(steps(&deployment(Strategy::Canary, 10)), vec![10]);
+        assert_eq!(steps(&deployment(Strategy::Linear, 25)), vec![25, 50, 75]);
+        assert_eq!(steps(&deployment(Strategy::Linear, 30)), vec![30, 60, 90]);
+        assert_eq!(steps(&deployment(Strategy::Linear, 50)), vec![50]);
+        assert_eq!(steps(&deployment(Strategy::Linear, 99)), vec![99]);
+        assert!(steps(&deployment(Strategy::AllAtOnce, 10)).is_empty());
+    }
+}
