@@ -2552,21 +2552,38 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
         }
     };
     set_alarm(StateValue::Ok).await;
-    let functions = format!(
-        "  api:\n    handler: api\n    deployment: {{ strategy: canary, percent: 10, interval: 2s, alarms: [{alarm}] }}\n"
-    );
-    let f = Fixture::new("canary", &functions);
+    // The interval is the test's window to look at the split (and fire the alarm) in.
+    let functions = |interval: &str| {
+        format!(
+            "  api:\n    handler: api\n    deployment: {{ strategy: canary, percent: 10, interval: {interval}, alarms: [{alarm}] }}\n  worker:\n    handler: worker\n    deployment: {{ strategy: linear, percent: 50, interval: 1s }}\n"
+        )
+    };
+    let f = Fixture::new("canary", &functions("4s"));
     // A new function has nothing to shift from: its alias is made at once.
     f.deploy();
     assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "1");
 
-    f.write(&functions, &[("api", "v2")]);
-    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {}).await;
+    f.write(&functions("4s"), &[("api", "v2"), ("worker", "v2")]);
+    let mut during = Value::Null;
+    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {
+        // `info` shows the split the state records, while the deploy holds the lock.
+        during = f.json(&["info"]);
+    })
+    .await;
     assert!(out.status.success(), "{stderr}");
+    let shift = &during["functions"][0]["shift"];
+    assert!(shift["percent"] == 10 && shift["to"] == "2", "{during}");
     let (version, weights) = seen.expect("the alias was split during the deploy");
     assert_eq!(version, "1", "the old version keeps the rest");
     assert_eq!(weights, BTreeMap::from([("2".to_string(), 0.1)]));
     assert!(stderr.contains("10% of `live` to version 2"), "{stderr}");
+    // The linear one took its step of 50% on its own clock, and then all.
+    assert!(
+        stderr.contains("worker: 50% of `live` to version 2")
+            && stderr.contains("worker: all of `live` to version 2"),
+        "{stderr}"
+    );
+    assert_eq!(alias_routing(&aws, &f.name("worker")).await.0, "2");
     assert_eq!(
         alias_routing(&aws, &f.name("api")).await,
         ("2".to_string(), BTreeMap::new()),
@@ -2578,7 +2595,7 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
     assert!(api["shift"].is_null(), "no shift left in progress: {api}");
 
     // The alarm fires mid-shift: back to version 2, the deploy fails naming it.
-    f.write(&functions, &[("api", "v3")]);
+    f.write(&functions("20s"), &[("api", "v3"), ("worker", "v3")]);
     let (seen, out, stderr) =
         deploy_watching_the_split(&aws, &f, async || set_alarm(StateValue::Alarm).await).await;
     assert!(seen.is_some(), "the alias was split: {stderr}");
@@ -2589,6 +2606,11 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
     );
     assert_eq!(
         alias_routing(&aws, &f.name("api")).await,
+        ("2".to_string(), BTreeMap::new())
+    );
+    // Every alias the deploy shifted goes back, the one whose shift had completed too.
+    assert_eq!(
+        alias_routing(&aws, &f.name("worker")).await,
         ("2".to_string(), BTreeMap::new())
     );
     let state = state_object(&aws, &f).await;
@@ -2602,6 +2624,7 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
 
     // Quiet again: the next deploy shifts anew and completes.
     set_alarm(StateValue::Ok).await;
+    f.write(&functions("2s"), &[("api", "v3"), ("worker", "v3")]);
     let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {}).await;
     assert!(out.status.success(), "{stderr}");
     assert_eq!(seen.map(|s| s.0).as_deref(), Some("2"));
@@ -2613,4 +2636,76 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
         .send()
         .await
         .unwrap();
+}
+
+/// A deploy killed mid-shift leaves the alias split and the state saying so (`info`
+/// shows it); the next deploy shifts anew and completes, and after another kill
+/// `rollback` moves the alias back whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_killed_mid_shift_is_finished_by_the_next_and_ended_by_rollback() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
+    let aws = aws().await;
+    let functions = |interval: &str| {
+        format!(
+            "  api:\n    handler: api\n    deployment: {{ strategy: linear, percent: 20, interval: {interval} }}\n"
+        )
+    };
+    let f = Fixture::new("killshift", &functions("30s"));
+    f.deploy();
+    // Kills a deploy once the alias is split.
+    let killed = async |f: &Fixture| {
+        let mut child = f
+            .command(&["deploy"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let split = loop {
+            let (version, weights) = alias_routing(&aws, &f.name("api")).await;
+            if !weights.is_empty() || std::time::Instant::now() > deadline {
+                break (version, weights);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let _ = child.kill();
+        child.wait().unwrap();
+        assert!(!split.1.is_empty(), "no split within 60 s");
+        split
+    };
+    f.write(&functions("30s"), &[("api", "v2")]);
+    let (version, weights) = killed(&f).await;
+    assert_eq!(version, "1");
+    assert_eq!(weights, BTreeMap::from([("2".to_string(), 0.2)]));
+    let info = f.json(&["info"]);
+    let shift = &info["functions"][0]["shift"];
+    assert!(shift["to"] == "2" && shift["percent"] == 20, "{info}");
+
+    // The next deploy shifts anew (from its first step) and completes.
+    f.write(&functions("1s"), &[("api", "v2")]);
+    f.deploy();
+    assert_eq!(
+        alias_routing(&aws, &f.name("api")).await,
+        ("2".to_string(), BTreeMap::new())
+    );
+    assert!(f.json(&["info"])["functions"][0]["shift"].is_null());
+
+    // Killed again; `rollback` takes the alias back whole to version 2.
+    f.write(&functions("30s"), &[("api", "v3")]);
+    let (version, _) = killed(&f).await;
+    assert_eq!(version, "2");
+    let back = f.json(&["rollback"]);
+    assert_eq!(
+        back["moved"]["api"],
+        serde_json::json!(["3", "2"]),
+        "{back}"
+    );
+    assert_eq!(
+        alias_routing(&aws, &f.name("api")).await,
+        ("2".to_string(), BTreeMap::new())
+    );
+    assert!(f.json(&["info"])["functions"][0]["shift"].is_null());
+    f.json(&["remove", "--force"]);
 }

@@ -805,6 +805,12 @@ impl Checker<'_> {
                     "a CloudWatch alarm name is 1 to 255 characters".into(),
                     None,
                 );
+            } else if alarm.starts_with("arn:") {
+                self.value(
+                    &at,
+                    format!("`{alarm}` is an ARN: alarms are named here, as CloudWatch knows them in the stage's region"),
+                    Some("write the alarm's name, the part after `:alarm:`"),
+                );
             } else if seen.contains(&alarm.as_str()) {
                 self.value(&at, format!("the alarm `{alarm}` is listed twice"), None);
             }
@@ -1061,7 +1067,7 @@ impl Checker<'_> {
         if gradual && f.provisioned_concurrency.is_some() {
             self.key(
                 &path.key("provisionedConcurrency"),
-                format!("function `{name}` shifts its traffic gradually (`deployment`), and sls-rs does not yet shift a function with provisioned concurrency: Lambda splits the alias's provisioned concurrency between the versions by their weights, and sls-rs does not wait for the new version's share"),
+                format!("function `{name}` shifts its traffic gradually (`deployment`), and sls-rs does not yet shift a function with provisioned concurrency: Lambda refuses provisioned concurrency on an alias that splits its traffic"),
                 Some("give this function `deployment: { strategy: all-at-once }`, or drop its provisionedConcurrency"),
             );
         }

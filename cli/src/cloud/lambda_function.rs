@@ -782,8 +782,8 @@ pub async fn point_alias(
         // it), or a function expected new that a crashed deploy had aliased. The alias
         // of this service's function, so it only has to point at the version.
         Err(e) if super::has_code(&e, &["ResourceConflictException", "ConflictException"]) => {
-            match read_alias(aws, name, alias).await? {
-                Some(at) if at == version => Ok(()),
+            match read_alias_routing(aws, name, alias).await? {
+                Some((at, weights)) if at == version && weights.is_empty() => Ok(()),
                 Some(_) => update().await.map(|_| ()).map_err(failed),
                 // No alias: the conflict was an update of the function in progress.
                 None => super::retry_on_conflict(create)

@@ -34,7 +34,12 @@ pub fn run(global: &GlobalArgs, _args: InfoArgs) -> anyhow::Result<()> {
             f.name.clone(),
             f.physical_name.clone(),
             if f.deployed {
-                f.live_version.clone().unwrap_or_else(|| "no alias".into())
+                let live = f.live_version.clone().unwrap_or_else(|| "no alias".into());
+                match &f.shift {
+                    // A deploy shifting it now, or one killed mid-shift.
+                    Some(s) => format!("{live} ({}% to {}: shifting)", s.percent, s.to),
+                    None => live,
+                }
             } else {
                 "not deployed".into()
             },

@@ -644,7 +644,7 @@ async fn deploy_locked(
         if let Err(e) = shift::run(aws, &journal, &shifts, progress).await {
             close_failed(aws, &journal).await;
             return Err(failed(
-                "deploy failed during the traffic shift: the aliases that moved at once stay moved; triggers and deletions are not done; `sls-rs deploy` again shifts anew",
+                "deploy failed during the traffic shift: the aliases that moved at once stay moved; triggers and deletions are not done; fix the function, or `sls-rs rollback` (a deploy again shifts the same versions anew)",
                 vec![("traffic shift".into(), e)],
             ));
         }
@@ -874,20 +874,31 @@ async fn deploy_locked(
     })
 }
 
-/// How many deployments the state remembers.
 /// The functions whose alias this deploy shifts gradually: a canary or linear
-/// deployment, a version serving now, and a new one to shift to (a new function, a
-/// rollback's pin and `--unpin` move at once).
+/// deployment, a version serving now, and a new one to shift to. Moved at once: a new
+/// function, an alias gone or moved behind sls-rs's back, a rollback's pin and a bare
+/// `--unpin`, and a function with provisioned concurrency or its auto scaling still
+/// on the alias (Lambda refuses provisioned concurrency on a weighted alias).
 fn shifts(service: &Service, plan: &Plan, state: &State) -> Vec<shift::Shifting> {
     plan.changes
         .iter()
         .filter(|c| c.kind == Kind::Function && c.move_alias)
-        .filter(|c| c.action != Action::Create && c.pinned.is_none() && !c.unpin)
+        .filter(|c| c.action != Action::Create && c.pinned.is_none())
+        .filter(|c| !c.unpin || c.publish)
+        .filter(|c| !c.drift.iter().any(|d| d == "alias live"))
+        .filter(|c| {
+            !state
+                .resources
+                .contains_key(&model::logical_id(Kind::ProvisionedScaling, &c.function))
+        })
         .filter_map(|c| {
             let f = service.manifest.functions.get(&c.function)?;
             let d = service.manifest.deployment_of(f)?;
             let steps = shift::steps(d);
             let rec = state.resources.get(&c.id)?;
+            if rec.provisioned.is_some() {
+                return None;
+            }
             let (from, to) = (rec.live.clone()?, rec.version.clone()?);
             if steps.is_empty() || from == to {
                 return None;
@@ -908,6 +919,7 @@ fn shifts(service: &Service, plan: &Plan, state: &State) -> Vec<shift::Shifting>
         .collect()
 }
 
+/// How many deployments the state remembers.
 fn history(service: &Service) -> usize {
     service
         .manifest
@@ -1214,10 +1226,11 @@ async fn apply_change(
             version: version.or_else(|| previous.as_ref().and_then(|p| p.version.clone())),
             live: previous.as_ref().and_then(|p| p.live.clone()),
             pinned: previous.as_ref().is_some_and(|p| p.pinned),
+            // A split a killed run left stays recorded until the alias moves.
+            shift: previous.as_ref().and_then(|p| p.shift.clone()),
             provisioned: previous.and_then(|p| p.provisioned),
             delete_with_data: r.delete_with_data,
             versions,
-            shift: None,
         };
         s.resources.insert(r.id.clone(), entry);
     });
@@ -1530,6 +1543,9 @@ pub struct FunctionInfo {
     pub latest_version: Option<String>,
     pub memory_size: Option<String>,
     pub timeout: Option<String>,
+    /// A traffic shift the state records in progress: the version taking over and its share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shift: Option<state::Shift>,
     /// Provisioned concurrency on `live`, as AWS says (instances requested).
     pub provisioned_concurrency: Option<u32>,
     /// `READY`, `IN_PROGRESS (n of m allocated)`, `FAILED: <AWS's reason>`, or why it is unknown.
@@ -1642,6 +1658,7 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
                     .unwrap_or_default(),
                 live_version: alias,
                 latest_version: rec.and_then(|r| r.version.clone()),
+                shift: rec.and_then(|r| r.shift.clone()),
                 memory_size: live
                     .as_ref()
                     .and_then(|l| l.props.get("memorySize").cloned()),

@@ -130,9 +130,14 @@ async fn rollback_locked(
         .iter()
         .filter(|(id, r)| r.kind == Kind::Function && super::plan::replaced_of(id).is_none())
         .map(|(_, r)| async move {
-            let alias = lambda_function::read_alias_target(aws, &r.physical, LIVE_ALIAS)
-                .await?
-                .map(|(version, _)| version);
+            // A shift a killed deploy left counts as at the version it was moving to, so
+            // the rollback takes the alias (and all its traffic) back.
+            let alias = match &r.shift {
+                Some(shift) => Some(shift.to.clone()),
+                None => lambda_function::read_alias_target(aws, &r.physical, LIVE_ALIAS)
+                    .await?
+                    .map(|(version, _)| version),
+            };
             anyhow::Ok(
                 alias
                     .or_else(|| r.live.clone())

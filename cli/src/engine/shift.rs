@@ -2,10 +2,12 @@
 //! alias keeps its version and sends a share of the invocations to the new one
 //! (Lambda's weighted alias routing), step by step, while CloudWatch alarms are
 //! watched. An alarm in ALARM moves every alias this run shifted back to its
-//! previous version and fails the deploy, naming the alarm; so does a stop (Ctrl-C,
-//! a cancelled CI job). Each step is recorded in the state before it is made, so a
-//! run killed mid-shift leaves a state that knows where traffic is: the next deploy
-//! starts the shift again from its first step, `rollback` ends it.
+//! previous version and fails the deploy, naming the alarm; so do a stop (Ctrl-C,
+//! a cancelled CI job), an error, and alarms that cannot be read three times in a
+//! row. A run that lost its lock writes nothing more. Each step is recorded in the
+//! state before it is made, so a run killed mid-shift leaves a state that knows where
+//! traffic is: the next deploy starts the shift again from its first step, `rollback`
+//! moves the alias back whole.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -175,6 +177,8 @@ async fn step(
                 if let Some(r) = state.resources.get_mut(&s.id) {
                     r.live = Some(s.to.clone());
                     r.shift = None;
+                    // A new version shifted in ends a rollback's pin, as a move at once does.
+                    r.pinned = false;
                 }
             });
             journal.save(aws).await?;
@@ -187,14 +191,15 @@ async fn step(
     Ok(())
 }
 
-/// Moves every alias of `shifts` back to its previous version, clearing the shift.
+/// Moves every alias of `shifts` back to its previous version, clearing the shift:
+/// each one tried (all at once), the ones that failed named.
 async fn back(
     aws: &Aws,
     journal: &Journal,
     shifts: &[Shifting],
     progress: Progress<'_>,
-) -> anyhow::Result<()> {
-    for s in shifts {
+) -> Result<(), String> {
+    let moves = shifts.iter().map(|s| async move {
         lambda_function::point_alias(
             aws,
             &s.physical,
@@ -202,71 +207,137 @@ async fn back(
             &s.from,
             lambda_function::AliasExpected::Existing,
         )
-        .await?;
+        .await
+        .map_err(|e| format!("{}: {e:#}", s.function))?;
         journal.update(|state| {
             if let Some(r) = state.resources.get_mut(&s.id) {
                 r.live = Some(s.from.clone());
                 r.shift = None;
             }
         });
-        journal.save(aws).await?;
         progress(&format!(
             "  ↩ {}: all of `{LIVE_ALIAS}` back to version {}",
             s.function, s.from
         ));
+        Ok::<(), String>(())
+    });
+    let failed: Vec<String> = futures::future::join_all(moves)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    let saved = journal.save(aws).await;
+    match (failed.is_empty(), saved) {
+        (true, Ok(())) => Ok(()),
+        (_, saved) => {
+            let mut why = failed;
+            if let Err(e) = saved {
+                why.push(format!("saving the state: {e:#}"));
+            }
+            Err(format!(
+                "moving back failed, and traffic may still be split (`sls-rs rollback` or a deploy ends it): {}",
+                why.join("; ")
+            ))
+        }
     }
-    Ok(())
 }
 
+/// Waits until `until`, watching for a stop.
+async fn wait(until: Instant) -> Option<interrupt::Reason> {
+    loop {
+        if let Some(reason) = interrupt::requested() {
+            return Some(reason);
+        }
+        let now = Instant::now();
+        if now >= until {
+            return None;
+        }
+        crate::cloud::pause((until - now).min(Duration::from_secs(1))).await;
+    }
+}
+
+/// How many alarm reads in a row may fail (throttling, a dropped connection) before
+/// the shift stops: a guard that cannot be read is none.
+const READS_MAY_FAIL: u32 = 3;
+
 /// Runs every shift to its end: all traffic on the new versions, or (an alarm, a
-/// stop) all of it back on the previous ones and a [`Stopped`] error.
+/// stop, an error) all of it back on the previous ones and the reason as an error.
+/// A run that lost its lock writes nothing more: the run holding it now decides.
 pub async fn run(
     aws: &Aws,
     journal: &Journal,
     shifts: &[Shifting],
     progress: Progress<'_>,
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
+    let stopped = match shift_all(aws, journal, shifts, progress).await {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if interrupt::requested() == Some(interrupt::Reason::LockLost) {
+        return Err(stopped.context(
+            "the lock was lost during the traffic shift: nothing more was changed; the run holding it now decides",
+        ));
+    }
+    match back(aws, journal, shifts, progress).await {
+        Ok(()) => Err(stopped),
+        Err(why) => Err(stopped.context(why)),
+    }
+}
+
+/// The shift's steps, until all traffic moved or something stops it (the error).
+async fn shift_all(
+    aws: &Aws,
+    journal: &Journal,
+    shifts: &[Shifting],
+    progress: Progress<'_>,
+) -> anyhow::Result<()> {
+    // Every shift's alarms are watched to the end: an alias this run shifted is moved
+    // back whichever alarm fires, so any of them may stop it.
+    let alarms = guarding(&shifts.iter().collect::<Vec<_>>());
     // Each shift's next step and when it is due.
     let mut next: Vec<(usize, Instant)> = Vec::with_capacity(shifts.len());
     for s in shifts {
+        if interrupt::requested().is_some() {
+            return Err(Stopped::Interrupted.into());
+        }
         step(aws, journal, s, 0, progress).await?;
-        next.push((1, started + s.interval));
+        next.push((1, Instant::now() + s.interval));
     }
+    let mut failed_reads = 0;
     loop {
-        let open: Vec<&Shifting> = shifts
+        let due = shifts
             .iter()
             .zip(&next)
             .filter(|(s, (at, _))| *at <= s.steps.len())
-            .map(|(s, _)| s)
-            .collect();
-        if open.is_empty() {
+            .map(|(_, (_, when))| *when)
+            .min();
+        let Some(due) = due else {
             return Ok(());
-        }
-        let due = next
-            .iter()
-            .zip(shifts)
-            .filter(|((at, _), s)| *at <= s.steps.len())
-            .map(|((_, when), _)| *when)
-            .min()
-            .unwrap_or_else(Instant::now);
-        let wake = due.min(Instant::now() + POLL);
-        crate::cloud::pause(wake.saturating_duration_since(Instant::now())).await;
-        if interrupt::requested().is_some() {
-            back(aws, journal, shifts, progress).await?;
+        };
+        if wait(due.min(Instant::now() + POLL)).await.is_some() {
             return Err(Stopped::Interrupted.into());
         }
-        let firing = firing(aws, &guarding(&open)).await?;
-        if !firing.is_empty() {
-            back(aws, journal, shifts, progress).await?;
-            return Err(Stopped::Alarm(firing).into());
+        match firing(aws, &alarms).await {
+            Ok(firing) if !firing.is_empty() => return Err(Stopped::Alarm(firing).into()),
+            Ok(_) => failed_reads = 0,
+            Err(e) => {
+                failed_reads += 1;
+                if failed_reads >= READS_MAY_FAIL {
+                    return Err(e.context(format!(
+                        "the alarms could not be read {READS_MAY_FAIL} times in a row"
+                    )));
+                }
+                continue;
+            }
         }
-        let now = Instant::now();
         for (s, (at, when)) in shifts.iter().zip(next.iter_mut()) {
-            if *at <= s.steps.len() && *when <= now {
+            if *at <= s.steps.len() && *when <= Instant::now() {
+                if interrupt::requested().is_some() {
+                    return Err(Stopped::Interrupted.into());
+                }
                 step(aws, journal, s, *at, progress).await?;
                 *at += 1;
-                *when = now + s.interval;
+                *when = Instant::now() + s.interval;
             }
         }
     }
