@@ -2558,12 +2558,12 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
             "  api:\n    handler: api\n    deployment: {{ strategy: canary, percent: 10, interval: {interval}, alarms: [{alarm}] }}\n  worker:\n    handler: worker\n    deployment: {{ strategy: linear, percent: 50, interval: 1s }}\n"
         )
     };
-    let f = Fixture::new("canary", &functions("4s"));
+    let f = Fixture::new("canary", &functions("8s"));
     // A new function has nothing to shift from: its alias is made at once.
     f.deploy();
     assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "1");
 
-    f.write(&functions("4s"), &[("api", "v2"), ("worker", "v2")]);
+    f.write(&functions("8s"), &[("api", "v2"), ("worker", "v2")]);
     let mut during = Value::Null;
     let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {
         // `info` shows the split the state records, while the deploy holds the lock.
@@ -2596,8 +2596,12 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
 
     // The alarm fires mid-shift: back to version 2, the deploy fails naming it.
     f.write(&functions("20s"), &[("api", "v3"), ("worker", "v3")]);
-    let (seen, out, stderr) =
-        deploy_watching_the_split(&aws, &f, async || set_alarm(StateValue::Alarm).await).await;
+    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {
+        // The linear one completes first (its 1 s step), the alarm comes after.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        set_alarm(StateValue::Alarm).await
+    })
+    .await;
     assert!(seen.is_some(), "the alias was split: {stderr}");
     assert!(!out.status.success(), "{stderr}");
     assert!(
@@ -2609,6 +2613,10 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
         ("2".to_string(), BTreeMap::new())
     );
     // Every alias the deploy shifted goes back, the one whose shift had completed too.
+    assert!(
+        stderr.contains("worker: all of `live` to version 3"),
+        "worker completed before the alarm: {stderr}"
+    );
     assert_eq!(
         alias_routing(&aws, &f.name("worker")).await,
         ("2".to_string(), BTreeMap::new())

@@ -1067,7 +1067,7 @@ impl Checker<'_> {
         if gradual && f.provisioned_concurrency.is_some() {
             self.key(
                 &path.key("provisionedConcurrency"),
-                format!("function `{name}` shifts its traffic gradually (`deployment`), and sls-rs does not yet shift a function with provisioned concurrency: Lambda refuses provisioned concurrency on an alias that splits its traffic"),
+                format!("function `{name}` shifts its traffic gradually (`deployment`), and sls-rs does not yet shift a function with provisioned concurrency: its provisioned concurrency lives on the alias, and sls-rs does not yet follow it through a split between two versions"),
                 Some("give this function `deployment: { strategy: all-at-once }`, or drop its provisionedConcurrency"),
             );
         }

@@ -642,9 +642,12 @@ async fn deploy_locked(
     }
     if !shifts.is_empty() {
         if let Err(e) = shift::run(aws, &journal, &shifts, progress).await {
-            close_failed(aws, &journal).await;
+            // A run that lost its lock writes nothing more: the holder's state is the truth.
+            if interrupt::requested() != Some(interrupt::Reason::LockLost) {
+                close_failed(aws, &journal).await;
+            }
             return Err(failed(
-                "deploy failed during the traffic shift: the aliases that moved at once stay moved; triggers and deletions are not done; fix the function, or `sls-rs rollback` (a deploy again shifts the same versions anew)",
+                "deploy failed during the traffic shift: the aliases that moved at once stay moved; triggers and deletions are not done; a deploy again shifts the same versions anew (after an alarm: fix the function, or `sls-rs rollback`)",
                 vec![("traffic shift".into(), e)],
             ));
         }
@@ -878,7 +881,7 @@ async fn deploy_locked(
 /// deployment, a version serving now, and a new one to shift to. Moved at once: a new
 /// function, an alias gone or moved behind sls-rs's back, a rollback's pin and a bare
 /// `--unpin`, and a function with provisioned concurrency or its auto scaling still
-/// on the alias (Lambda refuses provisioned concurrency on a weighted alias).
+/// on the alias (not followed through a split yet).
 fn shifts(service: &Service, plan: &Plan, state: &State) -> Vec<shift::Shifting> {
     plan.changes
         .iter()

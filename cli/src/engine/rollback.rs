@@ -171,10 +171,17 @@ async fn rollback_locked(
             problems.join("; ")
         );
     }
+    // A split alias always moves (its weights go), even to the version it mostly serves.
+    let split: std::collections::BTreeSet<&String> = state
+        .resources
+        .values()
+        .filter(|r| r.kind == Kind::Function && r.shift.is_some())
+        .map(|r| &r.function)
+        .collect();
     let moves: Vec<(String, String, String, String)> = target
         .functions
         .iter()
-        .filter(|(f, v)| current.get(*f) != Some(*v))
+        .filter(|(f, v)| current.get(*f) != Some(*v) || split.contains(f))
         .map(|(f, v)| {
             (
                 f.clone(),
@@ -199,7 +206,11 @@ async fn rollback_locked(
                 .resources
                 .get_mut(&model::logical_id(Kind::Function, function))
             {
-                r.live = Some(version.clone());
+                // A split alias still serves `live` mostly: the state keeps it until the
+                // alias moves (a pin at the version it was shifting to would promote it).
+                if r.shift.is_none() {
+                    r.live = Some(version.clone());
+                }
             }
         }
         for (function, _, _, _) in &moves {

@@ -66,14 +66,11 @@ impl std::fmt::Display for Stopped {
         match self {
             Stopped::Alarm(names) => write!(
                 f,
-                "the alarm{} {} went into ALARM during the traffic shift: every shifted `{LIVE_ALIAS}` alias is back at its previous version",
+                "the alarm{} {} went into ALARM during the traffic shift",
                 if names.len() == 1 { "" } else { "s" },
                 names.join(", ")
             ),
-            Stopped::Interrupted => write!(
-                f,
-                "stopped during the traffic shift: every shifted `{LIVE_ALIAS}` alias is back at its previous version"
-            ),
+            Stopped::Interrupted => write!(f, "stopped during the traffic shift"),
         }
     }
 }
@@ -154,6 +151,9 @@ async fn step(
                     };
                     shift.percent = percent;
                     shift.steps.push(ShiftStep { percent, at: now() });
+                    // A new version shifted in ends a rollback's pin (the plan released it):
+                    // a pin kept through a kill would hide the split from the next deploy.
+                    r.pinned = false;
                 }
             });
             journal.save(aws).await?;
@@ -177,8 +177,6 @@ async fn step(
                 if let Some(r) = state.resources.get_mut(&s.id) {
                     r.live = Some(s.to.clone());
                     r.shift = None;
-                    // A new version shifted in ends a rollback's pin, as a move at once does.
-                    r.pinned = false;
                 }
             });
             journal.save(aws).await?;
@@ -279,7 +277,9 @@ pub async fn run(
         ));
     }
     match back(aws, journal, shifts, progress).await {
-        Ok(()) => Err(stopped),
+        Ok(()) => Err(stopped.context(format!(
+            "every shifted `{LIVE_ALIAS}` alias is back at its previous version"
+        ))),
         Err(why) => Err(stopped.context(why)),
     }
 }
@@ -326,6 +326,10 @@ async fn shift_all(
                     return Err(e.context(format!(
                         "the alarms could not be read {READS_MAY_FAIL} times in a row"
                     )));
+                }
+                // The next try a poll later, not at once (a step may be due already).
+                if wait(Instant::now() + POLL).await.is_some() {
+                    return Err(Stopped::Interrupted.into());
                 }
                 continue;
             }
