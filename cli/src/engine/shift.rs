@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::interrupt;
 use super::state::{Journal, Shift, ShiftStep};
-use super::Progress;
+use super::{now, Progress};
 use crate::cloud::{alarms, lambda_function, Aws};
 use crate::manifest::{Deployment, Strategy};
 use crate::model::LIVE_ALIAS;
@@ -78,7 +78,7 @@ impl std::fmt::Display for Stopped {
 impl std::error::Error for Stopped {}
 
 /// The alarms guarding `shifts`, each once.
-fn guarding(shifts: &[&Shifting]) -> Vec<String> {
+fn guarding(shifts: &[Shifting]) -> Vec<String> {
     let names: BTreeSet<&String> = shifts.iter().flat_map(|s| &s.alarms).collect();
     names.into_iter().cloned().collect()
 }
@@ -110,9 +110,7 @@ async fn firing(aws: &Aws, names: &[String]) -> anyhow::Result<Vec<String>> {
 
 /// Checked before any traffic moves: every alarm exists and none is in ALARM already.
 pub async fn preflight(aws: &Aws, shifts: &[Shifting]) -> anyhow::Result<()> {
-    let all: Vec<&Shifting> = shifts.iter().collect();
-    let names = guarding(&all);
-    let firing = firing(aws, &names).await?;
+    let firing = firing(aws, &guarding(shifts)).await?;
     if !firing.is_empty() {
         anyhow::bail!(
             "the alarm{} {} {} in ALARM before the traffic shift: no traffic moved",
@@ -122,10 +120,6 @@ pub async fn preflight(aws: &Aws, shifts: &[Shifting]) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 /// Moves one alias to the share of step `at` (past the last: all of it), recording it first.
@@ -293,7 +287,7 @@ async fn shift_all(
 ) -> anyhow::Result<()> {
     // Every shift's alarms are watched to the end: an alias this run shifted is moved
     // back whichever alarm fires, so any of them may stop it.
-    let alarms = guarding(&shifts.iter().collect::<Vec<_>>());
+    let alarms = guarding(shifts);
     // Each shift's next step and when it is due.
     let mut next: Vec<(usize, Instant)> = Vec::with_capacity(shifts.len());
     for s in shifts {
