@@ -2646,6 +2646,170 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
         .unwrap();
 }
 
+/// The alarms sls-rs makes (`alarms: [{ errors: 0 }, …]`): made with the function, on
+/// its `live` alias's metrics and carrying the service's tags; pointed at the version
+/// taking over (and set OK) before a shift's first step; one in ALARM mid-shift moves
+/// the alias back and fails the deploy naming it; a console edit is drift; one dropped
+/// from the manifest is deleted, and `remove` takes the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() {
+    if !support::needs(&[Svc::Lambda, Svc::CloudWatch]) {
+        return;
+    }
+    use aws_sdk_cloudwatch::types::StateValue;
+    let aws = aws().await;
+    let functions = |interval: &str, alarms: &str| {
+        format!(
+            "  api:\n    handler: api\n    deployment: {{ strategy: canary, percent: 10, interval: {interval}, alarms: [{alarms}] }}\n"
+        )
+    };
+    let all = "{ errors: 0 }, { p99Duration: 800ms }, { throttles: 2 }";
+    let f = Fixture::new("ownalarms", &functions("20s", all));
+    f.deploy();
+    let errors = format!("{}-errors", f.name("api"));
+    let p99 = format!("{}-p99-duration", f.name("api"));
+    let throttles = format!("{}-throttles", f.name("api"));
+    let describe = async |name: &str| {
+        aws.cloudwatch
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()
+            .first()
+            .cloned()
+    };
+    let dimensions = |alarm: &aws_sdk_cloudwatch::types::MetricAlarm| -> BTreeMap<String, String> {
+        alarm
+            .dimensions()
+            .iter()
+            .map(|d| {
+                (
+                    d.name().unwrap().to_string(),
+                    d.value().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let alarm = describe(&errors).await.expect("the errors alarm is made");
+    assert_eq!(
+        (
+            alarm.namespace(),
+            alarm.metric_name(),
+            alarm.statistic().map(|s| s.as_str()),
+            alarm.threshold(),
+            alarm.period(),
+        ),
+        (
+            Some("AWS/Lambda"),
+            Some("Errors"),
+            Some("Sum"),
+            Some(0.0),
+            Some(60)
+        )
+    );
+    assert_eq!(
+        dimensions(&alarm),
+        BTreeMap::from([
+            ("FunctionName".to_string(), f.name("api")),
+            ("Resource".to_string(), format!("{}:live", f.name("api"))),
+        ]),
+        "the alias's traffic, no version yet"
+    );
+    let alarm = describe(&p99).await.expect("the duration alarm is made");
+    assert_eq!(
+        (alarm.extended_statistic(), alarm.threshold()),
+        (Some("p99"), Some(800.0))
+    );
+    let alarm = describe(&throttles)
+        .await
+        .expect("the throttles alarm is made");
+    assert_eq!(alarm.threshold(), Some(2.0));
+    let tags = aws
+        .cloudwatch
+        .list_tags_for_resource()
+        .resource_arn(alarm.alarm_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == Some("sls-rs:service") && t.value() == Some(f.service.as_str())),
+        "{tags:?}"
+    );
+
+    // Mid-shift the alarms watch version 2 alone; the errors one fires: back to 1.
+    f.write(&functions("20s", all), &[("api", "v2")]);
+    let mut watched = None;
+    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {
+        let alarm = describe(&errors).await.unwrap();
+        watched = Some((dimensions(&alarm), alarm.state_value().cloned()));
+        aws.cloudwatch
+            .set_alarm_state()
+            .alarm_name(&errors)
+            .state_value(StateValue::Alarm)
+            .state_reason("set by the test")
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    assert!(seen.is_some() && !out.status.success(), "{stderr}");
+    let (dims, state) = watched.unwrap();
+    assert_eq!(dims.get("ExecutedVersion").map(String::as_str), Some("2"));
+    assert_eq!(
+        state,
+        Some(StateValue::Ok),
+        "set OK when pointed at the new version"
+    );
+    assert!(
+        stderr.contains(&errors) && stderr.contains("back at its previous version"),
+        "{stderr}"
+    );
+    assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "1");
+
+    // A console edit of one is drift; a deploy (its alarm OK again as it judges the
+    // version anew) shifts, repairs it and completes.
+    let edited = describe(&throttles).await.unwrap();
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&throttles)
+        .namespace("AWS/Lambda")
+        .metric_name("Throttles")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .set_dimensions(Some(edited.dimensions().to_vec()))
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(50.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    f.write(&functions("1s", all), &[("api", "v2")]);
+    let plan = f.json(&["plan"]);
+    let change = planned(&plan, "alarm/api.throttles");
+    // The edit left out TreatMissingData too (CloudWatch's default: `missing`).
+    assert_eq!(
+        change["drift"],
+        serde_json::json!(["evaluation", "threshold"]),
+        "{change}"
+    );
+    let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {}).await;
+    assert!(seen.is_some() && out.status.success(), "{stderr}");
+    assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "2");
+    assert_eq!(describe(&throttles).await.unwrap().threshold(), Some(2.0));
+
+    // One dropped from the manifest goes; remove takes the others.
+    f.write(&functions("1s", "{ errors: 0 }"), &[("api", "v2")]);
+    f.deploy();
+    assert!(describe(&p99).await.is_none() && describe(&throttles).await.is_none());
+    assert!(describe(&errors).await.is_some());
+    f.json(&["remove", "--force"]);
+    assert!(describe(&errors).await.is_none(), "remove deletes it");
+}
+
 /// A deploy killed mid-shift leaves the alias split and the state saying so (`info`
 /// shows it); the next deploy shifts anew and completes, and after another kill
 /// `rollback` moves the alias back whole.

@@ -918,10 +918,141 @@ pub struct Deployment {
     /// The time between steps: `30s`, `5m`, `1h` (1 second to 1 hour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
-    /// Names of CloudWatch alarms (which exist): one in ALARM during the shift rolls
-    /// every shifted alias back to its previous version and fails the deploy.
+    /// What guards the shift: names of CloudWatch alarms (which exist), and alarms sls-rs
+    /// makes on the new version's metrics (`errors: 0`, `p99Duration: 800ms`,
+    /// `throttles: 0`). One in ALARM during the shift rolls every shifted alias back to
+    /// its previous version and fails the deploy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alarms: Vec<String>,
+    pub alarms: Vec<Alarm>,
+}
+
+impl Deployment {
+    /// The alarms of one's own, by name.
+    pub fn named_alarms(&self) -> impl Iterator<Item = &String> {
+        self.alarms.iter().filter_map(|a| match a {
+            Alarm::Named(name) => Some(name),
+            Alarm::BuiltIn(_) => None,
+        })
+    }
+
+    /// The alarms sls-rs makes, each with its threshold (a count, or milliseconds); one
+    /// validate refuses is left out.
+    pub fn built_in_alarms(&self) -> Vec<(AlarmMetric, u32)> {
+        let mut out = Vec::new();
+        for a in &self.alarms {
+            if let Alarm::BuiltIn(b) = a {
+                out.extend(b.set().into_iter().filter_map(|(m, t)| Some((m, t.ok()?))));
+            }
+        }
+        out
+    }
+}
+
+/// One entry of `deployment.alarms`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Alarm {
+    /// A CloudWatch alarm of one's own, by name.
+    Named(String),
+    /// An alarm sls-rs makes (and deletes with the function).
+    BuiltIn(BuiltInAlarm),
+}
+
+impl<'de> Deserialize<'de> for Alarm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Alarm;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the name of a CloudWatch alarm, or one sls-rs makes: `errors: 0`, `p99Duration: 800ms` or `throttles: 0`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Alarm, E> {
+                Ok(Alarm::Named(s.to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Alarm, A::Error> {
+                BuiltInAlarm::deserialize(MapAccessDeserializer::new(map)).map(Alarm::BuiltIn)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An alarm sls-rs makes on the new version's metrics during a shift: one key, its
+/// threshold. Errors and throttles are counts in one period; the duration a time.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BuiltInAlarm {
+    /// In ALARM when the new version has more errors than this in a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u32>,
+    /// In ALARM when the new version's p99 duration is above this (`800ms`, `2s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_duration: Option<String>,
+    /// In ALARM when the new version is throttled more than this in a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttles: Option<u32>,
+}
+
+impl BuiltInAlarm {
+    /// The keys set, each with its threshold or why it is not one (validate wants
+    /// exactly one key).
+    pub fn set(&self) -> Vec<(AlarmMetric, Result<u32, String>)> {
+        let mut out = Vec::new();
+        if let Some(n) = self.errors {
+            out.push((AlarmMetric::Errors, Ok(n)));
+        }
+        if let Some(text) = &self.p99_duration {
+            out.push((AlarmMetric::P99Duration, parse_millis(text)));
+        }
+        if let Some(n) = self.throttles {
+            out.push((AlarmMetric::Throttles, Ok(n)));
+        }
+        out
+    }
+}
+
+/// What an alarm sls-rs makes watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AlarmMetric {
+    Errors,
+    P99Duration,
+    Throttles,
+}
+
+impl AlarmMetric {
+    /// Its key in `deployment.alarms`.
+    pub fn key(self) -> &'static str {
+        match self {
+            AlarmMetric::Errors => "errors",
+            AlarmMetric::P99Duration => "p99Duration",
+            AlarmMetric::Throttles => "throttles",
+        }
+    }
+}
+
+/// A duration in milliseconds, written with its unit: `800ms`, `2s` (up to 15 minutes,
+/// Lambda's longest timeout).
+pub fn parse_millis(text: &str) -> Result<u32, String> {
+    let expected = "a duration with its unit: `800ms`, `2s`";
+    let (n, unit) = number_and_unit(text).ok_or_else(|| expected.to_string())?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1000),
+        _ => return Err(expected.to_string()),
+    };
+    if !(1..=900_000).contains(&ms) {
+        return Err("from `1ms` to `900s` (Lambda's longest timeout)".into());
+    }
+    Ok(u32::try_from(ms).expect("at most 900000"))
+}
+
+/// `30s` → (30, "s"): the leading whole number and what follows it.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    Some((number.parse().ok()?, unit))
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -938,11 +1069,7 @@ pub enum Strategy {
 /// hours (`h`), from 1 second to 1 hour.
 pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
     let expected = "a number of seconds, minutes or hours: `30s`, `5m`, `1h`";
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number.parse().map_err(|_| expected.to_string())?;
+    let (n, unit) = number_and_unit(text).ok_or_else(|| expected.to_string())?;
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(60),

@@ -797,8 +797,32 @@ impl Checker<'_> {
             }
         }
         let mut seen: Vec<&str> = Vec::new();
+        let mut built: Vec<crate::AlarmMetric> = Vec::new();
         for (i, alarm) in d.alarms.iter().enumerate() {
             let at = path.key("alarms").index(i);
+            let alarm = match alarm {
+                crate::Alarm::Named(name) => name,
+                crate::Alarm::BuiltIn(b) => {
+                    let set = b.set();
+                    if set.len() != 1 {
+                        self.value(
+                            &at,
+                            "an alarm sls-rs makes is one key: `errors`, `p99Duration` or `throttles`".into(),
+                            Some("write each on its own line: `- errors: 0`, `- p99Duration: 800ms`"),
+                        );
+                    }
+                    for (metric, threshold) in set {
+                        let key = at.key(metric.key());
+                        if let Err(why) = &threshold {
+                            self.value(&key, format!("not a duration: {why}"), None);
+                        } else if built.contains(&metric) {
+                            self.key(&key, format!("`{}` is listed twice", metric.key()), None);
+                        }
+                        built.push(metric);
+                    }
+                    continue;
+                }
+            };
             if alarm.is_empty() || alarm.len() > 255 {
                 self.value(
                     &at,

@@ -890,6 +890,8 @@ mod pace_tests {
         let _ = aws.apigw.get_apis().send().await;
         let _ = aws.logs.create_log_group().log_group_name("g").send().await;
         let _ = aws.logs.describe_log_groups().send().await;
+        let _ = aws.cloudwatch.delete_alarms().alarm_names("a").send().await;
+        let _ = aws.cloudwatch.describe_alarms().send().await;
         let _ = aws.s3.list_buckets().send().await;
         let _ = aws.sqs.list_queues().send().await;
         let paced = |api| pacer.paced(api);
@@ -900,9 +902,10 @@ mod pace_tests {
                 paced(Api::LambdaGetPolicy),
                 paced(Api::Iam),
                 paced(Api::ApiGateway),
-                paced(Api::LogGroupWrite)
+                paced(Api::LogGroupWrite),
+                paced(Api::AlarmWrite)
             ),
-            (2, 1, 1, 1, 1, 1),
+            (2, 1, 1, 1, 1, 1, 1),
             "invocations, log reads, S3 and SQS are not paced"
         );
     }

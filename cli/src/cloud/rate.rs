@@ -39,16 +39,19 @@ pub enum Api {
     ApiGateway,
     /// CloudWatch Logs' writes of log groups: create, delete, retention, tags.
     LogGroupWrite,
+    /// CloudWatch's writes of alarms: put, delete, set state, tags.
+    AlarmWrite,
 }
 
 impl Api {
-    const ALL: [Api; 6] = [
+    const ALL: [Api; 7] = [
         Api::LambdaControl,
         Api::LambdaGetFunction,
         Api::LambdaGetPolicy,
         Api::Iam,
         Api::ApiGateway,
         Api::LogGroupWrite,
+        Api::AlarmWrite,
     ];
 
     /// The family of an operation, by the SDK's service and operation names;
@@ -72,6 +75,11 @@ impl Api {
                 | "TagLogGroup"
                 | "UntagLogGroup",
             ) => Some(Api::LogGroupWrite),
+            (
+                "CloudWatch",
+                "PutMetricAlarm" | "DeleteAlarms" | "SetAlarmState" | "TagResource"
+                | "UntagResource",
+            ) => Some(Api::AlarmWrite),
             _ => None,
         }
     }
@@ -84,6 +92,8 @@ impl Api {
             Api::Iam | Api::ApiGateway => 10,
             // CreateLogGroup's quota, the lowest of these operations'.
             Api::LogGroupWrite => 5,
+            // PutMetricAlarm's, DeleteAlarms' and SetAlarmState's quota.
+            Api::AlarmWrite => 3,
         }
     }
 
@@ -96,6 +106,7 @@ impl Api {
             Api::Iam => super::Svc::Iam,
             Api::ApiGateway => super::Svc::HttpApi,
             Api::LogGroupWrite => super::Svc::Logs,
+            Api::AlarmWrite => super::Svc::CloudWatch,
         }
     }
 
@@ -439,6 +450,15 @@ mod tests {
             Api::of("CloudWatch Logs", "FilterLogEvents"),
             None,
             "`logs` reads are not log group writes"
+        );
+        assert_eq!(
+            Api::of("CloudWatch", "PutMetricAlarm"),
+            Some(Api::AlarmWrite)
+        );
+        assert_eq!(
+            Api::of("CloudWatch", "DescribeAlarms"),
+            None,
+            "reading alarms is not writing them"
         );
         assert_eq!(Api::of("S3", "PutObject"), None);
         assert_eq!(Api::of("DynamoDB", "CreateTable"), None);

@@ -5,9 +5,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::plan::Live;
 use super::state::{Recorded, State};
 use crate::cloud::{
-    bucket_notification, dynamodb_table, event_source_mapping, function_url, http_api, iam_role,
-    lambda_function, lambda_permission, log_group, provisioned_scaling, s3_bucket, schedule_rule,
-    scheduler, sqs_queue, state_machine, Aws,
+    alarms, bucket_notification, dynamodb_table, event_source_mapping, function_url, http_api,
+    iam_role, lambda_function, lambda_permission, log_group, provisioned_scaling, s3_bucket,
+    schedule_rule, scheduler, sqs_queue, state_machine, Aws,
 };
 use crate::model::{self, Kind, LogicalId, Props, Resource, Spec, LIVE_ALIAS};
 
@@ -241,6 +241,7 @@ pub async fn read(
                     None,
                 ),
                 Kind::Rule => (schedule_rule::read(aws, &physical).await?, None, None, None),
+                Kind::Alarm => (alarms::read(aws, &physical).await?, None, None, None),
                 Kind::Schedule => (scheduler::read(aws, &physical).await?, None, None, None),
                 Kind::ProvisionedScaling
                     if recorded.is_none() && absent.contains(physical.as_str()) =>

@@ -34,7 +34,7 @@ use serde::Serialize;
 
 use crate::build::PackageManifest;
 use crate::cloud::{
-    self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping,
+    self, alarms, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping,
     function_url, http_api, iam_role, lambda_function, lambda_permission, log_group,
     provisioned_scaling, s3_bucket, schedule_rule, scheduler, sqs_queue, state_machine, Aws,
     CallSummary, Changed, Target,
@@ -566,7 +566,7 @@ async fn deploy_locked(
     // Phase 2: cutover. Aliases move only now that every new version exists: at once,
     // or (a canary or linear deployment with a version to shift from) gradually, once
     // the others have moved.
-    let shifts = shifts(service, &plan, &journal.snapshot());
+    let shifts = shifts(service, &plan, &journal.snapshot(), &desired);
     if let Err(e) = shift::preflight(aws, &shifts).await {
         close_failed(aws, &journal).await;
         return Err(failed(
@@ -882,7 +882,12 @@ async fn deploy_locked(
 /// function, an alias gone or moved behind sls-rs's back, a rollback's pin and a bare
 /// `--unpin`, and a function with provisioned concurrency or its auto scaling still
 /// on the alias (not followed through a split yet).
-fn shifts(service: &Service, plan: &Plan, state: &State) -> Vec<shift::Shifting> {
+fn shifts(
+    service: &Service,
+    plan: &Plan,
+    state: &State,
+    desired: &[model::Resource],
+) -> Vec<shift::Shifting> {
     plan.changes
         .iter()
         .filter(|c| c.kind == Kind::Function && c.move_alias)
@@ -907,6 +912,16 @@ fn shifts(service: &Service, plan: &Plan, state: &State) -> Vec<shift::Shifting>
                 return None;
             }
             let interval = d.interval.as_deref().unwrap_or("1m");
+            let own: Vec<(String, model::AlarmSpec)> = desired
+                .iter()
+                .filter(|r| r.function == c.function)
+                .filter_map(|r| match &r.spec {
+                    Spec::Alarm(a) => Some((r.physical.clone(), a.clone())),
+                    _ => None,
+                })
+                .collect();
+            let mut alarms: Vec<String> = d.named_alarms().cloned().collect();
+            alarms.extend(own.iter().map(|(name, _)| name.clone()));
             Some(shift::Shifting {
                 id: c.id.clone(),
                 function: c.function.clone(),
@@ -916,7 +931,8 @@ fn shifts(service: &Service, plan: &Plan, state: &State) -> Vec<shift::Shifting>
                 steps,
                 interval: crate::manifest::parse_interval(interval)
                     .unwrap_or(Duration::from_secs(60)),
-                alarms: d.alarms.clone(),
+                alarms,
+                own,
             })
         })
         .collect()
@@ -1435,6 +1451,9 @@ async fn apply_service_resource(
         }
         Spec::Schedule(_) => scheduler::arn(aws, name),
         Spec::ProvisionedScaling(spec) => provisioned_scaling::put(aws, spec).await?,
+        Spec::Alarm(spec) => {
+            alarms::put(aws, name, spec, None, (!create).then_some(&fields)).await?
+        }
         Spec::FunctionUrl(spec) => match function_url::read(aws, name).await? {
             Some(live) if !create && fields.is_empty() => live.url,
             _ => function_url::put(aws, spec, create).await?,
@@ -1528,6 +1547,7 @@ async fn delete_other(aws: &Aws, rec: &Recorded) -> anyhow::Result<()> {
         Kind::FunctionUrl => function_url::delete(aws, physical).await?,
         Kind::Schedule => scheduler::delete(aws, physical).await?,
         Kind::ProvisionedScaling => provisioned_scaling::delete(aws, physical).await?,
+        Kind::Alarm => alarms::delete(aws, physical).await?,
         Kind::Table | Kind::Bucket | Kind::Queue => {
             unreachable!("data resources are deleted by delete_resource")
         }

@@ -13,9 +13,9 @@ use super::{
     Progress, DEFAULT_CONCURRENCY,
 };
 use crate::cloud::{
-    self, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping, http_api,
-    iam_role, lambda_function, log_group, provisioned_scaling, s3_bucket, schedule_rule, scheduler,
-    sqs_queue, state_machine, Aws, CallSummary,
+    self, alarms, bucket_notification, deployment_bucket, dynamodb_table, event_source_mapping,
+    http_api, iam_role, lambda_function, log_group, provisioned_scaling, s3_bucket, schedule_rule,
+    scheduler, sqs_queue, state_machine, Aws, CallSummary,
 };
 use crate::manifest::{self, Event, Service};
 use crate::model::{self, Kind};
@@ -247,6 +247,13 @@ async fn remove_locked(
         0 => Some(vec![]),
         n => event_source_mapping::list_all(aws, n).await?,
     };
+    // The service's alarms in one listing (by their common prefix), read one by one only
+    // where a name is an alarm sls-rs would make.
+    let alarm_names = alarms::names_with_prefix(
+        aws,
+        &format!("{}-{}-", service.manifest.service, service.stage),
+    )
+    .await?;
     for (key, f) in &service.manifest.functions {
         let mut schedules = 0;
         for event in &f.events {
@@ -314,6 +321,22 @@ async fn remove_locked(
                 scaling,
                 found(Kind::ProvisionedScaling, function.clone(), key),
             );
+        }
+        // The alarms it made to guard shifts, by their names and tags (all three names:
+        // the manifest may have dropped one a deploy made).
+        for metric in [
+            manifest::AlarmMetric::Errors,
+            manifest::AlarmMetric::P99Duration,
+            manifest::AlarmMetric::Throttles,
+        ] {
+            let id = model::logical_id(Kind::Alarm, &format!("{key}.{}", metric.key()));
+            let name = model::alarm_name(&function, metric);
+            if !targets.contains_key(&id)
+                && alarm_names.contains(&name)
+                && alarms::read(aws, &name).await?.is_some_and(|p| owned(&p))
+            {
+                targets.insert(id, found(Kind::Alarm, name, key));
+            }
         }
         let of_function = |target: &str| {
             target == alias

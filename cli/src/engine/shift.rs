@@ -19,7 +19,7 @@ use super::state::{Journal, Shift, ShiftStep};
 use super::{now, Progress};
 use crate::cloud::{alarms, lambda_function, Aws};
 use crate::manifest::{Deployment, Strategy};
-use crate::model::LIVE_ALIAS;
+use crate::model::{AlarmSpec, LIVE_ALIAS};
 
 /// How often the alarms are read while a step waits.
 const POLL: Duration = Duration::from_secs(5);
@@ -36,7 +36,10 @@ pub struct Shifting {
     /// linear shift's every multiple of its percent below 100.
     pub steps: Vec<u32>,
     pub interval: Duration,
+    /// Every alarm guarding it by name: the manifest's and the ones sls-rs made.
     pub alarms: Vec<String>,
+    /// The alarms sls-rs made for it, pointed at the new version before the first step.
+    pub own: Vec<(String, AlarmSpec)>,
 }
 
 /// The shares a deployment moves through before all traffic goes to the new version.
@@ -108,8 +111,16 @@ async fn firing(aws: &Aws, names: &[String]) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Checked before any traffic moves: every alarm exists and none is in ALARM already.
+/// Checked before any traffic moves: the alarms sls-rs made watch the new versions
+/// (and are OK: they judged other versions before), every alarm exists and none is in
+/// ALARM already.
 pub async fn preflight(aws: &Aws, shifts: &[Shifting]) -> anyhow::Result<()> {
+    let pointing = shifts.iter().flat_map(|s| {
+        s.own
+            .iter()
+            .map(move |(name, spec)| alarms::watch(aws, name, spec, &s.to))
+    });
+    futures::future::try_join_all(pointing).await?;
     let firing = firing(aws, &guarding(shifts)).await?;
     if !firing.is_empty() {
         anyhow::bail!(

@@ -180,8 +180,21 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
             "iam:CreateServiceLinkedRole",
         ],
     ),
-    // The alarms guarding a traffic shift (read only).
+    // The alarms guarding a traffic shift: the user's read, sls-rs's own made too.
+    ("cloudwatch:DeleteAlarms", &["cloudwatch:DeleteAlarms"]),
     ("cloudwatch:DescribeAlarms", &["cloudwatch:DescribeAlarms"]),
+    (
+        "cloudwatch:ListTagsForResource",
+        &["cloudwatch:ListTagsForResource"],
+    ),
+    // Tags given to a new alarm need TagResource too.
+    (
+        "cloudwatch:PutMetricAlarm",
+        &["cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"],
+    ),
+    ("cloudwatch:SetAlarmState", &["cloudwatch:SetAlarmState"]),
+    ("cloudwatch:TagResource", &["cloudwatch:TagResource"]),
+    ("cloudwatch:UntagResource", &["cloudwatch:UntagResource"]),
     // IAM.
     ("iam:CreateRole", &["iam:CreateRole", "iam:TagRole"]),
     ("iam:DeleteRole", &["iam:DeleteRole"]),
@@ -378,6 +391,8 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
 /// `sls-rs invoke`. Not in the deployer's policy.
 pub const NOT_DEPLOYING: &[&str] = &[
     "logs:FilterLogEvents",
+    // `sls-rs metrics`.
+    "cloudwatch:GetMetricData",
     "lambda:Invoke",
     "lambda:InvokeFunction",
     // Reads the roles in one call where allowed; on AccessDenied sls-rs reads each
@@ -840,6 +855,33 @@ pub fn deployer_policy(scope: &Scope) -> Value {
         "DeleteProvisionedScalingAlarms",
         &["cloudwatch:DeleteAlarms"],
     ));
+    // The alarms sls-rs makes to guard shifts (`{prefix}{function}-errors`): read and
+    // deleted always (a dropped one goes), made and pointed at a version only for a
+    // service that declares one.
+    let own_alarms = vec![arn("cloudwatch", &format!("alarm:{prefix}*"))];
+    statements.push(allow(
+        "OwnAlarms",
+        &["cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"],
+        own_alarms.clone(),
+    ));
+    let makes_alarms = service.manifest.functions.values().any(|f| {
+        service
+            .manifest
+            .deployment_of(f)
+            .is_some_and(|d| !d.built_in_alarms().is_empty())
+    });
+    if makes_alarms {
+        statements.push(allow(
+            "MakeOwnAlarms",
+            &[
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:SetAlarmState",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+            ],
+            own_alarms,
+        ));
+    }
     let scaled = service.manifest.functions.values().any(|f| {
         f.provisioned_concurrency
             .is_some_and(|p| p.scaling().is_some())
@@ -971,7 +1013,7 @@ mod tests {
         let env = |_: &str| None;
         load_str(
             Path::new("serverless.yaml"),
-            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, url: true, provisionedConcurrency: { min: 1, max: 4 }, events: [{ schedule: { rate: rate(1 hour), method: scheduler } }] }\n",
+            "service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, url: true, provisionedConcurrency: { min: 1, max: 4 }, events: [{ schedule: { rate: rate(1 hour), method: scheduler } }] }\n  web: { handler: web, deployment: { strategy: canary, percent: 10, interval: 1m, alarms: [{ errors: 0 }] } }\n",
             &LoadOptions {
                 config: None,
                 stage: None,
@@ -1161,6 +1203,9 @@ mod tests {
                     "arn:aws:iam::123456789012:role/shop-dev-api-eu-west-1"
                 } else if *action == "iam:CreateServiceLinkedRole" {
                     "arn:aws:iam::123456789012:role/aws-service-role/lambda.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_LambdaConcurrency"
+                } else if action.starts_with("cloudwatch:") && call.starts_with("cloudwatch:") {
+                    // Its own alarms, which guard shifts.
+                    "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:shop-dev-web-errors"
                 } else if action.starts_with("cloudwatch:") {
                     "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:TargetTracking-function:shop-dev-api:live-AlarmHigh-1f2e"
                 } else if action.starts_with("application-autoscaling:Describe")

@@ -44,6 +44,7 @@ pub fn desired(
         d.function(key, f, code, env_key);
         d.function_url(key, f);
         d.provisioned_scaling(key, f);
+        d.alarms(key, f);
         let routes = d.triggers(key, f);
         if !routes.is_empty() {
             http_functions.push((key, routes));
@@ -313,6 +314,36 @@ impl Desired<'_> {
             }),
             vec![logical_id(Kind::Function, key)],
         );
+    }
+
+    /// The alarms sls-rs makes to guard the function's traffic shifts.
+    fn alarms(&mut self, key: &str, f: &Function) {
+        let Some(d) = self.service.manifest.deployment_of(f) else {
+            return;
+        };
+        let period = d
+            .interval
+            .as_deref()
+            .and_then(|i| crate::manifest::parse_interval(i).ok())
+            .map_or(60, |i| alarm_period(i.as_secs()));
+        let function_name = self.service.function_name(key);
+        let tags = self.tags(&f.tags);
+        for (metric, threshold) in d.built_in_alarms() {
+            self.push(
+                logical_id(Kind::Alarm, &format!("{key}.{}", metric.key())),
+                key,
+                Kind::Alarm,
+                alarm_name(&function_name, metric),
+                Spec::Alarm(AlarmSpec {
+                    function_name: function_name.clone(),
+                    metric,
+                    threshold,
+                    period,
+                    tags: tags.clone(),
+                }),
+                vec![logical_id(Kind::Function, key)],
+            );
+        }
     }
 
     /// A function's URL on its `live` alias, and for a public one the two statements

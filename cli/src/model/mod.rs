@@ -76,6 +76,7 @@ pub enum Kind {
     FunctionUrl,
     Schedule,
     ProvisionedScaling,
+    Alarm,
 }
 
 /// When a kind is applied in a deploy.
@@ -106,6 +107,7 @@ impl Kind {
             Kind::FunctionUrl => "functionUrl",
             Kind::Schedule => "schedule",
             Kind::ProvisionedScaling => "provisionedScaling",
+            Kind::Alarm => "alarm",
         }
     }
 
@@ -128,6 +130,7 @@ impl Kind {
             Kind::FunctionUrl => "function URL",
             Kind::Schedule => "EventBridge Scheduler schedule",
             Kind::ProvisionedScaling => "provisioned-concurrency auto scaling",
+            Kind::Alarm => "CloudWatch alarm",
         }
     }
 
@@ -156,6 +159,7 @@ impl Kind {
             | Kind::FunctionUrl
             | Kind::Schedule
             | Kind::ProvisionedScaling
+            | Kind::Alarm
             | Kind::Route => 0,
             Kind::Function | Kind::StateMachine | Kind::HttpApi => 1,
             Kind::Role | Kind::LogGroup => 2,
@@ -175,6 +179,7 @@ impl Kind {
                 | Kind::StateMachine
                 | Kind::HttpApi
                 | Kind::Rule
+                | Kind::Alarm
         )
     }
 
@@ -243,6 +248,128 @@ pub enum Spec {
     FunctionUrl(FunctionUrlSpec),
     Schedule(ScheduleSpec),
     ProvisionedScaling(ProvisionedScalingSpec),
+    Alarm(AlarmSpec),
+}
+
+/// An alarm sls-rs makes to guard a function's traffic shift, on the metrics of its
+/// `live` alias. The version it watches is no part of it: a shift points it at the
+/// version taking over ([`AlarmSpec::watching`]) just before the first step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlarmSpec {
+    pub function_name: String,
+    pub metric: crate::manifest::AlarmMetric,
+    /// A count, or milliseconds for the duration.
+    pub threshold: u32,
+    /// Seconds: the deployment's interval, in whole minutes (CloudWatch's period for
+    /// Lambda's metrics), at least one.
+    pub period: u32,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl AlarmSpec {
+    /// CloudWatch's name of the metric and the statistic compared.
+    pub fn metric(&self) -> (&'static str, &'static str) {
+        use crate::manifest::AlarmMetric;
+        match self.metric {
+            AlarmMetric::Errors => ("Errors", "Sum"),
+            AlarmMetric::P99Duration => ("Duration", "p99"),
+            AlarmMetric::Throttles => ("Throttles", "Sum"),
+        }
+    }
+
+    /// The alarm's dimensions: the function's `live` alias, and the version it watches.
+    pub fn dimensions(&self, version: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut d = vec![
+            ("FunctionName", self.function_name.clone()),
+            ("Resource", format!("{}:{LIVE_ALIAS}", self.function_name)),
+        ];
+        if let Some(v) = version {
+            d.push(("ExecutedVersion", v.to_string()));
+        }
+        d
+    }
+
+    /// What the alarm says of itself in the console.
+    pub fn description(&self) -> String {
+        let what = match self.metric {
+            crate::manifest::AlarmMetric::Errors => format!("more than {} errors", self.threshold),
+            crate::manifest::AlarmMetric::P99Duration => {
+                format!("a p99 duration above {} ms", self.threshold)
+            }
+            crate::manifest::AlarmMetric::Throttles => {
+                format!("more than {} throttles", self.threshold)
+            }
+        };
+        format!(
+            "sls-rs: {what} in {} s of the version taking {}'s `{LIVE_ALIAS}` traffic; guards its deploys",
+            self.period, self.function_name
+        )
+    }
+
+    pub fn props(&self) -> Props {
+        let (metric, statistic) = self.metric();
+        alarm_props(
+            metric,
+            statistic,
+            f64::from(self.threshold),
+            self.period,
+            ALARM_EVALUATION,
+            &self.dimensions(None),
+            &self.tags,
+        )
+    }
+}
+
+/// The name of the alarm sls-rs makes on a function's metric:
+/// `{service}-{stage}-{function}-errors`.
+pub fn alarm_name(function_name: &str, metric: crate::manifest::AlarmMetric) -> String {
+    use crate::manifest::AlarmMetric;
+    let suffix = match metric {
+        AlarmMetric::Errors => "errors",
+        AlarmMetric::P99Duration => "p99-duration",
+        AlarmMetric::Throttles => "throttles",
+    };
+    format!("{function_name}-{suffix}")
+}
+
+/// An alarm's period for a deployment's interval: whole minutes (Lambda's metrics are
+/// per minute), rounded up, from one minute to an hour.
+pub fn alarm_period(interval_secs: u64) -> u32 {
+    let minutes = interval_secs.div_ceil(60).clamp(1, 60);
+    u32::try_from(minutes * 60).unwrap_or(3600)
+}
+
+/// How an alarm sls-rs makes judges: above the threshold in one period of one, and a
+/// period without data (no invocation of the version) is fine.
+pub const ALARM_EVALUATION: &str = "GreaterThanThreshold, 1 of 1, missing data notBreaching";
+
+/// An alarm as props, as its spec and CloudWatch's answer both spell it; the version
+/// watched (`ExecutedVersion`) is left out of `dimensions` by the caller.
+pub fn alarm_props(
+    metric: &str,
+    statistic: &str,
+    threshold: f64,
+    period: u32,
+    evaluation: &str,
+    dimensions: &[(&str, String)],
+    tags: &BTreeMap<String, String>,
+) -> Props {
+    let mut p = Props::new();
+    p.insert("metric".into(), format!("AWS/Lambda {metric}"));
+    p.insert("statistic".into(), statistic.into());
+    p.insert("threshold".into(), format!("> {threshold}"));
+    p.insert("period".into(), period.to_string());
+    p.insert("evaluation".into(), evaluation.into());
+    p.insert(
+        "dimensions".into(),
+        dimensions
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    tag_props(&mut p, tags);
+    p
 }
 
 /// Auto scaling of a function's provisioned concurrency on its `live` alias: the
@@ -693,6 +820,7 @@ impl Resource {
             Spec::ProvisionedScaling(s) => {
                 provisioned_scaling_props(s.min, s.max, Some(s.target_utilization), false)
             }
+            Spec::Alarm(a) => a.props(),
         }
     }
 }
@@ -1078,6 +1206,81 @@ pub(crate) mod tests {
         env_key: Some(&EnvKey::fixed(7)),
         queue_url_base: "https://sqs.us-east-1.amazonaws.com",
     };
+
+    #[test]
+    fn the_alarms_sls_rs_makes_are_one_per_metric_of_each_guarded_function() {
+        let s = service("service: shop\nprovider:\n  name: aws\n  deployment: { strategy: canary, percent: 10, interval: 90s, alarms: [mine, { errors: 0 }, { p99Duration: 2s }] }\nfunctions:\n  api: { handler: a }\n  web: { handler: b, deployment: { strategy: linear, percent: 50, interval: 10s, alarms: [{ throttles: 3 }] } }\n  batch: { handler: c, deployment: { strategy: all-at-once } }\n");
+        let resources = desired(&s, &package_for(&s), &s.dir, &CX).unwrap();
+        let alarms: Vec<(&str, &str, u32, u32, Vec<String>)> = resources
+            .iter()
+            .filter_map(|r| match &r.spec {
+                Spec::Alarm(a) => Some((
+                    r.id.as_str(),
+                    r.physical.as_str(),
+                    a.threshold,
+                    a.period,
+                    r.depends_on.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            alarms,
+            vec![
+                (
+                    "alarm/api.errors",
+                    "shop-dev-api-errors",
+                    0,
+                    120,
+                    vec!["function/api".to_string()]
+                ),
+                (
+                    "alarm/api.p99Duration",
+                    "shop-dev-api-p99-duration",
+                    2000,
+                    120,
+                    vec!["function/api".to_string()]
+                ),
+                (
+                    "alarm/web.throttles",
+                    "shop-dev-web-throttles",
+                    3,
+                    60,
+                    vec!["function/web".to_string()]
+                ),
+            ],
+            "the provider's for api (its interval in whole minutes), web's own, none for all at once"
+        );
+        let p99 = resources
+            .iter()
+            .find_map(|r| match &r.spec {
+                Spec::Alarm(a) if r.id == "alarm/api.p99Duration" => Some(a.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let props = p99.props();
+        assert_eq!(props["metric"], "AWS/Lambda Duration");
+        assert_eq!(props["statistic"], "p99");
+        assert_eq!(props["threshold"], "> 2000");
+        assert_eq!(
+            props["dimensions"], "FunctionName=shop-dev-api,Resource=shop-dev-api:live",
+            "the version watched is no part of it"
+        );
+        assert_eq!(props["tags.sls-rs:service"], "shop");
+        assert_eq!(
+            p99.dimensions(Some("7")).last(),
+            Some(&("ExecutedVersion", "7".to_string()))
+        );
+        assert_eq!(
+            (
+                alarm_period(1),
+                alarm_period(60),
+                alarm_period(61),
+                alarm_period(3600)
+            ),
+            (60, 60, 120, 3600)
+        );
+    }
 
     #[test]
     fn a_functions_layers_replace_the_providers_and_tmp_defaults_to_lambdas_512() {
