@@ -21,6 +21,7 @@ fn completions_cover_every_subcommand_and_bash_completes_with_them() {
         "rollback",
         "invoke",
         "logs",
+        "metrics",
         "migrate",
         "completions",
     ];

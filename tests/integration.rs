@@ -13,6 +13,7 @@ mod emulator;
 mod examples;
 mod local_invoke;
 mod manifest_corpus;
+mod metrics;
 mod migrate;
 mod package;
 mod permissions;

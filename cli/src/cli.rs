@@ -71,6 +71,8 @@ pub enum Command {
     Dev(commands::dev::DevArgs),
     /// A function's logs, or all functions' interleaved in time (--tail follows them)
     Logs(commands::logs::LogsArgs),
+    /// Invocations, errors, throttles, duration percentiles and concurrency per function, from CloudWatch
+    Metrics(commands::metrics::MetricsArgs),
     /// Convert a Serverless Framework serverless.yml into an sls-rs serverless.yaml, with a report
     Migrate(commands::migrate::MigrateArgs),
     /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish)

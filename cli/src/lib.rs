@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod local;
 pub mod logs;
+pub mod metrics;
 pub use sls_rs_manifest as manifest;
 pub mod migrate;
 pub mod model;

@@ -144,6 +144,13 @@ pub const GAPS: &[Gap] = &[
         answer: "HTTP 501 \"not included in your license plan\"",
         whole_service: true,
     },
+    Gap {
+        emulator: Emulator::Moto,
+        service: Svc::CloudWatch,
+        what: "percentile statistics (p50, p99, …) in GetMetricData",
+        answer: "HTTP 500 for the whole call once such a series has data: `metrics` asks again without them and shows n/a",
+        whole_service: false,
+    },
 ];
 
 /// What emulators answer for an API they do not have, as opposed to AWS's own

@@ -20,6 +20,7 @@ pub mod lambda_function;
 pub mod lambda_permission;
 pub mod log_events;
 pub mod log_group;
+pub mod metrics;
 pub mod provisioned_scaling;
 mod rate;
 pub mod s3_bucket;

@@ -8,6 +8,7 @@ pub mod info;
 pub mod invoke;
 mod invoke_local;
 pub mod logs;
+pub mod metrics;
 pub mod migrate;
 pub mod new;
 pub mod package;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Invoke(args) => invoke::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
+        Command::Metrics(args) => metrics::run(&cli.global, args),
         Command::Migrate(args) => migrate::run(&cli.global, args),
         Command::Completions(args) => completions::run(args),
     }
