@@ -2810,9 +2810,85 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
     assert!(describe(&errors).await.is_none(), "remove deletes it");
 }
 
+/// `deploy --no-wait` makes a shift's first step and ends, the deployment recorded as
+/// `shifting`; `deploy --continue` takes it on from its recorded step (with `--no-wait`:
+/// only what is due), without a build, and closes the deployment once all traffic moved;
+/// a plain deploy of the same version goes on from the recorded step too.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_wait_leaves_the_shift_to_continue_which_takes_it_on_from_its_step() {
+    if !support::needs(&[Svc::Lambda]) {
+        return;
+    }
+    let aws = aws().await;
+    let functions = "  api:\n    handler: api\n    deployment: { strategy: linear, percent: 50, interval: 4s }\n";
+    let f = Fixture::new("nowait", functions);
+    f.deploy();
+    // `--continue` builds nothing and plans nothing: no `--package`.
+    let continued = |extra: &[&str]| {
+        let mut cmd = support::sls_rs();
+        cmd.args(["deploy", "--continue", "--json"])
+            .args(extra)
+            .arg("-c")
+            .arg(&f.dir);
+        let (out, stdout, stderr) = support::run(&mut cmd);
+        assert!(out.status.success(), "{stderr}");
+        (
+            serde_json::from_str::<Value>(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+            stderr,
+        )
+    };
+    let (nothing, _) = continued(&[]);
+    assert_eq!(nothing["continued"], serde_json::json!([]), "{nothing}");
+
+    f.write(functions, &[("api", "v2")]);
+    let report = f.json(&["deploy", "--no-wait"]);
+    let left = &report["shifting"][0];
+    assert!(
+        left["function"] == "api" && left["to"] == "2" && left["percent"] == 50,
+        "{report}"
+    );
+    assert_eq!(report["deployment"]["status"], "shifting", "{report}");
+    assert_eq!(
+        alias_routing(&aws, &f.name("api")).await,
+        ("1".to_string(), BTreeMap::from([("2".to_string(), 0.5)]))
+    );
+    // Nothing due yet: the split stays, the step is not made again.
+    let (report, stderr) = continued(&["--no-wait"]);
+    assert_eq!(report["continued"], serde_json::json!(["api"]), "{report}");
+    assert_eq!(report["shifting"][0]["percent"], 50, "{report}");
+    assert!(!stderr.contains("50% of `live`"), "{stderr}");
+    let state = state_object(&aws, &f).await;
+    let steps = &state["resources"]["function/api"]["shift"]["steps"];
+    assert_eq!(steps.as_array().map(Vec::len), Some(1), "{state}");
+    // Waits for the step, then all of it; the deployment closes.
+    let (report, stderr) = continued(&[]);
+    assert!(stderr.contains("all of `live` to version 2"), "{stderr}");
+    assert!(report["shifting"].is_null(), "{report}");
+    assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
+    assert_eq!(report["deployment"]["functions"]["api"], "2", "{report}");
+    assert_eq!(
+        alias_routing(&aws, &f.name("api")).await,
+        ("2".to_string(), BTreeMap::new())
+    );
+    let state = state_object(&aws, &f).await;
+    let api = &state["resources"]["function/api"];
+    assert!(api["live"] == "2" && api["shift"].is_null(), "{api}");
+
+    // A plain deploy of the version a `--no-wait` began shifting goes on from its step.
+    f.write(functions, &[("api", "v3")]);
+    f.json(&["deploy", "--no-wait"]);
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("50% of `live`") && stderr.contains("all of `live` to version 3"),
+        "{stderr}"
+    );
+    assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "3");
+}
+
 /// A deploy killed mid-shift leaves the alias split and the state saying so (`info`
-/// shows it); the next deploy shifts anew and completes, and after another kill
-/// `rollback` moves the alias back whole.
+/// shows it); the next deploy goes on from the recorded step and completes, and after
+/// another kill `rollback` moves the alias back whole.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_killed_mid_shift_is_finished_by_the_next_and_ended_by_rollback() {
     if !support::needs(&[Svc::Lambda]) {
@@ -2855,9 +2931,14 @@ async fn a_deploy_killed_mid_shift_is_finished_by_the_next_and_ended_by_rollback
     let shift = &info["functions"][0]["shift"];
     assert!(shift["to"] == "2" && shift["percent"] == 20, "{info}");
 
-    // The next deploy shifts anew (from its first step) and completes.
+    // The next deploy goes on from the recorded step (20%: the next is 40%), and completes.
     f.write(&functions("1s"), &[("api", "v2")]);
-    f.deploy();
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("20% of `live`") && stderr.contains("40% of `live` to version 2"),
+        "{stderr}"
+    );
     assert_eq!(
         alias_routing(&aws, &f.name("api")).await,
         ("2".to_string(), BTreeMap::new())

@@ -34,10 +34,22 @@ pub struct DeployArgs {
     /// Carry out changes that disrupt live traffic: a table stream's new view type, a rebuilt index
     #[arg(long)]
     pub allow_disruption: bool,
+    /// Make a canary's or linear shift's first step (or the steps due) and end; `deploy --continue` (or any deploy) takes it on
+    #[arg(long, conflicts_with = "dry_run")]
+    pub no_wait: bool,
+    /// Take on the traffic shifts a `--no-wait` (or killed) deploy left, from their recorded steps: no build, no plan
+    #[arg(
+        long = "continue",
+        conflicts_with_all = ["dry_run", "package", "force", "unpin", "allow_disruption"]
+    )]
+    pub continue_shift: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
+    if args.continue_shift {
+        return continue_shift(global, &service, &args);
+    }
     let unpin = match args.unpin {
         None => engine::plan::Unpin::None,
         Some(names) if names.is_empty() => engine::plan::Unpin::All,
@@ -77,6 +89,7 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         allow_disruption: args.allow_disruption,
         unpin,
         scope: engine::Scope::Everything,
+        no_wait: args.no_wait,
     };
     let report = super::block_on(engine::deploy(&service, &package, &opts, &|line| {
         ui::status(line)
@@ -116,11 +129,74 @@ pub fn run(global: &GlobalArgs, args: DeployArgs) -> anyhow::Result<()> {
         .map(|(f, v)| format!("{f}={v}"))
         .collect();
     ui::out(&format!(
-        "deployed {target} in {:.2}s: deployment {}, {} artifact(s) uploaded, live versions: {}{endpoint}",
+        "deployed {target} in {:.2}s: deployment {}, {} artifact(s) uploaded, live versions: {}{endpoint}{}",
         report.elapsed_ms as f64 / 1000.0,
         deployment.id,
         report.uploads,
-        live.join(", ")
+        live.join(", "),
+        left_lines(&report.shifting)
     ))?;
     Ok(())
+}
+
+/// `deploy --continue`: the recorded shifts, taken on.
+fn continue_shift(
+    global: &GlobalArgs,
+    service: &crate::manifest::Service,
+    args: &DeployArgs,
+) -> anyhow::Result<()> {
+    let report = super::block_on(engine::resume::continue_shifts(
+        service,
+        args.lock_timeout,
+        &super::command_line(),
+        args.no_wait,
+        &|line| ui::status(line),
+    ))?;
+    if global.json {
+        return Ok(ui::out_json(&serde_json::to_value(&report)?)?);
+    }
+    let target = format!("{}/{}", report.service, report.stage);
+    if report.continued.is_empty() {
+        return Ok(ui::out(&format!(
+            "{target}: no traffic shift in progress, nothing to continue"
+        ))?);
+    }
+    let done: Vec<&String> = report
+        .continued
+        .iter()
+        .filter(|f| !report.shifting.iter().any(|p| &&p.function == f))
+        .collect();
+    let mut out = format!(
+        "{target}: continued the shift of {}",
+        report.continued.join(", ")
+    );
+    if !done.is_empty() {
+        out.push_str(&format!(
+            "; all of `live` on the new version: {}",
+            done.iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out.push_str(&left_lines(&report.shifting));
+    Ok(ui::out(&out)?)
+}
+
+/// A line per shift left for later, and how to go on.
+fn left_lines(left: &[engine::shift::Pending]) -> String {
+    if left.is_empty() {
+        return String::new();
+    }
+    let mut out: String = left
+        .iter()
+        .map(|p| {
+            format!(
+                "\nshifting {}: {}% on version {}, next step at {}",
+                p.function, p.percent, p.to, p.next_step
+            )
+        })
+        .collect();
+    out.push_str("\n`sls-rs deploy --continue` takes it on (again with --no-wait: the steps due then); `sls-rs rollback` ends it");
+    out
 }

@@ -184,6 +184,7 @@ async fn deploy_data(service: &crate::manifest::Service) -> anyhow::Result<()> {
         unpin: engine::plan::Unpin::None,
         allow_disruption: false,
         scope: engine::Scope::Data,
+        no_wait: false,
     };
     let report = engine::deploy(service, &package, &opts, &|line| ui::status(line))
         .await

@@ -23,6 +23,8 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<()> {
             force: false,
             allow_disruption: false,
             unpin: None,
+            no_wait: false,
+            continue_shift: false,
         },
     )
 }

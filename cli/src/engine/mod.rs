@@ -17,8 +17,9 @@ pub mod lock;
 pub mod plan;
 mod policy;
 mod remove;
+pub mod resume;
 mod rollback;
-mod shift;
+pub mod shift;
 pub mod state;
 
 pub use remove::{remove, RemoveReport};
@@ -64,6 +65,9 @@ pub struct DeployOptions {
     pub allow_disruption: bool,
     /// What the deploy may touch.
     pub scope: Scope,
+    /// Make a traffic shift's first step (or the steps due) and leave the rest to a
+    /// later `deploy --continue` (or any deploy), instead of waiting them out.
+    pub no_wait: bool,
 }
 
 /// What a deploy may touch.
@@ -115,6 +119,9 @@ pub struct DeployReport {
     pub urls: BTreeMap<String, String>,
     /// The function URLs cannot be called: an emulator's Lambda runs no function.
     pub urls_not_served: bool,
+    /// `--no-wait`: the traffic shifts left for a later run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shifting: Vec<shift::Pending>,
     pub elapsed_ms: u128,
 }
 
@@ -294,6 +301,7 @@ pub async fn deploy(
         retained,
         endpoint,
         urls,
+        shifting,
     } = if opts.dry_run {
         work.await?
     } else {
@@ -325,6 +333,7 @@ pub async fn deploy(
         endpoint,
         urls,
         urls_not_served: aws.emulates(cloud::Svc::Lambda),
+        shifting,
         elapsed_ms: started.elapsed().as_millis(),
     })
 }
@@ -353,6 +362,8 @@ struct Applied {
     endpoint: Option<String>,
     /// Each function URL, by function (manifest key).
     urls: BTreeMap<String, String>,
+    /// Shifts left for a later run (`--no-wait`).
+    shifting: Vec<shift::Pending>,
 }
 
 /// The function URLs a state records (their address is their record's `arn`).
@@ -462,6 +473,7 @@ async fn deploy_locked(
             deployment,
             retained: vec![],
             endpoint: api_endpoint,
+            shifting: vec![],
         };
         // A deploy killed after its last step left its record open; AWS matches the manifest now.
         if !opts.dry_run
@@ -640,16 +652,21 @@ async fn deploy_locked(
         close_failed(aws, &journal).await;
         return Err(failed("deploy failed during cutover: some `live` aliases moved; `sls-rs deploy` again finishes it", failures));
     }
+    let mut shifting = Vec::new();
     if !shifts.is_empty() {
-        if let Err(e) = shift::run(aws, &journal, &shifts, progress).await {
-            // A run that lost its lock writes nothing more: the holder's state is the truth.
-            if interrupt::requested() != Some(interrupt::Reason::LockLost) {
-                close_failed(aws, &journal).await;
-            }
-            return Err(failed(
+        match shift::run(aws, &journal, &shifts, opts.no_wait, progress).await {
+            Ok(shift::Outcome::Done) => {}
+            Ok(shift::Outcome::Left(left)) => shifting = left,
+            Err(e) => {
+                // A run that lost its lock writes nothing more: the holder's state is the truth.
+                if interrupt::requested() != Some(interrupt::Reason::LockLost) {
+                    close_failed(aws, &journal).await;
+                }
+                return Err(failed(
                 "deploy failed during the traffic shift: the aliases that moved at once stay moved; triggers and deletions are not done; a deploy again shifts the same versions anew (after an alarm: fix the function, or `sls-rs rollback`)",
                 vec![("traffic shift".into(), e)],
             ));
+            }
         }
     }
     // Auto scaling the manifest dropped goes first: left until the deletions, its scaler
@@ -838,10 +855,13 @@ async fn deploy_locked(
         |id, took| report_step(progress, &plan, id, took),
     )
     .await;
-    let status = if failures.is_empty() {
-        "succeeded"
-    } else {
+    let status = if !failures.is_empty() {
         "failed"
+    } else if !shifting.is_empty() {
+        // Not a rollback target until `--continue` (or a deploy) completes the shift.
+        SHIFTING
+    } else {
+        "succeeded"
     };
     let record = finish(aws, &journal, status).await?;
     if !failures.is_empty() {
@@ -874,6 +894,7 @@ async fn deploy_locked(
         deployment: Some(record),
         retained,
         endpoint,
+        shifting,
     })
 }
 
@@ -922,6 +943,14 @@ fn shifts(
                 .collect();
             let mut alarms: Vec<String> = d.named_alarms().cloned().collect();
             alarms.extend(own.iter().map(|(name, _)| name.clone()));
+            let interval =
+                crate::manifest::parse_interval(interval).unwrap_or(Duration::from_secs(60));
+            // One an earlier run began to this version (`--no-wait`, a kill) goes on.
+            let resume = rec
+                .shift
+                .as_ref()
+                .filter(|shift| shift.to == to)
+                .and_then(|shift| shift::Resume::of(shift, &steps, interval));
             Some(shift::Shifting {
                 id: c.id.clone(),
                 function: c.function.clone(),
@@ -929,10 +958,10 @@ fn shifts(
                 from,
                 to,
                 steps,
-                interval: crate::manifest::parse_interval(interval)
-                    .unwrap_or(Duration::from_secs(60)),
+                interval,
                 alarms,
                 own,
+                resume,
             })
         })
         .collect()
@@ -1072,8 +1101,15 @@ async fn close_failed(aws: &Aws, journal: &Journal) {
     }
 }
 
+/// The status of a deployment `--no-wait` left shifting traffic.
+pub const SHIFTING: &str = "shifting";
+
 /// Closes the deployment record: the live versions of every function and what changed.
-async fn finish(aws: &Aws, journal: &Journal, status: &str) -> anyhow::Result<DeploymentRecord> {
+pub(crate) async fn finish(
+    aws: &Aws,
+    journal: &Journal,
+    status: &str,
+) -> anyhow::Result<DeploymentRecord> {
     journal.update(|s| {
         let functions: BTreeMap<String, String> = s
             .resources

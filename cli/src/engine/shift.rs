@@ -5,12 +5,13 @@
 //! previous version and fails the deploy, naming the alarm; so do a stop (Ctrl-C,
 //! a cancelled CI job), an error, and alarms that cannot be read three times in a
 //! row. A run that lost its lock writes nothing more. Each step is recorded in the
-//! state before it is made, so a run killed mid-shift leaves a state that knows where
-//! traffic is: the next deploy starts the shift again from its first step, `rollback`
-//! moves the alias back whole.
+//! state before it is made, so a run that ended mid-shift (`--no-wait`, a kill) leaves
+//! a state that knows where traffic is: the next deploy of the same version, or
+//! `deploy --continue` ([`super::resume`]), goes on from the recorded step when it is
+//! due; a deploy of another version starts over; `rollback` moves the alias back whole.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -40,6 +41,53 @@ pub struct Shifting {
     pub alarms: Vec<String>,
     /// The alarms sls-rs made for it, pointed at the new version before the first step.
     pub own: Vec<(String, AlarmSpec)>,
+    /// A shift an earlier run began (`--no-wait`, a kill): it goes on from its recorded
+    /// step instead of starting over.
+    pub resume: Option<Resume>,
+}
+
+/// Where a recorded shift goes on: the index of its next step in `steps` (its length:
+/// all traffic) and when that step is due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resume {
+    pub next: usize,
+    pub due: SystemTime,
+}
+
+impl Resume {
+    /// Where `shift` (recorded) goes on, when it moves the traffic `steps` take.
+    pub fn of(shift: &Shift, steps: &[u32], interval: Duration) -> Option<Resume> {
+        let last = shift.steps.last()?;
+        let at = humantime::parse_rfc3339(&last.at).ok()?;
+        Some(Resume {
+            next: steps
+                .iter()
+                .position(|p| *p > shift.percent)
+                .unwrap_or(steps.len()),
+            due: at + interval,
+        })
+    }
+}
+
+/// How a run of the shifts ended.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// All traffic is on the new versions.
+    Done,
+    /// `--no-wait`: the steps due now are made, these are left for a later run.
+    Left(Vec<Pending>),
+}
+
+/// A shift left for a later run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pending {
+    pub function: String,
+    pub to: String,
+    /// The new version's share now.
+    pub percent: u32,
+    /// When its next step is due (RFC 3339).
+    pub next_step: String,
 }
 
 /// The shares a deployment moves through before all traffic goes to the new version.
@@ -81,8 +129,8 @@ impl std::fmt::Display for Stopped {
 impl std::error::Error for Stopped {}
 
 /// The alarms guarding `shifts`, each once.
-fn guarding(shifts: &[Shifting]) -> Vec<String> {
-    let names: BTreeSet<&String> = shifts.iter().flat_map(|s| &s.alarms).collect();
+fn guarding<'a>(shifts: impl IntoIterator<Item = &'a Shifting>) -> Vec<String> {
+    let names: BTreeSet<&String> = shifts.into_iter().flat_map(|s| &s.alarms).collect();
     names.into_iter().cloned().collect()
 }
 
@@ -114,14 +162,18 @@ async fn firing(aws: &Aws, names: &[String]) -> anyhow::Result<Vec<String>> {
 /// Checked before any traffic moves: the alarms sls-rs made watch the new versions
 /// (and are OK: they judged other versions before), every alarm exists and none is in
 /// ALARM already.
+///
+/// A shift an earlier run began is not checked here: its alarms already watch its new
+/// version, and one in ALARM moves it back (its traffic is split already).
 pub async fn preflight(aws: &Aws, shifts: &[Shifting]) -> anyhow::Result<()> {
-    let pointing = shifts.iter().flat_map(|s| {
+    let fresh: Vec<&Shifting> = shifts.iter().filter(|s| s.resume.is_none()).collect();
+    let pointing = fresh.iter().flat_map(|s| {
         s.own
             .iter()
             .map(move |(name, spec)| alarms::watch(aws, name, spec, &s.to))
     });
     futures::future::try_join_all(pointing).await?;
-    let firing = firing(aws, &guarding(shifts)).await?;
+    let firing = firing(aws, &guarding(fresh.iter().copied())).await?;
     if !firing.is_empty() {
         anyhow::bail!(
             "the alarm{} {} {} in ALARM before the traffic shift: no traffic moved",
@@ -145,7 +197,7 @@ async fn step(
         Some(&percent) => {
             journal.update(|state| {
                 if let Some(r) = state.resources.get_mut(&s.id) {
-                    // A shift a killed run left (to this version or another) starts over.
+                    // A shift an earlier run left to another version starts over.
                     let shift = match &mut r.shift {
                         Some(shift) if shift.to == s.to && at > 0 => shift,
                         other => other.insert(Shift {
@@ -265,15 +317,17 @@ const READS_MAY_FAIL: u32 = 3;
 
 /// Runs every shift to its end: all traffic on the new versions, or (an alarm, a
 /// stop, an error) all of it back on the previous ones and the reason as an error.
-/// A run that lost its lock writes nothing more: the run holding it now decides.
+/// With `no_wait` it makes only the steps due now (a new shift's first) and leaves the
+/// rest. A run that lost its lock writes nothing more: the run holding it now decides.
 pub async fn run(
     aws: &Aws,
     journal: &Journal,
     shifts: &[Shifting],
+    no_wait: bool,
     progress: Progress<'_>,
-) -> anyhow::Result<()> {
-    let stopped = match shift_all(aws, journal, shifts, progress).await {
-        Ok(()) => return Ok(()),
+) -> anyhow::Result<Outcome> {
+    let stopped = match shift_all(aws, journal, shifts, no_wait, progress).await {
+        Ok(outcome) => return Ok(outcome),
         Err(e) => e,
     };
     if interrupt::requested() == Some(interrupt::Reason::LockLost) {
@@ -294,8 +348,9 @@ async fn shift_all(
     aws: &Aws,
     journal: &Journal,
     shifts: &[Shifting],
+    no_wait: bool,
     progress: Progress<'_>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     // Every shift's alarms are watched to the end: an alias this run shifted is moved
     // back whichever alarm fires, so any of them may stop it.
     let alarms = guarding(shifts);
@@ -305,10 +360,19 @@ async fn shift_all(
         if interrupt::requested().is_some() {
             return Err(Stopped::Interrupted.into());
         }
-        step(aws, journal, s, 0, progress).await?;
-        next.push((1, Instant::now() + s.interval));
+        match &s.resume {
+            Some(r) => {
+                let wait = r.due.duration_since(SystemTime::now()).unwrap_or_default();
+                next.push((r.next, Instant::now() + wait));
+            }
+            None => {
+                step(aws, journal, s, 0, progress).await?;
+                next.push((1, Instant::now() + s.interval));
+            }
+        }
     }
     let mut failed_reads = 0;
+    let mut checked = false;
     loop {
         let due = shifts
             .iter()
@@ -317,14 +381,26 @@ async fn shift_all(
             .map(|(_, (_, when))| *when)
             .min();
         let Some(due) = due else {
-            return Ok(());
+            return Ok(Outcome::Done);
         };
-        if wait(due.min(Instant::now() + POLL)).await.is_some() {
+        // Without waiting: once the alarms were read, what is not due yet is left.
+        if no_wait && checked && due > Instant::now() {
+            return Ok(Outcome::Left(pending(shifts, &next)));
+        }
+        let until = if no_wait {
+            Instant::now()
+        } else {
+            due.min(Instant::now() + POLL)
+        };
+        if wait(until).await.is_some() {
             return Err(Stopped::Interrupted.into());
         }
         match firing(aws, &alarms).await {
             Ok(firing) if !firing.is_empty() => return Err(Stopped::Alarm(firing).into()),
-            Ok(_) => failed_reads = 0,
+            Ok(_) => {
+                failed_reads = 0;
+                checked = true;
+            }
             Err(e) => {
                 failed_reads += 1;
                 if failed_reads >= READS_MAY_FAIL {
@@ -352,6 +428,28 @@ async fn shift_all(
     }
 }
 
+/// The shifts not done yet, each with its share now and when its next step is due.
+fn pending(shifts: &[Shifting], next: &[(usize, Instant)]) -> Vec<Pending> {
+    shifts
+        .iter()
+        .zip(next)
+        .filter(|(s, (at, _))| *at <= s.steps.len())
+        .map(|(s, (at, when))| Pending {
+            function: s.function.clone(),
+            to: s.to.clone(),
+            percent: at
+                .checked_sub(1)
+                .and_then(|i| s.steps.get(i))
+                .copied()
+                .unwrap_or(0),
+            next_step: humantime::format_rfc3339_seconds(
+                SystemTime::now() + when.saturating_duration_since(Instant::now()),
+            )
+            .to_string(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +461,49 @@ mod tests {
             interval: Some("1m".into()),
             alarms: vec![],
         }
+    }
+
+    #[test]
+    fn a_recorded_shift_goes_on_at_the_step_after_its_share_an_interval_after_the_last() {
+        let steps = [20, 40, 60, 80];
+        let shift = |percent: u32, at: &[&str]| Shift {
+            to: "2".into(),
+            percent,
+            steps: at
+                .iter()
+                .map(|at| ShiftStep {
+                    percent,
+                    at: at.to_string(),
+                })
+                .collect(),
+        };
+        let minute = Duration::from_secs(60);
+        let resume = Resume::of(
+            &shift(40, &["2026-12-03T10:00:00Z", "2026-12-03T10:01:00Z"]),
+            &steps,
+            minute,
+        )
+        .unwrap();
+        assert_eq!(resume.next, 2, "60% comes next");
+        assert_eq!(
+            resume.due,
+            humantime::parse_rfc3339("2026-12-03T10:02:00Z").unwrap()
+        );
+        assert_eq!(
+            Resume::of(&shift(80, &["2026-12-03T10:00:00Z"]), &steps, minute)
+                .unwrap()
+                .next,
+            4,
+            "after the last step: all of it"
+        );
+        assert_eq!(
+            Resume::of(&shift(10, &["2026-12-03T10:00:00Z"]), &[], minute)
+                .unwrap()
+                .next,
+            0,
+            "no longer gradual: all of it at the next step"
+        );
+        assert_eq!(Resume::of(&shift(10, &[]), &steps, minute), None);
     }
 
     #[test]
