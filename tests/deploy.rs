@@ -2573,6 +2573,11 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
     assert!(out.status.success(), "{stderr}");
     let shift = &during["functions"][0]["shift"];
     assert!(shift["percent"] == 10 && shift["to"] == "2", "{during}");
+    assert_eq!(
+        during["functions"][0]["split"],
+        serde_json::json!({ "2": 10 }),
+        "the split as the alias says: {during}"
+    );
     let (version, weights) = seen.expect("the alias was split during the deploy");
     assert_eq!(version, "1", "the old version keeps the rest");
     assert_eq!(weights, BTreeMap::from([("2".to_string(), 0.1)]));
@@ -2625,10 +2630,23 @@ async fn a_canary_shifts_a_share_then_all_and_an_alarm_moves_it_back() {
     let api = &state["resources"]["function/api"];
     assert!(api["live"] == "2" && api["shift"].is_null(), "{api}");
 
-    // An alarm already in ALARM: nothing moves.
+    // An alarm already in ALARM: the deploy stops before it changes anything.
+    let history = state_object(&aws, &f).await["deployments"]
+        .as_array()
+        .map(Vec::len);
     let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {}).await;
     assert!(seen.is_none() && !out.status.success(), "{stderr}");
-    assert!(stderr.contains("no traffic moved"), "{stderr}");
+    assert!(
+        stderr.contains("no traffic moved") && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        state_object(&aws, &f).await["deployments"]
+            .as_array()
+            .map(Vec::len),
+        history,
+        "no deployment begun"
+    );
 
     // Quiet again: the next deploy shifts anew and completes.
     set_alarm(StateValue::Ok).await;

@@ -35,10 +35,19 @@ pub fn run(global: &GlobalArgs, _args: InfoArgs) -> anyhow::Result<()> {
             f.physical_name.clone(),
             if f.deployed {
                 let live = f.live_version.clone().unwrap_or_else(|| "no alias".into());
-                match &f.shift {
-                    // A deploy shifting it now, or one killed mid-shift.
-                    Some(s) => format!("{live} ({}% to {}: shifting)", s.percent, s.to),
-                    None => live,
+                let split: Vec<String> = f
+                    .split
+                    .iter()
+                    .map(|(version, percent)| format!("{percent}% to {version}"))
+                    .collect();
+                match (&f.shift, split.is_empty()) {
+                    // A deploy shifting it now, one that ended mid-shift (`--no-wait`, a kill).
+                    (Some(_), false) => format!("{live} ({}: shifting)", split.join(", ")),
+                    // Recorded, not made yet: the alias is whole.
+                    (Some(s), true) => format!("{live} (a shift to {} recorded, not begun)", s.to),
+                    // Split behind sls-rs's back: the next deploy moves it whole.
+                    (None, false) => format!("{live} ({}: split outside sls-rs)", split.join(", ")),
+                    (None, true) => live,
                 }
             } else {
                 "not deployed".into()

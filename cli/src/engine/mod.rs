@@ -498,6 +498,13 @@ async fn deploy_locked(
     {
         d.status = "interrupted".into();
     }
+    // The alarms a shift of this deploy would read: one missing or in ALARM stops it
+    // before anything changes, not after the build phase.
+    if opts.scope == Scope::Everything {
+        shift::ready(aws, &guards(service, &plan, &state))
+            .await
+            .map_err(|e| e.context("nothing was changed"))?;
+    }
     // The versions `live` points at before this deployment, so its record can tell what changed.
     let before: BTreeMap<String, String> = state
         .resources
@@ -965,6 +972,23 @@ fn shifts(
             })
         })
         .collect()
+}
+
+/// The alarms of their own the manifest names for the functions this plan may begin to
+/// shift (a function with a version serving and a gradual strategy), each once. A shift
+/// an earlier run began is left out: one of its alarms in ALARM moves it back.
+fn guards(service: &Service, plan: &Plan, state: &State) -> Vec<String> {
+    let names: std::collections::BTreeSet<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == Kind::Function && c.move_alias && c.action != Action::Create)
+        .filter(|c| c.publish || state.resources.get(&c.id).is_none_or(|r| r.shift.is_none()))
+        .filter_map(|c| service.manifest.functions.get(&c.function))
+        .filter_map(|f| service.manifest.deployment_of(f))
+        .filter(|d| !shift::steps(d).is_empty())
+        .flat_map(|d| d.named_alarms().cloned())
+        .collect();
+    names.into_iter().collect()
 }
 
 /// How many deployments the state remembers.
@@ -1605,6 +1629,9 @@ pub struct FunctionInfo {
     /// A traffic shift the state records in progress: the version taking over and its share.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shift: Option<state::Shift>,
+    /// The other versions `live` routes to, as AWS says, with their share in percent.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub split: BTreeMap<String, u32>,
     /// Provisioned concurrency on `live`, as AWS says (instances requested).
     pub provisioned_concurrency: Option<u32>,
     /// `READY`, `IN_PROGRESS (n of m allocated)`, `FAILED: <AWS's reason>`, or why it is unknown.
@@ -1663,12 +1690,15 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
             let physical = service.function_name(key);
             let rec = state.resources.get(&model::logical_id(Kind::Function, key));
             let live = lambda_function::read(aws, &physical).await?;
-            let alias = if live.is_some() {
-                lambda_function::read_alias_target(aws, &physical, LIVE_ALIAS)
-                    .await?
-                    .map(|(version, _)| version)
+            // The split as the alias says (a run killed between its state save and the
+            // alias update leaves the state ahead of it).
+            let (alias, split) = if live.is_some() {
+                match lambda_function::read_alias_routing(aws, &physical, LIVE_ALIAS).await? {
+                    Some((version, weights)) => (Some(version), weights),
+                    None => (None, BTreeMap::new()),
+                }
             } else {
-                None
+                (None, BTreeMap::new())
             };
             let url = if state
                 .resources
@@ -1718,6 +1748,10 @@ pub async fn info(service: &Service) -> anyhow::Result<Info> {
                 live_version: alias,
                 latest_version: rec.and_then(|r| r.version.clone()),
                 shift: rec.and_then(|r| r.shift.clone()),
+                split: split
+                    .into_iter()
+                    .map(|(version, weight)| (version, (weight * 100.0).round() as u32))
+                    .collect(),
                 memory_size: live
                     .as_ref()
                     .and_then(|l| l.props.get("memorySize").cloned()),

@@ -173,7 +173,12 @@ pub async fn preflight(aws: &Aws, shifts: &[Shifting]) -> anyhow::Result<()> {
             .map(move |(name, spec)| alarms::watch(aws, name, spec, &s.to))
     });
     futures::future::try_join_all(pointing).await?;
-    let firing = firing(aws, &guarding(fresh.iter().copied())).await?;
+    ready(aws, &guarding(fresh.iter().copied())).await
+}
+
+/// Every alarm of `names` exists and none is in ALARM.
+pub async fn ready(aws: &Aws, names: &[String]) -> anyhow::Result<()> {
+    let firing = firing(aws, names).await?;
     if !firing.is_empty() {
         anyhow::bail!(
             "the alarm{} {} {} in ALARM before the traffic shift: no traffic moved",
