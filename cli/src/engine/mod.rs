@@ -453,6 +453,21 @@ async fn deploy_locked(
         plan.prune = state.prunable(history(service));
     }
     plan.release(&model::existing_names(service, &cx));
+    // How each function's alias will take its new version, when not all at once.
+    for c in plan.changes.iter_mut().filter(|c| {
+        c.kind == Kind::Function
+            && c.move_alias
+            && c.action != Action::Create
+            && c.pinned.is_none()
+            && (!c.unpin || c.publish)
+    }) {
+        c.cutover = service
+            .manifest
+            .functions
+            .get(&c.function)
+            .and_then(|f| service.manifest.deployment_of(f))
+            .and_then(shift::describe);
+    }
     if !plan.conflicts.is_empty() && !opts.dry_run {
         anyhow::bail!("{}\nnothing was changed", plan.render());
     }

@@ -84,6 +84,10 @@ pub struct Change {
     /// The old half of a replacement: the new one's physical name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// Functions: how the alias takes the new version when it is not all at once
+    /// (`canary: 10% for 5m, then all`), filled in by the engine from the manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<String>,
 }
 
 impl Change {
@@ -207,6 +211,9 @@ impl Plan {
             }
             if c.move_alias && !c.publish {
                 detail.push("live alias moves to the latest version".into());
+            }
+            if let Some(cutover) = &c.cutover {
+                detail.push(format!("shifted gradually ({cutover})"));
             }
             if let Some(pc) = c.provisioned {
                 detail.push(format!(
@@ -650,6 +657,7 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             pinned: None,
             unpin: false,
             disruptions: disrupted,
+            cutover: None,
             replaces: state
                 .resources
                 .iter()
@@ -783,6 +791,7 @@ pub fn plan_with(desired: &[Resource], state: &State, live: &Live, unpin: &Unpin
             pinned: None,
             unpin: false,
             disruptions: Vec::new(),
+            cutover: None,
             replaced_by: replaced_of(id).and_then(|of| {
                 desired
                     .iter()

@@ -103,6 +103,32 @@ pub fn steps(d: &Deployment) -> Vec<u32> {
     }
 }
 
+/// A deployment's steps in words: `canary: 10% for 5m, then all`, `linear: 25% more
+/// every 1m (25, 50, 75, then all)`; `None` for all at once.
+pub fn describe(d: &Deployment) -> Option<String> {
+    let steps = steps(d);
+    let interval = d.interval.as_deref().unwrap_or("1m");
+    let guarded = match d.alarms.len() {
+        0 => String::new(),
+        1 => ", guarded by 1 alarm".to_string(),
+        n => format!(", guarded by {n} alarms"),
+    };
+    match (d.strategy, steps.as_slice()) {
+        (_, []) => None,
+        (Strategy::Canary, [p, ..]) => {
+            Some(format!("canary: {p}% for {interval}, then all{guarded}"))
+        }
+        (_, [p, ..]) => Some(format!(
+            "linear: {p}% more every {interval} ({}, then all){guarded}",
+            steps
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// Why a shift ended before all traffic moved.
 #[derive(Debug)]
 pub enum Stopped {
@@ -509,6 +535,21 @@ mod tests {
             "no longer gradual: all of it at the next step"
         );
         assert_eq!(Resume::of(&shift(10, &[]), &steps, minute), None);
+    }
+
+    #[test]
+    fn a_deployment_is_described_by_its_steps() {
+        assert_eq!(
+            describe(&deployment(Strategy::Canary, 10)).as_deref(),
+            Some("canary: 10% for 1m, then all")
+        );
+        let mut linear = deployment(Strategy::Linear, 25);
+        linear.alarms = vec![crate::manifest::Alarm::Named("a".into())];
+        assert_eq!(
+            describe(&linear).as_deref(),
+            Some("linear: 25% more every 1m (25, 50, 75, then all), guarded by 1 alarm")
+        );
+        assert_eq!(describe(&deployment(Strategy::AllAtOnce, 10)), None);
     }
 
     #[test]
