@@ -2683,10 +2683,35 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
     };
     let all = "{ errors: 0 }, { p99Duration: 800ms }, { throttles: 2 }";
     let f = Fixture::new("ownalarms", &functions("20s", all));
-    f.deploy();
     let errors = format!("{}-errors", f.name("api"));
     let p99 = format!("{}-p99-duration", f.name("api"));
     let throttles = format!("{}-throttles", f.name("api"));
+    // An alarm of that name that is not the service's is refused, not taken over.
+    aws.cloudwatch
+        .put_metric_alarm()
+        .alarm_name(&throttles)
+        .namespace("AWS/Lambda")
+        .metric_name("Throttles")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(9.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
+    assert!(
+        !out.status.success() && stderr.contains(&throttles),
+        "{stderr}"
+    );
+    aws.cloudwatch
+        .delete_alarms()
+        .alarm_names(&throttles)
+        .send()
+        .await
+        .unwrap();
+    f.deploy();
     let describe = async |name: &str| {
         aws.cloudwatch
             .describe_alarms()
@@ -2761,9 +2786,11 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
     // Mid-shift the alarms watch version 2 alone; the errors one fires: back to 1.
     f.write(&functions("20s", all), &[("api", "v2")]);
     let mut watched = None;
+    let mut alias_wide = None;
     let (seen, out, stderr) = deploy_watching_the_split(&aws, &f, async || {
         let alarm = describe(&errors).await.unwrap();
         watched = Some((dimensions(&alarm), alarm.state_value().cloned()));
+        alias_wide = Some(dimensions(&describe(&throttles).await.unwrap()));
         aws.cloudwatch
             .set_alarm_state()
             .alarm_name(&errors)
@@ -2781,6 +2808,10 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
         state,
         Some(StateValue::Ok),
         "set OK when pointed at the new version"
+    );
+    assert!(
+        !alias_wide.unwrap().contains_key("ExecutedVersion"),
+        "throttles are the alias's: refused before any version runs"
     );
     assert!(
         stderr.contains(&errors) && stderr.contains("back at its previous version"),
@@ -2824,6 +2855,8 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
     f.deploy();
     assert!(describe(&p99).await.is_none() && describe(&throttles).await.is_none());
     assert!(describe(&errors).await.is_some());
+    // Without a state, remove finds it by its name and tags.
+    support::fixture::lose_state(&aws, &f, "us-east-1").await;
     f.json(&["remove", "--force"]);
     assert!(describe(&errors).await.is_none(), "remove deletes it");
 }

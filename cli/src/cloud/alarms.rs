@@ -10,7 +10,7 @@ use aws_sdk_cloudwatch::types::{
 };
 
 use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
-use crate::model::{alarm_props, AlarmSpec, Props};
+use crate::model::{alarm_props, evaluation_text, AlarmSpec, Props, LOW_SAMPLES};
 
 /// DescribeAlarms takes at most this many names per call.
 const NAMES_PER_CALL: usize = 100;
@@ -96,12 +96,17 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
         (None, Some(e)) => e.to_string(),
         (None, None) => "none".into(),
     };
-    let evaluation = format!(
-        "{}, {} of {}, missing data {}",
+    let periods = alarm.evaluation_periods().unwrap_or(1);
+    let evaluation = evaluation_text(
         alarm.comparison_operator().map_or("none", |c| c.as_str()),
-        alarm.datapoints_to_alarm().unwrap_or(1),
-        alarm.evaluation_periods().unwrap_or(1),
+        // Unset, CloudWatch takes it to be all the periods.
+        alarm.datapoints_to_alarm().unwrap_or(periods),
+        periods,
         alarm.treat_missing_data().unwrap_or("missing"),
+        alarm.unit().map(|u| u.as_str()),
+        alarm
+            .evaluate_low_sample_count_percentile()
+            .filter(|l| !l.is_empty()),
     );
     let mut dimensions: Vec<(&str, String)> = Vec::new();
     for key in ["FunctionName", "Resource"] {
@@ -160,6 +165,28 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
     Ok(Some(p))
 }
 
+/// The version the alarm watches now (`ExecutedVersion`), if any: an update keeps it.
+pub async fn watched(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
+    let page = aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(name)
+        .alarm_types(AlarmType::MetricAlarm)
+        .send()
+        .await
+        .map_err(|e| aws_error(&what(name), "cloudwatch:DescribeAlarms", e))?;
+    Ok(page
+        .metric_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some(name))
+        .and_then(|a| {
+            a.dimensions()
+                .iter()
+                .find(|d| d.name() == Some("ExecutedVersion"))
+        })
+        .and_then(|d| d.value().map(str::to_string)))
+}
+
 fn tags(spec: &AlarmSpec) -> Vec<Tag> {
     spec.tags
         .iter()
@@ -201,7 +228,9 @@ pub async fn put(
         .set_tags(c.is_none().then(|| tags(spec)));
     put = match statistic {
         "Sum" => put.statistic(Statistic::Sum),
-        extended => put.extended_statistic(extended),
+        extended => put
+            .extended_statistic(extended)
+            .evaluate_low_sample_count_percentile(LOW_SAMPLES),
     };
     put.send()
         .await
@@ -231,8 +260,12 @@ pub async fn put(
 
 /// Points the alarm at `version` (a shift's new one) and sets it OK: what it knew of
 /// the version before is no judge of this one. Its next evaluation judges the new
-/// version alone.
+/// version alone. One that judges the alias (throttles) is left as it is: what it saw
+/// before the shift still counts.
 pub async fn watch(aws: &Aws, name: &str, spec: &AlarmSpec, version: &str) -> anyhow::Result<()> {
+    if !spec.per_version() {
+        return Ok(());
+    }
     put(aws, name, spec, Some(version), Some(&Changed::new())).await?;
     aws.cloudwatch
         .set_alarm_state()

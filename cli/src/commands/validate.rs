@@ -12,7 +12,8 @@ pub fn run(global: &GlobalArgs, _args: ValidateArgs) -> anyhow::Result<()> {
     let service = super::load_service(global)?;
     let unchecked = crate::build::check_workspace(&service)?;
     let summary = crate::manifest::summary::Summary::of(&service);
-    let warnings = crate::model::vpc_warnings(&service);
+    let mut warnings = crate::model::vpc_warnings(&service);
+    warnings.extend(crate::model::shift_warnings(&service));
     if global.json {
         ui::out_json(&serde_json::json!({
             "valid": true, "service": summary, "handlersChecked": unchecked.is_none(),

@@ -275,6 +275,7 @@ pub async fn deploy(
     let svc = service.manifest.service.clone();
     let mut warnings: Vec<String> = model::wildcard_warnings(service);
     warnings.extend(model::streaming_warnings(service, package));
+    warnings.extend(model::shift_warnings(service));
     for w in &warnings {
         crate::ui::warn(w);
     }
@@ -1527,7 +1528,21 @@ async fn apply_service_resource(
         Spec::Schedule(_) => scheduler::arn(aws, name),
         Spec::ProvisionedScaling(spec) => provisioned_scaling::put(aws, spec).await?,
         Spec::Alarm(spec) => {
-            alarms::put(aws, name, spec, None, (!create).then_some(&fields)).await?
+            // An update keeps the version a shift pointed it at (one resumed later is
+            // not pointed again).
+            let version = if create {
+                None
+            } else {
+                alarms::watched(aws, name).await?
+            };
+            alarms::put(
+                aws,
+                name,
+                spec,
+                version.as_deref(),
+                (!create).then_some(&fields),
+            )
+            .await?
         }
         Spec::FunctionUrl(spec) => match function_url::read(aws, name).await? {
             Some(live) if !create && fields.is_empty() => live.url,

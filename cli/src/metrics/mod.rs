@@ -116,6 +116,25 @@ pub fn window(since_ms: i64, now_ms: i64, period: Option<u32>) -> Result<Window,
             duration_text(least),
         ));
     }
+    // CloudWatch keeps coarser data the older it is: 5-minute points past 15 days,
+    // hourly past 63, nothing past 15 months; a finer period there answers nothing.
+    let age = now - since;
+    let day = 86_400;
+    if age > 455 * day {
+        return Err(
+            "--since reaches back more than 15 months: CloudWatch keeps metrics no longer".into(),
+        );
+    }
+    for (older, step, what) in [(63 * day, 3600, "1h"), (15 * day, 300, "5m")] {
+        if age > older && period % step != 0 {
+            return Err(format!(
+                "--period {} over data older than {} days: CloudWatch keeps it only at {what} points; give a --period that is a multiple of {what} (such as {})",
+                duration_text(period),
+                older / day,
+                duration_text((period + step - 1) / step * step),
+            ));
+        }
+    }
     let start = since.div_euclid(period) * period;
     let end = (now + period - 1).div_euclid(period) * period;
     Ok(Window { start, end, period })
@@ -497,14 +516,14 @@ pub async fn run(service: &Service, opts: &MetricsOptions) -> anyhow::Result<Rep
                 Some(shift) => {
                     match lambda_function::read_alias_routing(aws, &physical, LIVE_ALIAS).await? {
                         // The alias's own version is the old one; a split says the share.
-                        Some((primary, weights)) if primary != shift.to => Some(ShiftView {
-                            from: primary,
-                            to: shift.to.clone(),
-                            percent: weights
-                                .get(&shift.to)
-                                .map(|w| (w * 100.0).round() as u32)
-                                .unwrap_or(shift.percent),
-                        }),
+                        // A step recorded but never made (a kill between the two) is no split.
+                        Some((primary, weights)) if primary != shift.to => {
+                            weights.get(&shift.to).map(|w| ShiftView {
+                                from: primary,
+                                to: shift.to.clone(),
+                                percent: (w * 100.0).round() as u32,
+                            })
+                        }
                         _ => None,
                     }
                 }
@@ -613,6 +632,31 @@ mod tests {
             window(now - 86400 * 1000, now, Some(60)).is_ok(),
             "a day of minutes"
         );
+    }
+
+    #[test]
+    fn old_data_takes_the_coarser_periods_cloudwatch_keeps_it_at() {
+        let now = 1_800_000_000_000;
+        let day = 86_400 * 1000;
+        let err = window(now - 20 * day, now, Some(21 * 60)).unwrap_err();
+        assert!(
+            err.contains("multiple of 5m") && err.contains("25m"),
+            "{err}"
+        );
+        assert!(window(now - 20 * day, now, Some(25 * 60)).is_ok());
+        let err = window(now - 70 * day, now, Some(90 * 60)).unwrap_err();
+        assert!(
+            err.contains("multiple of 1h") && err.contains("2h"),
+            "{err}"
+        );
+        assert!(
+            window(now - 70 * day, now, None).is_ok(),
+            "a chosen period fits"
+        );
+        assert!(window(now - 20 * day, now, None).is_ok());
+        assert!(window(now - 500 * day, now, None)
+            .unwrap_err()
+            .contains("15 months"));
     }
 
     fn target(name: &str) -> FunctionTarget {

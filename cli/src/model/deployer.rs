@@ -855,10 +855,14 @@ pub fn deployer_policy(scope: &Scope) -> Value {
         "DeleteProvisionedScalingAlarms",
         &["cloudwatch:DeleteAlarms"],
     ));
-    // The alarms sls-rs makes to guard shifts (`{prefix}{function}-errors`): read and
+    // The alarms sls-rs makes to guard shifts (`{prefix}{function}-errors`, …): read and
     // deleted always (a dropped one goes), made and pointed at a version only for a
-    // service that declares one.
-    let own_alarms = vec![arn("cloudwatch", &format!("alarm:{prefix}*"))];
+    // service that declares one. Only their three names: the user's alarms of the stage
+    // (the guards `deployment.alarms` names among them) are never the deployer's.
+    let own_alarms: Vec<String> = ["errors", "p99-duration", "throttles"]
+        .iter()
+        .map(|suffix| arn("cloudwatch", &format!("alarm:{prefix}*-{suffix}")))
+        .collect();
     statements.push(allow(
         "OwnAlarms",
         &["cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"],
@@ -1222,6 +1226,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_a_service_that_declares_its_own_alarms_may_make_them_and_only_by_their_names() {
+        let sids = |p: &Value| -> Vec<String> {
+            p["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|s| s["Sid"].as_str().map(str::to_string))
+                .collect()
+        };
+        let none = policy_of("service: shop\nprovider: { name: aws, stage: dev }\nfunctions:\n  api: { handler: api, deployment: { strategy: canary, percent: 10, interval: 5m, alarms: [mine] } }\n");
+        assert!(!sids(&none).contains(&"MakeOwnAlarms".to_string()));
+        assert!(
+            sids(&none).contains(&"OwnAlarms".to_string()),
+            "a dropped one is deleted"
+        );
+        let own = policy();
+        let make = own["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "MakeOwnAlarms")
+            .expect("a service with `errors: 0` makes alarms");
+        let allowed = |alarm: &str| {
+            list(&make["Resource"]).iter().any(|r| {
+                matches(
+                    r,
+                    &format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{alarm}"),
+                )
+            })
+        };
+        assert!(allowed("shop-dev-web-errors") && allowed("shop-dev-web-p99-duration"));
+        assert!(
+            !allowed("shop-dev-web-5xx") && !allowed("mine"),
+            "the user's alarms are not the deployer's to change"
+        );
     }
 
     /// The deployer policy of a manifest, in account 123456789012 and eu-west-1.

@@ -277,16 +277,38 @@ impl AlarmSpec {
         }
     }
 
+    /// Whether it judges one version (a shift points it at the new one). Throttles are
+    /// the alias's: a throttled invocation is refused before any version runs, and
+    /// concurrency is the function's, so the new version's load throttles both.
+    pub fn per_version(&self) -> bool {
+        self.metric != crate::manifest::AlarmMetric::Throttles
+    }
+
     /// The alarm's dimensions: the function's `live` alias, and the version it watches.
     pub fn dimensions(&self, version: Option<&str>) -> Vec<(&'static str, String)> {
         let mut d = vec![
             ("FunctionName", self.function_name.clone()),
             ("Resource", format!("{}:{LIVE_ALIAS}", self.function_name)),
         ];
-        if let Some(v) = version {
+        if let Some(v) = version.filter(|_| self.per_version()) {
             d.push(("ExecutedVersion", v.to_string()));
         }
         d
+    }
+
+    /// How it judges: above the threshold in one period of one; a period without data
+    /// (no invocation of the version) is fine; no unit (Lambda publishes each metric in
+    /// one); a p99 of too few invocations to have one judges nothing, so one slow first
+    /// call of a quiet canary does not move it back.
+    pub fn evaluation(&self) -> String {
+        evaluation_text(
+            "GreaterThanThreshold",
+            1,
+            1,
+            "notBreaching",
+            None,
+            (self.metric == crate::manifest::AlarmMetric::P99Duration).then_some(LOW_SAMPLES),
+        )
     }
 
     /// What the alarm says of itself in the console.
@@ -313,7 +335,7 @@ impl AlarmSpec {
             statistic,
             f64::from(self.threshold),
             self.period,
-            ALARM_EVALUATION,
+            &self.evaluation(),
             &self.dimensions(None),
             &self.tags,
         )
@@ -339,9 +361,27 @@ pub fn alarm_period(interval_secs: u64) -> u32 {
     u32::try_from(minutes * 60).unwrap_or(3600)
 }
 
-/// How an alarm sls-rs makes judges: above the threshold in one period of one, and a
-/// period without data (no invocation of the version) is fine.
-pub const ALARM_EVALUATION: &str = "GreaterThanThreshold, 1 of 1, missing data notBreaching";
+/// What a percentile alarm sls-rs makes does with too few samples for the percentile.
+pub const LOW_SAMPLES: &str = "ignore";
+
+/// An alarm's judging settings as one prop, as a spec and CloudWatch's answer spell them.
+pub fn evaluation_text(
+    comparison: &str,
+    datapoints: i32,
+    periods: i32,
+    missing: &str,
+    unit: Option<&str>,
+    low_samples: Option<&str>,
+) -> String {
+    let mut text = format!(
+        "{comparison}, {datapoints} of {periods}, missing data {missing}, unit {}",
+        unit.unwrap_or("none")
+    );
+    if let Some(low) = low_samples {
+        text.push_str(&format!(", low sample count {low}"));
+    }
+    text
+}
 
 /// An alarm as props, as its spec and CloudWatch's answer both spell it; the version
 /// watched (`ExecutedVersion`) is left out of `dimensions` by the caller.
@@ -961,6 +1001,62 @@ pub fn vpc_warnings(service: &Service) -> Vec<String> {
     )]
 }
 
+/// How long CloudWatch takes to judge a version's first minute: Lambda's metrics
+/// arrive a minute or more late, and alarms are evaluated about once a minute.
+pub const ALARM_DELAY_SECS: u64 = 180;
+
+/// Gradual deployments whose alarms cannot judge a step before the next: with an
+/// interval under [`ALARM_DELAY_SECS`] (or the period of the alarms sls-rs makes, if
+/// longer), a bad version may take all the traffic before any alarm fires, and the
+/// shift stops watching once it completes. A shift without alarms has no guard at all.
+pub fn shift_warnings(service: &Service) -> Vec<String> {
+    let m = &service.manifest;
+    let mut fast = Vec::new();
+    let mut unguarded = Vec::new();
+    for (key, f) in &m.functions {
+        let Some(d) = m.deployment_of(f) else {
+            continue;
+        };
+        if d.strategy == crate::manifest::Strategy::AllAtOnce {
+            continue;
+        }
+        if d.alarms.is_empty() {
+            unguarded.push(key.as_str());
+            continue;
+        }
+        let Some(interval) = d
+            .interval
+            .as_deref()
+            .and_then(|i| crate::manifest::parse_interval(i).ok())
+        else {
+            continue;
+        };
+        let period = if d.built_in_alarms().is_empty() {
+            0
+        } else {
+            u64::from(alarm_period(interval.as_secs()))
+        };
+        if interval.as_secs() < ALARM_DELAY_SECS.max(period) {
+            fast.push(key.as_str());
+        }
+    }
+    let mut out = Vec::new();
+    if !fast.is_empty() {
+        out.push(format!(
+            "the traffic shift of {} steps faster than CloudWatch can judge a step (Lambda's metrics arrive a minute or more late, alarms are evaluated about once a minute): a failing version may take all of `live` before an alarm fires; an `interval` of {}m or more gives the alarms a chance",
+            fast.join(", "),
+            ALARM_DELAY_SECS / 60
+        ));
+    }
+    if !unguarded.is_empty() {
+        out.push(format!(
+            "the traffic shift of {} has no alarms: it moves on by time alone and nothing moves it back; add `deployment.alarms` (`- errors: 0` makes one)",
+            unguarded.join(", ")
+        ));
+    }
+    out
+}
+
 /// Functions whose handler streams its answers but which no URL streams from:
 /// HTTP APIs, Lambda's Invoke API and a `BUFFERED` URL wait for the end and hand
 /// on lambda_http's wire format (its prelude and NUL bytes), not the answer.
@@ -1206,6 +1302,18 @@ pub(crate) mod tests {
         env_key: Some(&EnvKey::fixed(7)),
         queue_url_base: "https://sqs.us-east-1.amazonaws.com",
     };
+
+    #[test]
+    fn a_shift_faster_than_cloudwatch_judges_or_without_alarms_is_warned_about() {
+        let s = service("service: shop\nprovider: { name: aws }\nfunctions:\n  fast: { handler: a, deployment: { strategy: canary, percent: 10, interval: 30s, alarms: [mine] } }\n  slow: { handler: b, deployment: { strategy: canary, percent: 10, interval: 5m, alarms: [mine] } }\n  own: { handler: c, deployment: { strategy: canary, percent: 10, interval: 3m, alarms: [{ errors: 0 }] } }\n  bare: { handler: d, deployment: { strategy: linear, percent: 50, interval: 10m } }\n  once: { handler: e, deployment: { strategy: all-at-once } }\n");
+        let w = shift_warnings(&s);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("of fast steps faster") && w[0].contains("3m or more"),
+            "{w:?}"
+        );
+        assert!(w[1].contains("of bare has no alarms"), "{w:?}");
+    }
 
     #[test]
     fn the_alarms_sls_rs_makes_are_one_per_metric_of_each_guarded_function() {
