@@ -2851,10 +2851,18 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
     assert_eq!(describe(&throttles).await.unwrap().threshold(), Some(2.0));
 
     // One dropped from the manifest goes; remove takes the others.
-    f.write(&functions("1s", "{ errors: 0 }"), &[("api", "v2")]);
+    // One dropped goes; a changed one keeps the version it watches.
+    f.write(&functions("1s", "{ errors: 3 }"), &[("api", "v2")]);
     f.deploy();
     assert!(describe(&p99).await.is_none() && describe(&throttles).await.is_none());
-    assert!(describe(&errors).await.is_some());
+    let changed = describe(&errors).await.unwrap();
+    assert_eq!(changed.threshold(), Some(3.0));
+    assert_eq!(
+        dimensions(&changed)
+            .get("ExecutedVersion")
+            .map(String::as_str),
+        Some("2")
+    );
     // Without a state, remove finds it by its name and tags.
     support::fixture::lose_state(&aws, &f, "us-east-1").await;
     f.json(&["remove", "--force"]);

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::types::{
-    AlarmType, ComparisonOperator, Dimension, StateValue, Statistic, Tag,
+    AlarmType, ComparisonOperator, Dimension, MetricAlarm, StateValue, Statistic, Tag,
 };
 
 use super::{aws_error, changed, dropped_tags, has_code, Aws, Changed};
@@ -74,8 +74,8 @@ pub fn arn(aws: &Aws, name: &str) -> String {
     )
 }
 
-/// An alarm as props (the version it watches left out), `None` when there is none.
-pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
+/// The metric alarm of that name, `None` when there is none.
+async fn find(aws: &Aws, name: &str) -> anyhow::Result<Option<MetricAlarm>> {
     let page = aws
         .cloudwatch
         .describe_alarms()
@@ -84,11 +84,16 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
         .send()
         .await
         .map_err(|e| aws_error(&what(name), "cloudwatch:DescribeAlarms", e))?;
-    let Some(alarm) = page
-        .metric_alarms()
-        .iter()
-        .find(|a| a.alarm_name() == Some(name))
-    else {
+    Ok(page
+        .metric_alarms
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a.alarm_name() == Some(name)))
+}
+
+/// An alarm as props (the version it watches left out), `None` when there is none.
+pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
+    let Some(alarm) = find(aws, name).await? else {
         return Ok(None);
     };
     let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
@@ -167,24 +172,12 @@ pub async fn read(aws: &Aws, name: &str) -> anyhow::Result<Option<Props>> {
 
 /// The version the alarm watches now (`ExecutedVersion`), if any: an update keeps it.
 pub async fn watched(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
-    let page = aws
-        .cloudwatch
-        .describe_alarms()
-        .alarm_names(name)
-        .alarm_types(AlarmType::MetricAlarm)
-        .send()
-        .await
-        .map_err(|e| aws_error(&what(name), "cloudwatch:DescribeAlarms", e))?;
-    Ok(page
-        .metric_alarms()
-        .iter()
-        .find(|a| a.alarm_name() == Some(name))
-        .and_then(|a| {
-            a.dimensions()
-                .iter()
-                .find(|d| d.name() == Some("ExecutedVersion"))
-        })
-        .and_then(|d| d.value().map(str::to_string)))
+    Ok(find(aws, name).await?.and_then(|a| {
+        a.dimensions()
+            .iter()
+            .find(|d| d.name() == Some("ExecutedVersion"))
+            .and_then(|d| d.value().map(str::to_string))
+    }))
 }
 
 fn tags(spec: &AlarmSpec) -> Vec<Tag> {
