@@ -2850,7 +2850,6 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
     assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "2");
     assert_eq!(describe(&throttles).await.unwrap().threshold(), Some(2.0));
 
-    // One dropped from the manifest goes; remove takes the others.
     // One dropped goes; a changed one keeps the version it watches.
     f.write(&functions("1s", "{ errors: 3 }"), &[("api", "v2")]);
     f.deploy();
