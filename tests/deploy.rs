@@ -2871,15 +2871,22 @@ async fn the_alarms_sls_rs_makes_watch_the_new_version_and_move_a_canary_back() 
 /// `deploy --no-wait` makes a shift's first step and ends, the deployment recorded as
 /// `shifting`; `deploy --continue` takes it on from its recorded step (with `--no-wait`:
 /// only what is due), without a build, and closes the deployment once all traffic moved;
-/// a plain deploy of the same version goes on from the recorded step too.
+/// a step recorded but never made (the alias whole) starts over rather than jumping
+/// ahead; a plain deploy of the same version goes on from the recorded step too.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_wait_leaves_the_shift_to_continue_which_takes_it_on_from_its_step() {
     if !support::needs(&[Svc::Lambda]) {
         return;
     }
     let aws = aws().await;
-    let functions = "  api:\n    handler: api\n    deployment: { strategy: linear, percent: 50, interval: 4s }\n";
-    let f = Fixture::new("nowait", functions);
+    // The interval is read from the manifest when the shift goes on: 5m keeps a step
+    // from being due, 1s makes it due at once.
+    let functions = |interval: &str| {
+        format!(
+            "  api:\n    handler: api\n    deployment: {{ strategy: linear, percent: 50, interval: {interval} }}\n"
+        )
+    };
+    let f = Fixture::new("nowait", &functions("5m"));
     f.deploy();
     // `--continue` builds nothing and plans nothing: no `--package`.
     let continued = |extra: &[&str]| {
@@ -2898,7 +2905,7 @@ async fn no_wait_leaves_the_shift_to_continue_which_takes_it_on_from_its_step() 
     let (nothing, _) = continued(&[]);
     assert_eq!(nothing["continued"], serde_json::json!([]), "{nothing}");
 
-    f.write(functions, &[("api", "v2")]);
+    f.write(&functions("5m"), &[("api", "v2")]);
     let report = f.json(&["deploy", "--no-wait"]);
     let left = &report["shifting"][0];
     assert!(
@@ -2906,10 +2913,8 @@ async fn no_wait_leaves_the_shift_to_continue_which_takes_it_on_from_its_step() 
         "{report}"
     );
     assert_eq!(report["deployment"]["status"], "shifting", "{report}");
-    assert_eq!(
-        alias_routing(&aws, &f.name("api")).await,
-        ("1".to_string(), BTreeMap::from([("2".to_string(), 0.5)]))
-    );
+    let split = ("1".to_string(), BTreeMap::from([("2".to_string(), 0.5)]));
+    assert_eq!(alias_routing(&aws, &f.name("api")).await, split);
     // Nothing due yet: the split stays, the step is not made again.
     let (report, stderr) = continued(&["--no-wait"]);
     assert_eq!(report["continued"], serde_json::json!(["api"]), "{report}");
@@ -2918,12 +2923,31 @@ async fn no_wait_leaves_the_shift_to_continue_which_takes_it_on_from_its_step() 
     let state = state_object(&aws, &f).await;
     let steps = &state["resources"]["function/api"]["shift"]["steps"];
     assert_eq!(steps.as_array().map(Vec::len), Some(1), "{state}");
-    // Waits for the step, then all of it; the deployment closes.
+    assert_eq!(alias_routing(&aws, &f.name("api")).await, split);
+
+    // A step the state records that the alias does not show (a kill between the two)
+    // is made again, not taken as made.
+    aws.lambda
+        .update_alias()
+        .function_name(f.name("api"))
+        .name("live")
+        .function_version("1")
+        .routing_config(aws_sdk_lambda::types::AliasRoutingConfiguration::builder().build())
+        .send()
+        .await
+        .unwrap();
+    let (_, stderr) = continued(&["--no-wait"]);
+    assert!(stderr.contains("50% of `live` to version 2"), "{stderr}");
+    assert_eq!(alias_routing(&aws, &f.name("api")).await, split);
+
+    // Due at once now: all of it; the deployment closes.
+    f.write(&functions("1s"), &[("api", "v2")]);
     let (report, stderr) = continued(&[]);
     assert!(stderr.contains("all of `live` to version 2"), "{stderr}");
     assert!(report["shifting"].is_null(), "{report}");
     assert_eq!(report["deployment"]["status"], "succeeded", "{report}");
     assert_eq!(report["deployment"]["functions"]["api"], "2", "{report}");
+    assert_eq!(report["deployment"]["changed"], serde_json::json!(["api"]));
     assert_eq!(
         alias_routing(&aws, &f.name("api")).await,
         ("2".to_string(), BTreeMap::new())
@@ -2932,9 +2956,11 @@ async fn no_wait_leaves_the_shift_to_continue_which_takes_it_on_from_its_step() 
     let api = &state["resources"]["function/api"];
     assert!(api["live"] == "2" && api["shift"].is_null(), "{api}");
 
-    // A plain deploy of the version a `--no-wait` began shifting goes on from its step.
-    f.write(functions, &[("api", "v3")]);
+    // A plain deploy of the version a `--no-wait` began shifting goes on from its step;
+    // the `--no-wait` deployment is then superseded, never left `shifting`.
+    f.write(&functions("5m"), &[("api", "v3")]);
     f.json(&["deploy", "--no-wait"]);
+    f.write(&functions("1s"), &[("api", "v3")]);
     let (out, _, stderr) = support::run(&mut f.command(&["deploy"]));
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -2942,6 +2968,15 @@ async fn no_wait_leaves_the_shift_to_continue_which_takes_it_on_from_its_step() 
         "{stderr}"
     );
     assert_eq!(alias_routing(&aws, &f.name("api")).await.0, "3");
+    let state = state_object(&aws, &f).await;
+    let statuses: Vec<&str> = state["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["status"].as_str())
+        .collect();
+    assert!(!statuses.contains(&"shifting"), "{statuses:?}");
+    assert!(statuses.contains(&"superseded"), "{statuses:?}");
 }
 
 /// A deploy killed mid-shift leaves the alias split and the state saying so (`info`

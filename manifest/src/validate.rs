@@ -1091,7 +1091,7 @@ impl Checker<'_> {
         if gradual && f.provisioned_concurrency.is_some() {
             self.key(
                 &path.key("provisionedConcurrency"),
-                format!("function `{name}` shifts its traffic gradually (`deployment`), and sls-rs does not yet shift a function with provisioned concurrency: its provisioned concurrency lives on the alias, and sls-rs does not yet follow it through a split between two versions"),
+                format!("function `{name}` shifts its traffic gradually (`deployment`), and sls-rs does not yet shift a function with provisioned concurrency: it lives on the `live` alias, and Lambda refuses provisioned concurrency on an alias that splits its traffic (\"Alias with weights can not be used with Provisioned Concurrency\"); it would have to move to the two versions for the shift"),
                 Some("give this function `deployment: { strategy: all-at-once }`, or drop its provisionedConcurrency"),
             );
         }

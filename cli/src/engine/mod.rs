@@ -517,7 +517,12 @@ async fn deploy_locked(
     // The alarms a shift of this deploy would read: one missing or in ALARM stops it
     // before anything changes, not after the build phase.
     if opts.scope == Scope::Everything {
-        shift::ready(aws, &guards(service, &plan, &state))
+        let (fresh, resumed) = guards(service, &plan, &state);
+        shift::ready(aws, &fresh)
+            .await
+            .map_err(|e| e.context("nothing was changed"))?;
+        // A shift an earlier run began needs its alarms too; one in ALARM moves it back.
+        shift::exist(aws, &resumed)
             .await
             .map_err(|e| e.context("nothing was changed"))?;
     }
@@ -837,6 +842,38 @@ async fn deploy_locked(
         close_failed(aws, &journal).await;
         anyhow::bail!("stopped after wiring triggers: the new versions are live; roles still hold the old and new policies and dropped resources are still there; `sls-rs deploy` again finishes it");
     }
+    // `--no-wait` left shifts: the old versions still serve, so their roles keep the old
+    // and new policies, what the manifest dropped stays and no version is pruned. The
+    // run that completes the shifts narrows the roles (`--continue`, a deploy); the
+    // next deploy removes what was dropped.
+    if !shifting.is_empty() {
+        let record = finish(aws, &journal, SHIFTING).await?;
+        let retained = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| {
+                format!(
+                    "{} {} (dropped from the manifest: removed by the next deploy, once the shift completed)",
+                    c.kind.noun(),
+                    c.physical
+                )
+            })
+            .collect();
+        let endpoint = match api_endpoint {
+            Some(url) => Some(url),
+            None => new_endpoint(aws, &desired).await?,
+        };
+        return Ok(Applied {
+            urls: function_urls(&journal.snapshot()),
+            plan,
+            uploads,
+            deployment: Some(record),
+            retained,
+            endpoint,
+            shifting,
+        });
+    }
     let narrowed = policy::narrow(aws, &plan, &desired, &in_force, progress).await;
     if let Err(e) = narrowed {
         close_failed(aws, &journal).await;
@@ -878,13 +915,10 @@ async fn deploy_locked(
         |id, took| report_step(progress, &plan, id, took),
     )
     .await;
-    let status = if !failures.is_empty() {
-        "failed"
-    } else if !shifting.is_empty() {
-        // Not a rollback target until `--continue` (or a deploy) completes the shift.
-        SHIFTING
-    } else {
+    let status = if failures.is_empty() {
         "succeeded"
+    } else {
+        "failed"
     };
     let record = finish(aws, &journal, status).await?;
     if !failures.is_empty() {
@@ -990,21 +1024,38 @@ fn shifts(
         .collect()
 }
 
-/// The alarms of their own the manifest names for the functions this plan may begin to
-/// shift (a function with a version serving and a gradual strategy), each once. A shift
-/// an earlier run began is left out: one of its alarms in ALARM moves it back.
-fn guards(service: &Service, plan: &Plan, state: &State) -> Vec<String> {
-    let names: std::collections::BTreeSet<String> = plan
+/// The alarms of their own the manifest names for the functions this plan may shift (a
+/// function with a version serving and a gradual strategy), each once: those of shifts
+/// it would begin, and those of shifts an earlier run began (one in ALARM moves such a
+/// shift back, rather than stopping the deploy).
+fn guards(service: &Service, plan: &Plan, state: &State) -> (Vec<String>, Vec<String>) {
+    let mut fresh = std::collections::BTreeSet::new();
+    let mut resumed = std::collections::BTreeSet::new();
+    for c in plan
         .changes
         .iter()
         .filter(|c| c.kind == Kind::Function && c.move_alias && c.action != Action::Create)
-        .filter(|c| c.publish || state.resources.get(&c.id).is_none_or(|r| r.shift.is_none()))
-        .filter_map(|c| service.manifest.functions.get(&c.function))
-        .filter_map(|f| service.manifest.deployment_of(f))
-        .filter(|d| !shift::steps(d).is_empty())
-        .flat_map(|d| d.named_alarms().cloned())
-        .collect();
-    names.into_iter().collect()
+        .filter(|c| c.pinned.is_none() && (!c.unpin || c.publish))
+        .filter(|c| !c.drift.iter().any(|d| d == "alias live"))
+    {
+        let Some(d) = service
+            .manifest
+            .functions
+            .get(&c.function)
+            .and_then(|f| service.manifest.deployment_of(f))
+            .filter(|d| !shift::steps(d).is_empty())
+        else {
+            continue;
+        };
+        let begun = !c.publish
+            && state
+                .resources
+                .get(&c.id)
+                .is_some_and(|r| r.shift.is_some());
+        let into = if begun { &mut resumed } else { &mut fresh };
+        into.extend(d.named_alarms().cloned());
+    }
+    (fresh.into_iter().collect(), resumed.into_iter().collect())
 }
 
 /// How many deployments the state remembers.
@@ -1141,7 +1192,9 @@ async fn close_failed(aws: &Aws, journal: &Journal) {
     }
 }
 
-/// The status of a deployment `--no-wait` left shifting traffic.
+/// The status of a deployment `--no-wait` left shifting traffic: never a rollback
+/// target; closed as succeeded (or failed) by the run that ends its shifts, or
+/// `superseded` once another deployment begins.
 pub const SHIFTING: &str = "shifting";
 
 /// Closes the deployment record: the live versions of every function and what changed.
@@ -1164,11 +1217,17 @@ pub(crate) async fn finish(
         if let Some(d) = s.deployments.last_mut() {
             d.status = status.into();
             d.finished = Some(now());
-            d.changed = functions
-                .iter()
-                .filter(|(f, v)| d.functions.get(*f) != Some(v))
-                .map(|(f, _)| f.clone())
-                .collect();
+            // Closed again (a `--no-wait` deployment whose shifts ended): what it changed
+            // then and what its shifts changed since.
+            let mut changed: std::collections::BTreeSet<String> =
+                std::mem::take(&mut d.changed).into_iter().collect();
+            changed.extend(
+                functions
+                    .iter()
+                    .filter(|(f, v)| d.functions.get(*f) != Some(v))
+                    .map(|(f, _)| f.clone()),
+            );
+            d.changed = changed.into_iter().collect();
             d.functions = functions;
         }
     });

@@ -137,6 +137,37 @@ pub async fn narrow(
     Ok(())
 }
 
+/// After the shifts of a `--no-wait` deployment ended: each role whose policy it changed
+/// (from the deployment before it) gets exactly its new one; it held both until now.
+/// The roles' records already hold the new policy.
+pub async fn narrow_recorded(
+    aws: &Aws,
+    state: &State,
+    deployment: &str,
+    progress: Progress<'_>,
+) -> anyhow::Result<()> {
+    let Some(new) = state.policies.of(deployment) else {
+        return Ok(());
+    };
+    let before = state
+        .deployments
+        .iter()
+        .take_while(|d| d.id != deployment)
+        .last()
+        .and_then(|d| state.policies.of(&d.id))
+        .unwrap_or_default();
+    let writes = new
+        .iter()
+        .filter(|(role, doc)| before.get(*role).is_some_and(|old| old != *doc))
+        .map(|(role, doc)| async move {
+            iam_role::put_policy(aws, role, doc).await?;
+            progress(&format!("  ~ narrowed IAM role {role} to its new policy"));
+            anyhow::Ok(())
+        });
+    futures::future::try_join_all(writes).await?;
+    Ok(())
+}
+
 /// What a rollback to `target` changes: (function role, its policy now, the
 /// target's). Refused when a function runs under another role than the target's
 /// versions did (roles got region-unique names since: the old one is gone).

@@ -248,12 +248,16 @@ async fn remove_locked(
         n => event_source_mapping::list_all(aws, n).await?,
     };
     // The service's alarms in one listing (by their common prefix), read one by one only
-    // where a name is an alarm sls-rs would make.
-    let alarm_names = alarms::names_with_prefix(
-        aws,
-        &format!("{}-{}-", service.manifest.service, service.stage),
-    )
-    .await?;
+    // where a name is an alarm sls-rs would make; none without functions.
+    let alarm_names = if service.manifest.functions.is_empty() {
+        Default::default()
+    } else {
+        alarms::names_with_prefix(
+            aws,
+            &format!("{}-{}-", service.manifest.service, service.stage),
+        )
+        .await?
+    };
     for (key, f) in &service.manifest.functions {
         let mut schedules = 0;
         for event in &f.events {

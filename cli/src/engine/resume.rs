@@ -38,7 +38,16 @@ pub async fn continue_shifts(
     progress: Progress<'_>,
 ) -> anyhow::Result<ContinueReport> {
     let (aws, bucket) = connect(service).await?;
-    crate::cloud::deployment_bucket::ensure(&aws, &bucket).await?;
+    // Never deployed here: nothing to continue, and nothing made to say so.
+    if !crate::cloud::deployment_bucket::exists(&aws, &bucket).await? {
+        return Ok(ContinueReport {
+            service: service.manifest.service.clone(),
+            stage: service.stage.clone(),
+            continued: vec![],
+            shifting: vec![],
+            deployment: None,
+        });
+    }
     under_lock(
         &aws,
         &bucket,
@@ -79,22 +88,21 @@ async fn continue_locked(
             continue;
         }
         let Some(from) = r.live.clone() else { continue };
+        // Gone from the manifest: the next deploy deletes it, shift and all.
+        let Some(f) = service.manifest.functions.get(&r.function) else {
+            continue;
+        };
         // The alias must still be split from the version the state says it keeps.
         let alias = lambda_function::read_alias_routing(aws, &r.physical, LIVE_ALIAS).await?;
         if alias.as_ref().map(|(primary, _)| primary) != Some(&from) {
             anyhow::bail!(
-                "the `{LIVE_ALIAS}` alias of {} is not where the state says ({} of it on version {from}): it was moved behind sls-rs's back; `sls-rs deploy` or `sls-rs rollback` puts it right; nothing was changed",
+                "the `{LIVE_ALIAS}` alias of {} is not where the state says ({}% of it on version {from}): it was moved behind sls-rs's back; `sls-rs deploy` or `sls-rs rollback` puts it right; nothing was changed",
                 r.physical,
                 100 - recorded.percent
             );
         }
-        let deployment = service
-            .manifest
-            .functions
-            .get(&r.function)
-            .and_then(|f| service.manifest.deployment_of(f));
-        // A function no longer shifted gradually (or gone from the manifest) takes all
-        // of it at its next step.
+        let deployment = service.manifest.deployment_of(f);
+        // A function no longer shifted gradually takes all of it at its next step.
         let steps = deployment.map(shift::steps).unwrap_or_default();
         let interval = deployment
             .and_then(|d| d.interval.as_deref())
@@ -114,6 +122,7 @@ async fn continue_locked(
         let resume = Resume::of(recorded, &steps, interval).unwrap_or(Resume {
             next: 0,
             due: std::time::SystemTime::now(),
+            percent: recorded.percent,
         });
         shifts.push(Shifting {
             id: id.clone(),
@@ -131,6 +140,12 @@ async fn continue_locked(
     if shifts.is_empty() {
         return Ok(report);
     }
+    // A guard that does not exist (added to the manifest since, or deleted) is refused
+    // before anything moves, not taken for a failed read mid-shift.
+    let names: Vec<String> = shifts.iter().flat_map(|s| s.alarms.clone()).collect();
+    shift::exist(aws, &names)
+        .await
+        .map_err(|e| e.context("nothing was changed"))?;
     report.continued = shifts.iter().map(|s| s.function.clone()).collect();
     let journal = Journal::new(
         state,
@@ -150,6 +165,16 @@ async fn continue_locked(
             report.shifting = left;
         }
         Ok(shift::Outcome::Done) if open => {
+            // The old versions serve no more: the roles the deployment widened get
+            // exactly their new policy.
+            let deployment = journal.snapshot().deployments.last().map(|d| d.id.clone());
+            if let Some(id) = deployment {
+                super::policy::narrow_recorded(aws, &journal.snapshot(), &id, progress)
+                    .await
+                    .map_err(|e| {
+                        e.context("narrowing role policies after the shift failed; `sls-rs deploy` finishes it")
+                    })?;
+            }
             report.deployment = Some(finish(aws, &journal, "succeeded").await?);
         }
         Ok(shift::Outcome::Done) => journal.save(aws).await?,

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::interrupt;
 use super::state::{Journal, Shift, ShiftStep};
-use super::{now, Progress};
+use super::Progress;
 use crate::cloud::{alarms, lambda_function, Aws};
 use crate::manifest::{Deployment, Strategy};
 use crate::model::{AlarmSpec, LIVE_ALIAS};
@@ -52,6 +52,9 @@ pub struct Shifting {
 pub struct Resume {
     pub next: usize,
     pub due: SystemTime,
+    /// The share the state says the new version has: the alias must agree, or the shift
+    /// starts over (a run killed between recording a step and making it).
+    pub percent: u32,
 }
 
 impl Resume {
@@ -65,6 +68,7 @@ impl Resume {
                 .position(|p| *p > shift.percent)
                 .unwrap_or(steps.len()),
             due: at + interval,
+            percent: shift.percent,
         })
     }
 }
@@ -167,17 +171,7 @@ async fn firing(aws: &Aws, names: &[String]) -> anyhow::Result<Vec<String>> {
         return Ok(vec![]);
     }
     let states = alarms::states(aws, names).await?;
-    let missing: Vec<&String> = names.iter().filter(|n| !states.contains_key(*n)).collect();
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "CloudWatch has no alarm named {} (deployment.alarms): a guard that does not exist cannot stop a bad version",
-            missing
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    missing(names, &states)?;
     Ok(names
         .iter()
         .filter(|n| states.get(*n).map(String::as_str) == Some("ALARM"))
@@ -200,6 +194,34 @@ pub async fn preflight(aws: &Aws, shifts: &[Shifting]) -> anyhow::Result<()> {
     });
     futures::future::try_join_all(pointing).await?;
     ready(aws, &guarding(fresh.iter().copied())).await
+}
+
+/// Every alarm of `names` exists (their states do not matter here).
+pub async fn exist(aws: &Aws, names: &[String]) -> anyhow::Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let states = alarms::states(aws, names).await?;
+    missing(names, &states)
+}
+
+/// An error naming the alarms of `names` CloudWatch does not know.
+fn missing(
+    names: &[String],
+    states: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let missing: Vec<&String> = names.iter().filter(|n| !states.contains_key(*n)).collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "CloudWatch has no alarm named {} (deployment.alarms): a guard that does not exist cannot stop a bad version",
+            missing
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Every alarm of `names` exists and none is in ALARM.
@@ -238,7 +260,11 @@ async fn step(
                         }),
                     };
                     shift.percent = percent;
-                    shift.steps.push(ShiftStep { percent, at: now() });
+                    shift.steps.push(ShiftStep {
+                        percent,
+                        // To the millisecond: a run that takes the shift on waits from it.
+                        at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+                    });
                     // A new version shifted in ends a rollback's pin (the plan released it):
                     // a pin kept through a kill would hide the split from the next deploy.
                     r.pinned = false;
@@ -385,13 +411,28 @@ async fn shift_all(
     // Every shift's alarms are watched to the end: an alias this run shifted is moved
     // back whichever alarm fires, so any of them may stop it.
     let alarms = guarding(shifts);
+    // A shift an earlier run began goes on only where the alias is split as the state
+    // says; and its alarms (unwatched since) are read before any traffic moves.
+    let mut resumed = Vec::with_capacity(shifts.len());
+    for s in shifts {
+        resumed.push(match &s.resume {
+            Some(r) if split_as_recorded(aws, s, r.percent).await? => Some(r),
+            _ => None,
+        });
+    }
+    if resumed.iter().any(Option::is_some) {
+        let firing = firing(aws, &alarms).await?;
+        if !firing.is_empty() {
+            return Err(Stopped::Alarm(firing).into());
+        }
+    }
     // Each shift's next step and when it is due.
     let mut next: Vec<(usize, Instant)> = Vec::with_capacity(shifts.len());
-    for s in shifts {
+    for (s, resume) in shifts.iter().zip(resumed) {
         if interrupt::requested().is_some() {
             return Err(Stopped::Interrupted.into());
         }
-        match &s.resume {
+        match resume {
             Some(r) => {
                 let wait = r.due.duration_since(SystemTime::now()).unwrap_or_default();
                 next.push((r.next, Instant::now() + wait));
@@ -457,6 +498,19 @@ async fn shift_all(
             }
         }
     }
+}
+
+/// Whether the alias keeps the shift's old version and sends exactly `percent` to the
+/// new one, as the state records.
+async fn split_as_recorded(aws: &Aws, s: &Shifting, percent: u32) -> anyhow::Result<bool> {
+    let alias = lambda_function::read_alias_routing(aws, &s.physical, LIVE_ALIAS).await?;
+    Ok(alias.is_some_and(|(primary, weights)| {
+        primary == s.from
+            && weights.len() == 1
+            && weights
+                .get(&s.to)
+                .is_some_and(|w| (w * 100.0 - f64::from(percent)).abs() < 0.5)
+    }))
 }
 
 /// The shifts not done yet, each with its share now and when its next step is due.

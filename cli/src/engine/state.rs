@@ -172,6 +172,13 @@ pub struct Prunable {
 impl State {
     /// Adds a deployment record, forgetting the oldest beyond `keep`.
     pub fn remember(&mut self, record: DeploymentRecord, keep: usize) {
+        // A deployment `--no-wait` left shifting is over once another begins: that one
+        // takes the aliases on (resuming the shift, or moving them elsewhere).
+        for d in &mut self.deployments {
+            if d.status == "shifting" {
+                d.status = "superseded".into();
+            }
+        }
         self.deployments.push(record);
         let excess = self.deployments.len().saturating_sub(keep.max(1));
         self.deployments.drain(..excess);
