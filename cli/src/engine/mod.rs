@@ -606,7 +606,16 @@ async fn deploy_locked(
     // Phase 2: cutover. Aliases move only now that every new version exists: at once,
     // or (a canary or linear deployment with a version to shift from) gradually, once
     // the others have moved.
-    let shifts = shifts(service, &plan, &journal.snapshot(), &desired);
+    let mut shifts = shifts(service, &plan, &journal.snapshot(), &desired);
+    // A recorded shift goes on only where the alias is split as recorded; the others
+    // start over, so preflight points and checks their alarms as a new shift's.
+    if let Err(e) = shift::verify(aws, &mut shifts).await {
+        close_failed(aws, &journal).await;
+        return Err(failed(
+            "deploy failed before cutover: every `live` alias still points at its previous version",
+            vec![("traffic shift".into(), e)],
+        ));
+    }
     if let Err(e) = shift::preflight(aws, &shifts).await {
         close_failed(aws, &journal).await;
         return Err(failed(
@@ -847,11 +856,11 @@ async fn deploy_locked(
     // run that completes the shifts narrows the roles (`--continue`, a deploy); the
     // next deploy removes what was dropped.
     if !shifting.is_empty() {
-        let record = finish(aws, &journal, SHIFTING).await?;
+        let record = finish(aws, &journal, state::SHIFTING).await?;
         let retained = plan
             .changes
             .iter()
-            .filter(|c| c.action == Action::Delete)
+            .filter(|c| c.action == Action::Delete && !c.release)
             .map(|c| {
                 format!(
                     "{} {} (dropped from the manifest: removed by the next deploy, once the shift completed)",
@@ -1191,11 +1200,6 @@ async fn close_failed(aws: &Aws, journal: &Journal) {
         ));
     }
 }
-
-/// The status of a deployment `--no-wait` left shifting traffic: never a rollback
-/// target; closed as succeeded (or failed) by the run that ends its shifts, or
-/// `superseded` once another deployment begins.
-pub const SHIFTING: &str = "shifting";
 
 /// Closes the deployment record: the live versions of every function and what changed.
 pub(crate) async fn finish(

@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::shift::{self, Pending, Resume, Shifting};
+use super::state::SHIFTING;
 use super::state::{DeploymentRecord, Journal};
-use super::{connect, finish, lock, state, under_lock, Progress, SHIFTING};
+use super::{connect, finish, lock, state, under_lock, Progress};
 use crate::cloud::{lambda_function, Aws};
 use crate::manifest::Service;
 use crate::model::{self, Kind, LIVE_ALIAS};
@@ -159,6 +160,9 @@ async fn continue_locked(
         .deployments
         .last()
         .is_some_and(|d| d.status == SHIFTING);
+    shift::verify(aws, &mut shifts)
+        .await
+        .map_err(|e| e.context("nothing was changed"))?;
     match shift::run(aws, &journal, &shifts, no_wait, progress).await {
         Ok(shift::Outcome::Left(left)) => {
             journal.save(aws).await?;

@@ -8,7 +8,8 @@
 //! state before it is made, so a run that ended mid-shift (`--no-wait`, a kill) leaves
 //! a state that knows where traffic is: the next deploy of the same version, or
 //! `deploy --continue` ([`super::resume`]), goes on from the recorded step when it is
-//! due; a deploy of another version starts over; `rollback` moves the alias back whole.
+//! due, where the alias is split as recorded ([`verify`]; elsewhere it starts over); a
+//! deploy of another version starts over; `rollback` moves the alias back whole.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
@@ -411,28 +412,23 @@ async fn shift_all(
     // Every shift's alarms are watched to the end: an alias this run shifted is moved
     // back whichever alarm fires, so any of them may stop it.
     let alarms = guarding(shifts);
-    // A shift an earlier run began goes on only where the alias is split as the state
-    // says; and its alarms (unwatched since) are read before any traffic moves.
-    let mut resumed = Vec::with_capacity(shifts.len());
-    for s in shifts {
-        resumed.push(match &s.resume {
-            Some(r) if split_as_recorded(aws, s, r.percent).await? => Some(r),
-            _ => None,
-        });
-    }
-    if resumed.iter().any(Option::is_some) {
+    let mut checked = false;
+    // A shift an earlier run began ([`verify`]d): its alarms, unwatched since, are read
+    // before any traffic moves.
+    if shifts.iter().any(|s| s.resume.is_some()) {
         let firing = firing(aws, &alarms).await?;
         if !firing.is_empty() {
             return Err(Stopped::Alarm(firing).into());
         }
+        checked = true;
     }
     // Each shift's next step and when it is due.
     let mut next: Vec<(usize, Instant)> = Vec::with_capacity(shifts.len());
-    for (s, resume) in shifts.iter().zip(resumed) {
+    for s in shifts {
         if interrupt::requested().is_some() {
             return Err(Stopped::Interrupted.into());
         }
-        match resume {
+        match &s.resume {
             Some(r) => {
                 let wait = r.due.duration_since(SystemTime::now()).unwrap_or_default();
                 next.push((r.next, Instant::now() + wait));
@@ -444,7 +440,6 @@ async fn shift_all(
         }
     }
     let mut failed_reads = 0;
-    let mut checked = false;
     loop {
         let due = shifts
             .iter()
@@ -457,7 +452,7 @@ async fn shift_all(
         };
         // Without waiting: once the alarms were read, what is not due yet is left.
         if no_wait && checked && due > Instant::now() {
-            return Ok(Outcome::Left(pending(shifts, &next)));
+            return Ok(Outcome::Left(pending(journal, shifts, &next)));
         }
         let until = if no_wait {
             Instant::now()
@@ -500,33 +495,49 @@ async fn shift_all(
     }
 }
 
-/// Whether the alias keeps the shift's old version and sends exactly `percent` to the
-/// new one, as the state records.
-async fn split_as_recorded(aws: &Aws, s: &Shifting, percent: u32) -> anyhow::Result<bool> {
-    let alias = lambda_function::read_alias_routing(aws, &s.physical, LIVE_ALIAS).await?;
-    Ok(alias.is_some_and(|(primary, weights)| {
-        primary == s.from
-            && weights.len() == 1
-            && weights
-                .get(&s.to)
-                .is_some_and(|w| (w * 100.0 - f64::from(percent)).abs() < 0.5)
-    }))
+/// Keeps a recorded shift's [`Resume`] only where the alias keeps the shift's old
+/// version and sends exactly the recorded share to the new one (the aliases read at
+/// once); elsewhere (a run killed between recording a step and making it) the shift
+/// starts over.
+pub async fn verify(aws: &Aws, shifts: &mut [Shifting]) -> anyhow::Result<()> {
+    let reads = shifts.iter().map(|s| async move {
+        let Some(r) = &s.resume else {
+            return anyhow::Ok(false);
+        };
+        let alias = lambda_function::read_alias_routing(aws, &s.physical, LIVE_ALIAS).await?;
+        Ok(alias.is_some_and(|(primary, weights)| {
+            primary == s.from
+                && weights.len() == 1
+                && weights
+                    .get(&s.to)
+                    .is_some_and(|w| (w * 100.0 - f64::from(r.percent)).abs() < 0.5)
+        }))
+    });
+    let split = futures::future::try_join_all(reads).await?;
+    for (s, split) in shifts.iter_mut().zip(split) {
+        if !split {
+            s.resume = None;
+        }
+    }
+    Ok(())
 }
 
 /// The shifts not done yet, each with its share now and when its next step is due.
-fn pending(shifts: &[Shifting], next: &[(usize, Instant)]) -> Vec<Pending> {
+fn pending(journal: &Journal, shifts: &[Shifting], next: &[(usize, Instant)]) -> Vec<Pending> {
+    let state = journal.snapshot();
     shifts
         .iter()
         .zip(next)
         .filter(|(s, (at, _))| *at <= s.steps.len())
-        .map(|(s, (at, when))| Pending {
+        .map(|(s, (_, when))| Pending {
             function: s.function.clone(),
             to: s.to.clone(),
-            percent: at
-                .checked_sub(1)
-                .and_then(|i| s.steps.get(i))
-                .copied()
-                .unwrap_or(0),
+            // The share the state records (and the alias has).
+            percent: state
+                .resources
+                .get(&s.id)
+                .and_then(|r| r.shift.as_ref())
+                .map_or(0, |shift| shift.percent),
             next_step: humantime::format_rfc3339_seconds(
                 SystemTime::now() + when.saturating_duration_since(Instant::now()),
             )

@@ -98,6 +98,14 @@ pub struct ShiftStep {
     pub at: String,
 }
 
+/// The status of a deployment `--no-wait` left shifting traffic: never a rollback
+/// target; closed as succeeded (or failed) by the `--continue` that ends its shifts,
+/// or [`SUPERSEDED`] once another deployment begins.
+pub const SHIFTING: &str = "shifting";
+
+/// A [`SHIFTING`] deployment another deployment (or rollback) took over from.
+pub const SUPERSEDED: &str = "superseded";
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentRecord {
@@ -175,8 +183,8 @@ impl State {
         // A deployment `--no-wait` left shifting is over once another begins: that one
         // takes the aliases on (resuming the shift, or moving them elsewhere).
         for d in &mut self.deployments {
-            if d.status == "shifting" {
-                d.status = "superseded".into();
+            if d.status == SHIFTING {
+                d.status = SUPERSEDED.into();
             }
         }
         self.deployments.push(record);

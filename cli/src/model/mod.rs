@@ -253,7 +253,7 @@ pub enum Spec {
 
 /// An alarm sls-rs makes to guard a function's traffic shift, on the metrics of its
 /// `live` alias. The version it watches is no part of it: a shift points it at the
-/// version taking over ([`AlarmSpec::watching`]) just before the first step.
+/// version taking over (`cloud::alarms::watch`) just before the first step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AlarmSpec {
     pub function_name: String,
