@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use support::fixture::{alias_version, aws, mutating, planned, stage_object, Fixture};
+use support::fixture::{
+    alias_routing, alias_version, aws, mutating, planned, stage_object, Fixture,
+};
 
 #[tokio::test]
 async fn a_deploy_creates_exactly_the_configured_resources_and_a_redeploy_changes_nothing() {
@@ -2461,27 +2463,6 @@ fn routes_are_listed_once_per_run_not_once_per_route() {
     f.json(&["remove"]);
     let removed = layer.operations_since(&before);
     assert!(listings(&removed).iter().all(|n| *n <= 1), "{removed:#?}");
-}
-
-/// The `live` alias's version and the weights it sends to other versions.
-async fn alias_routing(
-    aws: &sls_rs::cloud::Aws,
-    function: &str,
-) -> (String, BTreeMap<String, f64>) {
-    let alias = aws
-        .lambda
-        .get_alias()
-        .function_name(function)
-        .name("live")
-        .send()
-        .await
-        .unwrap();
-    let weights = alias
-        .routing_config()
-        .and_then(|r| r.additional_version_weights())
-        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
-        .unwrap_or_default();
-    (alias.function_version.unwrap(), weights)
 }
 
 /// Runs `deploy` in a thread while the alias is watched: the first split seen (after

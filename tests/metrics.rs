@@ -69,23 +69,6 @@ async fn put(
         .unwrap();
 }
 
-/// The version `live` points at and the weights of its split.
-async fn alias_weights(aws: &sls_rs::cloud::Aws, function: &str) -> (String, usize) {
-    let alias = aws
-        .lambda
-        .get_alias()
-        .function_name(function)
-        .name("live")
-        .send()
-        .await
-        .unwrap();
-    let weights = alias
-        .routing_config()
-        .and_then(|r| r.additional_version_weights())
-        .map_or(0, |w| w.len());
-    (alias.function_version.unwrap(), weights)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_reads_every_series_of_every_function_and_both_versions_of_a_shift() {
     if !support::needs(&[Svc::Lambda, Svc::CloudWatch]) {
@@ -248,7 +231,11 @@ async fn metrics_reads_every_series_of_every_function_and_both_versions_of_a_shi
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while alias_weights(&aws, &api).await.1 == 0 {
+    while support::fixture::alias_routing(&aws, &api)
+        .await
+        .1
+        .is_empty()
+    {
         assert!(std::time::Instant::now() < deadline, "no split within 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -1020,6 +1020,21 @@ pub enum AlarmMetric {
 }
 
 impl AlarmMetric {
+    pub const ALL: [AlarmMetric; 3] = [
+        AlarmMetric::Errors,
+        AlarmMetric::P99Duration,
+        AlarmMetric::Throttles,
+    ];
+
+    /// The end of the name of the alarm sls-rs makes on it: `…-errors`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            AlarmMetric::Errors => "errors",
+            AlarmMetric::P99Duration => "p99-duration",
+            AlarmMetric::Throttles => "throttles",
+        }
+    }
+
     /// Its key in `deployment.alarms`.
     pub fn key(self) -> &'static str {
         match self {

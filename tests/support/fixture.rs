@@ -465,3 +465,24 @@ pub async fn recorded_resources(aws: &sls_rs::cloud::Aws, f: &Fixture) -> Vec<St
     recorded.sort();
     recorded
 }
+
+/// The `live` alias's version and the weights it sends to other versions.
+pub async fn alias_routing(
+    aws: &sls_rs::cloud::Aws,
+    function: &str,
+) -> (String, std::collections::BTreeMap<String, f64>) {
+    let alias = aws
+        .lambda
+        .get_alias()
+        .function_name(function)
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    let weights = alias
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
+    (alias.function_version.unwrap(), weights)
+}

@@ -851,6 +851,11 @@ async fn deploy_locked(
         close_failed(aws, &journal).await;
         anyhow::bail!("stopped after wiring triggers: the new versions are live; roles still hold the old and new policies and dropped resources are still there; `sls-rs deploy` again finishes it");
     }
+    // The API's URL is known unless this deploy made the API.
+    let endpoint = match api_endpoint {
+        Some(url) => Some(url),
+        None => new_endpoint(aws, &desired).await?,
+    };
     // `--no-wait` left shifts: the old versions still serve, so their roles keep the old
     // and new policies, what the manifest dropped stays and no version is pruned. The
     // run that completes the shifts narrows the roles (`--continue`, a deploy); the
@@ -869,10 +874,6 @@ async fn deploy_locked(
                 )
             })
             .collect();
-        let endpoint = match api_endpoint {
-            Some(url) => Some(url),
-            None => new_endpoint(aws, &desired).await?,
-        };
         return Ok(Applied {
             urls: function_urls(&journal.snapshot()),
             plan,
@@ -947,11 +948,6 @@ async fn deploy_locked(
         crate::ui::warn(&w);
         warnings.push(w);
     }
-    // The API's URL is known unless this deploy made the API.
-    let endpoint = match api_endpoint {
-        Some(url) => Some(url),
-        None => new_endpoint(aws, &desired).await?,
-    };
     let retained = retained.into_inner().unwrap_or_default();
     Ok(Applied {
         urls: function_urls(&journal.snapshot()),

@@ -328,11 +328,7 @@ async fn remove_locked(
         }
         // The alarms it made to guard shifts, by their names and tags (all three names:
         // the manifest may have dropped one a deploy made).
-        for metric in [
-            manifest::AlarmMetric::Errors,
-            manifest::AlarmMetric::P99Duration,
-            manifest::AlarmMetric::Throttles,
-        ] {
+        for metric in manifest::AlarmMetric::ALL {
             let id = model::logical_id(Kind::Alarm, &format!("{key}.{}", metric.key()));
             let name = model::alarm_name(&function, metric);
             if !targets.contains_key(&id)

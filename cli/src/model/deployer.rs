@@ -859,9 +859,9 @@ pub fn deployer_policy(scope: &Scope) -> Value {
     // deleted always (a dropped one goes), made and pointed at a version only for a
     // service that declares one. Only their three names: the user's alarms of the stage
     // (the guards `deployment.alarms` names among them) are never the deployer's.
-    let own_alarms: Vec<String> = ["errors", "p99-duration", "throttles"]
+    let own_alarms: Vec<String> = crate::manifest::AlarmMetric::ALL
         .iter()
-        .map(|suffix| arn("cloudwatch", &format!("alarm:{prefix}*-{suffix}")))
+        .map(|m| arn("cloudwatch", &format!("alarm:{prefix}*-{}", m.suffix())))
         .collect();
     statements.push(allow(
         "OwnAlarms",

@@ -345,13 +345,7 @@ impl AlarmSpec {
 /// The name of the alarm sls-rs makes on a function's metric:
 /// `{service}-{stage}-{function}-errors`.
 pub fn alarm_name(function_name: &str, metric: crate::manifest::AlarmMetric) -> String {
-    use crate::manifest::AlarmMetric;
-    let suffix = match metric {
-        AlarmMetric::Errors => "errors",
-        AlarmMetric::P99Duration => "p99-duration",
-        AlarmMetric::Throttles => "throttles",
-    };
-    format!("{function_name}-{suffix}")
+    format!("{function_name}-{}", metric.suffix())
 }
 
 /// An alarm's period for a deployment's interval: whole minutes (Lambda's metrics are
